@@ -1,0 +1,227 @@
+"""The one contract between the SDK objects and whatever stores a workspace.
+
+``LocalBackend`` implements it on a database and a file store in this process; a remote
+backend will implement it as HTTP calls to a server that wraps a ``LocalBackend``. The SDK
+never learns which one it has. The contract is shaped for a network from the start:
+
+- **Batches**: metric points travel many to a call (``log_metrics``).
+- **Streams**: files go up and down as readable streams, never whole in memory.
+- **Idempotent retries**: every call that creates something takes a client-chosen key
+  (``run_id``, ``batch_id``, ``upload_id``); repeating a call after a timeout returns the first
+  result instead of making a second run, point or version. Callers may retry any method.
+- **Errors**: a missing object raises ``NotFoundError`` naming it; a state that forbids the
+  call raises ``ConflictError``; bad names or paths raise ``ValidationError`` before anything
+  is written. Backends translate their vendor errors into ``modelyard.errors``.
+
+Every method may block on I/O; none holds a lock across calls. A test suite in
+``tests/contract`` runs against every backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import IO, Any
+
+from modelyard.backend.records import (
+    DatastoreRecord,
+    ExperimentRecord,
+    MetricBatch,
+    MetricInfo,
+    MetricSeries,
+    ModelRecord,
+    RunDetails,
+    RunRecord,
+)
+from modelyard.store.files import FileInfo
+
+# A file to upload: a local path (backends may copy it without reading it through Python) or
+# an open binary stream.
+FileSource = Path | IO[bytes]
+
+
+class Backend(abc.ABC):
+    """Metadata, files and run control of one workspace. See the module docstring."""
+
+    workspace_name: str
+
+    # -- experiments ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def ensure_experiment(self, name: str) -> ExperimentRecord:
+        """Return the experiment ``name``, creating it on first use."""
+
+    @abc.abstractmethod
+    def list_experiments(self) -> list[ExperimentRecord]:
+        """All experiments, by name."""
+
+    # -- runs ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_run(
+        self,
+        run_id: str,
+        experiment_name: str,
+        *,
+        run_type: str,
+        status: str,
+        display_name: str | None = None,
+        parent_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> RunRecord:
+        """Create a run with the client-chosen ``run_id`` (idempotent: an existing run with that
+        id in the same experiment is returned as it is). The run gets the next number of its
+        experiment."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run, or NotFoundError."""
+
+    @abc.abstractmethod
+    def get_run_details(self, run_id: str) -> RunDetails:
+        """The run with its tags and properties."""
+
+    @abc.abstractmethod
+    def list_runs(
+        self,
+        experiment_name: str,
+        *,
+        tags: dict[str, str | None] | None = None,
+        properties: dict[str, str | None] | None = None,
+        include_children: bool = False,
+        parent_id: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs of an experiment, newest first. ``tags``/``properties`` keep runs having every
+        key, with the given value unless it is None. Top-level runs only, unless
+        ``include_children``; ``parent_id`` lists the children of one run."""
+
+    @abc.abstractmethod
+    def update_run_status(
+        self, run_id: str, status: str, *, error: dict[str, Any] | None = None
+    ) -> RunRecord:
+        """Move a run to ``status``; stamps start and end times. A run in a final state stays
+        there: asking for another state raises ConflictError, the same one is a no-op."""
+
+    @abc.abstractmethod
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Add or replace tags."""
+
+    @abc.abstractmethod
+    def add_run_properties(self, run_id: str, properties: dict[str, str]) -> None:
+        """Add properties; they are immutable: a different value for an existing key raises
+        ConflictError (the same value is a no-op, so retries are safe)."""
+
+    # -- metrics -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def log_metrics(self, run_id: str, batches: list[MetricBatch]) -> None:
+        """Append batches of points, all in one transaction. A batch already stored (same
+        ``batch_id``) is skipped. A name logged before with another kind is a ValidationError."""
+
+    @abc.abstractmethod
+    def list_metrics(self, run_id: str) -> list[MetricInfo]:
+        """Each metric of the run with its count and last value."""
+
+    @abc.abstractmethod
+    def get_metric_series(self, run_id: str, names: list[str] | None = None) -> list[MetricSeries]:
+        """Every point of the named metrics (all when None), in logging order."""
+
+    # -- run files -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def upload_run_file(self, run_id: str, name: str, source: FileSource) -> None:
+        """Store a file among the run's files (replacing one of that name), atomically."""
+
+    @abc.abstractmethod
+    def list_run_files(self, run_id: str, prefix: str = "") -> list[FileInfo]:
+        """The run's files at or below ``prefix``, sorted by name."""
+
+    @abc.abstractmethod
+    def open_run_file(self, run_id: str, name: str) -> IO[bytes]:
+        """A stream of one of the run's files, or NotFoundError."""
+
+    # -- datastores ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def register_datastore(
+        self, name: str, url: str, storage_options: dict[str, Any], *, overwrite: bool = False
+    ) -> DatastoreRecord:
+        """Register a datastore. Registering the same name with the same URL is a no-op; a
+        different URL needs ``overwrite=True``, else ConflictError."""
+
+    @abc.abstractmethod
+    def get_datastore(self, name: str | None = None) -> DatastoreRecord:
+        """The datastore ``name``, or the default one when None."""
+
+    @abc.abstractmethod
+    def list_datastores(self) -> list[DatastoreRecord]:
+        """All datastores, by name."""
+
+    @abc.abstractmethod
+    def set_default_datastore(self, name: str) -> None:
+        """Make ``name`` the default datastore."""
+
+    # -- models --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def upload_model_file(
+        self, model_name: str, upload_id: str, relpath: str, source: FileSource
+    ) -> None:
+        """Stage one file of a model version about to be created by ``create_model``."""
+
+    @abc.abstractmethod
+    def stage_model_from_run(
+        self, model_name: str, upload_id: str, run_id: str, run_path: str
+    ) -> str:
+        """Stage the run's file or folder ``run_path`` for ``create_model``, copying on the
+        storage side. Returns the root name (the last part of ``run_path``)."""
+
+    @abc.abstractmethod
+    def create_model(
+        self,
+        model_name: str,
+        upload_id: str,
+        root_name: str,
+        *,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> ModelRecord:
+        """Register the staged files as the next version of ``model_name``. Two concurrent
+        registrations never get the same version; a retry with the same ``upload_id`` returns
+        the version made the first time."""
+
+    @abc.abstractmethod
+    def get_model(self, name: str, version: int | None = None) -> ModelRecord:
+        """One version (the latest when None), or NotFoundError."""
+
+    @abc.abstractmethod
+    def list_models(
+        self,
+        name: str | None = None,
+        *,
+        tags: dict[str, str | None] | None = None,
+        latest: bool = False,
+    ) -> list[ModelRecord]:
+        """Model versions, newest first, filtered like ``list_runs``; ``latest`` keeps the
+        newest version of each name."""
+
+    @abc.abstractmethod
+    def update_model_tags(
+        self, name: str, version: int, *, add: dict[str, str], remove: list[str]
+    ) -> ModelRecord:
+        """Add or replace tags, and remove the keys in ``remove``."""
+
+    @abc.abstractmethod
+    def delete_model(self, name: str, version: int) -> None:
+        """Delete one model version and its files."""
+
+    @abc.abstractmethod
+    def list_model_files(self, name: str, version: int) -> list[FileInfo]:
+        """The files of a model version, relative to its root folder."""
+
+    @abc.abstractmethod
+    def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
+        """A stream of one file of a model version."""

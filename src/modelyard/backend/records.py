@@ -1,0 +1,135 @@
+"""Plain records that cross the backend contract (and, later, the network as JSON).
+
+They carry data only; the SDK objects (Run, Model, ...) wrap them with behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Run states in the order a run goes through them (DESIGN.md, section 2).
+NOT_STARTED = "NotStarted"
+QUEUED = "Queued"
+PREPARING = "Preparing"
+PROVISIONING = "Provisioning"
+STARTING = "Starting"
+RUNNING = "Running"
+FINALIZING = "Finalizing"
+CANCEL_REQUESTED = "CancelRequested"
+NOT_RESPONDING = "NotResponding"
+COMPLETED = "Completed"
+FAILED = "Failed"
+CANCELED = "Canceled"
+
+RUN_STATES = (
+    NOT_STARTED,
+    QUEUED,
+    PREPARING,
+    PROVISIONING,
+    STARTING,
+    RUNNING,
+    FINALIZING,
+    CANCEL_REQUESTED,
+    NOT_RESPONDING,
+    COMPLETED,
+    FAILED,
+    CANCELED,
+)
+TERMINAL_STATES = frozenset({COMPLETED, FAILED, CANCELED})
+
+# Metric kinds: how the points of a metric are shaped and how get_metrics returns them.
+SCALAR = "scalar"  # run.log: one number, string or bool per point
+LIST = "list"  # run.log_list: a list per point
+ROW = "row"  # run.log_row: a dict of column -> value per point
+TABLE = "table"  # run.log_table: a dict of column -> list per point
+IMAGE = "image"  # run.log_image: the run file name of the image per point
+METRIC_KINDS = (SCALAR, LIST, ROW, TABLE, IMAGE)
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    id: int
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    experiment_name: str
+    number: int
+    parent_id: str | None
+    display_name: str
+    run_type: str
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    run: RunRecord
+    tags: dict[str, str]
+    properties: dict[str, str]
+
+
+@dataclass
+class MetricBatch:
+    """Points of one metric to append. ``batch_id`` makes a retried call a no-op."""
+
+    name: str
+    kind: str
+    batch_id: str
+    values: list[Any]
+    steps: list[int]
+    times: list[float]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    kind: str
+    description: str
+    count: int
+    last_value: Any
+    last_step: int | None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    name: str
+    kind: str
+    values: list[Any]
+    steps: list[int]
+    times: list[float]
+
+
+@dataclass(frozen=True)
+class DatastoreRecord:
+    name: str
+    url: str
+    storage_options: dict[str, Any]
+    created_at: float
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    version: int
+    storage_path: str
+    root_name: str
+    run_id: str | None
+    description: str | None
+    created_at: float
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.version}"

@@ -1,0 +1,60 @@
+"""Compute targets: where runs execute.
+
+``local`` (processes on this machine) always exists. Clusters come with the Ray cluster work;
+until then asking for any other name raises :class:`ComputeTargetException`, as v1 does for a
+target that does not exist, so the v1 pattern works unchanged::
+
+    try:
+        target = ComputeTarget(workspace=ws, name="cpucluster")
+    except ComputeTargetException:
+        target = ComputeTarget(workspace=ws, name="local")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import ComputeTargetException
+from modelyard.names import check_name
+
+if TYPE_CHECKING:
+    from modelyard.workspace import Workspace
+
+LOCAL = "local"
+
+
+class ComputeTarget:
+    """A named place to run: ``ComputeTarget(ws, "local")``."""
+
+    type = "local"
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        check_name("name", name)
+        if name != LOCAL:
+            raise ComputeTargetException(
+                f"compute target {name!r} does not exist in workspace {workspace.name!r}; "
+                f"'{LOCAL}' (this machine) is available"
+            )
+        self.workspace = workspace
+        self.name = name
+
+    @property
+    def max_concurrent_runs(self) -> int:
+        """How many runs execute at once here (MODELYARD_LOCAL_MAX_RUNS, default: cores)."""
+        configured = os.environ.get("MODELYARD_LOCAL_MAX_RUNS")
+        return int(configured) if configured else (os.cpu_count() or 1)
+
+    @staticmethod
+    def list(workspace: Workspace) -> dict[str, ComputeTarget]:
+        """Every compute target of the workspace, by name."""
+        return {LOCAL: ComputeTarget(workspace, LOCAL)}
+
+    def get_status(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "state": "Succeeded"}
+
+    def __repr__(self) -> str:
+        return f"ComputeTarget(workspace={self.workspace.name!r}, name={self.name!r})"
+
+
+__all__ = ["ComputeTarget", "ComputeTargetException"]

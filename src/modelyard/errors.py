@@ -1,0 +1,109 @@
+"""Every error modelyard raises, in one tree.
+
+::
+
+    ModelyardError                 root: catch this to catch everything modelyard raises
+    ├── UserError                  the caller asked for something that cannot be done (HTTP 4xx)
+    │   ├── ValidationError        a bad name, path or value; names the field (400)
+    │   ├── NotFoundError          a workspace, experiment, run, datastore or model is missing (404)
+    │   │   └── ComputeTargetException   a compute target is missing (v1 name, kept for notebooks)
+    │   ├── ConflictError          it exists already, or its state forbids the call (409)
+    │   └── ConfigError            no config.json found, or it cannot be read (400)
+    ├── RunFailedError             a run ended Failed or Canceled while the caller waited
+    └── StorageError               the metadata store or file storage failed underneath (500)
+
+Errors the user caused carry a stable ``code`` (for scripts and, later, HTTP bodies), an
+``http_status`` and an ``exit_code`` for the CLI, all decided here and nowhere else. Vendor errors
+(SQLAlchemy, fsspec, OS errors) are translated into these at the edge of the store.
+
+Example::
+
+    try:
+        Model(ws, "mnist", version=7)
+    except NotFoundError as e:
+        print(e.code, e)        # not_found  model 'mnist' version 7 does not exist ...
+"""
+
+from __future__ import annotations
+
+
+class ModelyardError(Exception):
+    """The root of every error modelyard raises."""
+
+    code = "error"
+    http_status = 500
+    exit_code = 1
+
+
+class UserError(ModelyardError):
+    """The caller asked for something that cannot be done; the message says what to do."""
+
+    code = "bad_request"
+    http_status = 400
+    exit_code = 2
+
+
+class ValidationError(UserError, ValueError):
+    """A name, path or value failed validation. ``field`` names the argument at fault."""
+
+    code = "validation_error"
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class NotFoundError(UserError, LookupError):
+    """The named object does not exist."""
+
+    code = "not_found"
+    http_status = 404
+    exit_code = 3
+
+
+class ComputeTargetException(NotFoundError):
+    """A compute target is missing or cannot be used (the v1 SDK's name for it)."""
+
+    code = "compute_target_error"
+
+
+class ConflictError(UserError):
+    """The object exists already, or its current state forbids the call."""
+
+    code = "conflict"
+    http_status = 409
+    exit_code = 4
+
+
+class ConfigError(UserError):
+    """No workspace configuration was found, or it could not be read."""
+
+    code = "config_error"
+    exit_code = 5
+
+
+class RunFailedError(ModelyardError):
+    """A run the caller waited for ended Failed or Canceled."""
+
+    code = "run_failed"
+    exit_code = 6
+
+
+class StorageError(ModelyardError):
+    """The metadata database or file storage failed underneath modelyard."""
+
+    code = "storage_error"
+    exit_code = 7
+
+
+__all__ = [
+    "ComputeTargetException",
+    "ConfigError",
+    "ConflictError",
+    "ModelyardError",
+    "NotFoundError",
+    "RunFailedError",
+    "StorageError",
+    "UserError",
+    "ValidationError",
+]

@@ -1,0 +1,119 @@
+"""The Experiment: a named group of runs in a workspace, created on first use.
+
+Example::
+
+    exp = Experiment(ws, "tf-mnist")
+    with exp.start_logging() as run:
+        run.log("accuracy", 0.93)
+    [r.id for r in exp.get_runs()]
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from modelyard.backend.records import RUNNING
+from modelyard.names import check_name
+from modelyard.run import INTERACTIVE, Run, new_run_id
+
+if TYPE_CHECKING:
+    from modelyard.workspace import Workspace
+
+
+def _tag_filter(tags: Any, field: str) -> dict[str, str | None] | None:
+    """v1 accepts a key, a [key, value] pair, or a dict; turn each into key -> value|None."""
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return {tags: None}
+    if isinstance(tags, dict):
+        return {str(k): (None if v is None else str(v)) for k, v in tags.items()}
+    if isinstance(tags, list | tuple) and len(tags) == 2 and all(isinstance(x, str) for x in tags):
+        return {tags[0]: tags[1]}
+    from modelyard.errors import ValidationError
+
+    raise ValidationError(field, "give a key, a [key, value] pair or a dict of key -> value")
+
+
+class Experiment:
+    """A named group of runs. ``Experiment(workspace, name)`` creates it on first use."""
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        check_name("name", name)
+        self._workspace = workspace
+        self._name = name
+        self._record = workspace._backend.ensure_experiment(name)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @property
+    def id(self) -> int:
+        return self._record.id
+
+    @staticmethod
+    def list(workspace: Workspace) -> list[Experiment]:
+        """Every experiment of the workspace, by name."""
+        return list(workspace.experiments.values())
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
+        """The experiment's runs, newest first; only top-level runs unless
+        ``include_children``. ``tags``/``properties`` filter by a key, a ``[key, value]`` pair
+        or a dict. ``type`` keeps runs of one type (``interactive``, ``script``, ...)."""
+        records = self._workspace._backend.list_runs(
+            self._name,
+            tags=_tag_filter(tags, "tags"),
+            properties=_tag_filter(properties, "properties"),
+            include_children=include_children,
+        )
+        for record in records:
+            if type is None or record.run_type == type:
+                yield Run(self, record.id, _record=record)
+
+    def start_logging(
+        self,
+        snapshot_directory: str | None = None,
+        display_name: str | None = None,
+        outputs: str | None = None,
+    ) -> Run:
+        """Start an interactive run (status Running), for logging from a notebook.
+
+        With ``snapshot_directory`` the folder's files are stored with the run under
+        ``snapshot/``. Use it as a context manager to complete (or fail) it at the end.
+        """
+        backend = self._workspace._backend
+        record = backend.create_run(
+            new_run_id(self._name),
+            self._name,
+            run_type=INTERACTIVE,
+            status=RUNNING,
+            display_name=display_name,
+        )
+        run = Run(self, record.id, _record=record)
+        if snapshot_directory is not None:
+            run.upload_folder("snapshot", snapshot_directory)
+        return run
+
+    def __repr__(self) -> str:
+        return f"Experiment(workspace={self._workspace.name!r}, name={self._name!r})"
+
+    def _repr_html_(self) -> str:
+        runs = list(self.get_runs())
+        return (
+            f"<table><tr><th>Name</th><th>Workspace</th><th>Runs</th></tr><tr>"
+            f"<td>{html.escape(self._name)}</td><td>{html.escape(self._workspace.name)}</td>"
+            f"<td>{len(runs)}</td></tr></table>"
+        )

@@ -1,0 +1,119 @@
+"""The rules for names and relative paths that users give.
+
+Names of experiments, models, datastores, environments and compute targets: 1 to 255
+characters from ``A-Z a-z 0-9 _ - .``, starting with a letter or digit.
+
+Metric names may also hold spaces, ``/``, ``:`` and parentheses (``train/loss``,
+``acc (val)``), up to 255 characters, starting with a letter, digit or ``_``.
+
+Tag and property keys follow metric names without the spaces; their values are strings of at
+most 5,000 characters without NUL.
+
+Relative paths (file names in a run, upload targets, model paths, download names) use ``/``
+between parts, are normalised (``./a//b`` is ``a/b``) and must stay inside their root: ``..``
+parts, absolute paths, drive letters, backslashes, NUL and empty paths are refused.
+
+Every check raises :class:`~modelyard.errors.ValidationError` naming the field, before anything
+is written.
+
+Example::
+
+    >>> check_name("experiment_name", "tf-mnist")
+    'tf-mnist'
+    >>> clean_relpath("target_path", "./mnist//train")
+    'mnist/train'
+"""
+
+from __future__ import annotations
+
+import re
+
+from modelyard.errors import ValidationError
+
+MAX_NAME_LENGTH = 255
+MAX_TAG_VALUE_LENGTH = 5000
+MAX_PATH_LENGTH = 1024
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
+_METRIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/: ()\[\]]{0,254}")
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,254}")
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def check_name(field: str, name: object) -> str:
+    """Return ``name`` when it is a valid object name, else raise ValidationError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValidationError(
+            field,
+            f"{name!r} is not a valid name: use 1 to {MAX_NAME_LENGTH} characters from "
+            "letters, digits, '_', '-' and '.', starting with a letter or digit",
+        )
+    return name
+
+
+def check_metric_name(field: str, name: object) -> str:
+    """Return ``name`` when it is a valid metric name, else raise ValidationError."""
+    if not isinstance(name, str) or not _METRIC.fullmatch(name):
+        raise ValidationError(
+            field,
+            f"{name!r} is not a valid metric name: use 1 to {MAX_NAME_LENGTH} characters from "
+            "letters, digits, spaces and '_ - . / : ( ) [ ]', starting with a letter, digit or '_'",
+        )
+    return name
+
+
+def check_tags(field: str, tags: object) -> dict[str, str]:
+    """Validate a mapping of tag or property keys to string values; return it as a plain dict.
+
+    Values that are not strings are converted with ``str`` as the v1 SDK did; ``None`` becomes
+    an empty string (a tag without a value).
+    """
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise ValidationError(field, f"expected a dict of str to str, got {type(tags).__name__}")
+    clean: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValidationError(
+                field,
+                f"key {key!r} is not valid: use 1 to {MAX_NAME_LENGTH} characters from letters, "
+                "digits and '_ - . / :', starting with a letter, digit or '_'",
+            )
+        text = "" if value is None else str(value)
+        if len(text) > MAX_TAG_VALUE_LENGTH or "\x00" in text:
+            raise ValidationError(
+                field,
+                f"value of {key!r} must be at most {MAX_TAG_VALUE_LENGTH} characters without NUL",
+            )
+        clean[key] = text
+    return clean
+
+
+def clean_relpath(field: str, path: object, *, allow_root: bool = False) -> str:
+    """Normalise a relative path and check that it stays inside its root.
+
+    With ``allow_root=True`` an empty path (or ``.``) is accepted and returned as ``""``,
+    meaning the root itself.
+    """
+    if not isinstance(path, str):
+        raise ValidationError(field, f"expected a relative path string, got {type(path).__name__}")
+    if "\x00" in path:
+        raise ValidationError(field, "a path must not contain NUL characters")
+    if "\\" in path:
+        raise ValidationError(field, f"{path!r}: use '/' between path parts, not '\\'")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise ValidationError(field, f"{path!r} is absolute; give a path relative to its root")
+    if len(path) > MAX_PATH_LENGTH:
+        raise ValidationError(field, f"a path may be at most {MAX_PATH_LENGTH} characters")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ValidationError(field, f"{path!r} leaves its root through '..'")
+    if not parts and not allow_root:
+        raise ValidationError(field, "the path is empty; give a file or folder name")
+    return "/".join(parts)
+
+
+def join_relpath(*parts: str) -> str:
+    """Join already-clean relative paths, skipping empty ones."""
+    return "/".join(part for part in parts if part)

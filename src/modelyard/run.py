@@ -1,0 +1,537 @@
+"""The Run: one execution, with its status, metrics, tags, properties, files and children.
+
+Interactive runs come from ``exp.start_logging()``; inside a training script
+``Run.get_context()`` returns the script's run, or outside one an offline run that prints what
+it would have logged, so the same script runs anywhere.
+
+Example::
+
+    run = exp.start_logging()
+    for epoch in range(3):
+        run.log("loss", 1 / (epoch + 1))
+    run.upload_file("notes.txt", "./notes.txt")
+    run.complete()
+    run.get_metrics()      # {'loss': [1.0, 0.5, 0.333...]}
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import io
+import os
+import re
+import time
+import uuid
+import weakref
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from modelyard.backend.records import (
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    IMAGE,
+    LIST,
+    ROW,
+    RUNNING,
+    TABLE,
+    TERMINAL_STATES,
+    MetricBatch,
+    RunRecord,
+)
+from modelyard.errors import NotFoundError, ValidationError
+from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
+from modelyard.names import check_metric_name, check_tags, clean_relpath
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from modelyard.experiment import Experiment
+    from modelyard.model import Model
+    from modelyard.offline import OfflineRun
+    from modelyard.workspace import Workspace
+
+INTERACTIVE = "interactive"
+CHILD = "child"
+
+# One metric buffer per live run in this process, shared by every Run object of that run (so
+# points logged through one are seen through another), flushed at interpreter exit so a
+# notebook or script that never calls complete() loses nothing it logged. A run that ends
+# leaves the table.
+_live_buffers: dict[tuple[str, str], MetricBuffer] = {}
+
+
+@atexit.register
+def _flush_live_buffers() -> None:
+    for buffer in list(_live_buffers.values()):
+        try:
+            buffer.flush()
+        except Exception as error:  # noqa: BLE001 - at exit, report and go on with the rest
+            print(f"modelyard: could not save metrics at exit: {error}")
+
+
+def new_run_id(experiment_name: str) -> str:
+    """A run id in v1's shape: ``<experiment>_<unix time>_<8 hex>``."""
+    return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+
+
+def _utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _image_file_name(name: str, index: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "image"
+    return f"images/{safe}.png" if index == 0 else f"images/{safe}_{index}.png"
+
+
+class Run:
+    """A run of an experiment. ``Run(experiment, run_id)`` opens an existing one."""
+
+    def __init__(self, experiment: Experiment, run_id: str, _record: RunRecord | None = None):
+        self._experiment = experiment
+        self._backend = experiment.workspace._backend
+        self._record = _record or self._backend.get_run(run_id)
+        if self._record.experiment_name != experiment.name:
+            raise NotFoundError(
+                f"run {run_id!r} belongs to experiment {self._record.experiment_name!r}, "
+                f"not {experiment.name!r}"
+            )
+        self._buffer: MetricBuffer | None = None
+        self._buffer_key = (experiment.workspace._id, self._record.id)
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def number(self) -> int:
+        """The run's number within its experiment, counting from 1."""
+        return self._record.number
+
+    @property
+    def display_name(self) -> str:
+        return self._record.display_name
+
+    @property
+    def experiment(self) -> Experiment:
+        return self._experiment
+
+    @property
+    def type(self) -> str:
+        return self._record.run_type
+
+    @property
+    def status(self) -> str:
+        """The status when this object last looked; ``get_status()`` asks again."""
+        return self._record.status
+
+    @property
+    def parent(self) -> Run | None:
+        """The parent run, or None for a top-level run."""
+        if self._record.parent_id is None:
+            return None
+        return Run(self._experiment, self._record.parent_id)
+
+    def _refresh(self) -> RunRecord:
+        self._record = self._backend.get_run(self.id)
+        return self._record
+
+    def get_status(self) -> str:
+        """The run's current status (``Running``, ``Completed``, ...)."""
+        return self._refresh().status
+
+    def get_details(self) -> dict[str, Any]:
+        """Times, status, tags, properties and the error (if any), as a dict."""
+        details = self._backend.get_run_details(self.id)
+        record = self._record = details.run
+        end = record.ended_at or time.time()
+        result: dict[str, Any] = {
+            "runId": record.id,
+            "displayName": record.display_name,
+            "experiment": record.experiment_name,
+            "number": record.number,
+            "runType": record.run_type,
+            "status": record.status,
+            "parentRunId": record.parent_id,
+            "createdTimeUtc": _utc(record.created_at),
+            "startTimeUtc": _utc(record.started_at),
+            "endTimeUtc": _utc(record.ended_at),
+            "durationSeconds": (end - record.started_at) if record.started_at else None,
+            "tags": details.tags,
+            "properties": details.properties,
+        }
+        if record.error is not None:
+            result["error"] = record.error
+        return result
+
+    # -- metrics -------------------------------------------------------------------------
+
+    def _metrics(self) -> MetricBuffer:
+        if self._buffer is None:
+            buffer = _live_buffers.get(self._buffer_key)
+            if buffer is None:
+                counts: dict[str, int] | None = None
+
+                def next_index(name: str) -> int:
+                    nonlocal counts
+                    if counts is None:
+                        counts = {m.name: m.count for m in self._backend.list_metrics(self.id)}
+                    return counts.get(name, 0)
+
+                def sink(batches: list[MetricBatch], run_id: str = self.id) -> None:
+                    self._backend.log_metrics(run_id, batches)
+
+                buffer = _live_buffers[self._buffer_key] = MetricBuffer(sink, next_index)
+            self._buffer = buffer
+        return self._buffer
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        """Log a number, string or bool. Logged several times, it becomes a series; ``step``
+        defaults to the point's index in the series.
+
+        Example::
+
+            run.log("accuracy", 0.91)
+        """
+        buffer = self._buffer or self._metrics()
+        buffer.add_scalar(name, value, step)
+        if description:
+            buffer.set_description(name, description)
+
+    def log_list(self, name: str, value: list[Any], description: str = "") -> None:
+        """Log a list of numbers, strings or bools as one point."""
+        if not isinstance(value, list | tuple):
+            raise ValidationError("value", f"log_list takes a list, not {type(value).__name__}")
+        clean = [check_scalar(name, item) for item in value]
+        self._metrics().add(name, LIST, clean, None, description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        """Log one row of a table: ``run.log_row("roc", x=0.1, y=0.8)``."""
+        if not kwargs:
+            raise ValidationError("kwargs", "log_row needs at least one column=value")
+        row = {column: check_scalar(name, value) for column, value in kwargs.items()}
+        self._metrics().add(name, ROW, row, None, description or "")
+
+    def log_table(self, name: str, value: dict[str, list[Any]], description: str = "") -> None:
+        """Log a table as a dict of column -> list of values, all lists the same length."""
+        if not isinstance(value, dict) or not value:
+            raise ValidationError("value", "log_table takes a non-empty dict of column -> list")
+        lengths = {len(column) for column in value.values() if isinstance(column, list | tuple)}
+        if len(lengths) != 1 or not all(isinstance(c, list | tuple) for c in value.values()):
+            raise ValidationError("value", "every column of a table is a list of the same length")
+        table = {str(k): [check_scalar(name, v) for v in column] for k, column in value.items()}
+        self._metrics().add(name, TABLE, table, None, description)
+
+    def log_image(
+        self,
+        name: str,
+        path: str | os.PathLike[str] | None = None,
+        plot: Any = None,
+        description: str = "",
+    ) -> None:
+        """Log an image file (``path``) or a matplotlib figure (``plot``, saved as PNG)."""
+        check_metric_name("name", name)
+        if (path is None) == (plot is None):
+            raise ValidationError("path", "give exactly one of path= or plot=")
+        buffer = self._metrics()
+        file_name = _image_file_name(name, buffer.next_index(name))
+        if plot is not None:
+            figure = getattr(plot, "gcf", lambda: plot)()  # pyplot module or a Figure
+            data = io.BytesIO()
+            figure.savefig(data, format="png")
+            data.seek(0)
+            self._backend.upload_run_file(self.id, file_name, data)
+        else:
+            source = Path(path)  # type: ignore[arg-type]
+            if not source.is_file():
+                raise ValidationError("path", f"{source} is not a file")
+            self._backend.upload_run_file(self.id, file_name, source)
+        buffer.add(name, IMAGE, file_name, None, description)
+
+    def flush(self) -> None:
+        """Save every metric point logged so far (the run does this by itself; call it when
+        another process must see the points now)."""
+        buffer = self._buffer or _live_buffers.get(self._buffer_key)
+        if buffer is not None:
+            buffer.flush()
+
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False
+    ) -> dict[str, Any]:
+        """The run's metrics, v1-style: ``{name: value}`` for a metric logged once,
+        ``{name: [values]}`` for one logged several times. With ``recursive=True``, a dict of
+        run id -> metrics for this run and every run below it."""
+        if recursive:
+            result = {self.id: self.get_metrics(name)}
+            for child in self.get_children(recursive=True):
+                result[child.id] = child.get_metrics(name)
+            return result
+        self.flush()
+        names = None if name is None else [name]
+        return {
+            series.name: shape_v1(series)
+            for series in self._backend.get_metric_series(self.id, names)
+        }
+
+    def get_metric_history(self, name: str) -> list[MetricPoint]:
+        """Every point of one metric with its step and time, in logging order."""
+        self.flush()
+        series = self._backend.get_metric_series(self.id, [name])
+        if not series:
+            raise NotFoundError(f"run {self.id!r} has no metric {name!r}")
+        only = series[0]
+        return [
+            MetricPoint(step, value, at)
+            for step, value, at in zip(only.steps, only.values, only.times, strict=True)
+        ]
+
+    # -- tags and properties -------------------------------------------------------------
+
+    def tag(self, key: str, value: str | None = None) -> None:
+        """Set one tag (a tag without a value is an empty string)."""
+        self._backend.set_run_tags(self.id, check_tags("key", {key: value}))
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Add or replace several tags."""
+        self._backend.set_run_tags(self.id, check_tags("tags", tags))
+
+    def get_tags(self) -> dict[str, str]:
+        return self._backend.get_run_details(self.id).tags
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        """Add properties (immutable, unlike tags)."""
+        self._backend.add_run_properties(self.id, check_tags("properties", properties))
+
+    def get_properties(self) -> dict[str, str]:
+        return self._backend.get_run_details(self.id).properties
+
+    # -- files ---------------------------------------------------------------------------
+
+    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
+        """Store a local file (or a binary stream) among the run's files as ``name``."""
+        name = clean_relpath("name", name)
+        if isinstance(path_or_stream, str | os.PathLike):
+            source = Path(path_or_stream)
+            if not source.is_file():
+                raise ValidationError("path_or_stream", f"{source} is not a file")
+            self._backend.upload_run_file(self.id, name, source)
+        else:
+            self._backend.upload_run_file(self.id, name, path_or_stream)
+
+    def upload_files(
+        self, names: list[str], paths: list[str | os.PathLike[str]]
+    ) -> None:
+        """Store several local files; every name and path is checked before any is stored."""
+        if len(names) != len(paths):
+            raise ValidationError("paths", "names and paths must have the same length")
+        clean = [clean_relpath("names", name) for name in names]
+        sources = [Path(path) for path in paths]
+        for source in sources:
+            if not source.is_file():
+                raise ValidationError("paths", f"{source} is not a file")
+        for name, source in zip(clean, sources, strict=True):
+            self._backend.upload_run_file(self.id, name, source)
+
+    def upload_folder(self, name: str, path: str | os.PathLike[str]) -> None:
+        """Store every file under the local folder ``path`` as ``name/<relative path>``."""
+        prefix = clean_relpath("name", name)
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ValidationError("path", f"{folder} is not a folder")
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        names = [f"{prefix}/{p.relative_to(folder).as_posix()}" for p in files]
+        self.upload_files(names, list(files))
+
+    def get_file_names(self) -> list[str]:
+        """The names of every file of the run, sorted."""
+        return [info.path for info in self._backend.list_run_files(self.id)]
+
+    def download_file(
+        self, name: str, output_file_path: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Download one of the run's files; returns where it went. ``output_file_path``
+        defaults to the file's base name in the current folder; an existing folder gets the
+        file inside it. The file appears whole or not at all."""
+        name = clean_relpath("name", name)
+        target = Path(output_file_path) if output_file_path is not None else Path(
+            name.rsplit("/", 1)[-1]
+        )
+        if target.is_dir():
+            target = target / name.rsplit("/", 1)[-1]
+        with self._backend.open_run_file(self.id, name) as source:
+            _write_stream_atomically(source, target)
+        return target
+
+    def download_files(
+        self,
+        prefix: str | None = None,
+        output_directory: str | os.PathLike[str] | None = None,
+        append_prefix: bool = True,
+    ) -> list[Path]:
+        """Download every file whose name starts with ``prefix`` (all by default) into
+        ``output_directory`` (default: the current folder), keeping their relative paths
+        (without the prefix when ``append_prefix=False``). Returns the local paths."""
+        # A prefix is a plain string prefix, as in v1: "outputs/" or "outputs/model".
+        wanted = clean_relpath("prefix", prefix or "", allow_root=True)
+        if wanted and (prefix or "").endswith("/"):
+            wanted += "/"
+        out = Path(output_directory) if output_directory is not None else Path.cwd()
+        written = []
+        for info in self._backend.list_run_files(self.id):
+            if not info.path.startswith(wanted):
+                continue
+            relative = info.path if append_prefix else info.path[len(wanted) :].lstrip("/")
+            target = out / (relative or info.path.rsplit("/", 1)[-1])
+            with self._backend.open_run_file(self.id, info.path) as source:
+                _write_stream_atomically(source, target)
+            written.append(target)
+        return written
+
+    # -- children ------------------------------------------------------------------------
+
+    def child_run(
+        self, name: str | None = None, run_id: str | None = None
+    ) -> Run:
+        """Start a child run (status Running) under this one."""
+        record = self._backend.create_run(
+            run_id or new_run_id(self._experiment.name),
+            self._experiment.name,
+            run_type=CHILD,
+            status=RUNNING,
+            display_name=name,
+            parent_id=self.id,
+        )
+        return Run(self._experiment, record.id, _record=record)
+
+    def get_children(self, recursive: bool = False) -> Iterator[Run]:
+        """The runs started under this one, newest first (and theirs, when recursive)."""
+        records = self._backend.list_runs(self._experiment.name, parent_id=self.id)
+        for record in records:
+            child = Run(self._experiment, record.id, _record=record)
+            yield child
+            if recursive:
+                yield from child.get_children(recursive=True)
+
+    # -- ending --------------------------------------------------------------------------
+
+    def _end(self, status: str, error: dict[str, Any] | None = None) -> None:
+        self.flush()
+        self._record = self._backend.update_run_status(self.id, status, error=error)
+        _live_buffers.pop(self._buffer_key, None)
+
+    def complete(self) -> None:
+        """Mark the run Completed (after saving every metric point)."""
+        self._end(COMPLETED)
+
+    def fail(
+        self, error_details: Any = None, error_code: str | None = None
+    ) -> None:
+        """Mark the run Failed, with the error's message (and code) in its details."""
+        message = str(error_details) if error_details is not None else "failed by the user"
+        error = {"message": message, "code": error_code or "UserError"}
+        if isinstance(error_details, BaseException):
+            error["type"] = type(error_details).__name__
+        self._end(FAILED, error)
+
+    def cancel(self) -> None:
+        """Cancel the run."""
+        self._end(CANCELED)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.get_status() in TERMINAL_STATES:
+            self.flush()
+        elif exc is None:
+            self.complete()
+        else:
+            self.fail(exc)
+
+    # -- models --------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> Model:
+        """Register a file or folder among the run's files (``outputs/model``) as the next
+        version of ``model_name``; the model remembers this run."""
+        from modelyard.model import Model
+
+        return Model._register_from_run(
+            self, model_name, model_path, tags=tags, properties=properties,
+            description=description,
+        )
+
+    # -- context -------------------------------------------------------------------------
+
+    @classmethod
+    def get_context(cls, allow_offline: bool = True) -> Run | OfflineRun:
+        """The run this code executes in; outside a modelyard run, an offline run that prints
+        what it would have logged (or an error when ``allow_offline=False``)."""
+        from modelyard import offline
+
+        return offline.get_context(allow_offline)
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._experiment.workspace
+
+    # -- display -------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(experiment={self._experiment.name!r}, id={self.id!r}, "
+            f"status={self._record.status!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        record = self._refresh()
+        end = record.ended_at or time.time()
+        duration = f"{end - record.started_at:.1f} s" if record.started_at else "-"
+        metrics = self._backend.list_metrics(self.id)
+        latest = ", ".join(
+            f"{html.escape(m.name)}={html.escape(str(m.last_value))}" for m in metrics[:10]
+        )
+        cells = (
+            ("Experiment", record.experiment_name),
+            ("Id", record.id),
+            ("Number", str(record.number)),
+            ("Status", record.status),
+            ("Duration", duration),
+            ("Latest metrics", latest or "-"),
+        )
+        header = "".join(f"<th>{html.escape(k)}</th>" for k, _ in cells)
+        row = "".join(
+            f"<td>{v if k == 'Latest metrics' else html.escape(v)}</td>" for k, v in cells
+        )
+        return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
+
+
+def _write_stream_atomically(source: IO[bytes], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    try:
+        with open(temp, "wb") as out:
+            while chunk := source.read(8 << 20):
+                out.write(chunk)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

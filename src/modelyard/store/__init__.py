@@ -1,0 +1,1 @@
+"""Storage below the backends: the metadata database, its migrations, and file storage."""

@@ -1,0 +1,154 @@
+"""The metadata database: engines, transactions and the one place SQLite and PostgreSQL differ.
+
+Everything that talks SQL goes through :class:`Database`: ``read()`` for a consistent snapshot,
+``write()`` for a transaction that is retried when another process holds the write lock. On
+SQLite the connection runs in WAL mode with foreign keys on and a busy timeout, and write
+transactions start with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of one of
+them failing late with "database is locked" when it upgrades a read lock.
+
+Example::
+
+    db = Database("sqlite:///ws/modelyard.db")
+    with db.write() as conn:
+        conn.execute(tables.experiments.insert().values(name="mnist", created_at=now()))
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from modelyard.errors import StorageError
+
+T = TypeVar("T")
+
+# SQLite waits this long for a lock before it reports "busy"; our retry loop below then keeps
+# trying until WRITE_DEADLINE_S, so a user only sees an error when the database is stuck.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_DEADLINE_S = 300.0
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _forget_pooled_connections_in_child() -> None:
+    # A forked child must not use the parent's pooled connections (two processes on one
+    # SQLite handle corrupt its locks); it opens its own. SQLAlchemy's recipe:
+    # https://docs.sqlalchemy.org/en/20/core/pooling.html#using-connection-pools-with-multiprocessing-or-os-fork
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pooled_connections_in_child)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see write()).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # NORMAL is durable across application crashes in WAL mode; only a power loss can drop
+        # the last transactions (https://www.sqlite.org/pragma.html#pragma_synchronous).
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.info.get("begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _is_retryable(error: DBAPIError) -> bool:
+    message = str(error.orig).lower() if error.orig is not None else str(error).lower()
+    return (
+        "database is locked" in message
+        or "database is busy" in message
+        or "deadlock detected" in message
+        or "could not serialize" in message
+    )
+
+
+class Database:
+    """One metadata database, shared by every SDK object of a workspace in this process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = self._engine_for(url)
+
+    @staticmethod
+    def _engine_for(url: str) -> Engine:
+        with _engines_lock:
+            engine = _engines.get(url)
+            if engine is None:
+                if url.startswith("sqlite"):
+                    engine = create_engine(url)
+                    _configure_sqlite(engine)
+                else:
+                    engine = create_engine(url, pool_pre_ping=True)
+                _engines[url] = engine
+            return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection whose reads see one consistent snapshot."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as error:
+            raise StorageError(f"reading the metadata database failed: {error.orig}") from error
+
+    @contextmanager
+    def _write_once(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["begin"] = "IMMEDIATE"
+            with conn.begin():
+                yield conn
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, retrying it while the database is busy.
+
+        ``work`` may run more than once, so it must only touch the database. Integrity errors
+        (a unique key taken by another process) are not retried here: callers that race for a
+        key catch them and decide.
+        """
+        deadline = time.monotonic() + WRITE_DEADLINE_S
+        delay = 0.005
+        while True:
+            try:
+                with self._write_once() as conn:
+                    return work(conn)
+            except OperationalError as error:
+                if not _is_retryable(error) or time.monotonic() > deadline:
+                    raise StorageError(
+                        f"writing to the metadata database failed: {error.orig}"
+                    ) from error
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None for an empty database."""
+        with self.engine.connect() as conn:
+            has_table = conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+                    if self.is_sqlite
+                    else "SELECT to_regclass('alembic_version')::text"
+                )
+            ).scalar()
+            if not has_table:
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

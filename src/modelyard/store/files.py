@@ -1,0 +1,168 @@
+"""File storage under one root, on any fsspec filesystem, with atomic writes.
+
+A :class:`FileStore` is a root URL (``file:///ws/artifacts``, ``memory://x``, ``s3://bucket/p``)
+and the relative paths below it. Every relative path goes through
+:func:`modelyard.names.clean_relpath`, so nothing is written outside the root. Writes go to a
+temporary name beside the target and are renamed into place, so a reader never sees half a
+file; on object stores, where a PUT is already all-or-nothing and rename is a copy, the file is
+written directly.
+
+Example::
+
+    store = FileStore("memory://demo")
+    with store.open_write("a/b.txt") as f:
+        f.write(b"hello")
+    store.read_bytes("a/b.txt")          # b'hello'
+    [i.path for i in store.list("a")]    # ['a/b.txt']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from modelyard.errors import NotFoundError
+from modelyard.names import clean_relpath
+
+TMP_PREFIX = ".modelyard-tmp-"
+_RENAMING_PROTOCOLS = {"file", "local", "memory"}
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file below a store's root: its relative path and size in bytes."""
+
+    path: str
+    size: int
+
+
+class FileStore:
+    """Files below one root URL; see the module docstring."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.root = root.rstrip("/")
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self.renames = bool(_RENAMING_PROTOCOLS.intersection(protocols))
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.url!r})"
+
+    def full_path(self, relpath: str, field: str = "path") -> str:
+        """The filesystem path of ``relpath`` (validated to stay below the root)."""
+        clean = clean_relpath(field, relpath, allow_root=True)
+        return f"{self.root}/{clean}" if clean else self.root
+
+    def local_path(self, relpath: str, field: str = "path") -> Path:
+        """The local path of ``relpath``; only for stores on the local filesystem."""
+        if not self.is_local:
+            raise TypeError(f"{self.url} is not on the local filesystem")
+        return Path(self.full_path(relpath, field))
+
+    def exists(self, relpath: str) -> bool:
+        return bool(self.fs.exists(self.full_path(relpath)))
+
+    def size(self, relpath: str) -> int:
+        try:
+            return int(self.fs.size(self.full_path(relpath)))
+        except FileNotFoundError as error:
+            raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
+
+    @contextlib.contextmanager
+    def open_write(self, relpath: str, field: str = "path") -> Iterator[IO[bytes]]:
+        """Open ``relpath`` for writing; it appears, whole, only when the block ends cleanly."""
+        target = self.full_path(relpath, field)
+        parent = target.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if not self.renames:
+            with self.fs.open(target, "wb") as f:
+                yield f
+            return
+        temp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            with self.fs.open(temp, "wb") as f:
+                yield f
+            if self.is_local:
+                os.replace(temp, target)
+            else:
+                self.fs.mv(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.fs.rm(temp)
+            raise
+
+    def put_file(self, source: Path, relpath: str, field: str = "path") -> None:
+        """Copy the local file ``source`` to ``relpath``, atomically."""
+        if not self.is_local:
+            # An object store PUT is all-or-nothing already.
+            target = self.full_path(relpath, field)
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(source), target)
+            return
+        target = self.full_path(relpath, field)
+        parent = target.rsplit("/", 1)[0]
+        os.makedirs(parent, exist_ok=True)
+        temp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            # copyfile copies in the kernel (sendfile / copy_file_range) on Linux.
+            shutil.copyfile(source, temp)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        with self.open_write(relpath) as f:
+            f.write(data)
+
+    def open_read(self, relpath: str, field: str = "name") -> IO[bytes]:
+        path = self.full_path(relpath, field)
+        try:
+            return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+        except (FileNotFoundError, IsADirectoryError) as error:
+            raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
+
+    def read_bytes(self, relpath: str) -> bytes:
+        with self.open_read(relpath) as f:
+            return f.read()
+
+    def list(self, prefix: str = "") -> list[FileInfo]:
+        """Every file at or below ``prefix``, sorted by path; temporary files are left out."""
+        base = self.full_path(prefix, "prefix")
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        start = len(self.root) + 1
+        files = []
+        for path, info in found.items():
+            path = path.rstrip("/")
+            if info.get("type") == "directory" or path.rsplit("/", 1)[-1].startswith(TMP_PREFIX):
+                continue
+            files.append(FileInfo(path[start:], int(info.get("size") or 0)))
+        files.sort(key=lambda item: item.path)
+        return files
+
+    def copy(self, src_relpath: str, dst_relpath: str) -> None:
+        """Copy one file within the store, atomically at the destination."""
+        with self.open_read(src_relpath) as src, self.open_write(dst_relpath) as dst:
+            while chunk := src.read(8 << 20):
+                dst.write(chunk)
+
+    def delete(self, prefix: str) -> None:
+        """Delete ``prefix`` and everything below it; a missing prefix is not an error."""
+        path = self.full_path(prefix, "prefix")
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)

@@ -1,0 +1,155 @@
+"""The tables of a workspace's metadata database (SQLAlchemy Core).
+
+The schema itself is made by the Alembic migrations in ``store/migrations``; these definitions
+are what the code queries with, and a test checks that the two agree.
+
+Metric points are not stored a row each: a batch of points of one metric is one row of
+``metric_chunks`` with the values, steps and times packed (see ``store/metric_codec.py``).
+A million points are then a few dozen rows, written and read in well under a second.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("parent_id", String(255), ForeignKey("runs.id"), nullable=True),
+    Column("display_name", String(255), nullable=False),
+    Column("run_type", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("experiment_id", "number", name="uq_runs_experiment_number"),
+    Index("ix_runs_experiment_created", "experiment_id", "created_at"),
+    Index("ix_runs_parent", "parent_id"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(255), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_run_tags_key_value", "key", "value"),
+)
+
+run_properties = Table(
+    "run_properties",
+    metadata,
+    Column("run_id", String(255), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_run_properties_key_value", "key", "value"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("last_value", Text, nullable=True),
+    Column("last_step", Integer, nullable=True),
+    UniqueConstraint("run_id", "name", name="uq_metrics_run_name"),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("metric_id", Integer, ForeignKey("metrics.id", ondelete="CASCADE"), nullable=False),
+    Column("batch_id", String(64), nullable=False),
+    Column("first_index", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    UniqueConstraint("metric_id", "batch_id", name="uq_metric_chunks_batch"),
+    Index("ix_metric_chunks_metric_first", "metric_id", "first_index"),
+)
+
+datastores = Table(
+    "datastores",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("storage_options", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# The last version number given to each model name: versions are never reused, even after
+# the newest one is deleted, so "name:version" always means the same files.
+model_names = Table(
+    "model_names",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("last_version", Integer, nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("storage_path", Text, nullable=False, unique=True),
+    Column("root_name", Text, nullable=False),
+    Column("run_id", String(255), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_models_name_version"),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_properties = Table(
+    "model_properties",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)

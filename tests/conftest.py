@@ -1,0 +1,32 @@
+"""Fixtures shared by the whole suite: real workspaces in temporary folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.experiment import Experiment
+from modelyard.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """A new embedded workspace (SQLite file, local folders) in a temporary folder."""
+    return Workspace.create("test-ws", location=tmp_path / "ws")
+
+
+@pytest.fixture
+def experiment(workspace: Workspace) -> Experiment:
+    return Experiment(workspace, "exp")
+
+
+@pytest.fixture
+def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run the test with a fresh empty current folder."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    yield cwd
+

@@ -1,0 +1,87 @@
+"""Many processes writing to one workspace at once: nothing lost, no 'database is locked',
+no model version given twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelyard import Experiment, Model, Run, Workspace
+
+PROCESSES = 8
+
+LOG_SCRIPT = """
+import sys
+from modelyard import Workspace, Experiment, Run
+ws = Workspace.get("test-ws", location=sys.argv[1])
+exp = Experiment(ws, "concurrent")
+run = Run(exp, sys.argv[2])
+sys.stdin.readline()                    # start together
+for i in range(10_000):
+    run.log("points", i)
+    if i % 1000 == 999:
+        run.flush()                     # many small transactions, to contend for the lock
+run.flush()
+"""
+
+REGISTER_SCRIPT = """
+import sys
+from modelyard import Workspace, Model
+ws = Workspace.get("test-ws", location=sys.argv[1])
+sys.stdin.readline()
+model = Model.register(ws, sys.argv[2], "shared-name", tags={"writer": sys.argv[3]})
+print(model.version)
+"""
+
+
+def _start_together(args_list: list[list[str]]) -> list[str]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in args_list
+    ]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "locked" not in err
+        outputs.append(out.strip())
+    return outputs
+
+
+@pytest.mark.slow
+def test_eight_processes_log_into_one_run(workspace: Workspace) -> None:
+    exp = Experiment(workspace, "concurrent")
+    run = exp.start_logging()
+    _start_together(
+        [[LOG_SCRIPT, str(workspace.location), run.id] for _ in range(PROCESSES)]
+    )
+    values = Run(exp, run.id).get_metrics("points")["points"]
+    assert len(values) == PROCESSES * 10_000
+    assert sorted(values) == sorted(list(range(10_000)) * PROCESSES)
+
+
+@pytest.mark.slow
+def test_eight_processes_register_one_model_name(workspace: Workspace, tmp_path: Path) -> None:
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(b"weights")
+    versions = _start_together(
+        [[REGISTER_SCRIPT, str(workspace.location), str(model_file), str(i)]
+         for i in range(PROCESSES)]
+    )
+    assert sorted(int(v) for v in versions) == list(range(1, PROCESSES + 1))
+    models = Model.list(workspace, name="shared-name")
+    assert sorted(m.version for m in models) == list(range(1, PROCESSES + 1))
+    assert sorted(m.tags["writer"] for m in models) == [str(i) for i in range(PROCESSES)]
