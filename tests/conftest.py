@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +31,8 @@ def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.chdir(cwd)
     yield cwd
 
+
+# Agents of the test workspaces go away soon after their last run, and stopping a run does
+# not wait the production grace period: the suite leaves nothing running behind it.
+os.environ.setdefault("MODELYARD_AGENT_IDLE_SECONDS", "5")
+os.environ.setdefault("MODELYARD_KILL_GRACE_SECONDS", "2")

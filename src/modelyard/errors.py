@@ -83,10 +83,21 @@ class ConfigError(UserError):
 
 
 class RunFailedError(ModelyardError):
-    """A run the caller waited for ended Failed or Canceled."""
+    """A run the caller waited for ended Failed or Canceled. ``run_exit_code`` is the
+    script's exit code when it had one; ``details`` is the run's ``get_details()``."""
 
     code = "run_failed"
     exit_code = 6
+
+    def __init__(
+        self,
+        message: str,
+        exit_code: int | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.run_exit_code = exit_code
+        self.details = details or {}
 
 
 class StorageError(ModelyardError):

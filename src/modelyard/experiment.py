@@ -107,6 +107,20 @@ class Experiment:
             run.upload_folder("snapshot", snapshot_directory)
         return run
 
+    def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        """Submit a run of ``config`` (an Estimator or ScriptRunConfig) and return it, Queued,
+        without waiting. The source folder is snapshotted first, so later edits do not
+        change the run.
+
+        Example::
+
+            run = exp.submit(ScriptRunConfig("./src", "train.py", arguments=["--epochs", 3]))
+            run.wait_for_completion(show_output=True)
+        """
+        from modelyard.runner.submit import submit
+
+        return submit(self, config, tags)
+
     def __repr__(self) -> str:
         return f"Experiment(workspace={self._workspace.name!r}, name={self._name!r})"
 

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -52,10 +53,8 @@ def check_scalar(name: str, value: Any) -> float | int | str | bool:
         return value  # type: ignore[no-any-return]
     item = getattr(value, "item", None)  # numpy and torch scalars
     if callable(item):
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             value = item()
-        except (TypeError, ValueError):
-            pass
     if isinstance(value, _SCALAR_TYPES):
         return value
     raise ValidationError(
@@ -122,7 +121,9 @@ class MetricBuffer:
         if self._pending >= FLUSH_POINTS or time.monotonic() >= self._flush_at:
             self.flush()
 
-    def add(self, name: str, kind: str, value: Any, step: int | None, description: str = "") -> None:
+    def add(
+        self, name: str, kind: str, value: Any, step: int | None, description: str = ""
+    ) -> None:
         """Append one point of any kind."""
         series = self._open(name, kind, description)
         if description and not series.description:
@@ -196,4 +197,3 @@ def shape_v1(series: MetricSeries) -> Any:
                 columns.setdefault(column, []).extend(cells)
         return columns
     raise ValueError(f"unknown metric kind {series.kind!r}")
-

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import uuid
@@ -196,11 +197,13 @@ class Model:
         name: str | None = None,
         tags: Any = None,
         latest: bool = False,
-    ) -> list[Model]:
+    ) -> builtins.list[Model]:
         """Model versions, newest first. ``tags`` filters by a key, a ``[key, value]`` pair, a
         list of those, or a dict; ``latest`` keeps the newest version of each name."""
-        if isinstance(tags, list) and tags and not (
-            len(tags) == 2 and all(isinstance(item, str) for item in tags)
+        if (
+            isinstance(tags, list)
+            and tags
+            and not (len(tags) == 2 and all(isinstance(item, str) for item in tags))
         ):
             wanted: dict[str, str | None] = {}
             for item in tags:
@@ -210,15 +213,13 @@ class Model:
         records = workspace._backend.list_models(name, tags=wanted or None, latest=latest)
         return [Model._from_record(workspace, record) for record in records]
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         """The model's files, relative to the download folder (``model/...``)."""
         return [
             info.path for info in self._workspace._backend.list_model_files(self.name, self.version)
         ]
 
-    def download(
-        self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False
-    ) -> str:
+    def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False) -> str:
         """Download the model's files into ``target_dir``; returns the path of the model's
         file or folder there. The result appears whole or not at all; an existing one is
         replaced only with ``exist_ok=True``."""
@@ -230,9 +231,7 @@ class Model:
                 "target_dir"
             )
         target_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            target_root / f".{self._record.root_name}.{uuid.uuid4().hex}.part"
-        )
+        staging = Path(target_root / f".{self._record.root_name}.{uuid.uuid4().hex}.part")
         backend = self._workspace._backend
         try:
             for info in backend.list_model_files(self.name, self.version):
@@ -241,9 +240,10 @@ class Model:
                 inside = relpath.split("/", 1)[1] if "/" in relpath else ""
                 destination = staging / inside if inside else staging
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                with backend.open_model_file(self.name, self.version, relpath) as source, open(
-                    destination, "wb"
-                ) as out:
+                with (
+                    backend.open_model_file(self.name, self.version, relpath) as source,
+                    open(destination, "wb") as out,
+                ):
                     shutil.copyfileobj(source, out, 8 << 20)
             if final.is_dir() and not final.is_symlink():
                 shutil.rmtree(final)
@@ -305,7 +305,7 @@ class Model:
             self.name, self.version, add=check_tags("tags", tags), remove=[]
         )
 
-    def remove_tags(self, tags: list[str]) -> None:
+    def remove_tags(self, tags: builtins.list[str]) -> None:
         """Remove the tags with these keys."""
         if isinstance(tags, str):
             tags = [tags]
@@ -318,10 +318,14 @@ class Model:
         self._workspace._backend.delete_model(self.name, self.version)
 
     def __repr__(self) -> str:
-        return f"Model(workspace={self._workspace.name!r}, name={self.name!r}, version={self.version})"
+        return (
+            f"Model(workspace={self._workspace.name!r}, name={self.name!r}, version={self.version})"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Model) and other.id == self.id and other._workspace == self._workspace
+        return (
+            isinstance(other, Model) and other.id == self.id and other._workspace == self._workspace
+        )
 
     def __hash__(self) -> int:
         return hash(self.id)

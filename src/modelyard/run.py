@@ -17,19 +17,20 @@ Example::
 from __future__ import annotations
 
 import atexit
+import builtins
 import html
 import io
 import os
 import re
 import time
 import uuid
-import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.backend.records import (
+    CANCEL_REQUESTED,
     CANCELED,
     COMPLETED,
     FAILED,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
 INTERACTIVE = "interactive"
 CHILD = "child"
+SCRIPT = "script"  # submitted with exp.submit
 
 # One metric buffer per live run in this process, shared by every Run object of that run (so
 # points logged through one are seen through another), flushed at interpreter exit so a
@@ -69,7 +71,7 @@ def _flush_live_buffers() -> None:
     for buffer in list(_live_buffers.values()):
         try:
             buffer.flush()
-        except Exception as error:  # noqa: BLE001 - at exit, report and go on with the rest
+        except Exception as error:
             print(f"modelyard: could not save metrics at exit: {error}")
 
 
@@ -262,9 +264,7 @@ class Run:
         if buffer is not None:
             buffer.flush()
 
-    def get_metrics(
-        self, name: str | None = None, recursive: bool = False
-    ) -> dict[str, Any]:
+    def get_metrics(self, name: str | None = None, recursive: bool = False) -> dict[str, Any]:
         """The run's metrics, v1-style: ``{name: value}`` for a metric logged once,
         ``{name: [values]}`` for one logged several times. With ``recursive=True``, a dict of
         run id -> metrics for this run and every run below it."""
@@ -325,9 +325,7 @@ class Run:
         else:
             self._backend.upload_run_file(self.id, name, path_or_stream)
 
-    def upload_files(
-        self, names: list[str], paths: list[str | os.PathLike[str]]
-    ) -> None:
+    def upload_files(self, names: list[str], paths: list[str | os.PathLike[str]]) -> None:
         """Store several local files; every name and path is checked before any is stored."""
         if len(names) != len(paths):
             raise ValidationError("paths", "names and paths must have the same length")
@@ -349,7 +347,7 @@ class Run:
         names = [f"{prefix}/{p.relative_to(folder).as_posix()}" for p in files]
         self.upload_files(names, list(files))
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         """The names of every file of the run, sorted."""
         return [info.path for info in self._backend.list_run_files(self.id)]
 
@@ -360,8 +358,10 @@ class Run:
         defaults to the file's base name in the current folder; an existing folder gets the
         file inside it. The file appears whole or not at all."""
         name = clean_relpath("name", name)
-        target = Path(output_file_path) if output_file_path is not None else Path(
-            name.rsplit("/", 1)[-1]
+        target = (
+            Path(output_file_path)
+            if output_file_path is not None
+            else Path(name.rsplit("/", 1)[-1])
         )
         if target.is_dir():
             target = target / name.rsplit("/", 1)[-1]
@@ -396,9 +396,7 @@ class Run:
 
     # -- children ------------------------------------------------------------------------
 
-    def child_run(
-        self, name: str | None = None, run_id: str | None = None
-    ) -> Run:
+    def child_run(self, name: str | None = None, run_id: str | None = None) -> Run:
         """Start a child run (status Running) under this one."""
         record = self._backend.create_run(
             run_id or new_run_id(self._experiment.name),
@@ -430,9 +428,7 @@ class Run:
         """Mark the run Completed (after saving every metric point)."""
         self._end(COMPLETED)
 
-    def fail(
-        self, error_details: Any = None, error_code: str | None = None
-    ) -> None:
+    def fail(self, error_details: Any = None, error_code: str | None = None) -> None:
         """Mark the run Failed, with the error's message (and code) in its details."""
         message = str(error_details) if error_details is not None else "failed by the user"
         error = {"message": message, "code": error_code or "UserError"}
@@ -441,15 +437,47 @@ class Run:
         self._end(FAILED, error)
 
     def cancel(self) -> None:
-        """Cancel the run."""
-        self._end(CANCELED)
+        """Cancel the run. A submitted run goes through CancelRequested: its supervisor stops
+        its processes (SIGTERM, then SIGKILL after a grace period) and marks it Canceled."""
+        status = self.get_status()
+        if status in TERMINAL_STATES:
+            return
+        if self.type != SCRIPT:
+            self._end(CANCELED)
+            return
+        self._record = self._backend.update_run_status(self.id, CANCEL_REQUESTED)
+        from modelyard.runner.agent import wake
+
+        wake(self.workspace)
+
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+    ) -> dict[str, Any]:
+        """Wait until the run ends; returns ``get_details()``.
+
+        With ``show_output=True`` the script's output is printed as it comes (from its
+        beginning), then a summary. A run that ends Failed or Canceled raises
+        :class:`~modelyard.errors.RunFailedError` with the exit code and the last lines of the
+        output, unless ``raise_on_error=False``. Ctrl-C stops the waiting, not the run.
+
+        Example::
+
+            run = exp.submit(est)
+            run.wait_for_completion(show_output=True)
+        """
+        from modelyard.runner.follow import wait_for_completion
+
+        return wait_for_completion(self, show_output, wait_post_processing, raise_on_error)
 
     def __enter__(self) -> Run:
         return self
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
+        exc_type: builtins.type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
@@ -475,7 +503,11 @@ class Run:
         from modelyard.model import Model
 
         return Model._register_from_run(
-            self, model_name, model_path, tags=tags, properties=properties,
+            self,
+            model_name,
+            model_path,
+            tags=tags,
+            properties=properties,
             description=description,
         )
 

@@ -30,7 +30,6 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.backend.base import Backend
-from modelyard.backend.local import LocalBackend
 from modelyard.errors import ConfigError, ConflictError, NotFoundError
 from modelyard.names import check_name
 
@@ -100,18 +99,29 @@ class Workspace:
         except PydanticValidationError as error:
             raise ConfigError(f"{info_path} is not a valid workspace file: {error}") from error
         if info.name != name:
-            raise NotFoundError(
-                f"the workspace at {folder} is named {info.name!r}, not {name!r}"
-            )
+            raise NotFoundError(f"the workspace at {folder} is named {info.name!r}, not {name!r}")
         self._name = name
         self._id = info.id
         self._location = folder
+        from modelyard.backend.local import LocalBackend  # not in scripts' imports: heavy
+
         self._backend: Backend = LocalBackend(
             name,
             info.database_url or f"sqlite:///{folder / 'modelyard.db'}",
             info.storage_url or (folder / "artifacts").as_uri(),
             base_dir=folder,
         )
+
+    @classmethod
+    def _attached(cls, name: str, workspace_id: str, backend: Backend) -> Workspace:
+        """A workspace object on a given backend, with no folder of its own (inside a
+        submitted script, where the backend is the channel to the supervisor)."""
+        ws = cls.__new__(cls)
+        ws._name = name
+        ws._id = workspace_id
+        ws._location = Path.cwd()
+        ws._backend = backend
+        return ws
 
     # -- finding and making workspaces ---------------------------------------------------
 

@@ -109,8 +109,9 @@ def test_metric_kinds_cannot_mix(backend: Backend) -> None:
 
 
 def test_list_runs_filters(backend: Backend) -> None:
-    backend.create_run("a", "e", run_type="s", status=QUEUED, tags={"t": "1"},
-                       properties={"p": "x"})
+    backend.create_run(
+        "a", "e", run_type="s", status=QUEUED, tags={"t": "1"}, properties={"p": "x"}
+    )
     backend.create_run("b", "e", run_type="s", status=QUEUED, tags={"t": "2"})
     backend.create_run("c", "e", run_type="s", status=QUEUED, parent_id="a")
     assert [r.id for r in backend.list_runs("e")] == ["b", "a"]

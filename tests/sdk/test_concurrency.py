@@ -65,9 +65,7 @@ def _start_together(args_list: list[list[str]]) -> list[str]:
 def test_eight_processes_log_into_one_run(workspace: Workspace) -> None:
     exp = Experiment(workspace, "concurrent")
     run = exp.start_logging()
-    _start_together(
-        [[LOG_SCRIPT, str(workspace.location), run.id] for _ in range(PROCESSES)]
-    )
+    _start_together([[LOG_SCRIPT, str(workspace.location), run.id] for _ in range(PROCESSES)])
     values = Run(exp, run.id).get_metrics("points")["points"]
     assert len(values) == PROCESSES * 10_000
     assert sorted(values) == sorted(list(range(10_000)) * PROCESSES)
@@ -78,8 +76,10 @@ def test_eight_processes_register_one_model_name(workspace: Workspace, tmp_path:
     model_file = tmp_path / "model.bin"
     model_file.write_bytes(b"weights")
     versions = _start_together(
-        [[REGISTER_SCRIPT, str(workspace.location), str(model_file), str(i)]
-         for i in range(PROCESSES)]
+        [
+            [REGISTER_SCRIPT, str(workspace.location), str(model_file), str(i)]
+            for i in range(PROCESSES)
+        ]
     )
     assert sorted(int(v) for v in versions) == list(range(1, PROCESSES + 1))
     models = Model.list(workspace, name="shared-name")

@@ -24,7 +24,11 @@ def test_register_a_folder_and_download_it(
     workspace: Workspace, model_folder: Path, tmp_path: Path
 ) -> None:
     model = Model.register(
-        workspace, model_folder, "mnist", tags={"area": "vision"}, properties={"acc": 0.9},
+        workspace,
+        model_folder,
+        "mnist",
+        tags={"area": "vision"},
+        properties={"acc": 0.9},
         description="first",
     )
     assert (model.name, model.version, model.id) == ("mnist", 1, "mnist:1")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import tree
 from modelyard import Experiment, Run, Workspace
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.offline import OfflineRun
+from tests.helpers import tree
 
 
 def test_start_logging_gives_a_running_interactive_run(experiment: Experiment) -> None:
@@ -201,8 +201,9 @@ def test_files_round_trip(experiment: Experiment, tmp_path: Path, in_tmp_cwd: Pa
         "logs/folder/a.txt",
         "logs/folder/sub/b.txt",
     ]
-    flat = run.download_files(prefix="logs/folder", output_directory=tmp_path / "flat",
-                              append_prefix=False)
+    flat = run.download_files(
+        prefix="logs/folder", output_directory=tmp_path / "flat", append_prefix=False
+    )
     assert sorted(p.relative_to(tmp_path / "flat").as_posix() for p in flat) == [
         "a.txt",
         "sub/b.txt",
@@ -211,7 +212,9 @@ def test_files_round_trip(experiment: Experiment, tmp_path: Path, in_tmp_cwd: Pa
         run.download_file("outputs/missing.txt")
 
 
-@pytest.mark.parametrize("bad", ["../escape.txt", "/abs.txt", "a\\b.txt", "a\x00b", "", "a/../../b"])
+@pytest.mark.parametrize(
+    "bad", ["../escape.txt", "/abs.txt", "a\\b.txt", "a\x00b", "", "a/../../b"]
+)
 def test_bad_file_names_write_nothing(
     workspace: Workspace, experiment: Experiment, tmp_path: Path, bad: str
 ) -> None:
@@ -300,7 +303,8 @@ for i in range(1000):
     run.log("x", i)
 print(run.id)
 """
-    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout.strip()
     run = Run(Experiment(workspace, "exit"), out)
     assert run.get_metrics()["x"] == list(range(1000))

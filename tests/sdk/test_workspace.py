@@ -24,7 +24,7 @@ def test_create_exist_ok(tmp_path: Path) -> None:
 
 
 def test_get_missing_and_wrong_name(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="Workspace.create"):
+    with pytest.raises(NotFoundError, match=r"Workspace\.create"):
         Workspace.get("nope", location=tmp_path / "nope")
     Workspace.create("a", location=tmp_path / "a")
     with pytest.raises(NotFoundError, match="named 'a'"):
@@ -45,7 +45,9 @@ def test_create_refuses_a_folder_with_other_files(tmp_path: Path) -> None:
         Workspace.create("w", location=tmp_path / "busy")
 
 
-def test_write_config_and_from_config_in_parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_config_and_from_config_in_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = Workspace.create("w", location=tmp_path / "store" / "w")
     written = ws.write_config(path=tmp_path / "project")
     assert written == tmp_path / "project" / ".modelyard" / "config.json"
@@ -61,9 +63,7 @@ def test_write_config_and_from_config_in_parents(tmp_path: Path, monkeypatch: py
 
 def test_from_config_accepts_plain_config_json(tmp_path: Path) -> None:
     ws = Workspace.create("w", location=tmp_path / "w")
-    (tmp_path / "config.json").write_text(
-        json.dumps({"workspace_name": "w", "location": "w"})
-    )
+    (tmp_path / "config.json").write_text(json.dumps({"workspace_name": "w", "location": "w"}))
     assert Workspace.from_config(path=tmp_path) == ws
 
 

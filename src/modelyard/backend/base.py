@@ -26,6 +26,7 @@ from typing import IO, Any
 from modelyard.backend.records import (
     DatastoreRecord,
     ExperimentRecord,
+    FileInfo,
     MetricBatch,
     MetricInfo,
     MetricSeries,
@@ -33,7 +34,6 @@ from modelyard.backend.records import (
     RunDetails,
     RunRecord,
 )
-from modelyard.store.files import FileInfo
 
 # A file to upload: a local path (backends may copy it without reading it through Python) or
 # an open binary stream.
@@ -104,6 +104,18 @@ class Backend(abc.ABC):
         there: asking for another state raises ConflictError, the same one is a no-op."""
 
     @abc.abstractmethod
+    def heartbeat_run(self, run_id: str) -> str:
+        """Record that the run's supervisor is alive; returns the run's status, so the
+        supervisor learns of a cancel request with the same call."""
+
+    @abc.abstractmethod
+    def list_runs_in_states(
+        self, states: list[str], *, properties: dict[str, str | None] | None = None
+    ) -> list[RunRecord]:
+        """Runs of every experiment in one of ``states``, oldest first (a compute target's
+        queue)."""
+
+    @abc.abstractmethod
     def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Add or replace tags."""
 
@@ -132,6 +144,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def upload_run_file(self, run_id: str, name: str, source: FileSource) -> None:
         """Store a file among the run's files (replacing one of that name), atomically."""
+
+    @abc.abstractmethod
+    def append_run_file(self, run_id: str, name: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of a growing run file (live logs). Idempotent: bytes
+        already stored at that offset are not written again."""
+
+    @abc.abstractmethod
+    def read_run_file(self, run_id: str, name: str, offset: int = 0, size: int = 1 << 20) -> bytes:
+        """Up to ``size`` bytes of a run file from ``offset`` (empty at its end; NotFoundError
+        when the file does not exist yet)."""
 
     @abc.abstractmethod
     def list_run_files(self, run_id: str, prefix: str = "") -> list[FileInfo]:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelyard.backend.base import Backend, FileSource
 from modelyard.backend.records import (
+    CANCEL_REQUESTED,
     METRIC_KINDS,
     RUN_STATES,
     RUNNING,
@@ -27,6 +28,7 @@ from modelyard.backend.records import (
     TERMINAL_STATES,
     DatastoreRecord,
     ExperimentRecord,
+    FileInfo,
     MetricBatch,
     MetricInfo,
     MetricSeries,
@@ -39,7 +41,7 @@ from modelyard.names import check_metric_name, check_name, check_tags, clean_rel
 from modelyard.store import metric_codec, migrate
 from modelyard.store import tables as t
 from modelyard.store.database import Database
-from modelyard.store.files import FileInfo, FileStore
+from modelyard.store.files import FileStore
 
 DEFAULT_DATASTORE_SETTING = "default_datastore"
 
@@ -48,7 +50,7 @@ def _now() -> float:
     return time.time()
 
 
-def _run_record(row: sa.Row[Any]) -> RunRecord:
+def _run_record(row: Any) -> RunRecord:
     return RunRecord(
         id=row.id,
         experiment_name=row.experiment_name,
@@ -83,12 +85,12 @@ _RUNS_JOIN = t.runs.join(t.experiments, t.runs.c.experiment_id == t.experiments.
 
 
 def _filter_key_values(
-    query: sa.Select[Any],
+    query: Any,
     table: sa.Table,
     owner_column: sa.Column[Any],
     owner_key: sa.Column[Any],
     wanted: dict[str, str | None] | None,
-) -> sa.Select[Any]:
+) -> Any:
     """Keep rows whose owner has every key in ``wanted`` (with that value unless None)."""
     for key, value in (wanted or {}).items():
         condition = sa.and_(owner_column == owner_key, table.c.key == key)
@@ -308,6 +310,10 @@ class LocalBackend(Backend):
                 raise ConflictError(
                     f"run {run_id!r} has ended ({current}); it cannot become {status}"
                 )
+            if current == CANCEL_REQUESTED and status not in TERMINAL_STATES:
+                # The supervisor's next step must not hide a cancel request: it sees the
+                # status it gets back and stops the run.
+                return
             now = _now()
             values: dict[str, Any] = {"status": status, "heartbeat_at": now}
             if status in (STARTING, RUNNING):
@@ -321,6 +327,29 @@ class LocalBackend(Backend):
 
         self.db.write(update)
         return self.get_run(run_id)
+
+    def heartbeat_run(self, run_id: str) -> str:
+        def beat(conn: Connection) -> str:
+            status = self._check_run(conn, run_id)
+            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(heartbeat_at=_now()))
+            return status
+
+        return self.db.write(beat)
+
+    def list_runs_in_states(
+        self, states: list[str], *, properties: dict[str, str | None] | None = None
+    ) -> list[RunRecord]:
+        query = (
+            sa.select(*_RUN_COLUMNS)
+            .select_from(_RUNS_JOIN)
+            .where(t.runs.c.status.in_(states))
+            .order_by(t.runs.c.created_at, t.runs.c.number)
+        )
+        query = _filter_key_values(
+            query, t.run_properties, t.run_properties.c.run_id, t.runs.c.id, properties
+        )
+        with self.db.read() as conn:
+            return [_run_record(row) for row in conn.execute(query)]
 
     def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
         tags = check_tags("tags", tags)
@@ -373,7 +402,7 @@ class LocalBackend(Backend):
                 if not batch.values:
                     continue
                 row = conn.execute(
-                    sa.select(t.metrics.c.id, t.metrics.c.kind, t.metrics.c.count).where(
+                    sa.select(t.metrics.c.id, t.metrics.c.kind, t.metrics.c.count.label("n")).where(
                         t.metrics.c.run_id == run_id, t.metrics.c.name == batch.name
                     )
                 ).one_or_none()
@@ -386,7 +415,7 @@ class LocalBackend(Backend):
                             description=batch.description,
                             count=0,
                         )
-                    ).inserted_primary_key[0]
+                    ).inserted_primary_key[0]  # type: ignore[index]
                     count = 0
                 else:
                     if row.kind != batch.kind:
@@ -395,7 +424,7 @@ class LocalBackend(Backend):
                             f"metric {batch.name!r} was logged as {row.kind}; it cannot also "
                             f"be logged as {batch.kind} (use another name)",
                         )
-                    metric_id, count = row.id, row.count
+                    metric_id, count = row.id, row.n
                     duplicate = conn.execute(
                         sa.select(t.metric_chunks.c.id).where(
                             t.metric_chunks.c.metric_id == metric_id,
@@ -436,7 +465,7 @@ class LocalBackend(Backend):
                 row.name,
                 row.kind,
                 row.description,
-                row.count,
+                row._mapping["count"],
                 json.loads(row.last_value) if row.last_value is not None else None,
                 row.last_step,
             )
@@ -483,6 +512,17 @@ class LocalBackend(Backend):
         with self.db.read() as conn:
             self._check_run(conn, run_id)
         self._put(f"runs/{run_id}/{name}", source)
+
+    def append_run_file(self, run_id: str, name: str, offset: int, data: bytes) -> None:
+        name = clean_relpath("name", name)
+        self.files.append(f"runs/{run_id}/{name}", offset, data)
+
+    def read_run_file(self, run_id: str, name: str, offset: int = 0, size: int = 1 << 20) -> bytes:
+        name = clean_relpath("name", name)
+        try:
+            return self.files.read_range(f"runs/{run_id}/{name}", offset, size)
+        except NotFoundError:
+            raise NotFoundError(f"run {run_id!r} has no file {name!r} yet") from None
 
     def list_run_files(self, run_id: str, prefix: str = "") -> list[FileInfo]:
         prefix = clean_relpath("prefix", prefix, allow_root=True)
@@ -676,7 +716,7 @@ class LocalBackend(Backend):
                         description=description,
                         created_at=_now(),
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
                 self._put_key_values(conn, t.model_tags, "model_id", model_id, tags)
                 self._put_key_values(conn, t.model_properties, "model_id", model_id, properties)
                 row = conn.execute(sa.select(t.models).where(t.models.c.id == model_id)).one()

@@ -133,3 +133,11 @@ class ModelRecord:
     @property
     def id(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file below a root: its relative path and size in bytes."""
+
+    path: str
+    size: int

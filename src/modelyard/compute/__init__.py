@@ -12,7 +12,6 @@ target that does not exist, so the v1 pattern works unchanged::
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ComputeTargetException
@@ -41,9 +40,11 @@ class ComputeTarget:
 
     @property
     def max_concurrent_runs(self) -> int:
-        """How many runs execute at once here (MODELYARD_LOCAL_MAX_RUNS, default: cores)."""
-        configured = os.environ.get("MODELYARD_LOCAL_MAX_RUNS")
-        return int(configured) if configured else (os.cpu_count() or 1)
+        """How many runs execute at once here (MODELYARD_LOCAL_MAX_RUNS, default: cores);
+        the rest wait in Queued, first in, first out."""
+        from modelyard.runner.agent import max_concurrent_runs
+
+        return max_concurrent_runs()
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, ComputeTarget]:

@@ -23,26 +23,18 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from modelyard.errors import NotFoundError
+from modelyard.backend.records import FileInfo
+from modelyard.errors import ConflictError, NotFoundError
 from modelyard.names import clean_relpath
 
 TMP_PREFIX = ".modelyard-tmp-"
 _RENAMING_PROTOCOLS = {"file", "local", "memory"}
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    """One file below a store's root: its relative path and size in bytes."""
-
-    path: str
-    size: int
 
 
 class FileStore:
@@ -126,6 +118,34 @@ class FileStore:
     def write_bytes(self, relpath: str, data: bytes) -> None:
         with self.open_write(relpath) as f:
             f.write(data)
+
+    def append(self, relpath: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of a growing file (a live log).
+
+        Idempotent: bytes already there are not written twice, so a caller may repeat a call
+        after a timeout. A gap (offset past the end) is a ConflictError. On stores that cannot
+        append, the file is rewritten whole.
+        """
+        target = self.full_path(relpath)
+        size = int(self.fs.size(target)) if self.fs.exists(target) else 0
+        if offset > size:
+            raise ConflictError(f"{relpath!r} has {size} bytes; cannot append at {offset}")
+        data = data[size - offset :]
+        if not data:
+            return
+        if self.is_local:
+            os.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            with open(target, "ab") as f:
+                f.write(data)
+            return
+        old = self.read_bytes(relpath) if size else b""
+        self.write_bytes(relpath, old + data)
+
+    def read_range(self, relpath: str, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of a file from ``offset``; empty at or past its end."""
+        with self.open_read(relpath) as f:
+            f.seek(offset)
+            return f.read(size)
 
     def open_read(self, relpath: str, field: str = "name") -> IO[bytes]:
         path = self.full_path(relpath, field)

@@ -1,0 +1,1 @@
+"""Backends: the one contract (base.py) and its implementations."""

@@ -1,0 +1,1 @@
+"""Running scripts: source snapshots, the run supervisor and the launchers below it."""

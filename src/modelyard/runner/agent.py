@@ -1,0 +1,320 @@
+"""The local compute agent: the queue of a workspace's ``local`` compute target.
+
+One agent process per workspace (a file lock makes sure), started by the first submit and
+gone after a while with nothing to do. It
+
+- starts queued runs first in, first out, at most ``max_concurrent_runs`` at once, each in a
+  supervisor process forked from itself (it has modelyard imported already, so a run starts in
+  milliseconds rather than the second a fresh interpreter would take);
+- cancels runs whose cancel request came while they were queued;
+- notices a supervisor that died (killed with SIGKILL, say): it stops the run's processes and
+  marks the run NotResponding, then Failed with the reason.
+
+Clients wake it through a Unix socket after they queue a run; it also looks at the queue
+every second, so a lost wake-up only costs a second.
+
+Example::
+
+    ensure_agent(ws)      # start it if it is not running
+    wake(ws)              # "look at the queue now"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelyard.backend.records import (
+    CANCEL_REQUESTED,
+    CANCELED,
+    FAILED,
+    FINALIZING,
+    NOT_RESPONDING,
+    PREPARING,
+    QUEUED,
+    RUNNING,
+    STARTING,
+)
+from modelyard.errors import ModelyardError
+
+if TYPE_CHECKING:
+    from modelyard.workspace import Workspace
+
+COMPUTE_PROPERTY = "modelyard.compute"
+LOCAL = "local"
+ACTIVE_STATES = [PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
+POLL_INTERVAL_S = 1.0
+START_TIMEOUT_S = 20.0
+
+
+def idle_seconds() -> float:
+    """How long the agent waits with nothing to do before it exits."""
+    return float(os.environ.get("MODELYARD_AGENT_IDLE_SECONDS", "600"))
+
+
+def max_concurrent_runs() -> int:
+    """How many runs the local compute executes at once (MODELYARD_LOCAL_MAX_RUNS, default:
+    the number of cores)."""
+    configured = os.environ.get("MODELYARD_LOCAL_MAX_RUNS")
+    return max(1, int(configured)) if configured else (os.cpu_count() or 1)
+
+
+def compute_dir(workspace: Workspace) -> Path:
+    """Where the local compute keeps its state and the runs' working folders."""
+    return workspace.location / "compute" / LOCAL
+
+
+def socket_path(workspace: Workspace) -> str:
+    """The agent's socket: short, because Unix socket paths are limited to ~100 bytes."""
+    digest = hashlib.sha256(str(workspace.location).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"modelyard-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return str(folder / f"{digest}.sock")
+
+
+def wake(workspace: Workspace) -> bool:
+    """Ask the agent to look at the queue now; False when no agent answers."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2.0)
+            sock.connect(socket_path(workspace))
+            sock.sendall(b"wake\n")
+        return True
+    except OSError:
+        return False
+
+
+def ensure_agent(workspace: Workspace) -> None:
+    """Start the workspace's agent unless it runs already, and wake it."""
+    if wake(workspace):
+        return
+    folder = compute_dir(workspace)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "agent.log", "ab") as log:
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelyard.runner.agent",
+                str(workspace.location),
+                workspace.name,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # detached: closing the notebook leaves it running
+            close_fds=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if wake(workspace):
+            return
+        time.sleep(0.02)
+    raise ModelyardError(
+        f"the local compute agent did not start within {START_TIMEOUT_S:g} s; see "
+        f"{folder / 'agent.log'}"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Agent:
+    """The agent's loop; see the module docstring."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.backend = workspace._backend
+        self.dir = compute_dir(workspace)
+        self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
+        self.started: set[str] = set()
+        self.limit = max_concurrent_runs()
+        self.last_busy = time.monotonic()
+
+    def log(self, message: str) -> None:
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", flush=True)
+
+    def serve(self) -> None:
+        lock_file = self.lock_file = open(self.dir / "agent.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another agent serves this workspace
+        path = socket_path(self.workspace)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.listener = listener
+        selector = self.selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        self.log(f"agent for {self.workspace.location} (up to {self.limit} runs at once)")
+        try:
+            while True:
+                self.step()
+                if self.children:
+                    self.last_busy = time.monotonic()
+                elif time.monotonic() - self.last_busy > idle_seconds():
+                    self.log("idle; exiting")
+                    return
+                if not self.workspace.location.exists():
+                    self.log("the workspace folder is gone; exiting")
+                    return
+                for _key, _ in selector.select(timeout=POLL_INTERVAL_S):
+                    with contextlib.suppress(OSError):
+                        connection, _ = listener.accept()
+                        connection.close()
+                # Children that ended while we waited are collected at the next step.
+        finally:
+            selector.close()
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def step(self) -> None:
+        self.reap()
+        self.check_supervisors()
+        self.cancel_queued()
+        self.start_queued()
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run_id = self.children.pop(pid, None)
+            if run_id is not None and status != 0:
+                reason = (
+                    f"killed by signal {os.WTERMSIG(status)}"
+                    if os.WIFSIGNALED(status)
+                    else f"exited with code {os.WEXITSTATUS(status)}"
+                )
+                self.supervisor_lost(run_id, pid, reason)
+
+    def check_supervisors(self) -> None:
+        """Runs whose supervisor is gone without ending them (it was not our child: an
+        earlier agent started it)."""
+        for record in self.backend.list_runs_in_states(
+            ACTIVE_STATES, properties={COMPUTE_PROPERTY: LOCAL}
+        ):
+            if record.id in self.children.values():
+                continue
+            info = self._processes(record.id)
+            if info is None:
+                continue
+            pid = info.get("supervisor_pid")
+            if pid is not None and not _pid_alive(pid):
+                self.supervisor_lost(record.id, pid, "is no longer running")
+
+    def _processes(self, run_id: str) -> dict[str, int | None] | None:
+        try:
+            info: dict[str, int | None] = json.loads(
+                (self.dir / "runs" / run_id / "processes.json").read_text()
+            )
+        except (OSError, ValueError):
+            return None
+        return info
+
+    def supervisor_lost(self, run_id: str, pid: int, reason: str) -> None:
+        from modelyard.runner.supervisor import stop_process_group
+
+        record = self.backend.get_run(run_id)
+        if record.status in (QUEUED, CANCELED, FAILED) or record.ended_at is not None:
+            return
+        info = self._processes(run_id) or {}
+        pgid = info.get("pgid")
+        if pgid:
+            stop_process_group(int(pgid), grace=2.0)
+        message = f"the run's supervisor (pid {pid}) {reason}; its processes were stopped"
+        self.log(f"{run_id}: {message}")
+        with contextlib.suppress(ModelyardError):
+            self.backend.update_run_status(run_id, NOT_RESPONDING)
+            self.backend.update_run_status(run_id, FAILED, error={"message": message})
+
+    def cancel_queued(self) -> None:
+        for record in self.backend.list_runs_in_states(
+            [CANCEL_REQUESTED], properties={COMPUTE_PROPERTY: LOCAL}
+        ):
+            if record.id not in self.started and record.started_at is None:
+                with contextlib.suppress(ModelyardError):
+                    self.backend.update_run_status(
+                        record.id, CANCELED, error={"message": "canceled while queued"}
+                    )
+
+    def start_queued(self) -> None:
+        free = self.limit - len(self.children)
+        if free <= 0:
+            return
+        queued = self.backend.list_runs_in_states([QUEUED], properties={COMPUTE_PROPERTY: LOCAL})
+        for record in queued:
+            if free <= 0:
+                return
+            if record.id in self.started:
+                continue
+            self.started.add(record.id)
+            self.children[self.fork_supervisor(record.id)] = record.id
+            free -= 1
+
+    def fork_supervisor(self, run_id: str) -> int:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid:
+            self.log(f"{run_id}: supervisor pid {pid}")
+            return pid
+        code = 70
+        try:
+            # Nothing of the agent's may outlive it in a supervisor: above all not the lock,
+            # which would keep a new agent from starting while this run goes on.
+            self.listener.close()
+            self.selector.close()
+            self.lock_file.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            from modelyard.runner.supervisor import Supervisor
+
+            code = Supervisor(self.workspace, run_id, self.dir).run()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+
+def main(argv: list[str]) -> None:
+    from modelyard.workspace import Workspace
+
+    workspace = Workspace.get(argv[1], location=argv[0])
+    # Import what every supervisor needs once, here, before forking them.
+    import modelyard.runner.supervisor  # noqa: F401
+
+    compute_dir(workspace).mkdir(parents=True, exist_ok=True)
+    Agent(workspace).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,134 @@
+"""What a submitted run executes: the one job description every run configuration compiles to.
+
+``Estimator``, ``TensorFlow``, ``PyTorch`` and ``ScriptRunConfig`` each turn into a
+:class:`JobSpec` at submit time; the run supervisor reads nothing else. It is stored with the
+run as ``system_logs/job.json``, so what ran can always be read back.
+
+Example::
+
+    spec = JobSpec(script="train.py", arguments=[Argument(value="--epochs"), Argument(value="3")])
+    JobSpec.from_json(spec.to_json()) == spec       # True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import ValidationError
+from modelyard.names import clean_relpath
+
+JOB_FILE = "system_logs/job.json"
+
+# Pip distributions that provide each framework's import; any one of them will do.
+FRAMEWORK_DISTRIBUTIONS = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
+    "pytorch": ("torch",),
+}
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One command-line argument: a plain value, or a data reference turned into a local path
+    on the compute (with ``prefix`` and ``suffix`` kept around it)."""
+
+    value: str | None = None
+    data_reference: dict[str, Any] | None = None
+    prefix: str = ""
+    suffix: str = ""
+
+
+@dataclass
+class JobSpec:
+    """Everything the run supervisor needs to start a run's processes."""
+
+    script: str
+    arguments: list[Argument] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    compute_target: str = "local"
+    framework: str | None = None
+    framework_version: str | None = None
+    pip_packages: list[str] = field(default_factory=list)
+    conda_packages: list[str] = field(default_factory=list)
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    use_gpu: bool = False
+    node_count: int = 1
+    process_count_per_node: int = 1
+    distributed: dict[str, Any] | None = None
+    max_run_duration_seconds: float | None = None
+    snapshot_id: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        data = json.loads(text)
+        data["arguments"] = [Argument(**a) for a in data.get("arguments", [])]
+        return cls(**data)
+
+    def data_references(self) -> list[dict[str, Any]]:
+        """Every data reference of the job (arguments first, then inputs), once per name."""
+        found: dict[str, dict[str, Any]] = {}
+        for argument in self.arguments:
+            if argument.data_reference is not None:
+                found.setdefault(
+                    argument.data_reference["data_reference_name"], argument.data_reference
+                )
+        for reference in self.inputs:
+            found.setdefault(reference["data_reference_name"], reference)
+        return list(found.values())
+
+
+def _is_data_reference(value: Any) -> bool:
+    return callable(getattr(value, "to_config", None)) and hasattr(value, "data_reference_name")
+
+
+def to_argument(field_name: str, value: Any) -> Argument:
+    """One script argument from a user's value: str, number, bool, path or data reference."""
+    if _is_data_reference(value):
+        return Argument(data_reference=value.to_config())
+    if isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
+        text = str(value)
+    elif isinstance(value, os.PathLike):
+        text = os.fspath(value)
+    else:
+        raise ValidationError(
+            field_name,
+            f"{value!r} ({type(value).__name__}) cannot be passed on a command line; use "
+            "strings, numbers, booleans, paths or data references",
+        )
+    if "\x00" in text:
+        raise ValidationError(field_name, "an argument must not contain NUL characters")
+    return Argument(value=text)
+
+
+def arguments_from(
+    script_params: dict[str, Any] | None, arguments: list[Any] | None
+) -> list[Argument]:
+    """v1's two ways of giving arguments, in v1's order: ``arguments`` as they are, then each
+    ``script_params`` key followed by its value (a value of ``""`` or None passes the key
+    alone, as a flag)."""
+    result = [to_argument("arguments", value) for value in (arguments or [])]
+    for key, value in (script_params or {}).items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError("script_params", f"key {key!r} must be a non-empty string")
+        result.append(to_argument("script_params", key))
+        if value is not None and value != "":
+            result.append(to_argument("script_params", value))
+    return result
+
+
+def check_entry_script(source_directory: str | os.PathLike[str], script: str) -> tuple[Path, str]:
+    """The source folder (resolved) and the script's clean relative path; both must exist."""
+    folder = Path(source_directory).expanduser()
+    if not folder.is_dir():
+        raise ValidationError("source_directory", f"{folder} is not a folder")
+    relative = clean_relpath("entry_script", script)
+    if not (folder / relative).is_file():
+        raise ValidationError("entry_script", f"{relative} does not exist in {folder.resolve()}")
+    return folder.resolve(), relative

@@ -1,0 +1,82 @@
+"""``exp.submit``: check a run configuration, snapshot its folder, queue the run.
+
+Submitting returns at once with the run Queued; the local compute agent starts it.
+
+Snapshot limits default to 300 MB and 2,000 files; ``MODELYARD_SNAPSHOT_MAX_MB`` and
+``MODELYARD_SNAPSHOT_MAX_FILES`` change them (v1 had ``AZUREML_SNAPSHOT_...`` settings too).
+
+Example::
+
+    run = submit(exp, ScriptRunConfig("./src", "train.py"), tags={"try": "1"})
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+from modelyard.backend.records import NOT_STARTED, QUEUED
+from modelyard.compute import ComputeTarget
+from modelyard.errors import ComputeTargetException, ValidationError
+from modelyard.names import check_tags
+from modelyard.run import SCRIPT, Run, new_run_id
+from modelyard.runner.agent import COMPUTE_PROPERTY, LOCAL, ensure_agent
+from modelyard.runner.job import JOB_FILE
+from modelyard.runner.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
+
+if TYPE_CHECKING:
+    from modelyard.experiment import Experiment
+
+
+def snapshot_limits() -> tuple[int, int]:
+    """(bytes, files) a source folder may hold."""
+    max_mb = os.environ.get("MODELYARD_SNAPSHOT_MAX_MB")
+    max_files = os.environ.get("MODELYARD_SNAPSHOT_MAX_FILES")
+    return (
+        int(float(max_mb) * 1024**2) if max_mb else DEFAULT_MAX_BYTES,
+        int(max_files) if max_files else DEFAULT_MAX_FILES,
+    )
+
+
+def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = None) -> Run:
+    """Queue a run of ``config`` (an Estimator or ScriptRunConfig); see the module docstring."""
+    if not callable(getattr(config, "_to_job", None)):
+        raise ValidationError(
+            "config", f"expected an Estimator or ScriptRunConfig, not {type(config).__name__}"
+        )
+    clean_tags = check_tags("tags", tags)
+    folder, spec = config._to_job()
+    workspace = experiment.workspace
+    ComputeTarget(workspace, spec.compute_target)  # ComputeTargetException when missing
+    if spec.node_count > 1:
+        raise ComputeTargetException(
+            f"node_count={spec.node_count}: the '{LOCAL}' compute target is one machine; use "
+            "node_count=1 (several processes per node are fine) or a cluster"
+        )
+    if spec.distributed is not None:
+        raise ComputeTargetException(
+            "distributed training is not available on this compute target yet; submit "
+            "without distributed_training"
+        )
+    max_bytes, max_files = snapshot_limits()
+    backend = workspace._backend
+    snapshot = take_snapshot(folder, backend.files, max_bytes=max_bytes, max_files=max_files)  # type: ignore[attr-defined]
+    spec.snapshot_id = snapshot.id
+    run_id = new_run_id(experiment.name)
+    backend.create_run(
+        run_id,
+        experiment.name,
+        run_type=SCRIPT,
+        status=NOT_STARTED,
+        tags=clean_tags,
+        properties={
+            COMPUTE_PROPERTY: spec.compute_target,
+            "modelyard.snapshot_id": snapshot.id,
+            "modelyard.script": spec.script,
+        },
+    )
+    backend.upload_run_file(run_id, JOB_FILE, io.BytesIO(spec.to_json().encode()))
+    record = backend.update_run_status(run_id, QUEUED)
+    ensure_agent(workspace)
+    return Run(experiment, run_id, _record=record)

@@ -1,0 +1,229 @@
+"""The TensorFlow MNIST example: where its data comes from, and the training script run for real."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tf-mnist"
+NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+def load_mnist_data() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mnist_data", EXAMPLE / "mnist_data.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def mnist_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The example's data module, with its cache in a temporary folder and no $MNIST_DIR."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.delenv("MODELYARD_NO_DOWNLOAD", raising=False)
+    return load_mnist_data()
+
+
+@pytest.fixture
+def sample() -> Path:
+    """The 10,000-image sample beside the repository, found as the example finds it."""
+    folder = load_mnist_data().shared_mnist_dir()
+    if folder is None:
+        pytest.skip(
+            "no MNIST sample: shared/data/mnist is not beside the repository and "
+            "MODELYARD_SHARED_DATA is not set"
+        )
+    return Path(folder)
+
+
+@pytest.fixture
+def mirror(sample: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTP server on 127.0.0.1 serving a copy of the sample: (base URL, its folder)."""
+    served = tmp_path / "served"
+    shutil.copytree(sample, served)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(served), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def pin_official_files(mnist_data: ModuleType, folder: Path) -> None:
+    """Make the sample's files the 'official' ones, so a local mirror can serve them."""
+    mnist_data.OFFICIAL_FILES = {
+        name: (
+            hashlib.sha256((folder / name).read_bytes()).hexdigest(),
+            (folder / name).stat().st_size,
+        )
+        for name in NAMES
+    }
+
+
+# --- where the data comes from ------------------------------------------------------------------
+
+
+def test_given_folder_wins_then_mnist_dir(
+    mnist_data: ModuleType, sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "elsewhere"))
+    assert mnist_data.find_mnist(str(sample))[0] == sample
+
+    monkeypatch.setenv("MNIST_DIR", str(sample))
+    folder, source = mnist_data.find_mnist(None)
+    assert folder == sample and "$MNIST_DIR" in source
+
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(sample / NAMES[0], partial)
+    monkeypatch.setenv("MNIST_DIR", str(partial))
+    with pytest.raises(mnist_data.MnistNotFound, match="t10k-images-idx3-ubyte"):
+        mnist_data.find_mnist(None)
+
+
+def test_download_falls_through_mirrors_and_is_cached(
+    mnist_data: ModuleType, mirror: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, served = mirror
+    pin_official_files(mnist_data, served)
+    # Port 9 on 127.0.0.1 refuses the connection at once: a mirror that is down.
+    mnist_data.MIRRORS = ("http://127.0.0.1:9/", url)
+
+    folder, source = mnist_data.find_mnist(None)
+    assert folder == tmp_path / "cache" / "modelyard" / "mnist"
+    assert url in source
+    assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
+
+    # Cached with the right checksums: no mirror is needed the second time.
+    mnist_data.MIRRORS = ("http://127.0.0.1:9/",)
+    assert mnist_data.find_mnist(None)[0] == folder
+
+
+def test_bad_download_is_not_kept_and_the_sample_is_used(
+    mnist_data: ModuleType,
+    mirror: tuple[str, Path],
+    sample: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, served = mirror
+    pin_official_files(mnist_data, served)
+    (served / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not what was pinned")
+    mnist_data.MIRRORS = (url,)
+    monkeypatch.setenv("MODELYARD_SHARED_DATA", str(sample.parent))
+
+    folder, source = mnist_data.find_mnist(None)
+    assert folder == sample and "sample" in source
+    cache = mnist_data.cache_dir()
+    assert "t10k-labels-idx1-ubyte.gz" not in {p.name for p in cache.iterdir()}
+    assert not [p for p in cache.iterdir() if p.name.endswith(".part")]
+
+
+def test_tampered_sample_is_refused(
+    mnist_data: ModuleType, sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "shared-data" / "mnist"
+    shutil.copytree(sample, copy)
+    (copy / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0" * 8))
+    monkeypatch.setenv("MODELYARD_SHARED_DATA", str(copy.parent))
+    monkeypatch.setenv("MODELYARD_NO_DOWNLOAD", "1")
+    with pytest.raises(mnist_data.MnistNotFound, match="does not match"):
+        mnist_data.find_mnist(None)
+
+
+# --- the training script ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="TensorFlow is not installed: pip install -e '.[tensorflow]'",
+)
+def test_script_trains_logs_and_saves_a_model_that_loads(sample: Path, tmp_path: Path) -> None:
+    # The files nested at different depths, half of them unzipped: the script searches.
+    data = tmp_path / "datastore"
+    for name in NAMES[:2]:
+        (data / "mnist" / "train").mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample / name, data / "mnist" / "train" / name)
+    (data / "test").mkdir(parents=True)
+    for name in NAMES[2:]:
+        with gzip.open(sample / name) as packed:
+            (data / "test" / name.removesuffix(".gz")).write_bytes(packed.read())
+    cwd = tmp_path / "run"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_RUN")}
+
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE / "tf_mnist.py"), "--data-folder", str(data), "--epochs", "2"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    final = re.search(r"^final_acc: ([0-9.]+)", done.stdout, re.MULTILINE)
+    assert final is not None, done.stdout[-3000:]
+    assert float(final.group(1)) > 0.8
+    # Outside a modelyard run, Run.get_context() prints each call as v1's offline run did.
+    assert done.stdout.count("metric training_acc") == 2
+    assert done.stdout.count("metric validation_acc") == 2
+    assert done.stdout.count("metric final_acc") == 1
+    model = cwd / "outputs" / "model" / "model.keras"
+    assert model.is_file()
+    assert list((cwd / "logs").rglob("events.out.tfevents.*"))
+
+    check = (
+        "import gzip, sys, numpy as np, tensorflow as tf\n"
+        "model = tf.keras.models.load_model(sys.argv[1])\n"
+        "x = np.frombuffer(open(sys.argv[2], 'rb').read(), np.uint8, offset=16)\n"
+        "y = np.frombuffer(open(sys.argv[3], 'rb').read(), np.uint8, offset=8)\n"
+        "guess = model.predict(x.reshape(-1, 784)[:500] / 255.0, verbose=0).argmax(axis=1)\n"
+        "print('accuracy', (guess == y[:500]).mean())\n"
+    )
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            check,
+            str(model),
+            str(data / "test" / "t10k-images-idx3-ubyte"),
+            str(data / "test" / "t10k-labels-idx1-ubyte"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    accuracy = re.search(r"^accuracy ([0-9.]+)", loaded.stdout, re.MULTILINE)
+    assert accuracy is not None and float(accuracy.group(1)) > 0.8
