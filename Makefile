@@ -3,7 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev
+EXTRAS ?= dev,tensorflow
 
 .PHONY: install test demo bench lint clean
 
@@ -24,7 +24,7 @@ test: install
 	$(PY) -m pytest -n 2 tests
 
 demo: install
-	$(PY) examples/tracking/walkthrough.py
+	$(PY) examples/tf-mnist/submit.py
 
 bench: install
 	$(PY) benchmarks/run_all.py

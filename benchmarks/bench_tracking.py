@@ -50,10 +50,11 @@ def main() -> None:
         many = Experiment(ws, "many")
         start = time.perf_counter()
         for _ in range(RUNS):
-            ws._backend.create_run(new_run_id("many"), "many", run_type=INTERACTIVE,
-                                   status=RUNNING)
-        print(f"{'(setup) create ' + format(RUNS, ',') + ' runs, one call each':<52} "
-              f"{time.perf_counter() - start:8.3f} s")
+            ws._backend.create_run(new_run_id("many"), "many", run_type=INTERACTIVE, status=RUNNING)
+        print(
+            f"{'(setup) create ' + format(RUNS, ',') + ' runs, one call each':<52} "
+            f"{time.perf_counter() - start:8.3f} s"
+        )
         timings = []
         for _ in range(5):
             start = time.perf_counter()

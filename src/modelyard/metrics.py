@@ -5,6 +5,10 @@ submitted script the channel to the supervisor) when it holds ``FLUSH_POINTS`` p
 ``FLUSH_SECONDS`` have passed since the last hand-over, and whenever the run flushes (before a
 read, when it ends, at interpreter exit).
 
+Those automatic hand-overs happen on a background thread, so the logging loop does not wait
+for the store; ``flush()`` waits until everything logged before it is stored, and raises what
+the sink raised. Batches are handed over in logging order by one thread.
+
 Example::
 
     buffer = MetricBuffer(lambda batches: print(len(batches)), next_index=lambda name: 0)
@@ -15,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 import uuid
@@ -89,8 +94,11 @@ class MetricBuffer:
         self._series: dict[str, _Series] = {}
         self._pending = 0
         self._flush_at = time.monotonic() + FLUSH_SECONDS
-        # Flushes may come from the atexit hook while the main thread logs.
+        # Swaps may come from the atexit hook while the main thread logs.
         self._lock = threading.Lock()
+        self._outbox: queue.Queue[list[MetricBatch]] = queue.Queue()
+        self._sender: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def _open(self, name: str, kind: str, description: str) -> _Series:
         check_metric_name("name", name)
@@ -119,7 +127,7 @@ class MetricBuffer:
         series.times.append(time.time())
         self._pending += 1
         if self._pending >= FLUSH_POINTS or time.monotonic() >= self._flush_at:
-            self.flush()
+            self._hand_over()
 
     def add(
         self, name: str, kind: str, value: Any, step: int | None, description: str = ""
@@ -134,7 +142,7 @@ class MetricBuffer:
         series.times.append(time.time())
         self._pending += 1
         if self._pending >= FLUSH_POINTS or time.monotonic() >= self._flush_at:
-            self.flush()
+            self._hand_over()
 
     def next_index(self, name: str) -> int:
         """The index the next point of ``name`` will get (points stored before included)."""
@@ -146,8 +154,8 @@ class MetricBuffer:
         if series is not None and description and not series.description:
             series.description = description
 
-    def flush(self) -> None:
-        """Hand every pending point to the sink, in one call."""
+    def _swap(self) -> list[MetricBatch]:
+        """Take every pending point out of the buffer, as one batch per metric."""
         with self._lock:
             batches = []
             for name, series in self._series.items():
@@ -166,8 +174,42 @@ class MetricBuffer:
                     series.values, series.steps, series.times = [], [], []
             self._pending = 0
             self._flush_at = time.monotonic() + FLUSH_SECONDS
-            if batches:
-                self._sink(batches)
+            return batches
+
+    def _raise_sender_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _hand_over(self) -> None:
+        """Queue the pending points for the background sender; returns at once."""
+        self._raise_sender_error()
+        batches = self._swap()
+        if not batches:
+            return
+        if self._sender is None or not self._sender.is_alive():
+            self._sender = threading.Thread(
+                target=self._send_forever, name="modelyard-metrics", daemon=True
+            )
+            self._sender.start()
+        self._outbox.put(batches)
+
+    def _send_forever(self) -> None:
+        while True:
+            batches = self._outbox.get()
+            try:
+                if self._error is None:
+                    self._sink(batches)
+            except BaseException as error:  # re-raised in the logging thread
+                self._error = error
+            finally:
+                self._outbox.task_done()
+
+    def flush(self) -> None:
+        """Store every point logged so far; returns when they are stored."""
+        self._hand_over()
+        self._outbox.join()
+        self._raise_sender_error()
 
 
 def _check_step(step: Any) -> int:

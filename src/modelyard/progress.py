@@ -114,7 +114,8 @@ class TransferProgress:
     ``total_files`` and ``total_bytes`` are what the transfer will copy (not counting files it
     skips). Use it as a context manager: the bar starts on entry, and on a clean exit the
     summary line is printed (unless ``show_progress`` is False). ``console`` defaults to rich's
-    console on standard output.
+    console on standard output. ``started`` (a ``time.perf_counter()`` value) is when the
+    transfer began, if before entry: the summary's time and speed count from it.
 
     Example::
 
@@ -132,6 +133,7 @@ class TransferProgress:
         show_progress: bool = True,
         console: Console | None = None,
         interval: float = 0.2,
+        started: float | None = None,
     ) -> None:
         self.kind: TransferKind = kind
         self.total_files = total_files
@@ -144,13 +146,13 @@ class TransferProgress:
         self._console = console if console is not None or not show_progress else Console()
         self._interval = interval
         self._lock = threading.Lock()
-        self._started = 0.0
+        self._started = started or 0.0
         self._next_push = 0.0
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 
     def __enter__(self) -> TransferProgress:
-        self._started = time.perf_counter()
+        self._started = self._started or time.perf_counter()
         console = self._console
         # A live bar only where someone watches it redraw: in a pipe or a log file it would
         # leave one frame per refresh, and in Jupyter rich needs ipywidgets for it.

@@ -149,7 +149,21 @@ def test_copies_fall_back_when_copy_file_range_is_refused(
         raise OSError(failing, os.strerror(failing))
 
     monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    # ENOSYS drops copy_file_range for the whole process: let it come back after the test.
     monkeypatch.setattr(transfer, "_missing", set())
+    monkeypatch.setattr(transfer, "_best", transfer._METHODS[0])
+    store = FileStore(f"file://{tmp_path / 'store'}")
+
+    transfer.upload(make_files(tmp_path / "src", FILES), store, **quiet())
+
+    assert {i.path: store.read_bytes(i.path) for i in store.list()} == FILES
+    assert (transfer._best is transfer._copy_file_range) == (failing != errno.ENOSYS)
+
+
+def test_a_copy_file_range_that_copies_nothing_is_not_taken_for_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "copy_file_range", lambda *args: 0, raising=False)
     store = FileStore(f"file://{tmp_path / 'store'}")
 
     transfer.upload(make_files(tmp_path / "src", FILES), store, **quiet())
@@ -170,13 +184,55 @@ def test_a_failed_copy_leaves_no_temporary_file(
     monkeypatch.setattr(transfer, "_copy_fd", copy_until_disk_full)
     store = FileStore(f"file://{tmp_path / 'store'}")
 
-    with pytest.raises(StorageError, match="No space left"):
+    with pytest.raises(StorageError, match=r"upload of 'sub/b\.txt' failed: .*No space left"):
         transfer.upload(make_files(tmp_path / "src", FILES), store, **quiet())
 
     written = local_tree(tmp_path / "store")
     assert not [name for name in written if TMP_PREFIX in name]
     assert "sub/b.txt" not in written
     assert all(written[name] == FILES[name] for name in written if written[name] != b"<dir>")
+
+
+def test_ctrl_c_stops_every_thread_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"d{i % 5}/f{i}.txt": b"x" * (i + 1) for i in range(300)}
+    real_copy = transfer._copy_fd
+    calls = []
+
+    def copy_then_interrupt(source: int, target: int, size: int, context: object) -> int:
+        calls.append(size)
+        if len(calls) == 100:
+            raise KeyboardInterrupt
+        return real_copy(source, target, size, context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer, "_copy_fd", copy_then_interrupt)
+    store = FileStore(f"file://{tmp_path / 'store'}")
+
+    with pytest.raises(KeyboardInterrupt):
+        transfer.upload(make_files(tmp_path / "src", files), store, "x", **quiet())
+
+    written = local_tree(tmp_path / "store" / "x")
+    assert not [name for name in written if TMP_PREFIX in name]
+    copied = {name: data for name, data in written.items() if data != b"<dir>"}
+    assert 0 < len(copied) < 300
+    assert all(files[name] == data for name, data in copied.items())
+
+
+def test_object_stores_take_files_directly_several_at_a_time(tmp_path: Path) -> None:
+    # memory:// standing in for an object store: no renames, so no temporary names.
+    store = FileStore("memory://bucket")
+    store.renames = False
+    files = {f"d{i % 3}/f{i}.txt": f"file {i}".encode() for i in range(100)}
+
+    result = transfer.upload(make_files(tmp_path / "src", files), store, "x", **quiet())
+
+    assert result.files == 100
+    assert {k: v for k, v in store_tree(store).items() if v != b"<dir>"} == {
+        f"x/{name}": data for name, data in files.items()
+    }
+    back = transfer.download(store, store.list(), tmp_path / "out", **quiet())
+    assert (back.files, back.bytes) == (100, result.bytes)
 
 
 # -- overwrite ------------------------------------------------------------------------------
@@ -322,6 +378,17 @@ def test_upload_refuses_sources_that_are_not_files(
 
     assert caught.value.field == "files"
     assert store_tree(store) == {}
+
+
+def test_upload_refuses_a_name_below_a_file_in_the_store(tmp_path: Path) -> None:
+    store = FileStore(f"file://{tmp_path / 'store'}")
+    store.write_bytes("data", b"a file")
+    pairs = make_files(tmp_path / "src", FILES)
+
+    with pytest.raises(ValidationError, match="a folder it needs is a file"):
+        transfer.upload(pairs, store, "data/v1", **quiet())
+
+    assert store_tree(store) == {"data": b"a file"}
 
 
 def test_upload_refuses_a_name_that_is_a_folder_in_the_store(tmp_path: Path) -> None:

@@ -85,16 +85,28 @@ def socket_path(workspace: Workspace) -> str:
     return str(folder / f"{digest}.sock")
 
 
-def wake(workspace: Workspace) -> bool:
-    """Ask the agent to look at the queue now; False when no agent answers."""
+def _tell(workspace: Workspace, word: bytes) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2.0)
             sock.connect(socket_path(workspace))
-            sock.sendall(b"wake\n")
+            sock.sendall(word + b"\n")
+            if word == b"stop":
+                sock.recv(1)  # the agent closes the connection when it has stopped
         return True
     except OSError:
         return False
+
+
+def wake(workspace: Workspace) -> bool:
+    """Ask the agent to look at the queue now; False when no agent answers."""
+    return _tell(workspace, b"wake")
+
+
+def stop_agent(workspace: Workspace) -> bool:
+    """Stop the workspace's agent once its running runs have ended (queued runs stay
+    queued until the next submit starts an agent again); False when none was running."""
+    return _tell(workspace, b"stop")
 
 
 def ensure_agent(workspace: Workspace) -> None:
@@ -171,9 +183,16 @@ class Agent:
         selector = self.selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
         self.log(f"agent for {self.workspace.location} (up to {self.limit} runs at once)")
+        stop_requests: list[socket.socket] = []
         try:
             while True:
-                self.step()
+                if stop_requests:
+                    self.reap()
+                    if not self.children:
+                        self.log("asked to stop; exiting")
+                        return
+                else:
+                    self.step()
                 if self.children:
                     self.last_busy = time.monotonic()
                 elif time.monotonic() - self.last_busy > idle_seconds():
@@ -182,14 +201,21 @@ class Agent:
                 if not self.workspace.location.exists():
                     self.log("the workspace folder is gone; exiting")
                     return
-                for _key, _ in selector.select(timeout=POLL_INTERVAL_S):
+                timeout = 0.05 if stop_requests else POLL_INTERVAL_S
+                for _key, _events in selector.select(timeout=timeout):
                     with contextlib.suppress(OSError):
                         connection, _ = listener.accept()
-                        connection.close()
+                        connection.settimeout(1.0)
+                        if connection.recv(16).startswith(b"stop"):
+                            stop_requests.append(connection)  # answered by closing on exit
+                        else:
+                            connection.close()
                 # Children that ended while we waited are collected at the next step.
         finally:
             selector.close()
             listener.close()
+            for connection in stop_requests:
+                connection.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 

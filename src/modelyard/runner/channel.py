@@ -34,6 +34,7 @@ from typing import IO, Any
 from modelyard import errors
 from modelyard.backend import records
 from modelyard.backend.base import Backend
+from modelyard.store import metric_codec
 
 _LENGTH = struct.Struct(">I")
 _RECORD_TYPES = {
@@ -54,6 +55,13 @@ _UPLOAD_METHODS = {"upload_run_file": 2, "upload_model_file": 3}
 
 def encode(value: Any) -> Any:
     """A JSON-ready form of ``value`` (records, bytes and paths tagged)."""
+    if isinstance(value, records.MetricBatch):
+        # Points travel packed (a million floats: ~30 ms, against seconds as JSON lists).
+        packed = metric_codec.encode(value.values, value.steps, value.times)
+        return {
+            "__metric_batch__": [value.name, value.kind, value.batch_id, value.description],
+            "points": base64.b64encode(packed).decode(),
+        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             "__record__": type(value).__name__,
@@ -75,6 +83,10 @@ def decode(value: Any) -> Any:
     if isinstance(value, list):
         return [decode(item) for item in value]
     if isinstance(value, dict):
+        if "__metric_batch__" in value:
+            name, kind, batch_id, description = value["__metric_batch__"]
+            values, steps, times = metric_codec.decode(base64.b64decode(value["points"]))
+            return records.MetricBatch(name, kind, batch_id, values, steps, times, description)
         if "__record__" in value:
             cls = _RECORD_TYPES[value["__record__"]]
             return cls(**{key: decode(item) for key, item in value["fields"].items()})

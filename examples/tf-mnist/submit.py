@@ -1,0 +1,107 @@
+"""The user's walkthrough end to end, on this machine: upload MNIST, train, register, check.
+
+This is DESIGN.md's v1 notebook with only the imports changed, on the ``local`` compute target
+(there is no ``cpucluster`` yet, so the v1 pattern falls back to ``local``)::
+
+    python examples/tf-mnist/submit.py                 # what `make demo` runs
+    python examples/tf-mnist/submit.py --epochs 3 --data ~/datasets/mnist
+
+MNIST comes from ``--data``, else ``$MNIST_DIR``, else a download of the full set (cached),
+else the 10,000-image sample in ``shared/data/mnist``; the script says which it used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mnist_data import find_mnist
+
+from modelyard import Experiment, Workspace
+from modelyard.compute import ComputeTarget, ComputeTargetException
+from modelyard.train import TensorFlow
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="a folder holding the four MNIST IDX files")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument(
+        "--workspace", default=".modelyard/mnist-demo", help="the embedded workspace's folder"
+    )
+    args = parser.parse_args()
+
+    # Once per project: a workspace and the config.json that notebooks find.
+    Workspace.create("mnist-demo", location=args.workspace).write_config()
+
+    ws = Workspace.from_config()
+    exp = Experiment(workspace=ws, name="tf-mnist")
+    ds = ws.get_default_datastore()
+    data_folder, _source = find_mnist(args.data)
+    ds.upload(src_dir=str(data_folder), target_path="mnist", overwrite=True, show_progress=True)
+
+    try:
+        compute_target = ComputeTarget(workspace=ws, name="cpucluster")
+    except ComputeTargetException:
+        compute_target = ComputeTarget(workspace=ws, name="local")
+
+    est = TensorFlow(
+        source_directory=str(HERE),
+        entry_script="tf_mnist.py",
+        script_params={
+            "--data-folder": ds.path("mnist").as_mount(),
+            "--batch-size": 50,
+            "--epochs": args.epochs,
+        },
+        compute_target=compute_target,
+        use_gpu=False,
+    )
+    run = exp.submit(est)
+    run.wait_for_completion(show_output=True)
+    metrics = run.get_metrics()
+    print(
+        f"metrics: final_acc={metrics['final_acc']:.4f}, "
+        f"validation_acc per epoch: {len(metrics['validation_acc'])} points"
+    )
+
+    model = run.register_model(
+        model_name="tf-dnn-mnist",
+        model_path="outputs/model",
+        tags={"final_acc": f"{metrics['final_acc']:.4f}"},
+    )
+    print(f"registered {model.id} from run {model.run_id}")
+    local_model = Path("model")
+    for f in run.get_file_names():
+        if f.startswith("outputs/model"):
+            run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
+
+    return check_prediction(local_model / "model.keras", data_folder)
+
+
+def check_prediction(model_file: Path, data_folder: Path) -> int:
+    """Load the downloaded model and predict the test images, as a user would."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    import numpy as np
+    import tensorflow as tf
+
+    sys.path.insert(0, str(HERE))
+    from tf_mnist import load_mnist
+
+    _, _, x_test, y_test = load_mnist(data_folder)
+    # compile=False: only predicting; the optimizer's state need not load.
+    model = tf.keras.models.load_model(model_file, compile=False)
+    predicted = np.argmax(model.predict(x_test[:1000], verbose=0), axis=1)
+    accuracy = float(np.mean(predicted == y_test[:1000]))
+    print(
+        f"the downloaded model predicts {accuracy:.1%} of 1,000 test images right; "
+        f"first image: predicted {predicted[0]}, label {y_test[0]}"
+    )
+    return 0 if accuracy > 0.8 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""How commands print: rich tables and key-value panels for people, JSON for scripts.
+
+Human output goes to standard output through one rich console. Every cell is a ``Text``, so
+names and values holding ``[brackets]`` are printed as they are, never read as rich markup.
+JSON output is one document on standard output and nothing else, so ``| jq`` always works.
+
+Example::
+
+    print_table(["name", "runs"], [["tf-mnist", 3]], empty="no experiments")
+    print_json({"name": "tf-mnist", "runs": 3})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# Without a terminal rich assumes 80 columns (or $COLUMNS) and cuts long run ids and paths;
+# piped output is read by grep and scripts, so there lines are as long as they need.
+_PIPE_WIDTH = 1000
+# A long value (a logged row or table) is cut to this many characters in a table cell.
+_CELL_CHARS = 80
+_CONSOLE_KEY = "modelyard.console"
+
+
+def console() -> Console:
+    """The console on standard output that the running command prints through (one per
+    command, so that in-process invocations, as in tests, each get their own stdout)."""
+    ctx = click.get_current_context(silent=True)
+    meta: dict[str, Any] = ctx.meta if ctx is not None else {}
+    if _CONSOLE_KEY not in meta:
+        terminal = Console().is_terminal
+        meta[_CONSOLE_KEY] = Console(width=None if terminal else _PIPE_WIDTH, highlight=False)
+    found: Console = meta[_CONSOLE_KEY]
+    return found
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as one indented JSON document (non-JSON values as their ``str``)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def print_message(message: str) -> None:
+    """Print a line for people (not markup, not highlighted)."""
+    console().print(Text(message), soft_wrap=True)
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    empty: str,
+    title: str | None = None,
+) -> None:
+    """Print a table, or the line ``empty`` when there are no rows.
+
+    The first column (an id or name that people copy) is never cut; on a narrow terminal the
+    other columns wrap rather than lose characters.
+    """
+    cells = [[format_value(cell) for cell in row] for row in rows]
+    if not cells:
+        print_message(empty)
+        return
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left"
+    )
+    first_width = max(len(columns[0]), *(len(row[0]) for row in cells))
+    for index, column in enumerate(columns):
+        table.add_column(column, overflow="fold", min_width=first_width if index == 0 else None)
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))
+    console().print(table)
+
+
+def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """Print ``label  value`` lines, labels aligned; None shows as ``-``."""
+    width = max((len(label) for label, _ in fields), default=0)
+    for label, value in fields:
+        print_message(f"{label:<{width}}  {format_value(value, limit=None)}")
+
+
+def format_value(value: Any, limit: int | None = _CELL_CHARS) -> str:
+    """A value as a table shows it: floats to 6 significant digits, containers as compact
+    JSON (cut to ``limit`` characters), None as ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict | list | tuple):
+        text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    else:
+        text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def format_tags(tags: dict[str, str]) -> str:
+    """``k=v, k2`` (a tag without a value shows its key alone)."""
+    return ", ".join(f"{key}={value}" if value else key for key, value in tags.items())
+
+
+def format_time(timestamp: float | None) -> str | None:
+    """A Unix time as local ``YYYY-MM-DD HH:MM:SS``, for people."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso_utc(timestamp: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC (``2024-05-01T12:00:03.5Z``), for JSON."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def format_duration(seconds: float | None) -> str | None:
+    """``4.2 s``, ``3 m 05 s`` or ``2 h 07 m``."""
+    if seconds is None:
+        return None
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} m"

@@ -1,0 +1,118 @@
+"""``modelyard workspace create|show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelyard.cli.output import print_fields, print_json, print_message
+from modelyard.cli.params import json_option
+from modelyard.cli.state import CliState
+from modelyard.errors import ConflictError, NotFoundError
+from modelyard.workspace import Workspace
+
+
+@click.group("workspace")
+def group() -> None:
+    """Create and inspect embedded workspaces.
+
+    \b
+    Example:
+      modelyard workspace create demo
+    """
+
+
+@group.command("create")
+@click.argument("name")
+@click.option(
+    "--location",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The workspace's folder (default: ./.modelyard/NAME).",
+)
+@click.option(
+    "--config/--no-config",
+    "write_config",
+    default=True,
+    help="Write ./.modelyard/config.json so that later commands find the workspace "
+    "(default: write it).",
+)
+@click.option(
+    "--exist-ok/--no-exist-ok",
+    default=True,
+    help="Use an existing workspace of that name, or fail with exit code 4 (default: use it).",
+)
+@json_option
+def create(
+    name: str, location: Path | None, write_config: bool, exist_ok: bool, as_json: bool
+) -> None:
+    """Create a workspace and write its config.
+
+    The config (./.modelyard/config.json) makes later commands, and Workspace.from_config()
+    in notebooks, find the workspace from this folder and the folders below it.
+
+    \b
+    Example:
+      modelyard workspace create demo --location /data/workspaces/demo
+    """
+    try:
+        ws = Workspace.get(name, location)
+    except NotFoundError:
+        ws = Workspace.create(name, location, exist_ok=False)
+        created = True
+    else:
+        if not exist_ok:
+            raise ConflictError(
+                f"workspace {name!r} exists already in {ws.location}; drop --no-exist-ok to "
+                "use it, or choose another name or --location"
+            )
+        created = False
+    config = ws.write_config() if write_config else None
+    if as_json:
+        print_json({**ws.get_details(), "created": created, "config": config})
+        return
+    if created:
+        print_message(f"Created workspace {ws.name!r} in {ws.location}")
+    else:
+        print_message(f"Workspace {ws.name!r} exists already in {ws.location}; using it")
+    if config is not None:
+        print_message(
+            f"Wrote {config}: commands run in {config.parent.parent} (and below) use this workspace"
+        )
+
+
+@group.command("show")
+@json_option
+@click.pass_obj
+def show(state: CliState, as_json: bool) -> None:
+    """Show the workspace and what it holds.
+
+    \b
+    Example:
+      modelyard --workspace-config ./team/config.json workspace show
+    """
+    ws = state.workspace
+    backend = ws._backend
+    details: dict[str, Any] = {
+        **ws.get_details(),
+        "defaultDatastore": backend.get_datastore().name,
+        "experiments": len(backend.list_experiments()),
+        "models": len(backend.list_models(latest=True)),
+        "datastores": len(backend.list_datastores()),
+    }
+    if as_json:
+        print_json(details)
+        return
+    print_fields(
+        [
+            ("name", details["name"]),
+            ("id", details["id"]),
+            ("location", details["location"]),
+            ("default datastore", details["defaultDatastore"]),
+            ("experiments", details["experiments"]),
+            ("models", details["models"]),
+            ("datastores", details["datastores"]),
+        ]
+    )

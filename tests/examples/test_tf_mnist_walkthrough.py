@@ -1,0 +1,77 @@
+"""The walkthrough end to end on local compute: upload MNIST, submit the TensorFlow example,
+stream it, register the model, download it and check what it predicts."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelyard import Experiment, Workspace
+from modelyard.train import TensorFlow
+from tests.examples.test_tf_mnist_script import EXAMPLE, load_mnist_data
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sample() -> Path:
+    folder = load_mnist_data().shared_mnist_dir()
+    if folder is None:
+        pytest.skip("no MNIST sample beside the repository (shared/data/mnist)")
+    return Path(folder)
+
+
+def test_tensorflow_mnist_from_submit_to_registered_model(
+    workspace: Workspace, sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed (pip install -e '.[tensorflow]')")
+    ds = workspace.get_default_datastore()
+    ds.upload(src_dir=str(sample), target_path="mnist", overwrite=True, show_progress=False)
+    est = TensorFlow(
+        source_directory=str(EXAMPLE),
+        entry_script="tf_mnist.py",
+        script_params={"--data-folder": ds.as_mount(), "--batch-size": 50, "--epochs": 3},
+        compute_target="local",
+    )
+    run = Experiment(workspace, "tf-mnist").submit(est)
+    run.wait_for_completion(show_output=True)
+    printed = capsys.readouterr().out
+    assert "epoch 3: training_acc" in printed  # streamed live from the script
+    metrics = run.get_metrics()
+    assert len(metrics["training_acc"]) == 3 and len(metrics["validation_acc"]) == 3
+    assert metrics["final_acc"] > 0.8
+    names = run.get_file_names()
+    assert "outputs/model/model.keras" in names
+    assert any(name.startswith("logs/") for name in names)  # TensorBoard events
+    assert "submit.py" not in run.get_properties()["modelyard.script"]
+
+    model = run.register_model(model_name="tf-dnn-mnist", model_path="outputs/model")
+    assert model.get_file_names() == ["model/model.keras"]
+    local = Path(model.download(tmp_path / "downloaded"))
+    # Load and predict in a fresh interpreter, as the user's notebook would.
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np, tensorflow as tf; sys.path.insert(0, sys.argv[3]);"
+            "from tf_mnist import load_mnist;"
+            "_, _, x, y = load_mnist(__import__('pathlib').Path(sys.argv[2]));"
+            "m = tf.keras.models.load_model(sys.argv[1], compile=False);"
+            "print('ACC', float(np.mean(np.argmax(m.predict(x, verbose=0), 1) == y)))",
+            str(local / "model.keras"),
+            str(sample),
+            str(EXAMPLE),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        check=True,
+    )
+    accuracy = float(check.stdout.split("ACC")[1])
+    assert accuracy > 0.8
