@@ -22,6 +22,7 @@ import click
 
 import modelyard
 from modelyard.cli import datastore, experiment, model, run, workspace
+from modelyard.cli import run_control  # noqa: F401 - adds run submit|logs|cancel to run
 from modelyard.cli.state import CliState
 from modelyard.errors import (
     ConfigError,

@@ -1,0 +1,146 @@
+"""``modelyard run submit|logs|cancel``: starting, following and stopping submitted runs.
+
+They join the ``run`` group of ``cli/run.py``, which holds the commands that only read runs.
+
+Example::
+
+    modelyard run submit ./src train.py --epochs 3 --experiment mnist --wait
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from modelyard.backend.records import TERMINAL_STATES
+from modelyard.cli.output import print_json, print_message
+from modelyard.cli.params import json_option, key_value_option, option_names, tag_values
+from modelyard.cli.run import group
+from modelyard.cli.state import CliState
+from modelyard.errors import NotFoundError
+from modelyard.experiment import Experiment
+from modelyard.runner.follow import STD_LOG
+from modelyard.script_run_config import ScriptRunConfig
+
+
+@group.command(
+    "submit", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("source_dir", type=click.Path(file_okay=False))
+@click.argument("script")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--experiment",
+    "-e",
+    "experiment_name",
+    required=True,
+    metavar="NAME",
+    help="The experiment to submit to (created on first use).",
+)
+@click.option(
+    "--compute",
+    "compute",
+    default="local",
+    show_default=True,
+    metavar="NAME",
+    help="The compute target to run on.",
+)
+@key_value_option("--tag", "tags", help="Tag the run (repeatable).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Stream the run's output and exit with its result (6 when it fails).",
+)
+@json_option
+@click.pass_obj
+def submit(
+    state: CliState,
+    source_dir: str,
+    script: str,
+    args: tuple[str, ...],
+    experiment_name: str,
+    compute: str,
+    tags: tuple[tuple[str, str | None], ...],
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Submit SCRIPT from SOURCE_DIR as a run.
+
+    ARGS after the script go to it.
+
+    Options for modelyard come before SOURCE_DIR.
+
+    \b
+    Example:
+      modelyard run submit --experiment mnist --wait ./src train.py --epochs 3
+    """
+    with option_names(
+        experiment_name="--experiment",
+        source_directory="SOURCE_DIR",
+        entry_script="SCRIPT",
+        tags="--tag",
+    ):
+        experiment = Experiment(state.workspace, experiment_name)
+        run = experiment.submit(
+            ScriptRunConfig(source_dir, script, arguments=list(args), compute_target=compute),
+            tags=tag_values(tags),
+        )
+    if as_json:
+        print_json({"runId": run.id, "status": run.status})
+    else:
+        print_message(f"Submitted run {run.id} ({run.status}).")
+    if wait:
+        run.wait_for_completion(show_output=not as_json)
+
+
+@group.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@click.pass_obj
+def logs(state: CliState, run_id: str, follow: bool) -> None:
+    """Print a run's output (stdout and stderr of its script).
+
+    \b
+    Example:
+      modelyard run logs --follow tf-mnist_1714557600_1a2b3c4d
+    """
+    run = state.get_run(run_id)
+    backend = state.workspace._backend
+    offset = 0
+    out = sys.stdout.buffer
+    while True:
+        ended = run.get_status() in TERMINAL_STATES
+        try:
+            while chunk := backend.read_run_file(run.id, STD_LOG, offset):
+                out.write(chunk)
+                offset += len(chunk)
+            out.flush()
+        except NotFoundError:
+            if not follow and offset == 0:
+                print_message(f"Run {run.id} has no output yet ({run.get_status()}).")
+                return
+        if not follow or ended:
+            return
+        time.sleep(0.2)
+
+
+@group.command("cancel")
+@click.argument("run_id")
+@json_option
+@click.pass_obj
+def cancel(state: CliState, run_id: str, as_json: bool) -> None:
+    """Cancel a run: its processes get SIGTERM, then SIGKILL after a grace period.
+
+    \b
+    Example:
+      modelyard run cancel tf-mnist_1714557600_1a2b3c4d
+    """
+    run = state.get_run(run_id)
+    run.cancel()
+    status = run.get_status()
+    if as_json:
+        print_json({"runId": run.id, "status": status})
+    else:
+        print_message(f"Run {run.id}: {status}.")
