@@ -131,7 +131,9 @@ def logs(state: CliState, run_id: str, follow: bool) -> None:
 @json_option
 @click.pass_obj
 def cancel(state: CliState, run_id: str, as_json: bool) -> None:
-    """Cancel a run: its processes get SIGTERM, then SIGKILL after a grace period.
+    """Cancel a run.
+
+    Its processes get SIGTERM, then SIGKILL after a grace period.
 
     \b
     Example:
