@@ -98,6 +98,12 @@ def report(
     print(f"  cp        {cp_rate:10,.0f} {unit}   (median of {len(cp)})")
     print(f"  ds.upload {up_rate:10,.0f} {unit}")
     print(f"  ratio     {ratio:10.2f}   (target >= {target:.2f}: {verdict}; per round: {rounds})")
+    if max(cp) > 3 * min(cp):
+        print(
+            "  note: cp's own time varied more than 3x between rounds, so the disk was not "
+            "steady (on ext4, creating files is several times slower for minutes after many "
+            "were deleted); run again later for figures that compare like with like"
+        )
     return ratio >= target
 
 

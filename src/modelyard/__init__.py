@@ -11,24 +11,46 @@ Example::
         run.log("accuracy", 0.93)
 """
 
-try:  # noqa: SIM105 - TEMP while datastore.py is written
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
     from modelyard.datastore import Datastore
-except ImportError:
-    pass
-from modelyard.errors import ModelyardError
-from modelyard.experiment import Experiment
-from modelyard.model import Model
-from modelyard.run import Run
-from modelyard.workspace import Workspace
+    from modelyard.errors import ModelyardError
+    from modelyard.experiment import Experiment
+    from modelyard.model import Model
+    from modelyard.run import Run
+    from modelyard.script_run_config import ScriptRunConfig
+    from modelyard.workspace import Workspace
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Datastore",
-    "Experiment",
-    "Model",
-    "ModelyardError",
-    "Run",
-    "Workspace",
-    "__version__",
-]
+# Where each public name lives. They are imported on first use, so a training script's
+# `from modelyard import Run` loads the run and its channel, not the database and storage
+# layers a notebook needs.
+_EXPORTS = {
+    "Datastore": "modelyard.datastore",
+    "Experiment": "modelyard.experiment",
+    "Model": "modelyard.model",
+    "ModelyardError": "modelyard.errors",
+    "Run": "modelyard.run",
+    "ScriptRunConfig": "modelyard.script_run_config",
+    "Workspace": "modelyard.workspace",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
