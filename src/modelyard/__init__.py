@@ -40,7 +40,16 @@ _EXPORTS = {
     "Workspace": "modelyard.workspace",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "Datastore",
+    "Experiment",
+    "Model",
+    "ModelyardError",
+    "Run",
+    "ScriptRunConfig",
+    "Workspace",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

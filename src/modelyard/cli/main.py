@@ -21,8 +21,14 @@ from typing import Any
 import click
 
 import modelyard
-from modelyard.cli import datastore, experiment, model, run, workspace
-from modelyard.cli import run_control  # noqa: F401 - adds run submit|logs|cancel to run
+from modelyard.cli import (
+    datastore,
+    experiment,
+    model,
+    run,
+    run_control,  # noqa: F401 - adds run submit|logs|cancel to run
+    workspace,
+)
 from modelyard.cli.state import CliState
 from modelyard.errors import (
     ConfigError,
