@@ -3,30 +3,42 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev,tensorflow
+EXTRAS ?= dev,tensorflow,distributed
+# PyTorch for distributed runs and their tests, pinned: pip finds this CPU build in the
+# machine's wheel sources, where a plain `torch` requirement may pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
 
-.PHONY: install test demo bench lint clean
+.PHONY: install system-deps test demo bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 ifdef UV
-	uv venv --allow-existing --python python3 $(VENV)
+	uv venv --allow-existing --seed --python python3 $(VENV)
 	uv pip install --python $(PY) -e ".[$(EXTRAS)]"
 else
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e ".[$(EXTRAS)]"
 endif
+	$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip
+	$(PY) -m pip install "$(TORCH)"
 	touch $@
 
 install: $(VENV)/.installed
 
-test: install
+# OpenMPI for MPI runs (mpirun; mpi4py comes with the `distributed` extra), from Debian's
+# packages when it is missing. Run as root (or with sudo on a developer's machine).
+system-deps:
+	@command -v mpirun >/dev/null 2>&1 || { \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y openmpi-bin libopenmpi-dev; }
+
+test: system-deps install
 	$(PY) -m pytest -n 2 tests
 
-demo: install
+demo: system-deps install
 	$(PY) examples/tf-mnist/submit.py
 
-bench: install
+bench: system-deps install
 	$(PY) benchmarks/run_all.py
 
 lint: install

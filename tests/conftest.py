@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +39,7 @@ def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 # not wait the production grace period: the suite leaves nothing running behind it.
 os.environ.setdefault("MODELYARD_AGENT_IDLE_SECONDS", "5")
 os.environ.setdefault("MODELYARD_KILL_GRACE_SECONDS", "2")
+# Environments that runs build go to a cache of this test process, never the user's.
+if "MODELYARD_ENV_CACHE" not in os.environ:
+    os.environ["MODELYARD_ENV_CACHE"] = tempfile.mkdtemp(prefix="modelyard-test-envs-")
+    atexit.register(shutil.rmtree, os.environ["MODELYARD_ENV_CACHE"], ignore_errors=True)

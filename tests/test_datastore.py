@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
@@ -141,11 +142,12 @@ def test_a_missing_datastore_is_not_found_by_name(ws: Workspace) -> None:
         ("../x", "memory://x", {}, "name"),
         ("ok", "nosuchprotocol://x", {}, "url"),
         ("ok", "", {}, "url"),
+        ("ok", 42, {}, "url"),
         ("ok", "memory://x", {"handle": object()}, "storage_options"),
     ],
 )
 def test_register_refuses_bad_input(
-    ws: Workspace, name: str, url: str, options: dict[str, object], field: str
+    ws: Workspace, name: str, url: Any, options: dict[str, object], field: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
         Datastore.register(ws, name, url, **options)

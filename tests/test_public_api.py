@@ -10,6 +10,7 @@ import modelyard
 def test_top_level_exports() -> None:
     assert modelyard.__all__ == [
         "Datastore",
+        "Environment",
         "Experiment",
         "Model",
         "ModelyardError",
@@ -36,3 +37,7 @@ def test_errors_have_one_root() -> None:
     errors = importlib.import_module("modelyard.errors")
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.ModelyardError)
+
+
+def test_every_export_is_importable_lazily() -> None:
+    assert set(modelyard._EXPORTS) | {"__version__"} == set(modelyard.__all__)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelyard.datastore import Datastore
+    from modelyard.environment import Environment
     from modelyard.errors import ModelyardError
     from modelyard.experiment import Experiment
     from modelyard.model import Model
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 # layers a notebook needs.
 _EXPORTS = {
     "Datastore": "modelyard.datastore",
+    "Environment": "modelyard.environment",
     "Experiment": "modelyard.experiment",
     "Model": "modelyard.model",
     "ModelyardError": "modelyard.errors",
@@ -42,6 +44,7 @@ _EXPORTS = {
 
 __all__ = [
     "Datastore",
+    "Environment",
     "Experiment",
     "Model",
     "ModelyardError",

@@ -327,7 +327,7 @@ class Datastore:
 
 def _normalize_url(url: StrPath) -> str:
     """An fsspec URL for ``url``; a plain path becomes ``file://`` and its absolute path."""
-    text = os.fspath(url)
+    text = os.fspath(url) if isinstance(url, str | os.PathLike) else None
     if not isinstance(text, str) or not text or "\x00" in text:
         raise ValidationError("url", f"{url!r} is not a URL or a folder path")
     if "://" in text:

@@ -41,6 +41,7 @@ from modelyard.backend.records import (
     TABLE,
     TERMINAL_STATES,
     MetricBatch,
+    MetricSeries,
     RunRecord,
 )
 from modelyard.errors import NotFoundError, ValidationError
@@ -86,8 +87,25 @@ def _utc(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _image_file_name(name: str, index: int) -> str:
+def _of_process(series: MetricSeries, process: int) -> MetricSeries:
+    """The points of ``series`` that process ``process`` of a distributed run logged."""
+    if series.processes is None:
+        return MetricSeries(series.name, series.kind, [], [], [], [])
+    keep = [i for i, p in enumerate(series.processes) if p == process]
+    return MetricSeries(
+        series.name,
+        series.kind,
+        [series.values[i] for i in keep],
+        [series.steps[i] for i in keep],
+        [series.times[i] for i in keep],
+        [process] * len(keep),
+    )
+
+
+def _image_file_name(name: str, index: int, process: int | None = None) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "image"
+    if process is not None:  # the processes of a distributed run each log their own
+        safe = f"{safe}_process_{process:02d}"
     return f"images/{safe}.png" if index == 0 else f"images/{safe}_{index}.png"
 
 
@@ -105,6 +123,8 @@ class Run:
             )
         self._buffer: MetricBuffer | None = None
         self._buffer_key = (experiment.workspace._id, self._record.id)
+        # Inside a process of a distributed run: its number, kept with every point it logs.
+        self._process: int | None = None
 
     # -- identity ------------------------------------------------------------------------
 
@@ -181,13 +201,20 @@ class Run:
             if buffer is None:
                 counts: dict[str, int] | None = None
 
+                process = self._process
+
                 def next_index(name: str) -> int:
                     nonlocal counts
+                    if process is not None:
+                        # A process counts its own points: steps are per process.
+                        return len(self._points_of(name, process))
                     if counts is None:
                         counts = {m.name: m.count for m in self._backend.list_metrics(self.id)}
                     return counts.get(name, 0)
 
                 def sink(batches: list[MetricBatch], run_id: str = self.id) -> None:
+                    for batch in batches:
+                        batch.process = process
                     self._backend.log_metrics(run_id, batches)
 
                 buffer = _live_buffers[self._buffer_key] = MetricBuffer(sink, next_index)
@@ -243,7 +270,7 @@ class Run:
         if (path is None) == (plot is None):
             raise ValidationError("path", "give exactly one of path= or plot=")
         buffer = self._metrics()
-        file_name = _image_file_name(name, buffer.next_index(name))
+        file_name = _image_file_name(name, buffer.next_index(name), self._process)
         if plot is not None:
             figure = getattr(plot, "gcf", lambda: plot)()  # pyplot module or a Figure
             data = io.BytesIO()
@@ -264,33 +291,55 @@ class Run:
         if buffer is not None:
             buffer.flush()
 
-    def get_metrics(self, name: str | None = None, recursive: bool = False) -> dict[str, Any]:
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, process: int | None = None
+    ) -> dict[str, Any]:
         """The run's metrics, v1-style: ``{name: value}`` for a metric logged once,
         ``{name: [values]}`` for one logged several times. With ``recursive=True``, a dict of
-        run id -> metrics for this run and every run below it."""
+        run id -> metrics for this run and every run below it.
+
+        In a distributed run every process logs to the run, and a metric holds the points of
+        all of them in logging order; ``process=N`` keeps those of process N (the ``NN`` of
+        ``user_logs/std_log_process_NN.txt``).
+
+        Example::
+
+            run.get_metrics()                     # {'loss': [0.9, 0.91, 0.5, 0.52]}
+            run.get_metrics("loss", process=1)    # {'loss': [0.91, 0.52]}
+        """
         if recursive:
-            result = {self.id: self.get_metrics(name)}
+            result = {self.id: self.get_metrics(name, process=process)}
             for child in self.get_children(recursive=True):
-                result[child.id] = child.get_metrics(name)
+                result[child.id] = child.get_metrics(name, process=process)
             return result
         self.flush()
         names = None if name is None else [name]
-        return {
-            series.name: shape_v1(series)
-            for series in self._backend.get_metric_series(self.id, names)
-        }
+        metrics = {}
+        for series in self._backend.get_metric_series(self.id, names):
+            if process is not None:
+                series = _of_process(series, process)
+                if not series.values:
+                    continue
+            metrics[series.name] = shape_v1(series)
+        return metrics
 
-    def get_metric_history(self, name: str) -> list[MetricPoint]:
-        """Every point of one metric with its step and time, in logging order."""
+    def get_metric_history(self, name: str, process: int | None = None) -> list[MetricPoint]:
+        """Every point of one metric with its step and time, in logging order (those of one
+        process of a distributed run with ``process=N``)."""
         self.flush()
         series = self._backend.get_metric_series(self.id, [name])
         if not series:
             raise NotFoundError(f"run {self.id!r} has no metric {name!r}")
-        only = series[0]
+        only = series[0] if process is None else _of_process(series[0], process)
         return [
             MetricPoint(step, value, at)
             for step, value, at in zip(only.steps, only.values, only.times, strict=True)
         ]
+
+    def _points_of(self, name: str, process: int) -> list[Any]:
+        """The stored values of one metric logged by one process."""
+        series = self._backend.get_metric_series(self.id, [name])
+        return _of_process(series[0], process).values if series else []
 
     # -- tags and properties -------------------------------------------------------------
 

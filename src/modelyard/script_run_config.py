@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelyard.environment import Environment
+from modelyard.errors import ValidationError
 from modelyard.runner.job import JobSpec
 from modelyard.train import Estimator
 
@@ -39,16 +41,19 @@ class ScriptRunConfig:
         self.max_run_duration_seconds = max_run_duration_seconds
 
     def _to_job(self) -> tuple[Path, JobSpec]:
-        # One way to compile a job: the same path as an Estimator with these settings.
+        if self.environment is not None and not isinstance(self.environment, Environment):
+            raise ValidationError(
+                "environment",
+                f"expected a modelyard Environment, not {type(self.environment).__name__}",
+            )
+        # One way to compile a job: the same path as an Estimator with these settings (the
+        # Environment brings its packages and variables).
         return Estimator(
             source_directory=self.source_directory,
             entry_script=self.script,
             arguments=self.arguments,
             compute_target=self.compute_target,
             environment_definition=self.environment,
-            environment_variables=dict(
-                getattr(self.environment, "environment_variables", None) or {}
-            ),
             distributed_training=self.distributed_job_config,
             max_run_duration_seconds=self.max_run_duration_seconds,
         )._to_job()

@@ -17,7 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelyard.environment import run_environment
 from modelyard.errors import ValidationError
+from modelyard.runner.envbuild.requirements import DEFAULT_FRAMEWORK_VERSIONS
 from modelyard.runner.job import JobSpec, arguments_from, check_entry_script
 
 
@@ -33,19 +35,6 @@ def compute_target_name(compute_target: Any) -> str:
     raise ValidationError(
         "compute_target", f"expected a ComputeTarget, its name or None, not {compute_target!r}"
     )
-
-
-def read_requirements(path: str | os.PathLike[str]) -> list[str]:
-    """The requirement lines of a pip requirements file (comments and blanks left out)."""
-    file = Path(path)
-    if not file.is_file():
-        raise ValidationError("pip_requirements_file", f"{file} is not a file")
-    lines = []
-    for raw in file.read_text().splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            lines.append(line)
-    return lines
 
 
 class Estimator:
@@ -93,11 +82,12 @@ class Estimator:
 
     def _to_job(self) -> tuple[Path, JobSpec]:
         folder, script = check_entry_script(self.source_directory, self.entry_script)
-        pip_packages = list(self.pip_packages)
-        if self.pip_requirements_file is not None:
-            pip_packages += read_requirements(self.pip_requirements_file)
-        if self.environment_definition is not None:
-            pip_packages += list(getattr(self.environment_definition, "pip_packages", None) or [])
+        environment = run_environment(
+            self.environment_definition,
+            pip_packages=self.pip_packages,
+            pip_requirements_file=self.pip_requirements_file,
+            conda_packages=self.conda_packages,
+        )
         for count_name in ("node_count", "process_count_per_node"):
             count = getattr(self, count_name)
             if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -121,14 +111,20 @@ class Estimator:
             compute_target=compute_target_name(self.compute_target),
             framework=self._framework,
             framework_version=self.framework_version,
-            pip_packages=pip_packages,
-            conda_packages=list(self.conda_packages),
-            environment_variables=_environment_variables(self.environment_variables),
+            pip_packages=environment.pip_packages,
+            conda_packages=environment.conda_packages,
+            environment_variables=_environment_variables(
+                {**environment.environment_variables, **self.environment_variables}
+            ),
             use_gpu=bool(self.use_gpu),
             node_count=self.node_count,
             process_count_per_node=self.process_count_per_node,
             distributed=_distributed_config(self.distributed_training),
             max_run_duration_seconds=self.max_run_duration_seconds,
+            python_version=environment.python_version,
+            python_path=environment.python_path,
+            inherit_base_packages=environment.inherit_base_packages,
+            environment_name=environment.name,
         )
 
 
@@ -161,15 +157,26 @@ def _distributed_config(config: Any) -> dict[str, Any] | None:
 
 
 class TensorFlow(Estimator):
-    """An Estimator whose run needs TensorFlow (``framework_version`` pins it)."""
+    """An Estimator whose run needs TensorFlow (``framework_version`` pins it).
+
+    Its run gets ``tensorflow`` at ``framework_version`` (``tensorflow-cpu`` on Linux x86-64
+    without ``use_gpu``) and the matching ``tf-keras``; without a version, TensorFlow
+    ``DEFAULT_VERSION`` (2.21). When modelyard's own Python has them, the run uses it.
+    """
 
     _framework = "tensorflow"
+    DEFAULT_VERSION = DEFAULT_FRAMEWORK_VERSIONS["tensorflow"]
 
 
 class PyTorch(Estimator):
-    """An Estimator whose run needs PyTorch (``framework_version`` pins it)."""
+    """An Estimator whose run needs PyTorch (``framework_version`` pins it).
+
+    Its run gets ``torch`` at ``framework_version``; without a version, PyTorch
+    ``DEFAULT_VERSION`` (2.13.0). When modelyard's own Python has it, the run uses it.
+    """
 
     _framework = "pytorch"
+    DEFAULT_VERSION = DEFAULT_FRAMEWORK_VERSIONS["pytorch"]
 
 
 __all__ = ["Estimator", "PyTorch", "TensorFlow"]

@@ -97,6 +97,22 @@ def test_a_retried_metric_batch_is_stored_once(backend: Backend) -> None:
     assert (info.count, info.last_value) == (3, 0.3)
 
 
+def test_metric_points_keep_the_process_that_logged_them(backend: Backend) -> None:
+    backend.create_run("r", "e", run_type="script", status=RUNNING)
+    first, second = _batch("loss", [0.9, 0.8]), _batch("loss", [0.7])
+    first.process, second.process = 0, 1
+    backend.log_metrics("r", [first])
+    backend.log_metrics("r", [second])
+    backend.log_metrics("r", [_batch("plain", [1.0])])
+    loss, plain = backend.get_metric_series("r")
+    assert (loss.values, loss.processes) == ([0.9, 0.8, 0.7], [0, 0, 1])
+    assert plain.processes is None  # no point came from a process of a distributed run
+    bad = _batch("loss", [0.1])
+    bad.process = -1
+    with pytest.raises(ValidationError, match="process"):
+        backend.log_metrics("r", [bad])
+
+
 def test_metric_kinds_cannot_mix(backend: Backend) -> None:
     backend.create_run("r", "e", run_type="script", status=RUNNING)
     backend.log_metrics("r", [_batch("m", [1.0])])
@@ -189,3 +205,30 @@ def test_models_from_run_files(backend: Backend) -> None:
     record = backend.create_model("m", "u", root, run_id="r")
     assert record.run_id == "r" and record.root_name == "model"
     assert [f.path for f in backend.list_model_files("m", 1)] == ["model/a.txt", "model/sub/b.txt"]
+
+
+def test_environment_versions_follow_their_content(backend: Backend) -> None:
+    first = backend.register_environment("env", {"pip_packages": ["six"], "python_version": None})
+    assert (first.name, first.version) == ("env", 1)
+    # Unchanged content (or a retried call) makes no new version; the key order is no change.
+    assert backend.register_environment("env", {"python_version": None, "pip_packages": ["six"]})
+    assert backend.register_environment("env", first.definition) == first
+    second = backend.register_environment("env", {"pip_packages": ["six", "attrs"]})
+    assert second.version == 2 and second.content_hash != first.content_hash
+    assert backend.register_environment("env", first.definition).version == 3  # changed back
+    assert backend.get_environment("env").version == 3
+    assert backend.get_environment("env", 2).definition == {"pip_packages": ["six", "attrs"]}
+    backend.register_environment("another", {})
+    assert [(e.name, e.version) for e in backend.list_environments()] == [
+        ("another", 1),
+        ("env", 3),
+        ("env", 2),
+        ("env", 1),
+    ]
+    assert [e.version for e in backend.list_environments("env")] == [3, 2, 1]
+    with pytest.raises(NotFoundError, match="'env' \\(version 9\\)"):
+        backend.get_environment("env", 9)
+    with pytest.raises(NotFoundError):
+        backend.get_environment("missing")
+    with pytest.raises(ValidationError):
+        backend.register_environment("bad name", {})

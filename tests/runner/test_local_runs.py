@@ -174,16 +174,6 @@ def test_data_references_mount_and_download(
     assert "file mnist/a.txt A" in log and "inside_cwd True" in log
 
 
-def test_missing_packages_fail_in_preparing(experiment: Experiment) -> None:
-    run = experiment.submit(
-        Estimator(SCRIPTS, "fail.py", pip_packages=["no-such-package-xyz==1.0", "pytest>=1"])
-    )
-    with pytest.raises(RunFailedError, match=r"no-such-package-xyz==1\.0 \(not installed\)"):
-        run.wait_for_completion()
-    assert "pytest" not in run.get_details()["error"]["message"]
-    assert "user_logs/std_log.txt" not in run.get_file_names()  # the script never started
-
-
 def test_use_gpu_without_a_gpu_fails_in_preparing(
     experiment: Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

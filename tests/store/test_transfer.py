@@ -7,13 +7,14 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 from rich.console import Console
 
 from modelyard.errors import StorageError, ValidationError
-from modelyard.store import transfer
+from modelyard.store import local_copy, transfer
 from modelyard.store.files import TMP_PREFIX, FileStore
 
 FILES = {
@@ -33,6 +34,15 @@ def clean_memory_fs() -> Iterator[None]:
     yield
     MemoryFileSystem.store.clear()
     MemoryFileSystem.pseudo_dirs[:] = [""]
+
+
+@pytest.fixture(params=["unnamed", "named"])
+def local_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Local files are written unnamed (O_TMPFILE) and linked into place where the system
+    allows, else under a temporary name: run a test both ways."""
+    if request.param == "named":
+        monkeypatch.setattr(local_copy, "_UNNAMED_FILES", False)
+    return str(request.param)
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -83,7 +93,9 @@ def quiet(**kwargs: object) -> dict[str, object]:
 # -- round trips ----------------------------------------------------------------------------
 
 
-def test_upload_then_download_gives_the_same_files(store: FileStore, tmp_path: Path) -> None:
+def test_upload_then_download_gives_the_same_files(
+    store: FileStore, tmp_path: Path, local_writes: str
+) -> None:
     pairs = make_files(tmp_path / "src", FILES)
 
     up = transfer.upload(pairs, store, "data/v1", **quiet())
@@ -114,9 +126,9 @@ def test_download_takes_plain_names_as_well_as_listings(store: FileStore, tmp_pa
 
 
 def test_big_files_are_copied_in_chunks(
-    store: FileStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: FileStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_writes: str
 ) -> None:
-    monkeypatch.setattr(transfer, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(local_copy, "CHUNK_SIZE", 1000)
     data = os.urandom(10_500)
     pairs = make_files(tmp_path / "src", {"big.bin": data})
 
@@ -126,7 +138,7 @@ def test_big_files_are_copied_in_chunks(
     assert (tmp_path / "out" / "big.bin").read_bytes() == data
 
 
-def test_many_small_files_on_several_threads(tmp_path: Path) -> None:
+def test_many_small_files_on_several_threads(tmp_path: Path, local_writes: str) -> None:
     files = {f"d{i % 7}/f{i}.txt": f"file {i}".encode() for i in range(500)}
     store = FileStore(f"file://{tmp_path / 'store'}")
 
@@ -150,14 +162,29 @@ def test_copies_fall_back_when_copy_file_range_is_refused(
 
     monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
     # ENOSYS drops copy_file_range for the whole process: let it come back after the test.
-    monkeypatch.setattr(transfer, "_missing", set())
-    monkeypatch.setattr(transfer, "_best", transfer._METHODS[0])
+    monkeypatch.setattr(local_copy, "_missing", set())
+    monkeypatch.setattr(local_copy, "_best", local_copy._METHODS[0])
     store = FileStore(f"file://{tmp_path / 'store'}")
 
     transfer.upload(make_files(tmp_path / "src", FILES), store, **quiet())
 
     assert {i.path: store.read_bytes(i.path) for i in store.list()} == FILES
-    assert (transfer._best is transfer._copy_file_range) == (failing != errno.ENOSYS)
+    assert (local_copy._best is local_copy._copy_file_range) == (failing != errno.ENOSYS)
+
+
+def test_a_filesystem_without_unnamed_files_gets_temporary_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # open(folder, O_WRONLY | O_DIRECTORY) fails with EISDIR, as O_TMPFILE does where a
+    # filesystem cannot make unnamed files.
+    monkeypatch.setattr(local_copy, "_TMPFILE", os.O_DIRECTORY)
+    store = FileStore(f"file://{tmp_path / 'store'}")
+
+    result = transfer.upload(make_files(tmp_path / "src", FILES), store, **quiet())
+
+    assert result.files == len(FILES)
+    assert {i.path: store.read_bytes(i.path) for i in store.list()} == FILES
+    assert not [p for p in local_tree(tmp_path / "store") if TMP_PREFIX in p]
 
 
 def test_a_copy_file_range_that_copies_nothing_is_not_taken_for_the_end(
@@ -172,16 +199,16 @@ def test_a_copy_file_range_that_copies_nothing_is_not_taken_for_the_end(
 
 
 def test_a_failed_copy_leaves_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_writes: str
 ) -> None:
-    real_copy = transfer._copy_fd
+    real_copy = local_copy.copy_fd
 
-    def copy_until_disk_full(source: int, target: int, size: int, context: object) -> int:
+    def copy_until_disk_full(source: int, target: int, size: int, *args: Any) -> tuple[int, int]:
         if size == len(FILES["sub/b.txt"]):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_copy(source, target, size, context)  # type: ignore[arg-type]
+        return real_copy(source, target, size, *args)
 
-    monkeypatch.setattr(transfer, "_copy_fd", copy_until_disk_full)
+    monkeypatch.setattr(local_copy, "copy_fd", copy_until_disk_full)
     store = FileStore(f"file://{tmp_path / 'store'}")
 
     with pytest.raises(StorageError, match=r"upload of 'sub/b\.txt' failed: .*No space left"):
@@ -194,19 +221,19 @@ def test_a_failed_copy_leaves_no_temporary_file(
 
 
 def test_ctrl_c_stops_every_thread_and_leaves_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_writes: str
 ) -> None:
     files = {f"d{i % 5}/f{i}.txt": b"x" * (i + 1) for i in range(300)}
-    real_copy = transfer._copy_fd
+    real_copy = local_copy.copy_fd
     calls = []
 
-    def copy_then_interrupt(source: int, target: int, size: int, context: object) -> int:
+    def copy_then_interrupt(source: int, target: int, size: int, *args: Any) -> tuple[int, int]:
         calls.append(size)
         if len(calls) == 100:
             raise KeyboardInterrupt
-        return real_copy(source, target, size, context)  # type: ignore[arg-type]
+        return real_copy(source, target, size, *args)
 
-    monkeypatch.setattr(transfer, "_copy_fd", copy_then_interrupt)
+    monkeypatch.setattr(local_copy, "copy_fd", copy_then_interrupt)
     store = FileStore(f"file://{tmp_path / 'store'}")
 
     with pytest.raises(KeyboardInterrupt):
@@ -239,7 +266,7 @@ def test_object_stores_take_files_directly_several_at_a_time(tmp_path: Path) -> 
 
 
 def test_upload_without_overwrite_skips_existing_files_and_says_so(
-    store: FileStore, tmp_path: Path
+    store: FileStore, tmp_path: Path, local_writes: str
 ) -> None:
     transfer.upload(make_files(tmp_path / "v1", FILES), store, **quiet())
     changed = {name: data + b"!" for name, data in FILES.items()}
@@ -260,7 +287,9 @@ def test_upload_without_overwrite_skips_existing_files_and_says_so(
     assert "overwrite=True" in line
 
 
-def test_upload_with_overwrite_replaces_files(store: FileStore, tmp_path: Path) -> None:
+def test_upload_with_overwrite_replaces_files(
+    store: FileStore, tmp_path: Path, local_writes: str
+) -> None:
     transfer.upload(make_files(tmp_path / "v1", FILES), store, **quiet())
     changed = {name: data + b"!" for name, data in FILES.items()}
 
@@ -270,7 +299,9 @@ def test_upload_with_overwrite_replaces_files(store: FileStore, tmp_path: Path) 
     assert {i.path: store.read_bytes(i.path) for i in store.list()} == changed
 
 
-def test_download_without_overwrite_keeps_local_files(store: FileStore, tmp_path: Path) -> None:
+def test_download_without_overwrite_keeps_local_files(
+    store: FileStore, tmp_path: Path, local_writes: str
+) -> None:
     transfer.upload(make_files(tmp_path / "src", FILES), store, **quiet())
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
@@ -287,16 +318,18 @@ def test_download_without_overwrite_keeps_local_files(store: FileStore, tmp_path
 
 
 def test_a_file_written_meanwhile_by_another_process_is_not_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_writes: str
 ) -> None:
     store = FileStore(f"file://{tmp_path / 'store'}")
-    real_copy = transfer._copy_fd
+    real_copy = local_copy.copy_fd
 
-    def copy_while_someone_writes(source: int, target: int, size: int, context: object) -> int:
+    def copy_while_someone_writes(
+        source: int, target: int, size: int, *args: Any
+    ) -> tuple[int, int]:
         (tmp_path / "store" / "a.txt").write_bytes(b"theirs")
-        return real_copy(source, target, size, context)  # type: ignore[arg-type]
+        return real_copy(source, target, size, *args)
 
-    monkeypatch.setattr(transfer, "_copy_fd", copy_while_someone_writes)
+    monkeypatch.setattr(local_copy, "copy_fd", copy_while_someone_writes)
 
     result = transfer.upload(make_files(tmp_path / "src", {"a.txt": b"ours"}), store, **quiet())
 
@@ -435,6 +468,24 @@ def test_download_never_writes_through_a_link_out_of_the_target(
     assert caught.value.field == "names"
     assert list(outside.iterdir()) == []
     assert local_tree(tmp_path / "out") == before
+
+
+def test_download_replaces_a_file_link_instead_of_writing_through_it(
+    store: FileStore, tmp_path: Path, local_writes: str
+) -> None:
+    transfer.upload(make_files(tmp_path / "src", {"a.txt": b"new"}), store, **quiet())
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").symlink_to(secret)
+
+    assert transfer.download(store, ["a.txt"], out, **quiet()).skipped == ("a.txt",)
+    assert transfer.download(store, ["a.txt"], out, **quiet(overwrite=True)).files == 1
+
+    assert secret.read_bytes() == b"keep me"
+    assert not (out / "a.txt").is_symlink()
+    assert (out / "a.txt").read_bytes() == b"new"
 
 
 def test_download_follows_links_that_stay_inside_the_target(

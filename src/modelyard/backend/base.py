@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from modelyard.backend.records import (
     DatastoreRecord,
+    EnvironmentRecord,
     ExperimentRecord,
     FileInfo,
     MetricBatch,
@@ -247,3 +248,21 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
         """A stream of one file of a model version."""
+
+    # -- environments --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def register_environment(self, name: str, definition: dict[str, Any]) -> EnvironmentRecord:
+        """Store ``definition`` (a JSON-ready dict) as the next version of ``name``, unless the
+        latest version holds the same content: that one is returned, so registering unchanged
+        content, or retrying a call, makes no new version. Two concurrent registrations never
+        get the same version."""
+
+    @abc.abstractmethod
+    def get_environment(self, name: str, version: int | None = None) -> EnvironmentRecord:
+        """One version (the latest when None), or NotFoundError."""
+
+    @abc.abstractmethod
+    def list_environments(self, name: str | None = None) -> list[EnvironmentRecord]:
+        """Registered versions (of ``name``, or of every environment), by name and newest
+        version first."""

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -27,6 +28,7 @@ from modelyard.backend.records import (
     STARTING,
     TERMINAL_STATES,
     DatastoreRecord,
+    EnvironmentRecord,
     ExperimentRecord,
     FileInfo,
     MetricBatch,
@@ -98,6 +100,17 @@ def _filter_key_values(
             condition = sa.and_(condition, table.c.value == value)
         query = query.where(sa.exists().where(condition))
     return query
+
+
+def _point_processes(chunks: list[tuple[int | None, int]]) -> list[int | None] | None:
+    """The process of each point, from (process, point count) per chunk; None when no chunk
+    came from a process of a distributed run."""
+    if all(process is None for process, _ in chunks):
+        return None
+    result: list[int | None] = []
+    for process, count in chunks:
+        result.extend([process] * count)
+    return result
 
 
 class LocalBackend(Backend):
@@ -391,6 +404,11 @@ class LocalBackend(Backend):
             check_metric_name("name", batch.name)
             if batch.kind not in METRIC_KINDS:
                 raise ValidationError("kind", f"{batch.kind!r} is not a metric kind")
+            process = batch.process
+            if process is not None and (
+                isinstance(process, bool) or not isinstance(process, int) or process < 0
+            ):
+                raise ValidationError("process", f"{process!r} is not a process number")
         # Pack outside the transaction: it is the expensive part, and the write lock is shared.
         payloads = [
             metric_codec.encode(batch.values, batch.steps, batch.times) for batch in batches
@@ -440,6 +458,7 @@ class LocalBackend(Backend):
                         first_index=count,
                         count=len(batch.values),
                         payload=payload,
+                        process=batch.process,
                     )
                 )
                 conn.execute(
@@ -474,7 +493,12 @@ class LocalBackend(Backend):
 
     def get_metric_series(self, run_id: str, names: list[str] | None = None) -> list[MetricSeries]:
         query = (
-            sa.select(t.metrics.c.name, t.metrics.c.kind, t.metric_chunks.c.payload)
+            sa.select(
+                t.metrics.c.name,
+                t.metrics.c.kind,
+                t.metric_chunks.c.payload,
+                t.metric_chunks.c.process,
+            )
             .select_from(t.metrics.join(t.metric_chunks))
             .where(t.metrics.c.run_id == run_id)
             .order_by(t.metrics.c.id, t.metric_chunks.c.first_index)
@@ -482,10 +506,13 @@ class LocalBackend(Backend):
         if names is not None:
             query = query.where(t.metrics.c.name.in_(names))
         series: dict[str, tuple[str, list[Any], list[int], list[float]]] = {}
+        # Per metric, the process of each chunk and its point count (distributed runs).
+        chunk_processes: dict[str, list[tuple[int | None, int]]] = {}
         with self.db.read() as conn:
             self._check_run(conn, run_id)
-            for name, kind, payload in conn.execute(query):
+            for name, kind, payload, process in conn.execute(query):
                 values, steps, times = metric_codec.decode(payload)
+                chunk_processes.setdefault(name, []).append((process, len(values)))
                 if name in series:
                     _, all_values, all_steps, all_times = series[name]
                     all_values.extend(values)
@@ -494,7 +521,7 @@ class LocalBackend(Backend):
                 else:
                     series[name] = (kind, values, steps, times)
         return [
-            MetricSeries(name, kind, values, steps, times)
+            MetricSeries(name, kind, values, steps, times, _point_processes(chunk_processes[name]))
             for name, (kind, values, steps, times) in series.items()
         ]
 
@@ -826,3 +853,70 @@ class LocalBackend(Backend):
         record = self.get_model(name, version)
         relpath = clean_relpath("name", relpath)
         return self.files.open_read(f"{record.storage_path}/{relpath}")
+
+    # -- environments --------------------------------------------------------------------
+
+    @staticmethod
+    def _environment_record(row: sa.Row[Any]) -> EnvironmentRecord:
+        return EnvironmentRecord(
+            row.name, row.version, json.loads(row.definition), row.content_hash, row.created_at
+        )
+
+    def register_environment(self, name: str, definition: dict[str, Any]) -> EnvironmentRecord:
+        check_name("name", name)
+        try:
+            text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError) as error:
+            raise ValidationError("definition", f"must be JSON data: {error}") from None
+        content_hash = hashlib.sha256(text.encode()).hexdigest()
+        latest = (
+            sa.select(t.environments)
+            .where(t.environments.c.name == name)
+            .order_by(t.environments.c.version.desc())
+            .limit(1)
+        )
+
+        def register(conn: Connection) -> EnvironmentRecord:
+            row = conn.execute(latest).one_or_none()
+            if row is None or row.content_hash != content_hash:
+                # A concurrent registration may take the same number: the unique constraint
+                # turns the loser into an IntegrityError and _write_racing_for_key retries.
+                conn.execute(
+                    t.environments.insert().values(
+                        name=name,
+                        version=(row.version if row is not None else 0) + 1,
+                        content_hash=content_hash,
+                        definition=text,
+                        created_at=_now(),
+                    )
+                )
+                row = conn.execute(latest).one()
+            return self._environment_record(row)
+
+        record: EnvironmentRecord = self._write_racing_for_key(register)
+        return record
+
+    def get_environment(self, name: str, version: int | None = None) -> EnvironmentRecord:
+        query = sa.select(t.environments).where(t.environments.c.name == name)
+        if version is None:
+            query = query.order_by(t.environments.c.version.desc()).limit(1)
+        else:
+            query = query.where(t.environments.c.version == version)
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            which = "any version" if version is None else f"version {version}"
+            raise NotFoundError(
+                f"environment {name!r} ({which}) is not registered in workspace "
+                f"{self.workspace_name!r}; register it with env.register(ws)"
+            )
+        return self._environment_record(row)
+
+    def list_environments(self, name: str | None = None) -> list[EnvironmentRecord]:
+        query = sa.select(t.environments).order_by(
+            t.environments.c.name, t.environments.c.version.desc()
+        )
+        if name is not None:
+            query = query.where(t.environments.c.name == name)
+        with self.db.read() as conn:
+            return [self._environment_record(row) for row in conn.execute(query)]

@@ -79,7 +79,8 @@ class RunDetails:
 
 @dataclass
 class MetricBatch:
-    """Points of one metric to append. ``batch_id`` makes a retried call a no-op."""
+    """Points of one metric to append. ``batch_id`` makes a retried call a no-op. ``process``
+    is the number of the process of a distributed run that logged them (None otherwise)."""
 
     name: str
     kind: str
@@ -88,6 +89,7 @@ class MetricBatch:
     steps: list[int]
     times: list[float]
     description: str = ""
+    process: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,15 @@ class MetricInfo:
 
 @dataclass(frozen=True)
 class MetricSeries:
+    """Every point of one metric. ``processes`` gives, point by point, the process of a
+    distributed run that logged it; it is None when no point came from such a process."""
+
     name: str
     kind: str
     values: list[Any]
     steps: list[int]
     times: list[float]
+    processes: list[int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,18 @@ class ModelRecord:
     @property
     def id(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    """One registered version of an environment. ``definition`` is the JSON-ready content
+    (packages, Python version, variables); ``content_hash`` is its SHA-256."""
+
+    name: str
+    version: int
+    definition: dict[str, Any]
+    content_hash: str
+    created_at: float
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import click
 import modelyard
 from modelyard.cli import (
     datastore,
+    env,
     experiment,
     model,
     run,
@@ -121,7 +122,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = CliState(config_path=config_path)
 
 
-for _noun in (workspace, experiment, run, datastore, model):
+for _noun in (workspace, experiment, run, datastore, model, env):
     cli.add_command(_noun.group)
 
 

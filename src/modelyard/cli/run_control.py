@@ -19,9 +19,10 @@ from modelyard.cli.output import print_json, print_message
 from modelyard.cli.params import json_option, key_value_option, option_names, tag_values
 from modelyard.cli.run import group
 from modelyard.cli.state import CliState
-from modelyard.errors import NotFoundError
+from modelyard.errors import NotFoundError, ValidationError
 from modelyard.experiment import Experiment
-from modelyard.runner.follow import STD_LOG
+from modelyard.runner.follow import STD_LOG, output_log
+from modelyard.runner.launchers import process_log_name
 from modelyard.script_run_config import ScriptRunConfig
 
 
@@ -98,22 +99,38 @@ def submit(
 @group.command("logs")
 @click.argument("run_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@click.option(
+    "--process",
+    type=int,
+    default=None,
+    help="For a distributed run: the process whose output to print (default 0).",
+)
 @click.pass_obj
-def logs(state: CliState, run_id: str, follow: bool) -> None:
+def logs(state: CliState, run_id: str, follow: bool, process: int | None) -> None:
     """Print a run's output (stdout and stderr of its script).
+
+    A distributed run's processes each have their own: process 0's, or --process N's.
 
     \b
     Example:
       modelyard run logs --follow tf-mnist_1714557600_1a2b3c4d
+      modelyard run logs --process 1 tf-mnist_1714557600_1a2b3c4d
     """
     run = state.get_run(run_id)
     backend = state.workspace._backend
+    log_name, process_count = output_log(run)
+    if process is not None:
+        if not 0 <= process < process_count:
+            which = f"processes 0 to {process_count - 1}" if process_count > 1 else "process 0"
+            raise ValidationError("--process", f"run {run.id} has {which} only")
+        if log_name != STD_LOG:
+            log_name = process_log_name(process)
     offset = 0
     out = sys.stdout.buffer
     while True:
         ended = run.get_status() in TERMINAL_STATES
         try:
-            while chunk := backend.read_run_file(run.id, STD_LOG, offset):
+            while chunk := backend.read_run_file(run.id, log_name, offset):
                 out.write(chunk)
                 offset += len(chunk)
             out.flush()

@@ -35,7 +35,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
@@ -257,25 +257,32 @@ class Agent:
             if pid is not None and not _pid_alive(pid):
                 self.supervisor_lost(record.id, pid, "is no longer running")
 
-    def _processes(self, run_id: str) -> dict[str, int | None] | None:
+    def _processes(self, run_id: str) -> dict[str, Any] | None:
         try:
-            info: dict[str, int | None] = json.loads(
+            info: dict[str, Any] = json.loads(
                 (self.dir / "runs" / run_id / "processes.json").read_text()
             )
         except (OSError, ValueError):
             return None
         return info
 
+    def _process_groups(self, run_id: str) -> list[int]:
+        """Every process group of the run: those its supervisor recorded, and those of MPI
+        ranks that started after its last record (each rank notes its own)."""
+        info = self._processes(run_id) or {}
+        groups = {int(g) for g in info.get("pgids") or [info.get("pgid")] if g}
+        for path in (self.dir / "runs" / run_id / "ranks").glob("*.pgid"):
+            with contextlib.suppress(OSError, ValueError):
+                groups.add(int(path.read_text()))
+        return sorted(groups)
+
     def supervisor_lost(self, run_id: str, pid: int, reason: str) -> None:
-        from modelyard.runner.supervisor import stop_process_group
+        from modelyard.runner.processes import stop_process_groups
 
         record = self.backend.get_run(run_id)
         if record.status in (QUEUED, CANCELED, FAILED) or record.ended_at is not None:
             return
-        info = self._processes(run_id) or {}
-        pgid = info.get("pgid")
-        if pgid:
-            stop_process_group(int(pgid), grace=2.0)
+        stop_process_groups(self._process_groups(run_id), grace=2.0)
         message = f"the run's supervisor (pid {pid}) {reason}; its processes were stopped"
         self.log(f"{run_id}: {message}")
         with contextlib.suppress(ModelyardError):

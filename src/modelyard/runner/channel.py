@@ -59,7 +59,13 @@ def encode(value: Any) -> Any:
         # Points travel packed (a million floats: ~30 ms, against seconds as JSON lists).
         packed = metric_codec.encode(value.values, value.steps, value.times)
         return {
-            "__metric_batch__": [value.name, value.kind, value.batch_id, value.description],
+            "__metric_batch__": [
+                value.name,
+                value.kind,
+                value.batch_id,
+                value.description,
+                value.process,
+            ],
             "points": base64.b64encode(packed).decode(),
         }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -84,9 +90,11 @@ def decode(value: Any) -> Any:
         return [decode(item) for item in value]
     if isinstance(value, dict):
         if "__metric_batch__" in value:
-            name, kind, batch_id, description = value["__metric_batch__"]
+            name, kind, batch_id, description, *process = value["__metric_batch__"]
             values, steps, times = metric_codec.decode(base64.b64decode(value["points"]))
-            return records.MetricBatch(name, kind, batch_id, values, steps, times, description)
+            return records.MetricBatch(
+                name, kind, batch_id, values, steps, times, description, *process[:1]
+            )
         if "__record__" in value:
             cls = _RECORD_TYPES[value["__record__"]]
             return cls(**{key: decode(item) for key, item in value["fields"].items()})

@@ -1,8 +1,8 @@
-"""What the Preparing phase checks before a run may start on this machine.
+"""What the Preparing phase checks on this machine.
 
-Until environments are built per run, a run uses the Python that modelyard runs in: every
-package the job asks for must be installed there (at a version its requirement allows), and
-``use_gpu=True`` needs a GPU.
+Whether modelyard's own Python already has a run's packages (at versions their requirements
+allow) and framework: then the run uses it and no environment is built (``envbuild``); and
+whether the machine has the GPU that ``use_gpu=True`` needs.
 
 Example::
 
@@ -18,7 +18,7 @@ import subprocess
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from modelyard.runner.job import FRAMEWORK_DISTRIBUTIONS, JobSpec
+from modelyard.runner.job import FRAMEWORK_DISTRIBUTIONS
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -60,16 +60,6 @@ def missing_framework(framework: str, version: str | None) -> str | None:
         return f"{distribution} {version} (version {installed} is installed)"
     wanted = FRAMEWORK_DISTRIBUTIONS[framework][0] + (f"=={version}" if version else "")
     return f"{wanted} (not installed)"
-
-
-def problems_with(spec: JobSpec) -> list[str]:
-    """Every reason the job's packages are not available to this Python."""
-    problems = missing_packages(spec.pip_packages)
-    if spec.framework is not None:
-        problem = missing_framework(spec.framework, spec.framework_version)
-        if problem is not None:
-            problems.insert(0, problem)
-    return problems
 
 
 def visible_gpus() -> list[str]:

@@ -2,7 +2,8 @@
 
 The supervisor writes a small JSON file (the run context) and names it in the environment
 variable ``MODELYARD_RUN_CONTEXT``; it holds the run id, the experiment and workspace names and
-the path of the supervisor's socket. No database URL or credential is in it.
+the path of the supervisor's socket. No database URL or credential is in it. In a distributed
+run, ``MODELYARD_PROCESS_INDEX`` tells the process's number, which its metric points carry.
 
 Example (what ``Run.get_context()`` does in a script)::
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from modelyard.errors import ConfigError
 from modelyard.offline import RUN_CONTEXT_ENV
+from modelyard.runner.launchers import PROCESS_INDEX_ENV
 
 if TYPE_CHECKING:
     from modelyard.run import Run
@@ -45,5 +47,9 @@ def run_from_environment() -> Run:
     backend = ChannelBackend(context["socket"], context["workspace_name"])  # type: ignore[abstract]
     workspace = Workspace._attached(context["workspace_name"], context["workspace_id"], backend)
     experiment = Experiment(workspace, context["experiment_name"])
-    _current = Run(experiment, context["run_id"])
+    run = Run(experiment, context["run_id"])
+    index = os.environ.get(PROCESS_INDEX_ENV, "")
+    if index.isdigit():  # a process of a distributed run: its metrics say which
+        run._process = int(index)
+    _current = run
     return _current

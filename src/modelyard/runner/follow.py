@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from modelyard.backend.records import COMPLETED, QUEUED, TERMINAL_STATES
 from modelyard.errors import NotFoundError, RunFailedError
+from modelyard.runner.envbuild.errors import BUILD_LOG
+from modelyard.runner.launchers import (
+    DISTRIBUTED_PROPERTY,
+    PROCESS_COUNT_PROPERTY,
+    process_log_name,
+)
 
 if TYPE_CHECKING:
     from modelyard.run import Run
@@ -46,17 +52,41 @@ class _LogFollower:
             self.out.flush()
 
 
-def log_tail(run: Run, lines: int = FAILURE_TAIL_LINES) -> str:
-    """The last lines of the run's output (empty when it wrote none)."""
+def output_log(run: Run) -> tuple[str, int]:
+    """The run file holding the run's output, and its number of processes: ``std_log.txt``,
+    or for a distributed run process 0's ``std_log_process_00.txt``.
+
+    Example::
+
+        output_log(run)      # ('user_logs/std_log_process_00.txt', 4)
+    """
+    properties = run._backend.get_run_details(run.id).properties
+    if DISTRIBUTED_PROPERTY not in properties:
+        return STD_LOG, 1
+    return process_log_name(0), int(properties.get(PROCESS_COUNT_PROPERTY, "1"))
+
+
+def log_tail(run: Run, lines: int = FAILURE_TAIL_LINES, name: str | None = None) -> str:
+    """The last lines of the run's output, or of its log ``name`` (empty when there are none)."""
+    name = name or output_log(run)[0]
     try:
-        files = run._backend.list_run_files(run.id, STD_LOG)
+        files = run._backend.list_run_files(run.id, name)
         if not files:
             return ""
         size = files[0].size
-        data = run._backend.read_run_file(run.id, STD_LOG, max(0, size - 64 * 1024), 64 * 1024)
+        data = run._backend.read_run_file(run.id, name, max(0, size - 64 * 1024), 64 * 1024)
     except NotFoundError:
         return ""
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def _where_the_others_are(run: Run, count: int) -> str:
+    last = process_log_name(count - 1)
+    others = process_log_name(1) if count == 2 else f"{process_log_name(1)} to {last}"
+    return (
+        f"Streaming process 0 of {count} ({process_log_name(0)}). The other processes' output "
+        f"is in {others}: run.download_file(name) or `modelyard run download {run.id}`.\n"
+    )
 
 
 def wait_for_completion(
@@ -68,7 +98,11 @@ def wait_for_completion(
 ) -> dict[str, Any]:
     """Block until the run ends; see ``Run.wait_for_completion``."""
     out = out or sys.stdout
-    follower = _LogFollower(run, STD_LOG, out) if show_output else None
+    log_name, process_count = output_log(run) if show_output else (STD_LOG, 1)
+    # The environment build's log first: it is written, and ends, before the script starts.
+    followers = (
+        [_LogFollower(run, BUILD_LOG, out), _LogFollower(run, log_name, out)] if show_output else []
+    )
     if run.get_status() == QUEUED and run.type == "script":
         # A queued run needs the agent; start it again if it went away meanwhile.
         from modelyard.runner.agent import ensure_agent
@@ -76,13 +110,15 @@ def wait_for_completion(
         ensure_agent(run.workspace)
     if show_output:
         out.write(f"RunId: {run.id}\nStatus: {run.get_status()}\n\n")
+        if process_count > 1:
+            out.write(_where_the_others_are(run, process_count) + "\n")
     try:
         while True:
             status = run._backend.get_run(run.id).status
-            if follower is not None:
+            for follower in followers:
                 follower.print_new()
             if status in TERMINAL_STATES:
-                if follower is not None:
+                for follower in followers:
                     follower.print_new()
                 break
             time.sleep(POLL_INTERVAL_S)
@@ -104,7 +140,8 @@ def wait_for_completion(
     if raise_on_error and status != COMPLETED:
         error = details.get("error") or {}
         message = error.get("message", status)
-        tail = log_tail(run)
+        # A distributed run's error names the log of the process that failed.
+        tail = log_tail(run, name=error.get("log"))
         raise RunFailedError(
             f"run {run.id} ended {status}: {message}"
             + (f"\nLast lines of its output:\n{tail}" if tail else ""),

@@ -61,6 +61,11 @@ class JobSpec:
     distributed: dict[str, Any] | None = None
     max_run_duration_seconds: float | None = None
     snapshot_id: str | None = None
+    # The run's Python environment beyond its packages (modelyard/environment.py).
+    python_version: str | None = None
+    python_path: str | None = None  # a user-managed interpreter, used as it is
+    inherit_base_packages: bool = False
+    environment_name: str | None = None  # "name" or "name:version", for people
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

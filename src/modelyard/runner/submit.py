@@ -16,13 +16,16 @@ import io
 import os
 from typing import TYPE_CHECKING, Any
 
+from modelyard import distributed
 from modelyard.backend.records import NOT_STARTED, QUEUED
 from modelyard.compute import ComputeTarget
 from modelyard.errors import ComputeTargetException, ValidationError
 from modelyard.names import check_tags
 from modelyard.run import SCRIPT, Run, new_run_id
 from modelyard.runner.agent import COMPUTE_PROPERTY, LOCAL, ensure_agent
+from modelyard.runner.envbuild import check_submittable
 from modelyard.runner.job import JOB_FILE
+from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PROCESS_COUNT_PROPERTY
 from modelyard.runner.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 
 if TYPE_CHECKING:
@@ -49,15 +52,18 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
     folder, spec = config._to_job()
     workspace = experiment.workspace
     ComputeTarget(workspace, spec.compute_target)  # ComputeTargetException when missing
+    check_submittable(spec)  # the environment: versions, conda on this machine
+    properties = {}
+    if spec.distributed is not None:
+        spec.distributed, spec.node_count, spec.process_count_per_node = distributed.resolve(
+            spec.distributed, spec.node_count, spec.process_count_per_node
+        )
+        properties[DISTRIBUTED_PROPERTY] = spec.distributed["type"]
+        properties[PROCESS_COUNT_PROPERTY] = str(spec.distributed["process_count"])
     if spec.node_count > 1:
         raise ComputeTargetException(
             f"node_count={spec.node_count}: the '{LOCAL}' compute target is one machine; use "
             "node_count=1 (several processes per node are fine) or a cluster"
-        )
-    if spec.distributed is not None:
-        raise ComputeTargetException(
-            "distributed training is not available on this compute target yet; submit "
-            "without distributed_training"
         )
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend
@@ -74,6 +80,7 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
             COMPUTE_PROPERTY: spec.compute_target,
             "modelyard.snapshot_id": snapshot.id,
             "modelyard.script": spec.script,
+            **properties,
         },
     )
     backend.upload_run_file(run_id, JOB_FILE, io.BytesIO(spec.to_json().encode()))

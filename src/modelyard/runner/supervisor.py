@@ -10,12 +10,18 @@ forks it), and:
 3. **Running**: starts the script in its own process group with ``PYTHONUNBUFFERED=1``;
    streams stdout and stderr live to ``user_logs/std_log.txt``; syncs ``./logs`` every few
    seconds; heartbeats; watches for a cancel request and for ``max_run_duration_seconds``.
+   A distributed run starts every process its launcher plans (``launchers.py``: mpirun's
+   ranks, TensorFlow's chief, workers and parameter servers, PyTorch's ranks), each with its
+   own log ``user_logs/std_log_process_NN.txt``. When one fails, the others are stopped and
+   the run fails naming it; when the processes the run waits for have ended, the servers
+   still running (parameter servers) are stopped.
 4. **Finalizing**: uploads ``./outputs`` and the last of ``./logs``.
 5. Ends **Completed** (exit code 0), **Failed** (with the exit code and the tail of stderr) or
    **Canceled** (SIGTERM to the process group, SIGKILL after a grace period).
 
-Its own log goes to ``system_logs/supervisor.txt``. The processes it starts are recorded in
-``<compute>/runs/<run id>/processes.json`` so the agent can stop them if the supervisor dies.
+Its own log goes to ``system_logs/supervisor.txt``. The process groups it starts are recorded
+in ``<compute>/runs/<run id>/processes.json`` so the agent can stop them if the supervisor
+dies.
 
 Example (what the agent does in the forked child)::
 
@@ -24,20 +30,16 @@ Example (what the agent does in the forked child)::
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
@@ -52,9 +54,10 @@ from modelyard.backend.records import (
 )
 from modelyard.errors import ModelyardError
 from modelyard.offline import RUN_CONTEXT_ENV
-from modelyard.runner import checks, data
+from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
+from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.snapshot import restore_snapshot
 
 if TYPE_CHECKING:
@@ -69,8 +72,8 @@ SHIP_INTERVAL_S = 0.1  # live log latency: output reaches the store within this
 STATUS_INTERVAL_S = 0.5  # how soon a cancel request is noticed
 HEARTBEAT_INTERVAL_S = 5.0
 LOGS_SYNC_INTERVAL_S = 2.0
-STDERR_TAIL_BYTES = 4096
 DRAIN_TIMEOUT_S = 2.0  # after the script exits, how long its output pipes may stay open
+RANK_DIR = "ranks"  # below the run's folder: MPI's hostfile, the ranks' pipes and statuses
 
 
 def kill_grace_seconds() -> float:
@@ -87,69 +90,6 @@ class _Stopped(Exception):
         self.error = error
 
 
-class _Output:
-    """Bytes read from the script's stdout and stderr, waiting to be shipped.
-
-    Both streams go to one log, so they are merged line by line: a line of one stream is never
-    cut by a chunk of the other. A line still without its end (a prompt, a progress bar) is
-    shipped anyway once it is ``PARTIAL_LINE_S`` old.
-    """
-
-    PARTIAL_LINE_S = 0.5
-
-    def __init__(self) -> None:
-        self.pending = bytearray()
-        self.partial: dict[bool, tuple[bytearray, float]] = {}
-        self.stderr_tail: collections.deque[bytes] = collections.deque()
-        self.stderr_tail_size = 0
-        self.lock = threading.Lock()
-        self.arrived = threading.Event()
-
-    def pump(self, stream: IO[bytes], is_stderr: bool) -> None:
-        fd = stream.fileno()
-        while chunk := os.read(fd, 65536):
-            with self.lock:
-                buffered, since = self.partial.get(is_stderr, (bytearray(), time.monotonic()))
-                if not buffered:
-                    since = time.monotonic()
-                buffered += chunk
-                end = max(buffered.rfind(b"\n"), buffered.rfind(b"\r")) + 1
-                if end:
-                    self.pending += buffered[:end]
-                    del buffered[:end]
-                self.partial[is_stderr] = (buffered, since)
-                if is_stderr:
-                    self._keep_tail(chunk)
-            self.arrived.set()
-        with self.lock:
-            buffered, _ = self.partial.pop(is_stderr, (bytearray(), 0.0))
-            self.pending += buffered
-        self.arrived.set()
-
-    def _keep_tail(self, chunk: bytes) -> None:
-        self.stderr_tail.append(chunk)
-        self.stderr_tail_size += len(chunk)
-        while self.stderr_tail_size - len(self.stderr_tail[0]) >= STDERR_TAIL_BYTES:
-            self.stderr_tail_size -= len(self.stderr_tail.popleft())
-
-    def take(self) -> bytes:
-        with self.lock:
-            now = time.monotonic()
-            for buffered, since in self.partial.values():
-                if buffered and now - since >= self.PARTIAL_LINE_S:
-                    self.pending += buffered
-                    buffered.clear()
-            data = bytes(self.pending)
-            self.pending.clear()
-            self.arrived.clear()
-            return data
-
-    def tail(self) -> str:
-        with self.lock:
-            text = b"".join(self.stderr_tail)[-STDERR_TAIL_BYTES:]
-        return text.decode(errors="replace")
-
-
 class Supervisor:
     """Takes one run from Queued to its final state; see the module docstring."""
 
@@ -161,13 +101,14 @@ class Supervisor:
         self.workdir = self.run_dir / "wd"
         self.cache_dir = compute_dir / "cache"
         self.spec: JobSpec | None = None
-        self.output = _Output()
-        self.log_offset = 0
+        self.output = Output()  # process 0's, once started
         self.system_log_offset = 0
         self.synced_logs: dict[str, tuple[int, int]] = {}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.pumps: list[threading.Thread] = []
+        self.processes: Processes | None = None
+        self.process: subprocess.Popen[bytes] | None = None  # the first process, or mpirun
         self.status = ""
+        # The interpreter the script runs with; Preparing may choose another one.
+        self.python = sys.executable
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -199,7 +140,7 @@ class Supervisor:
     def run(self) -> int:
         """Take the run to its final state; returns the supervisor's exit code."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._write_processes(None)
+        self._write_processes()
         final, error = COMPLETED, None
         try:
             self.prepare()
@@ -234,21 +175,11 @@ class Supervisor:
         return 0
 
     def prepare(self) -> None:
+        started = time.perf_counter()
         self.set_status(PREPARING)
         spec = self.spec = JobSpec.from_json(
             self.backend.read_run_file(self.run_id, JOB_FILE).decode()
         )
-        problems = checks.problems_with(spec)
-        if problems:
-            raise _Stopped(
-                FAILED,
-                {
-                    "message": "the run needs packages that the Python running modelyard "
-                    f"({sys.executable}) lacks: {', '.join(problems)}. Install them there "
-                    "(pip install ...), or remove them from the run's configuration",
-                    "missing_packages": problems,
-                },
-            )
         if spec.use_gpu and not checks.visible_gpus():
             raise _Stopped(
                 FAILED,
@@ -257,26 +188,47 @@ class Supervisor:
                     "none); submit with use_gpu=False or to a compute target with GPUs"
                 },
             )
-        self.say(f"prepared: Python {sys.version.split()[0]} at {sys.executable}")
+        try:
+            prepared = envbuild.prepare_environment(
+                spec,
+                log=envbuild.RunFileLog(self.backend, self.run_id),
+                poll=_PreparingPoll(self.backend, self.run_id),
+                on_process=lambda pgid: _record_build_process(self.run_dir, pgid),
+                run_id=self.run_id,
+            )
+        except envbuild.EnvironmentBuildError as error:
+            raise _Stopped(FAILED, error.details()) from None
+        self.python = prepared.python
+        spec.environment_variables.update(prepared.variables)
+        # Held until this process ends: prune leaves the environment alone while it is used.
+        self.environment_lease = prepared.lease
+        self.say(f"prepared in {time.perf_counter() - started:.3f} s: {prepared.summary}")
 
     def start(self) -> None:
         assert self.spec is not None
         spec = self.spec
+        # Checked before Starting, so a run that cannot launch fails in Preparing.
+        problem = launchers.missing_launcher(
+            spec.distributed, {**os.environ, **spec.environment_variables}
+        )
+        if problem:
+            raise _Stopped(FAILED, {"message": problem})
         self.set_status(STARTING)
         if spec.snapshot_id is not None:
             restore_snapshot(self.backend.files, spec.snapshot_id, self.workdir)
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
         paths = data.resolve(self.backend, spec.data_references(), self.workdir, self.cache_dir)
-        env = dict(os.environ)
-        env.update(spec.environment_variables)
-        env["PYTHONUNBUFFERED"] = "1"
+        # What the run sets on top of the supervisor's environment (mpirun passes these on).
+        run_env = dict(spec.environment_variables)
+        run_env["PYTHONUNBUFFERED"] = "1"
         for name, path in paths.items():
-            env[data.env_name(name)] = path
+            run_env[data.env_name(name)] = path
             self.say(f"data reference {name}: {path}")
         if spec.use_gpu:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(checks.visible_gpus())
-        env.update(self._open_channel())
+            run_env["CUDA_VISIBLE_DEVICES"] = ",".join(checks.visible_gpus())
+        run_env.update(self._open_channel())
+        env = {**os.environ, **run_env}
         arguments = []
         for argument in spec.arguments:
             if argument.data_reference is not None:
@@ -284,23 +236,23 @@ class Supervisor:
                 arguments.append(f"{argument.prefix}{local}{argument.suffix}")
             else:
                 arguments.append(_expand_references(argument.value or "", paths))
-        command = [sys.executable, spec.script, *arguments]
+        command = [self.python, spec.script, *arguments]
         self.say(f"command: {command}")
+        rank_dir = self.run_dir / RANK_DIR
+        plan = launchers.plan_launch(spec.distributed, command, env, rank_dir, sorted(run_env))
+        if plan.distributed:
+            self.say(f"launch: {plan.summary}")
+            if plan.mpirun is not None:
+                self.say(f"mpirun: {plan.mpirun}")
+        log_name = launchers.process_log_name if plan.distributed else lambda _: STD_LOG
+        self.processes = Processes(plan, command, self.workdir, env, rank_dir, log_name)
         self.set_status(RUNNING)
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: one signal stops all it started
-        )
-        self._write_processes(self.process.pid)
-        for stream, is_stderr in ((self.process.stdout, False), (self.process.stderr, True)):
-            pump = threading.Thread(target=self.output.pump, args=(stream, is_stderr), daemon=True)
-            pump.start()
-            self.pumps.append(pump)
+        try:
+            self.processes.start()
+        finally:
+            self.process = self.processes.main
+            self._write_processes()
+        self.output = self.processes.all[0].log.output
 
     def _open_channel(self) -> dict[str, str]:
         # Unix socket paths are limited to ~100 bytes: keep it in a short temporary folder.
@@ -320,21 +272,30 @@ class Supervisor:
         return {RUN_CONTEXT_ENV: str(context_file)}
 
     def watch(self) -> int:
-        """Ship output and logs until the script exits; returns its exit code."""
-        assert self.process is not None and self.spec is not None
+        """Ship output and logs until the run's processes end; returns the script's exit code.
+
+        A distributed run returns 0 once the processes it waits for have ended well, or raises
+        _Stopped naming the process that failed.
+        """
+        assert self.processes is not None and self.spec is not None
+        processes = self.processes
         started = time.monotonic()
         limit = self.spec.max_run_duration_seconds
         next_status = next_heartbeat = next_logs = 0.0
-        exited_at: float | None = None
+        ended_at: float | None = None
         while True:
-            self.output.arrived.wait(SHIP_INTERVAL_S)
+            processes.arrived.wait(SHIP_INTERVAL_S)
+            processes.arrived.clear()
             self.ship_output()
             now = time.monotonic()
-            code = self.process.poll()
+            if processes.note_rank_groups():
+                self._write_processes()
+            code = self._outcome(processes)
             if code is not None:
-                exited_at = exited_at or now
-                pumps_done = not any(pump.is_alive() for pump in self.pumps)
-                if not self.output.pending and (pumps_done or now - exited_at > DRAIN_TIMEOUT_S):
+                ended_at = ended_at or now
+                if not processes.pending() and (
+                    not processes.reading() or now - ended_at > DRAIN_TIMEOUT_S
+                ):
                     return code
             if now >= next_logs:
                 self.sync_logs()
@@ -356,11 +317,88 @@ class Supervisor:
                 )
             time.sleep(0.01)  # at most 100 shipments a second under a flood of output
 
+    def _outcome(self, processes: Processes) -> int | None:
+        """None while the run goes on; else its exit code (raises _Stopped on a failure)."""
+        ended = processes.poll_ended()
+        if not processes.plan.distributed:
+            return processes.all[0].code
+        failed = [p for p in processes.all if p.code not in (None, 0) and not p.stopped]
+        # A process that exited with a code of its own caused the failure more likely than one
+        # killed by a signal (mpirun's SIGTERM to the other ranks, say).
+        culprit = min(failed, key=lambda p: ((p.code or 0) < 0, p.ended_at), default=None)
+        for process in ended:
+            if process is not culprit:
+                self.say(f"{process.name} {process.describe_exit()}")
+        if culprit is not None:
+            self._fail(processes, culprit)
+        launcher_code = processes.launcher_code()
+        if any(p.code is None for p in processes.all if p.waited):
+            if launcher_code is not None:
+                self._launcher_failed(processes, launcher_code)
+            return None
+        servers = [p for p in processes.running() if not p.stopped]
+        if servers:
+            self.say(
+                f"stopping {', '.join(p.name for p in servers)}: the processes the run waits "
+                "for have ended"
+            )
+            processes.terminate(servers)
+        if processes.plan.mpirun is not None:
+            if launcher_code is None:
+                return None
+            if launcher_code != 0:
+                self._launcher_failed(processes, launcher_code)
+        return 0
+
+    def _fail(self, processes: Processes, culprit: RunProcess) -> None:
+        """Stop every process at once, and fail the run naming the one that failed."""
+        what = f"{culprit.name} {culprit.describe_exit()}"
+        self.say(f"{what}; stopping the other processes")
+        processes.signal_all()
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while culprit.log.reading() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the rest of its output, for the tail below
+        raise _Stopped(
+            FAILED,
+            {
+                "message": f"{what}; the run's other processes were stopped",
+                "exit_code": culprit.code,
+                "process": culprit.index,
+                "role": culprit.role,
+                "log": culprit.log.name,
+                "stderr_tail": culprit.log.output.tail(),
+            },
+        )
+
+    def _launcher_failed(self, processes: Processes, code: int) -> None:
+        """mpirun ended before (or without) every rank ending well."""
+        launcher = processes.launcher
+        assert launcher is not None
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while launcher.reading() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        missing = [p.name for p in processes.all if p.code is None]
+        raise _Stopped(
+            FAILED,
+            {
+                "message": f"mpirun exited with code {code}"
+                + (f" before {', '.join(missing)} started or ended" if missing else "")
+                + f"; see {launcher.name}",
+                "exit_code": code,
+                "log": launcher.name,
+                "stderr_tail": launcher.output.tail(),
+            },
+        )
+
     def ship_output(self) -> None:
-        chunk = self.output.take()
-        if chunk:
-            self.backend.append_run_file(self.run_id, STD_LOG, self.log_offset, chunk)
-            self.log_offset += len(chunk)
+        """Append what each process wrote since the last call to its log."""
+        if self.processes is None:
+            return
+        for stream in self.processes.streams:
+            chunk = stream.output.take()
+            if chunk:
+                self.backend.append_run_file(self.run_id, stream.name, stream.offset, chunk)
+                stream.offset += len(chunk)
 
     def sync_logs(self) -> None:
         """Upload the files of ``./logs`` that are new or changed since the last sync."""
@@ -392,24 +430,30 @@ class Supervisor:
             self.channel.stop()
 
     def stop_processes(self) -> None:
-        """SIGTERM the script's process group, then SIGKILL what is left after the grace."""
-        process = self.process
-        if process is None:
+        """SIGTERM the run's process groups, then SIGKILL what is left after the grace."""
+        processes = self.processes
+        if processes is None:
             return
-        if process.poll() is None:
+        mpirun_running = processes.plan.mpirun is not None and processes.launcher_code() is None
+        if mpirun_running or any(not p.stopped for p in processes.running()):
             self.say(
                 f"stopping the run's processes (SIGTERM, SIGKILL after {kill_grace_seconds():g} s)"
             )
-        stop_process_group(process.pid, kill_grace_seconds(), reap=process.poll)
-        process.wait()
+        processes.stop(kill_grace_seconds())
         # Output the processes wrote while they stopped.
-        time.sleep(0.05)
         self.ship_output()
 
-    def _write_processes(self, pgid: int | None) -> None:
+    def _write_processes(self) -> None:
+        """Record the process groups to stop if this supervisor dies (read by the agent)."""
+        groups = self.processes.groups if self.processes is not None else []
+        record = {
+            "supervisor_pid": os.getpid(),
+            "pgid": groups[0] if groups else None,
+            "pgids": groups,
+        }
         path = self.run_dir / PROCESSES_FILE
         temp = path.with_suffix(".tmp")
-        temp.write_text(json.dumps({"supervisor_pid": os.getpid(), "pgid": pgid}))
+        temp.write_text(json.dumps(record))
         os.replace(temp, path)
 
 
@@ -421,24 +465,36 @@ def _expand_references(value: str, paths: dict[str, str]) -> str:
     return value
 
 
-def stop_process_group(pgid: int, grace: float, reap: Callable[[], object] | None = None) -> None:
-    """SIGTERM a process group, wait up to ``grace`` seconds, then SIGKILL it.
+def _record_build_process(run_dir: Path, pgid: int | None) -> None:
+    """While Preparing, processes.json names the environment build's process group, so the
+    agent stops the installer if this supervisor dies (start() rewrites it for the run)."""
+    path = run_dir / PROCESSES_FILE
+    temp = path.with_suffix(".tmp")
+    groups = [pgid] if pgid else []
+    temp.write_text(json.dumps({"supervisor_pid": os.getpid(), "pgid": pgid, "pgids": groups}))
+    os.replace(temp, path)
 
-    ``reap`` collects the group leader when it is our child: until then its zombie keeps the
-    group alive in the kernel's eyes.
-    """
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if reap is not None:
-            reap()
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+
+class _PreparingPoll:
+    """Called often while an environment is built or waited for: a cancel request stops the
+    build (looked for every STATUS_INTERVAL_S), and the run's heartbeat stays fresh through a
+    long build (every HEARTBEAT_INTERVAL_S)."""
+
+    def __init__(self, backend: LocalBackend, run_id: str) -> None:
+        self.backend = backend
+        self.run_id = run_id
+        self.next_status = time.monotonic() + STATUS_INTERVAL_S
+        self.next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL_S
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_heartbeat:
+            status = self.backend.heartbeat_run(self.run_id)
+            self.next_heartbeat = now + HEARTBEAT_INTERVAL_S
+        elif now >= self.next_status:
+            status = self.backend.get_run(self.run_id).status
+        else:
             return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+        self.next_status = now + STATUS_INTERVAL_S
+        if status == CANCEL_REQUESTED:
+            raise _Stopped(CANCELED, {"message": "canceled by the user"})

@@ -102,6 +102,8 @@ metric_chunks = Table(
     Column("first_index", Integer, nullable=False),
     Column("count", Integer, nullable=False),
     Column("payload", LargeBinary, nullable=False),
+    # The process of a distributed run that logged the chunk's points (NULL otherwise).
+    Column("process", Integer, nullable=True),
     UniqueConstraint("metric_id", "batch_id", name="uq_metric_chunks_batch"),
     Index("ix_metric_chunks_metric_first", "metric_id", "first_index"),
 )
@@ -152,4 +154,17 @@ model_properties = Table(
     Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Registered environments: a version per distinct content of a name (issue 4).
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_environments_name_version"),
 )

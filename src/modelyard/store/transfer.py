@@ -12,16 +12,15 @@ files of a store into a local folder. Both:
   in the result and the summary line. Even against another process writing the same name at the
   same time, a local file is put in place with ``link`` (which fails on an existing name) rather
   than ``rename`` (which replaces it);
-- **write atomically**: each file is copied to a temporary name beside its target and renamed
-  into place, so a reader sees the old file or the whole new one (on object stores, where a PUT
-  is all-or-nothing, directly);
+- **write atomically**: a reader sees the old file or the whole new one. Between local folders
+  this is :mod:`modelyard.store.local_copy`'s work (an unnamed file linked into place, or a
+  temporary name renamed); on other filesystems a temporary name beside the target is moved
+  into place, and on object stores, where a PUT is all-or-nothing, files are written directly;
 - **show progress** with :class:`~modelyard.progress.TransferProgress`.
 
-When the store is on the local disk, files are copied with ``os.copy_file_range`` (the kernel
-copies page to page, as GNU ``cp`` does), falling back to ``sendfile`` and then to read/write
-where a filesystem refuses it; a small file costs one call to copy it, and two threads overlap
-the system calls of many small files. Other stores go through fsspec's ``put_file`` and
-``get_file`` with a progress callback, several at a time on object stores.
+Between local folders, two threads overlap the system calls of many small files. Other stores
+go through fsspec's ``put_file`` and ``get_file`` with a progress callback, several at a time on
+object stores.
 
 Example::
 
@@ -33,11 +32,8 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import stat
-import sys
 import threading
 import time
 import uuid
@@ -53,10 +49,8 @@ from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.names import MAX_PATH_LENGTH, clean_relpath, join_relpath
 from modelyard.progress import TransferKind, TransferProgress
 from modelyard.store.files import TMP_PREFIX, FileStore
+from modelyard.store.local_copy import LocalCopier, place, remove_quietly, temp_name
 
-# Bytes per copy call for big files: at the ~500 MiB/s this disk writes, progress moves about
-# every 0.1 s, and Ctrl-C is noticed as often.
-CHUNK_SIZE = 64 << 20
 # Two threads overlap the kernel's work of creating and renaming small files on two cores:
 # 10,000 files of 1-4 KiB went at about 22,000 files/s with two against 16,000 with one on
 # this ext4 disk; three or four were no faster.
@@ -65,15 +59,6 @@ LOCAL_WORKERS = 2
 REMOTE_WORKERS = 8
 # Below this many files a second thread costs more than it saves.
 _MIN_FILES_FOR_THREADS = 64
-# Errors with which a filesystem says it cannot do copy_file_range or sendfile here (another
-# filesystem, an old kernel, a special file); the copy goes on with the next method.
-_UNSUPPORTED = frozenset(
-    {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM}
-)
-
-# Child processes started meanwhile (a run's launcher) must not inherit the files being copied.
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
 PathLike = str | os.PathLike[str]
 
 
@@ -327,6 +312,7 @@ class _Context:
     overwrite: bool
     token: str  # makes temporary names unique to this transfer
     stop: threading.Event
+    copier: LocalCopier | None = None  # when both ends are local
 
 
 def _transfer(
@@ -348,8 +334,16 @@ def _transfer(
     for name in skipped:
         progress.skip(name)
     context = _Context(store, progress, overwrite, uuid.uuid4().hex[:12], threading.Event())
-    with progress:
-        _run_all(todo, run, context, workers if len(todo) >= _MIN_FILES_FOR_THREADS else 1)
+    if run is _copy_local:
+        context.copier = LocalCopier(
+            overwrite=overwrite, token=context.token, stop=context.stop, on_chunk=progress.advance
+        )
+    try:
+        with progress:
+            _run_all(todo, run, context, workers if len(todo) >= _MIN_FILES_FOR_THREADS else 1)
+    finally:
+        if context.copier is not None:
+            context.copier.close()
     return TransferResult(
         progress.files_done, progress.bytes_done, tuple(progress.skipped), progress.seconds
     )
@@ -403,134 +397,14 @@ def _run_all(
         raise error
 
 
-def _temp_path(target: str, index: int, context: _Context) -> str:
-    return f"{target.rpartition('/')[0]}/{TMP_PREFIX}{context.token}-{index}"
-
-
 def _copy_local(index: int, item: _Item, context: _Context) -> None:
-    """Copy one file on the local disk to a temporary name, then put it in place."""
-    temp = _temp_path(item.target, index, context)
-    source = os.open(item.source, os.O_RDONLY | _CLOEXEC)
-    try:
-        target = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o666)
-        try:
-            copied = _copy_fd(source, target, item.size, context)
-        finally:
-            os.close(target)
-        placed = _place_local(temp, item.target, context.overwrite)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-    finally:
-        os.close(source)
-    _finish(item, copied, placed, context)
-
-
-def _finish(item: _Item, copied: int, placed: bool, context: _Context) -> None:
-    if not placed:
-        context.progress.withdraw(item.name, item.size, copied if item.size > CHUNK_SIZE else 0)
-    elif item.size > CHUNK_SIZE:
-        context.progress.advance(0, files=1)  # its bytes were counted chunk by chunk
+    """Copy one file between local folders (see :mod:`modelyard.store.local_copy`)."""
+    assert context.copier is not None
+    copied, unreported, placed = context.copier.copy(index, item.source, item.target, item.size)
+    if placed:
+        context.progress.advance(unreported, files=1)
     else:
-        context.progress.advance(copied, files=1)
-
-
-def _copy_fd(source: int, target: int, size: int, context: _Context) -> int:
-    """Copy ``size`` bytes (the size when the transfer was planned) and return how many were
-    copied. A file that grows meanwhile is copied as it was planned; one that shrinks, up to its
-    end. Big files report progress per chunk; small ones are reported by the caller."""
-    copied = 0
-    big = size > CHUNK_SIZE
-    copy = _best
-    while copied < size:
-        if big and context.stop.is_set():
-            raise InterruptedError(errno.EINTR, "transfer stopped")
-        try:
-            n = copy(source, target, min(CHUNK_SIZE, size - copied))
-        except OSError as error:
-            if error.errno not in _UNSUPPORTED or copy is _read_write:
-                raise
-            copy = _next_method(copy, error)
-            continue
-        if n == 0:
-            if copy is not _copy_file_range:
-                break  # the file is shorter than it was: copy what there is
-            # Some filesystems (procfs, some FUSE and network ones) answer copy_file_range
-            # with 0 bytes instead of an error: ask the next method before taking it as EOF.
-            copy = _METHODS[_METHODS.index(copy) + 1]
-            continue
-        copied += n
-        if big:
-            context.progress.advance(n)
-    return copied
-
-
-def _copy_file_range(source: int, target: int, count: int) -> int:
-    return os.copy_file_range(source, target, count)
-
-
-def _sendfile(source: int, target: int, count: int) -> int:
-    return os.sendfile(target, source, None, count)
-
-
-def _read_write(source: int, target: int, count: int) -> int:
-    data = os.read(source, min(count, 1 << 20))
-    view = memoryview(data)
-    while view:
-        view = view[os.write(target, view) :]
-    return len(data)
-
-
-_Copy = Callable[[int, int, int], int]
-# The copy methods this platform has, best first. One that the kernel lacks entirely (ENOSYS)
-# goes into _missing, so that later files do not try it again.
-_METHODS: tuple[_Copy, ...] = tuple(
-    method
-    for method, available in (
-        (_copy_file_range, hasattr(os, "copy_file_range")),
-        (_sendfile, hasattr(os, "sendfile") and sys.platform == "linux"),
-        (_read_write, True),
-    )
-    if available
-)
-_missing: set[_Copy] = set()
-_best: _Copy = _METHODS[0]
-
-
-def _next_method(method: _Copy, error: OSError) -> _Copy:
-    global _best
-    if error.errno == errno.ENOSYS:
-        _missing.add(method)
-        _best = next(m for m in _METHODS if m not in _missing)
-    position = _METHODS.index(method)
-    return next(m for m in _METHODS[position + 1 :] if m not in _missing)
-
-
-def _place_local(temp: str, target: str, overwrite: bool) -> bool:
-    """Rename ``temp`` to ``target``; with ``overwrite`` False only if ``target`` does not exist,
-    decided by the kernel at that instant. Return whether it was placed."""
-    if overwrite:
-        os.replace(temp, target)
-        return True
-    try:
-        os.link(temp, target)
-    except FileExistsError:
-        os.unlink(temp)
-        return False
-    except OSError:
-        # No hard links on this filesystem (FAT, some network mounts): check, then rename.
-        if os.path.lexists(target):
-            os.unlink(temp)
-            return False
-        os.replace(temp, target)
-        return True
-    os.unlink(temp)
-    return True
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+        context.progress.withdraw(item.name, item.size, copied - unreported)
 
 
 class _ProgressCallback(Callback):  # type: ignore[misc]  # fsspec has no type hints
@@ -559,7 +433,7 @@ def _put_direct(index: int, item: _Item, context: _Context) -> None:
 def _put_renaming(index: int, item: _Item, context: _Context) -> None:
     """Upload to a filesystem with folders and renames (memory://, sftp): temp name, then mv."""
     fs = context.store.fs
-    temp = _temp_path(item.target, index, context)
+    temp = temp_name(item.target, context.token, index)
     callback = _ProgressCallback(context.progress)
     try:
         fs.put_file(item.source, temp, callback=callback)
@@ -577,13 +451,13 @@ def _put_renaming(index: int, item: _Item, context: _Context) -> None:
 
 def _get_remote(index: int, item: _Item, context: _Context) -> None:
     """Download one file from a non-local store to a temporary local name, then place it."""
-    temp = _temp_path(item.target, index, context)
+    temp = temp_name(item.target, context.token, index)
     callback = _ProgressCallback(context.progress)
     try:
         context.store.fs.get_file(item.source, temp, callback=callback)
-        placed = _place_local(temp, item.target, context.overwrite)
+        placed = place(temp, item.target, context.overwrite)
     except BaseException:
-        _remove_quietly(temp)
+        remove_quietly(temp)
         raise
     if placed:
         _finish_remote(item, callback, context)
@@ -596,4 +470,4 @@ def _finish_remote(item: _Item, callback: _ProgressCallback, context: _Context) 
     context.progress.advance(max(item.size - callback.copied, 0), files=1)
 
 
-__all__ = ["CHUNK_SIZE", "TransferResult", "download", "upload"]
+__all__ = ["TransferResult", "download", "upload"]
