@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.records import EnvironmentRecord
 from modelyard.errors import ValidationError
-from modelyard.names import check_name
+from modelyard.names import check_environment_variables, check_name
 from modelyard.runner.envbuild.prepare import check_python_version
 from modelyard.runner.envbuild.requirements import clean_requirements, read_requirements_file
 
@@ -37,21 +37,7 @@ if TYPE_CHECKING:
 
 
 def _check_variables(variables: object) -> dict[str, str]:
-    if variables is None:
-        return {}
-    if not isinstance(variables, dict):
-        raise ValidationError("environment_variables", "must be a dict of names to values")
-    clean = {}
-    for key, value in variables.items():
-        if not isinstance(key, str) or not key.isidentifier():
-            raise ValidationError(
-                "environment_variables", f"{key!r} is not a valid environment variable name"
-            )
-        text = str(value)
-        if "\x00" in text:
-            raise ValidationError("environment_variables", f"{key}: NUL is not allowed")
-        clean[key] = text
-    return clean
+    return check_environment_variables("environment_variables", variables)
 
 
 def _check_conda_packages(packages: object) -> builtins.list[str]:

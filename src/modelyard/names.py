@@ -90,6 +90,24 @@ def check_tags(field: str, tags: object) -> dict[str, str]:
     return clean
 
 
+def check_environment_variables(field: str, variables: object) -> dict[str, str]:
+    """Validate environment variables for a run: identifier names, string values without NUL
+    (other values are converted with ``str``). None is an empty dict."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise ValidationError(field, "must be a dict of names to values")
+    clean: dict[str, str] = {}
+    for key, value in variables.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValidationError(field, f"{key!r} is not a valid environment variable name")
+        text = str(value)
+        if "\x00" in text:
+            raise ValidationError(field, f"{key}: NUL is not allowed")
+        clean[key] = text
+    return clean
+
+
 def clean_relpath(field: str, path: object, *, allow_root: bool = False) -> str:
     """Normalise a relative path and check that it stays inside its root.
 

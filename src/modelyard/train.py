@@ -19,6 +19,7 @@ from typing import Any
 
 from modelyard.environment import run_environment
 from modelyard.errors import ValidationError
+from modelyard.names import check_environment_variables
 from modelyard.runner.envbuild.requirements import DEFAULT_FRAMEWORK_VERSIONS
 from modelyard.runner.job import JobSpec, arguments_from, check_entry_script
 
@@ -129,17 +130,7 @@ class Estimator:
 
 
 def _environment_variables(variables: dict[str, Any]) -> dict[str, str]:
-    clean = {}
-    for key, value in variables.items():
-        if not isinstance(key, str) or not key.isidentifier():
-            raise ValidationError(
-                "environment_variables", f"{key!r} is not a valid environment variable name"
-            )
-        text = str(value)
-        if "\x00" in text:
-            raise ValidationError("environment_variables", f"{key}: NUL is not allowed")
-        clean[key] = text
-    return clean
+    return check_environment_variables("environment_variables", variables)
 
 
 def _distributed_config(config: Any) -> dict[str, Any] | None:

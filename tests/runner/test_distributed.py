@@ -25,18 +25,9 @@ from modelyard.runner import agent
 from modelyard.runner.channel import decode, encode
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, PyTorch, TensorFlow
+from tests.helpers import wait_for
 
 SCRIPTS = Path(__file__).parent / "distributed_scripts"
-
-
-def wait_for(condition, timeout: float = 60.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def read(run: Run, name: str) -> str:

@@ -12,10 +12,8 @@ import os
 import re
 import signal
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -27,20 +25,10 @@ from modelyard.runner.envbuild.prepare import CONDA_TOOLS
 from modelyard.runner.envbuild.sources import read_pip_configuration
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, PyTorch
+from tests.helpers import wait_for
 from tests.runner.wheels import StallingIndex, make_wheel, module_name, unique_name
 
 SCRIPTS = Path(__file__).parent / "scripts"
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def run_file(run: Run, name: str) -> str:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,9 @@ from modelyard.errors import ComputeTargetException, RunFailedError, ValidationE
 from modelyard.runner import agent
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, TensorFlow
+from tests.helpers import wait_for
 
 SCRIPTS = Path(__file__).parent / "scripts"
-
-
-def wait_for(condition, timeout: float = 60.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def output(run: Run) -> str:
