@@ -35,7 +35,7 @@ from modelyard.data_reference import DOWNLOAD, DataReference
 from modelyard.errors import ValidationError
 from modelyard.names import check_name, clean_relpath
 from modelyard.store import transfer
-from modelyard.store.files import FileStore
+from modelyard.store.files import FileStore, local_url
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -335,9 +335,7 @@ def _normalize_url(url: StrPath) -> str:
     folder = Path(text).expanduser().resolve()
     if folder.exists() and not folder.is_dir():
         raise ValidationError("url", f"{text!r} is a file; a datastore is a folder")
-    # Not Path.as_uri(): fsspec does not undo its percent-escapes, so a folder with a space
-    # in its name would be read from '...%20...'.
-    return "file://" + folder.as_posix()
+    return local_url(folder)
 
 
 def _open_store(url: str, storage_options: dict[str, Any]) -> FileStore:

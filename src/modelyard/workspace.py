@@ -32,6 +32,7 @@ from pydantic import ValidationError as PydanticValidationError
 from modelyard.backend.base import Backend
 from modelyard.errors import ConfigError, ConflictError, NotFoundError
 from modelyard.names import check_name
+from modelyard.store.files import local_url
 
 if TYPE_CHECKING:
     from modelyard.datastore import Datastore
@@ -108,7 +109,7 @@ class Workspace:
         self._backend: Backend = LocalBackend(
             name,
             info.database_url or f"sqlite:///{folder / 'modelyard.db'}",
-            info.storage_url or (folder / "artifacts").as_uri(),
+            info.storage_url or local_url(folder / "artifacts"),
             base_dir=folder,
         )
 

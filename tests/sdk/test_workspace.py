@@ -99,3 +99,16 @@ def test_a_moved_workspace_still_finds_its_default_datastore(tmp_path: Path) -> 
     moved = Workspace.get("w", location=tmp_path / "two")
     url = moved.get_default_datastore().url
     assert url.startswith("file://") and "/two/" in url
+
+
+def test_a_workspace_in_a_folder_with_a_space(tmp_path: Path) -> None:
+    ws = Workspace.create("w", location=tmp_path / "my work" / "ws")
+    source = tmp_path / "data"
+    source.mkdir()
+    (source / "a.txt").write_text("A")
+    ws.get_default_datastore().upload(str(source), target_path="d", show_progress=False)
+    run = Experiment(ws, "e").start_logging()
+    run.upload_file("f.txt", source / "a.txt")
+    assert (ws.location / "datastores" / "workspaceblobstore" / "d" / "a.txt").read_text() == "A"
+    assert list((ws.location / "artifacts" / "runs").iterdir())
+    assert not (tmp_path / "my%20work").exists()

@@ -37,6 +37,15 @@ TMP_PREFIX = ".modelyard-tmp-"
 _RENAMING_PROTOCOLS = {"file", "local", "memory"}
 
 
+def local_url(folder: Path) -> str:
+    """The fsspec URL of a local folder.
+
+    Not ``Path.as_uri()``: fsspec does not undo its percent-escapes, so a folder with a space
+    in its name would be read from ``...%20...``.
+    """
+    return "file://" + folder.as_posix()
+
+
 class FileStore:
     """Files below one root URL; see the module docstring."""
 

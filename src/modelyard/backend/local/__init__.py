@@ -1,0 +1,46 @@
+"""The backend of an embedded workspace: a SQL database and a file store in this process.
+
+One class, :class:`LocalBackend`, assembled from one part per area of the contract (runs,
+metrics, datastores, models, environments), each in its own module.
+
+Example::
+
+    backend = LocalBackend("demo", "sqlite:///ws/modelyard.db", "file:///ws/artifacts")
+    backend.ensure_experiment("mnist")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelyard.backend.local.datastores import DatastoreStore
+from modelyard.backend.local.environments import EnvironmentStore
+from modelyard.backend.local.metrics import MetricStore
+from modelyard.backend.local.models import ModelStore
+from modelyard.backend.local.runs import RunStore
+from modelyard.store import migrate
+from modelyard.store.database import Database
+from modelyard.store.files import FileStore
+
+
+class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, EnvironmentStore):
+    """Metadata in a SQL database (SQLite by default), files in an fsspec file store."""
+
+    def __init__(
+        self,
+        workspace_name: str,
+        database_url: str,
+        storage_url: str,
+        *,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.workspace_name = workspace_name
+        # Datastore URLs without a scheme are folders relative to the workspace, so a
+        # workspace folder can be moved or copied whole.
+        self.base_dir = base_dir
+        self.db = Database(database_url)
+        migrate.upgrade(self.db)
+        self.files = FileStore(storage_url)
+
+
+__all__ = ["LocalBackend"]

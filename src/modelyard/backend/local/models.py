@@ -1,0 +1,231 @@
+"""The model registry: versions, their tags and properties, and their files."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from modelyard.backend.base import FileSource
+from modelyard.backend.local.base import (
+    LocalBase,
+    _filter_key_values,
+    _now,
+)
+from modelyard.backend.records import (
+    FileInfo,
+    ModelRecord,
+)
+from modelyard.errors import NotFoundError
+from modelyard.names import check_name, check_tags, clean_relpath
+from modelyard.store import tables as t
+
+
+class ModelStore(LocalBase):
+    """The model registry: versions, their tags and properties, and their files."""
+
+    @staticmethod
+    def _staging_path(model_name: str, upload_id: str) -> str:
+        check_name("model_name", model_name)
+        check_name("upload_id", upload_id)
+        return f"models/{model_name}/{upload_id}"
+
+    def upload_model_file(
+        self, model_name: str, upload_id: str, relpath: str, source: FileSource
+    ) -> None:
+        relpath = clean_relpath("model_path", relpath)
+        self._put(f"{self._staging_path(model_name, upload_id)}/{relpath}", source)
+
+    def stage_model_from_run(
+        self, model_name: str, upload_id: str, run_id: str, run_path: str
+    ) -> str:
+        run_path = clean_relpath("model_path", run_path)
+        staging = self._staging_path(model_name, upload_id)
+        files = self.list_run_files(run_id, run_path)
+        exact = [info for info in files if info.path == run_path]
+        inside = [info for info in files if info.path.startswith(run_path + "/")]
+        if not exact and not inside:
+            raise NotFoundError(
+                f"run {run_id!r} has no file or folder {run_path!r}; run.get_file_names() "
+                "lists what it has"
+            )
+        root_name = run_path.rsplit("/", 1)[-1]
+        if exact:
+            self.files.copy(f"runs/{run_id}/{run_path}", f"{staging}/{root_name}")
+        for info in inside:
+            rest = info.path[len(run_path) + 1 :]
+            self.files.copy(f"runs/{run_id}/{info.path}", f"{staging}/{root_name}/{rest}")
+        return root_name
+
+    def _model_record(self, conn: Connection, row: sa.Row[Any]) -> ModelRecord:
+        tags = dict(
+            conn.execute(
+                sa.select(t.model_tags.c.key, t.model_tags.c.value).where(
+                    t.model_tags.c.model_id == row.id
+                )
+            ).all()
+        )
+        properties = dict(
+            conn.execute(
+                sa.select(t.model_properties.c.key, t.model_properties.c.value).where(
+                    t.model_properties.c.model_id == row.id
+                )
+            ).all()
+        )
+        return ModelRecord(
+            row.name,
+            row.version,
+            row.storage_path,
+            row.root_name,
+            row.run_id,
+            row.description,
+            row.created_at,
+            tags,
+            properties,
+        )
+
+    def create_model(
+        self,
+        model_name: str,
+        upload_id: str,
+        root_name: str,
+        *,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> ModelRecord:
+        staging = self._staging_path(model_name, upload_id)
+        root_name = clean_relpath("model_path", root_name)
+        tags = check_tags("tags", tags)
+        properties = check_tags("properties", properties)
+
+        def create(conn: Connection) -> ModelRecord:
+            row = conn.execute(
+                sa.select(t.models).where(t.models.c.storage_path == staging)
+            ).one_or_none()
+            if row is None:
+                if run_id is not None:
+                    self._check_run(conn, run_id)
+                version = self._next_model_version(conn, model_name)
+                model_id = conn.execute(
+                    t.models.insert().values(
+                        name=model_name,
+                        version=version,
+                        storage_path=staging,
+                        root_name=root_name,
+                        run_id=run_id,
+                        description=description,
+                        created_at=_now(),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                self._put_key_values(conn, t.model_tags, "model_id", model_id, tags)
+                self._put_key_values(conn, t.model_properties, "model_id", model_id, properties)
+                row = conn.execute(sa.select(t.models).where(t.models.c.id == model_id)).one()
+            return self._model_record(conn, row)
+
+        record: ModelRecord = self._write_racing_for_key(create)
+        return record
+
+    @staticmethod
+    def _next_model_version(conn: Connection, model_name: str) -> int:
+        # UPDATE first: it takes the row lock (PostgreSQL) before reading the number.
+        bumped = conn.execute(
+            t.model_names.update()
+            .where(t.model_names.c.name == model_name)
+            .values(last_version=t.model_names.c.last_version + 1)
+        ).rowcount
+        if not bumped:
+            # A concurrent first registration makes this insert fail on the primary key;
+            # _write_racing_for_key then runs the whole transaction again.
+            conn.execute(t.model_names.insert().values(name=model_name, last_version=1))
+            return 1
+        return int(
+            conn.execute(
+                sa.select(t.model_names.c.last_version).where(t.model_names.c.name == model_name)
+            ).scalar_one()
+        )
+
+    def _find_model_row(self, conn: Connection, name: str, version: int | None) -> sa.Row[Any]:
+        query = sa.select(t.models).where(t.models.c.name == name)
+        if version is None:
+            query = query.order_by(t.models.c.version.desc()).limit(1)
+        else:
+            query = query.where(t.models.c.version == version)
+        row = conn.execute(query).first()
+        if row is None:
+            which = "any version" if version is None else f"version {version}"
+            raise NotFoundError(
+                f"model {name!r} ({which}) does not exist in workspace {self.workspace_name!r}"
+            )
+        return row
+
+    def get_model(self, name: str, version: int | None = None) -> ModelRecord:
+        with self.db.read() as conn:
+            return self._model_record(conn, self._find_model_row(conn, name, version))
+
+    def list_models(
+        self,
+        name: str | None = None,
+        *,
+        tags: dict[str, str | None] | None = None,
+        latest: bool = False,
+    ) -> list[ModelRecord]:
+        query = sa.select(t.models).order_by(t.models.c.created_at.desc(), t.models.c.id.desc())
+        if name is not None:
+            query = query.where(t.models.c.name == name)
+        query = _filter_key_values(
+            query, t.model_tags, t.model_tags.c.model_id, t.models.c.id, tags
+        )
+        with self.db.read() as conn:
+            records = [self._model_record(conn, row) for row in conn.execute(query).all()]
+        if latest:
+            newest: dict[str, ModelRecord] = {}
+            for record in records:
+                if record.name not in newest or record.version > newest[record.name].version:
+                    newest[record.name] = record
+            records = [r for r in records if newest[r.name] is r]
+        return records
+
+    def update_model_tags(
+        self, name: str, version: int, *, add: dict[str, str], remove: list[str]
+    ) -> ModelRecord:
+        add = check_tags("tags", add)
+
+        def update(conn: Connection) -> ModelRecord:
+            row = self._find_model_row(conn, name, version)
+            if remove:
+                conn.execute(
+                    t.model_tags.delete().where(
+                        t.model_tags.c.model_id == row.id, t.model_tags.c.key.in_(remove)
+                    )
+                )
+            self._put_key_values(conn, t.model_tags, "model_id", row.id, add)
+            return self._model_record(conn, row)
+
+        record: ModelRecord = self.db.write(update)
+        return record
+
+    def delete_model(self, name: str, version: int) -> None:
+        def delete(conn: Connection) -> str:
+            row = self._find_model_row(conn, name, version)
+            conn.execute(t.models.delete().where(t.models.c.id == row.id))
+            return str(row.storage_path)
+
+        storage_path = self.db.write(delete)
+        # Files go after the row: a crash in between leaves unreferenced files, never a
+        # version whose files are gone.
+        self.files.delete(storage_path)
+
+    def list_model_files(self, name: str, version: int) -> list[FileInfo]:
+        record = self.get_model(name, version)
+        start = len(record.storage_path) + 1
+        return [
+            FileInfo(info.path[start:], info.size) for info in self.files.list(record.storage_path)
+        ]
+
+    def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
+        record = self.get_model(name, version)
+        relpath = clean_relpath("name", relpath)
+        return self.files.open_read(f"{record.storage_path}/{relpath}")
