@@ -62,7 +62,10 @@ class OfflineRun:
     ) -> None:
         self._record("image", name, path if path is not None else "<plot>")
 
-    def get_metrics(self, name: str | None = None, recursive: bool = False) -> dict[str, Any]:
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, process: int | None = None
+    ) -> dict[str, Any]:
+        """What this process logged (an offline run is one process)."""
         shaped = {k: (v[0] if len(v) == 1 else list(v)) for k, v in self._metrics.items()}
         return shaped if name is None else {k: v for k, v in shaped.items() if k == name}
 

@@ -3,8 +3,10 @@
 It runs in its own process, detached from whoever submitted the run (the local compute agent
 forks it), and:
 
-1. **Preparing**: checks that the job's packages are importable here and, for
-   ``use_gpu=True``, that the machine has a GPU.
+1. **Preparing**: picks the Python the run needs: modelyard's own when it has every package
+   the job asks for, else an environment built once and cached by content
+   (``runner/envbuild``), its build log streamed to ``system_logs/``; and, for
+   ``use_gpu=True``, checks that the machine has a GPU.
 2. **Starting**: unpacks the snapshot into a working folder, resolves data references to local
    paths, writes the run context and opens the channel the script will talk through.
 3. **Running**: starts the script in its own process group with ``PYTHONUNBUFFERED=1``;
