@@ -78,6 +78,9 @@ def main() -> int:
     for f in run.get_file_names():
         if f.startswith("outputs/model"):
             run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
+    if "accuracy" in metrics:  # the training curves, logged by the script as an image
+        plot = run.download_file(name=metrics["accuracy"], output_file_path="model/accuracy.png")
+        print(f"accuracy curves: {plot.resolve()}")
 
     return check_prediction(local_model / "model.keras", data_folder)
 

@@ -188,6 +188,26 @@ def tensorboard_callbacks() -> list[tf.keras.callbacks.Callback]:
     return [tf.keras.callbacks.TensorBoard(log_dir=LOG_DIR)]
 
 
+def log_accuracy_plot(run: Any, history: dict[str, list[float]]) -> None:
+    """Log the accuracy curves as an image of the run, when matplotlib is installed."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print("matplotlib is not installed: no accuracy plot", flush=True)
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen on a compute node
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    epochs = range(1, len(history["accuracy"]) + 1)
+    axes.plot(epochs, history["accuracy"], label="training")
+    axes.plot(epochs, history["val_accuracy"], label="validation")
+    axes.set(xlabel="epoch", ylabel="accuracy", title="MNIST, 784-300-100-10")
+    axes.legend()
+    run.log_image("accuracy", plot=figure)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -196,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     x_train, y_train, x_test, y_test = load_mnist(Path(args.data_folder))
     model = build_model(args.first_layer_neurons, args.second_layer_neurons, args.learning_rate)
-    model.fit(
+    history = model.fit(
         x_train,
         y_train,
         batch_size=args.batch_size,
@@ -209,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     _, final_acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     run.log("final_acc", float(final_acc))
+    log_accuracy_plot(run, history.history)
 
     # The native .keras format (one zip file) loads back with tf.keras.models.load_model both
     # in Keras 3 (TensorFlow's default since 2.16) and in tf-keras (TF_USE_LEGACY_KERAS=1);

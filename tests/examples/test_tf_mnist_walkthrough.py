@@ -46,6 +46,10 @@ def test_tensorflow_mnist_from_submit_to_registered_model(
     metrics = run.get_metrics()
     assert len(metrics["training_acc"]) == 3 and len(metrics["validation_acc"]) == 3
     assert metrics["final_acc"] > 0.8
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert metrics["accuracy"] == "images/accuracy.png"  # the curves, as an image
+        with run._backend.open_run_file(run.id, metrics["accuracy"]) as image:
+            assert image.read(4) == b"\x89PNG"
     names = run.get_file_names()
     assert "outputs/model/model.keras" in names
     assert any(name.startswith("logs/") for name in names)  # TensorBoard events
