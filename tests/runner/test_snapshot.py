@@ -267,7 +267,7 @@ def test_file_changing_during_snapshot_is_refused(
     write(src, {"train.py": "print(1)\n"})
     real_hash = snapshot_module._hash_file
 
-    def hash_then_write(item: snapshot_module._SourceFile) -> tuple[str, int, bool]:
+    def hash_then_write(item: snapshot_module.SourceFile) -> tuple[str, int, bool]:
         result = real_hash(item)
         Path(item.path).write_text("print(2)\n")  # a writer that lands after the hash
         return result

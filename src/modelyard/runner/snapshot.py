@@ -59,10 +59,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pathspec import GitIgnoreSpec
-
 from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.names import clean_relpath
+from modelyard.runner.source_tree import SourceFile, check_source_dir, walk_source
 from modelyard.store.files import FileStore
 
 BLOBS = "snapshots/blobs"
@@ -70,8 +69,6 @@ MANIFESTS = "snapshots/manifests"
 MANIFEST_FORMAT = 1
 DEFAULT_MAX_BYTES = 300 * 1024**2
 DEFAULT_MAX_FILES = 2000
-IGNORE_FILES = (".amlignore", ".gitignore")
-ALWAYS_LEFT_OUT = ".git"
 
 # Below 1 MiB a file is read in one call and hashed in one call: hashlib.file_digest allocates a
 # 256 KiB buffer per file, which costs more than the hashing for the typical 2 KB source file.
@@ -170,12 +167,12 @@ def take_snapshot(
         snap = take_snapshot(Path("./tf-mnist"), FileStore("file:///ws/artifacts"))
         print(snap.id, snap.file_count, snap.total_bytes)
     """
-    root = _check_source_dir(source_dir)
+    root = check_source_dir(source_dir)
     for field, limit in (("max_bytes", max_bytes), ("max_files", max_files)):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValidationError(field, f"expected a whole number >= 0, got {limit!r}")
 
-    files, skipped = _walk(root)
+    files, skipped = walk_source(root)
     total = sum(item.size for item in files)
     if len(files) > max_files or total > max_bytes:
         largest = _largest(files, by_bytes=total > max_bytes)
@@ -206,7 +203,7 @@ def take_snapshot(
     if store.exists(_manifest_path(snapshot_id)):
         return snapshot
 
-    first_of: dict[str, _SourceFile] = {}
+    first_of: dict[str, SourceFile] = {}
     for item, (digest, _, _) in zip(files, hashed, strict=True):
         first_of.setdefault(digest, item)
     present = _map(store, lambda d: store.exists(_blob_path(d)), list(first_of))
@@ -271,127 +268,7 @@ def restore_snapshot(store: FileStore, snapshot_id: str, target_dir: Path | str)
 # --- taking -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _SourceFile:
-    relpath: str  # the path the manifest records
-    path: str  # what to open: the file itself, or the real file a link inside the folder names
-    size: int
-
-
-# (folder relpath, its ignore rules), outermost first
-_Rules = tuple[tuple[str, GitIgnoreSpec], ...]
-
-
-def _check_source_dir(source_dir: Path | str) -> Path:
-    root = Path(source_dir)
-    if not root.exists():
-        raise ValidationError(
-            "source_directory",
-            f"{str(root)!r} does not exist (resolved from {os.getcwd()}); give the folder that "
-            "holds the entry script",
-        )
-    if not root.is_dir():
-        raise ValidationError(
-            "source_directory",
-            f"{str(root)!r} is a file, not a folder; give the folder that holds it "
-            f"({str(root.parent)!r}) and the file's name as the entry script",
-        )
-    return root
-
-
-def _walk(root: Path) -> tuple[list[_SourceFile], list[str]]:
-    """The files a snapshot takes (sorted by path) and the paths it will not follow."""
-    root_real = os.path.realpath(root)
-    files: list[_SourceFile] = []
-    skipped: list[str] = []
-    stack: list[tuple[str, str, _Rules]] = [(str(root), "", ())]
-    while stack:
-        folder, folder_rel, outer_rules = stack.pop()
-        try:
-            with os.scandir(folder) as scan:
-                children = sorted(scan, key=lambda child: child.name)
-        except PermissionError as error:
-            raise ValidationError(
-                "source_directory", f"cannot read {folder!r}: {error.strerror}"
-            ) from error
-        rules = outer_rules + _read_rules(children, folder_rel, root_real)
-        for child in children:
-            if child.name == ALWAYS_LEFT_OUT:
-                continue
-            relpath = f"{folder_rel}/{child.name}" if folder_rel else child.name
-            if child.is_dir(follow_symlinks=False):
-                if not _ignored(rules, relpath + "/"):
-                    stack.append((child.path, relpath, rules))
-                continue
-            if _ignored(rules, relpath):
-                continue
-            if child.is_file(follow_symlinks=False):
-                real = child.path
-            elif child.is_symlink() and (linked := _file_inside(child.path, root_real)):
-                real = linked
-            else:
-                skipped.append(relpath)
-                continue
-            _check_storable(relpath)
-            files.append(_SourceFile(relpath, real, os.stat(real).st_size))
-    files.sort(key=lambda item: item.relpath)
-    skipped.sort()
-    return files, skipped
-
-
-def _read_rules(children: list[os.DirEntry[str]], folder_rel: str, root_real: str) -> _Rules:
-    by_name = {child.name: child for child in children}
-    for name in IGNORE_FILES:
-        child = by_name.get(name)
-        if child is None:
-            continue
-        path = child.path if child.is_file(follow_symlinks=False) else None
-        if path is None and child.is_symlink():
-            path = _file_inside(child.path, root_real)
-        if path is None:
-            continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            spec = GitIgnoreSpec.from_lines(f.read().splitlines())
-        return ((folder_rel, spec),)
-    return ()
-
-
-def _ignored(rules: _Rules, relpath: str) -> bool:
-    """Whether ``relpath`` (ending in ``/`` for a folder) is excluded: the deepest rule wins."""
-    excluded = False
-    for base, spec in rules:
-        result = spec.check_file(relpath[len(base) + 1 :] if base else relpath).include
-        if result is not None:
-            excluded = result
-    return excluded
-
-
-def _file_inside(link: str, root_real: str) -> str | None:
-    """The real path a link names when it is a regular file inside the root, else None."""
-    real = os.path.realpath(link)
-    if not real.startswith(root_real + os.sep):
-        return None
-    try:
-        return real if stat.S_ISREG(os.stat(real, follow_symlinks=False).st_mode) else None
-    except OSError:
-        return None
-
-
-def _check_storable(relpath: str) -> None:
-    try:
-        relpath.encode("utf-8")
-        clean = clean_relpath("source_directory", relpath)
-    except (UnicodeEncodeError, ValidationError):
-        clean = None
-    if clean != relpath:
-        raise ValidationError(
-            "source_directory",
-            f"cannot store the file name {relpath!r} (names must be UTF-8 without '\\'); rename "
-            "it or list it in .amlignore",
-        )
-
-
-def _largest(files: list[_SourceFile], *, by_bytes: bool) -> list[tuple[str, int, int]]:
+def _largest(files: list[SourceFile], *, by_bytes: bool) -> list[tuple[str, int, int]]:
     """The entries that weigh most (bytes or files), without repeating a single-child chain."""
     totals: dict[str, list[int]] = {}
     for item in files:
@@ -417,7 +294,7 @@ def _largest(files: list[_SourceFile], *, by_bytes: bool) -> list[tuple[str, int
     return chosen
 
 
-def _hash_file(item: _SourceFile) -> tuple[str, int, bool]:
+def _hash_file(item: SourceFile) -> tuple[str, int, bool]:
     """SHA-256, size and executable bit of one file, all read from the same open file."""
     fd = _open_no_follow(item)
     try:
@@ -435,7 +312,7 @@ def _hash_file(item: _SourceFile) -> tuple[str, int, bool]:
         os.close(fd)
 
 
-def _open_no_follow(item: _SourceFile) -> int:
+def _open_no_follow(item: SourceFile) -> int:
     """Open a file found by the walk, refusing whatever took its place since.
 
     O_NOFOLLOW: a file swapped for a link must not lead outside the folder; O_NONBLOCK and the
@@ -459,7 +336,7 @@ def _open_no_follow(item: _SourceFile) -> int:
     return fd
 
 
-def _upload_blob(store: FileStore, digest: str, item: _SourceFile) -> None:
+def _upload_blob(store: FileStore, digest: str, item: SourceFile) -> None:
     """Store one file's bytes under its digest, checking they are still the bytes hashed."""
     fd = _open_no_follow(item)
     check = hashlib.sha256()
