@@ -11,7 +11,7 @@ release. modelyard's own Python wins when it matches, then the newest match.
 
 Example::
 
-    find_interpreter("3.12", cache_dir).path    # '/root/.pyenv/versions/3.12.1/bin/python3.12'
+    find_interpreter("3.12", cache_dir).path    # '~/.pyenv/versions/3.12.1/bin/python3.12'
 """
 
 from __future__ import annotations

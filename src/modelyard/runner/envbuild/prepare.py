@@ -21,7 +21,7 @@ Example::
 
     prepared = prepare_environment(spec, log=print, poll=lambda: None,
                                    on_process=lambda pgid: None)
-    prepared.python          # '/root/.cache/modelyard/envs/3f9c.../env/bin/python'
+    prepared.python          # '~/.cache/modelyard/envs/3f9c.../env/bin/python'
 """
 
 from __future__ import annotations
