@@ -10,9 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 from modelyard.experiment import Experiment
 from modelyard.workspace import Workspace
+
+
+@pytest.fixture
+def clean_memory_fs() -> Iterator[None]:
+    """memory:// is one dict per process: empty it around a test that uses it."""
+    MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs[:] = [""]
+    yield
+    MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs[:] = [""]
 
 
 @pytest.fixture

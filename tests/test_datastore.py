@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fsspec.implementations.memory import MemoryFileSystem
 
 from modelyard.data_reference import DataReference
 from modelyard.datastore import Datastore
@@ -23,14 +21,7 @@ FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_memory_fs() -> Iterator[None]:
-    """memory:// is one dict per process: empty it around each test."""
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
-    yield
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
+pytestmark = pytest.mark.usefixtures("clean_memory_fs")
 
 
 @pytest.fixture

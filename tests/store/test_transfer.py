@@ -5,12 +5,10 @@ from __future__ import annotations
 import errno
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fsspec.implementations.memory import MemoryFileSystem
 from rich.console import Console
 
 from modelyard.errors import StorageError, ValidationError
@@ -26,14 +24,7 @@ FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_memory_fs() -> Iterator[None]:
-    """memory:// is one dict per process: empty it around each test."""
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
-    yield
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
+pytestmark = pytest.mark.usefixtures("clean_memory_fs")
 
 
 @pytest.fixture(params=["unnamed", "named"])
