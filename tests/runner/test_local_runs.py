@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from modelyard import Experiment, Run, Workspace
-from modelyard.errors import ComputeTargetException, RunFailedError, ValidationError
+from modelyard.errors import ComputeTargetException, NotFoundError, RunFailedError, ValidationError
 from modelyard.runner import agent
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, TensorFlow
@@ -247,3 +247,36 @@ def test_estimator_frameworks_are_checked(experiment: Experiment) -> None:
     if has_tf:
         ok = experiment.submit(TensorFlow(SCRIPTS, "report.py"))
         assert ok.wait_for_completion()["status"] == "Completed"
+
+
+def test_ctrl_c_stops_waiting_not_the_run(workspace: Workspace, experiment: Experiment) -> None:
+    script = f"""
+import sys
+from modelyard import Experiment, Workspace
+from modelyard.script_run_config import ScriptRunConfig
+ws = Workspace.get("test-ws", location={str(workspace.location)!r})
+run = Experiment(ws, "exp").submit(ScriptRunConfig({str(SCRIPTS)!r}, "sleep.py"))
+print(run.id, flush=True)
+run.wait_for_completion(show_output=True)
+"""
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert waiter.stdout is not None
+    run_id = waiter.stdout.readline().strip()
+    run = Run(experiment, run_id)
+
+    def started() -> bool:
+        try:
+            return "sleeping" in output(run)
+        except NotFoundError:  # no output yet
+            return False
+
+    wait_for(started)
+    waiter.send_signal(signal.SIGINT)
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode != 0 and "KeyboardInterrupt" in err
+    assert f"Stopped waiting; run {run_id} goes on" in out and "run.cancel()" in out
+    assert run.get_status() == "Running"  # the run did not stop with its waiter
+    run.cancel()
+    wait_for(lambda: run.get_status() == "Canceled", timeout=30)
