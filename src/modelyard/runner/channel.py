@@ -178,7 +178,7 @@ class ChannelServer:
             if method in _STREAM_METHODS:
                 with result:
                     result = result.read()
-            return {"result": encode(result)}
+            return {"result": encode(_without_credentials(result))}
         except errors.ModelyardError as error:
             return {
                 "error": {
@@ -191,6 +191,16 @@ class ChannelServer:
             return {
                 "error": {"type": "StorageError", "message": f"{type(error).__name__}: {error}"}
             }
+
+
+def _without_credentials(result: Any) -> Any:
+    """Datastore records with their storage options left out: those hold credentials, and the
+    run's processes get none (their data comes as data references the supervisor resolved)."""
+    if isinstance(result, records.DatastoreRecord):
+        return dataclasses.replace(result, storage_options={})
+    if isinstance(result, list):
+        return [_without_credentials(item) for item in result]
+    return result
 
 
 class ChannelBackend(Backend):
