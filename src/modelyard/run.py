@@ -81,10 +81,30 @@ def new_run_id(experiment_name: str) -> str:
     return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
 
 
-def _utc(timestamp: float | None) -> str | None:
+def iso_utc(timestamp: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC (``2024-05-01T12:00:03.5Z``), as v1's details show it."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def run_summary(record: RunRecord) -> dict[str, Any]:
+    """The keys of ``Run.get_details()`` that a run's record holds (no tags, properties or
+    error): what listings show without a query per run."""
+    end = record.ended_at or time.time()
+    return {
+        "runId": record.id,
+        "displayName": record.display_name,
+        "experiment": record.experiment_name,
+        "number": record.number,
+        "runType": record.run_type,
+        "status": record.status,
+        "parentRunId": record.parent_id,
+        "createdTimeUtc": iso_utc(record.created_at),
+        "startTimeUtc": iso_utc(record.started_at),
+        "endTimeUtc": iso_utc(record.ended_at),
+        "durationSeconds": (end - record.started_at) if record.started_at else None,
+    }
 
 
 def _of_process(series: MetricSeries, process: int) -> MetricSeries:
@@ -173,22 +193,9 @@ class Run:
         """Times, status, tags, properties and the error (if any), as a dict."""
         details = self._backend.get_run_details(self.id)
         record = self._record = details.run
-        end = record.ended_at or time.time()
-        result: dict[str, Any] = {
-            "runId": record.id,
-            "displayName": record.display_name,
-            "experiment": record.experiment_name,
-            "number": record.number,
-            "runType": record.run_type,
-            "status": record.status,
-            "parentRunId": record.parent_id,
-            "createdTimeUtc": _utc(record.created_at),
-            "startTimeUtc": _utc(record.started_at),
-            "endTimeUtc": _utc(record.ended_at),
-            "durationSeconds": (end - record.started_at) if record.started_at else None,
-            "tags": details.tags,
-            "properties": details.properties,
-        }
+        result = run_summary(record)
+        result["tags"] = details.tags
+        result["properties"] = details.properties
         if record.error is not None:
             result["error"] = record.error
         return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -23,6 +23,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from modelyard.run import iso_utc as iso_utc  # the one ISO-time format, for every command
 
 # Without a terminal rich assumes 80 columns (or $COLUMNS) and cuts long run ids and paths;
 # piped output is read by grep and scripts, so there lines are as long as they need.
@@ -116,13 +118,6 @@ def format_time(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def iso_utc(timestamp: float | None) -> str | None:
-    """A Unix time as ISO 8601 in UTC (``2024-05-01T12:00:03.5Z``), for JSON."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def format_duration(seconds: float | None) -> str | None:

@@ -7,13 +7,10 @@ logs and canceling (``run submit|logs|cancel``) join this group with the run sup
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from modelyard.backend.records import RunRecord
 from modelyard.cli.output import (
     format_duration,
     format_tags,
@@ -29,6 +26,7 @@ from modelyard.cli.params import TagPair, json_option, key_value_option, option_
 from modelyard.cli.state import CliState
 from modelyard.errors import NotFoundError
 from modelyard.names import check_metric_name
+from modelyard.run import run_summary
 
 DEFAULT_LIMIT = 50
 
@@ -41,30 +39,6 @@ def group() -> None:
     Example:
       modelyard run show tf-mnist_1714557600_1a2b3c4d
     """
-
-
-def _duration(record: RunRecord) -> float | None:
-    if record.started_at is None:
-        return None
-    return (record.ended_at or time.time()) - record.started_at
-
-
-def run_summary(record: RunRecord) -> dict[str, Any]:
-    """A run as ``run list --json`` prints it: the keys of ``Run.get_details()`` that need no
-    second query (tags and properties are left to ``run show``)."""
-    return {
-        "runId": record.id,
-        "displayName": record.display_name,
-        "experiment": record.experiment_name,
-        "number": record.number,
-        "runType": record.run_type,
-        "status": record.status,
-        "parentRunId": record.parent_id,
-        "createdTimeUtc": iso_utc(record.created_at),
-        "startTimeUtc": iso_utc(record.started_at),
-        "endTimeUtc": iso_utc(record.ended_at),
-        "durationSeconds": _duration(record),
-    }
 
 
 @group.command("list")
@@ -135,7 +109,7 @@ def list_runs(
                 *([own_name] if named else []),
                 record.status,
                 format_time(record.started_at),
-                format_duration(_duration(record)),
+                format_duration(run_summary(record)["durationSeconds"]),
             ]
         )
     print_table(
