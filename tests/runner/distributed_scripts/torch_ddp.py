@@ -26,4 +26,9 @@ os.makedirs("outputs", exist_ok=True)
 with open(f"outputs/rank_{rank}.txt", "w") as f:
     f.write(f"{value.item()} {digest} {os.environ['LOCAL_RANK']}")
 print(f"rank {rank} of {size}: allreduce {value.item()}, parameters {digest}", flush=True)
+dist.barrier()
 dist.destroy_process_group()
+# torch 2.13's gloo threads sometimes abort the interpreter's own teardown after all the work
+# is done ("terminate called without an active exception", SIGABRT: seen about once in 20
+# runs here); the results are written and flushed, so leave without that teardown.
+os._exit(0)
