@@ -19,30 +19,68 @@ from pathlib import Path
 
 from mnist_data import find_mnist
 
-from modelyard import Experiment, Workspace
+from modelyard import Datastore, Experiment, Run, Workspace
 from modelyard.compute import ComputeTarget, ComputeTargetException
 from modelyard.train import TensorFlow
 
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, epochs: int) -> argparse.ArgumentParser:
+    """The options every MNIST submit script takes; a script may add its own."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", help="a folder holding the four MNIST IDX files")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument(
         "--workspace", default=".modelyard/mnist-demo", help="the embedded workspace's folder"
     )
-    args = parser.parse_args()
+    return parser
 
+
+def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore, Path]:
+    """The walkthrough's first steps: a workspace found from its config, MNIST uploaded to its
+    default datastore under ``mnist/``. Returns the workspace, the datastore and the local
+    MNIST folder."""
     # Once per project: a workspace and the config.json that notebooks find.
     Workspace.create("mnist-demo", location=args.workspace).write_config()
 
     ws = Workspace.from_config()
-    exp = Experiment(workspace=ws, name="tf-mnist")
     ds = ws.get_default_datastore()
     data_folder, _source = find_mnist(args.data)
     ds.upload(src_dir=str(data_folder), target_path="mnist", overwrite=True, show_progress=True)
+    return ws, ds, data_folder
+
+
+def register_and_check(
+    run: Run, model_name: str, data_folder: Path, tags: dict[str, str] | None = None
+) -> int:
+    """The walkthrough's last steps: register the run's model, download its files, and check
+    what the downloaded model predicts. Returns the process's exit code."""
+    metrics = run.get_metrics()
+    print(
+        f"metrics: final_acc={metrics['final_acc']:.4f}, "
+        f"training_acc per epoch: {len(metrics['training_acc'])} points"
+    )
+    model = run.register_model(
+        model_name=model_name,
+        model_path="outputs/model",
+        tags={"final_acc": f"{metrics['final_acc']:.4f}", **(tags or {})},
+    )
+    print(f"registered {model.id} from run {model.run_id}")
+    local_model = Path("model")
+    for f in run.get_file_names():
+        if f.startswith("outputs/model"):
+            run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
+    if "accuracy" in metrics:  # the training curves, logged by the script as an image
+        plot = run.download_file(name=metrics["accuracy"], output_file_path="model/accuracy.png")
+        print(f"accuracy curves: {plot.resolve()}")
+    return check_prediction(local_model / "model.keras", data_folder)
+
+
+def main() -> int:
+    args = arguments(__doc__.splitlines()[0], epochs=20).parse_args()
+    ws, ds, data_folder = workspace_with_mnist(args)
+    exp = Experiment(workspace=ws, name="tf-mnist")
 
     try:
         compute_target = ComputeTarget(workspace=ws, name="cpucluster")
@@ -62,27 +100,7 @@ def main() -> int:
     )
     run = exp.submit(est)
     run.wait_for_completion(show_output=True)
-    metrics = run.get_metrics()
-    print(
-        f"metrics: final_acc={metrics['final_acc']:.4f}, "
-        f"validation_acc per epoch: {len(metrics['validation_acc'])} points"
-    )
-
-    model = run.register_model(
-        model_name="tf-dnn-mnist",
-        model_path="outputs/model",
-        tags={"final_acc": f"{metrics['final_acc']:.4f}"},
-    )
-    print(f"registered {model.id} from run {model.run_id}")
-    local_model = Path("model")
-    for f in run.get_file_names():
-        if f.startswith("outputs/model"):
-            run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
-    if "accuracy" in metrics:  # the training curves, logged by the script as an image
-        plot = run.download_file(name=metrics["accuracy"], output_file_path="model/accuracy.png")
-        print(f"accuracy curves: {plot.resolve()}")
-
-    return check_prediction(local_model / "model.keras", data_folder)
+    return register_and_check(run, "tf-dnn-mnist", data_folder)
 
 
 def check_prediction(model_file: Path, data_folder: Path) -> int:

@@ -13,14 +13,12 @@ chief) logs the metrics and saves the model.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from mnist_data import find_mnist
-from submit import check_prediction
+from submit import arguments, register_and_check, workspace_with_mnist
 
-from modelyard import Experiment, Workspace
+from modelyard import Experiment
 from modelyard.distributed import TensorflowConfiguration
 from modelyard.train import TensorFlow
 
@@ -28,21 +26,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="a folder holding the four MNIST IDX files")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser = arguments(__doc__.splitlines()[0], epochs=10)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--workspace", default=".modelyard/mnist-demo", help="the embedded workspace's folder"
-    )
     args = parser.parse_args()
-
-    Workspace.create("mnist-demo", location=args.workspace).write_config()
-    ws = Workspace.from_config()
+    ws, ds, data_folder = workspace_with_mnist(args)
     exp = Experiment(workspace=ws, name="tf-mnist-multiworker")
-    ds = ws.get_default_datastore()
-    data_folder, _source = find_mnist(args.data)
-    ds.upload(src_dir=str(data_folder), target_path="mnist", overwrite=True, show_progress=True)
 
     est = TensorFlow(
         source_directory=str(HERE),
@@ -61,22 +49,9 @@ def main() -> int:
     )
     run = exp.submit(est)
     run.wait_for_completion(show_output=True)
-    metrics = run.get_metrics()
-    print(
-        f"metrics: final_acc={metrics['final_acc']:.4f}, "
-        f"validation_acc per epoch: {len(metrics['validation_acc'])} points"
+    return register_and_check(
+        run, "tf-dnn-mnist-multiworker", data_folder, tags={"workers": str(args.workers)}
     )
-    model = run.register_model(
-        model_name="tf-dnn-mnist-multiworker",
-        model_path="outputs/model",
-        tags={"final_acc": f"{metrics['final_acc']:.4f}", "workers": str(args.workers)},
-    )
-    print(f"registered {model.id} from run {model.run_id}")
-    local_model = Path("model")
-    for f in run.get_file_names():
-        if f.startswith("outputs/model"):
-            run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
-    return check_prediction(local_model / "model.keras", data_folder)
 
 
 if __name__ == "__main__":

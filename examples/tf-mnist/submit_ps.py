@@ -12,14 +12,12 @@ serve. Each process's output goes to ``user_logs/std_log_process_NN.txt`` (00 is
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from mnist_data import find_mnist
-from submit import check_prediction
+from submit import arguments, register_and_check, workspace_with_mnist
 
-from modelyard import Experiment, Workspace
+from modelyard import Experiment
 from modelyard.distributed import TensorflowConfiguration
 from modelyard.train import TensorFlow
 
@@ -27,20 +25,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="a folder holding the four MNIST IDX files")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument(
-        "--workspace", default=".modelyard/mnist-demo", help="the embedded workspace's folder"
-    )
+    parser = arguments(__doc__.splitlines()[0], epochs=5)
     args = parser.parse_args()
-
-    Workspace.create("mnist-demo", location=args.workspace).write_config()
-    ws = Workspace.from_config()
+    ws, ds, data_folder = workspace_with_mnist(args)
     exp = Experiment(workspace=ws, name="tf-mnist-ps")
-    ds = ws.get_default_datastore()
-    data_folder, _source = find_mnist(args.data)
-    ds.upload(src_dir=str(data_folder), target_path="mnist", overwrite=True, show_progress=True)
 
     est = TensorFlow(
         source_directory=str(HERE),
@@ -59,22 +47,7 @@ def main() -> int:
     )
     run = exp.submit(est)
     run.wait_for_completion(show_output=True)
-    metrics = run.get_metrics()
-    print(
-        f"metrics: final_acc={metrics['final_acc']:.4f}, "
-        f"training_acc per epoch: {len(metrics['training_acc'])} points"
-    )
-    model = run.register_model(
-        model_name="tf-dnn-mnist-ps",
-        model_path="outputs/model",
-        tags={"final_acc": f"{metrics['final_acc']:.4f}"},
-    )
-    print(f"registered {model.id} from run {model.run_id}")
-    local_model = Path("model")
-    for f in run.get_file_names():
-        if f.startswith("outputs/model"):
-            run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
-    return check_prediction(local_model / "model.keras", data_folder)
+    return register_and_check(run, "tf-dnn-mnist-ps", data_folder)
 
 
 if __name__ == "__main__":
