@@ -11,6 +11,7 @@
     │   └── ConfigError            no config.json found, or it cannot be read (400)
     ├── RunFailedError             a run ended Failed or Canceled while the caller waited
     └── StorageError               the metadata store or file storage failed underneath (500)
+        └── MetricsNotStoredError  logged metric points could not be stored (after retries)
 
 Errors the user caused carry a stable ``code`` (for scripts and, later, HTTP bodies), an
 ``http_status`` and an ``exit_code`` for the CLI, all decided here and nowhere else. Vendor errors
@@ -107,10 +108,33 @@ class StorageError(ModelyardError):
     exit_code = 7
 
 
+class MetricsNotStoredError(StorageError):
+    """Metric points that were logged could not be stored, even after retries. ``lost`` maps
+    each metric to how many of its points were lost; ``reasons`` holds the first error of each.
+    """
+
+    code = "metrics_not_stored"
+
+    def __init__(self, lost: dict[str, int], reasons: dict[str, str]) -> None:
+        self.lost = dict(lost)
+        self.reasons = dict(reasons)
+        total = sum(lost.values())
+        parts = ", ".join(
+            f"{count:,} of {name!r} ({reasons.get(name, 'unknown error')})"
+            for name, count in sorted(lost.items())
+        )
+        super().__init__(
+            f"{total:,} logged metric point{'s' if total != 1 else ''} could not be stored: "
+            f"{parts}. The points logged since are not affected; fix the cause and log "
+            "the lost points again."
+        )
+
+
 __all__ = [
     "ComputeTargetException",
     "ConfigError",
     "ConflictError",
+    "MetricsNotStoredError",
     "ModelyardError",
     "NotFoundError",
     "RunFailedError",

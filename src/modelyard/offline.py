@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.errors import UserError
-from modelyard.metrics import check_scalar
+from modelyard.metrics import check_scalar, check_step
 from modelyard.names import check_metric_name, check_tags, clean_relpath
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class OfflineRun:
         print(f"Attempted to log {kind} metric {name}:\n{value}")
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        if step is not None:
+            check_step(name, step)
         self._record("scalar", name, check_scalar(name, value))
 
     def log_list(self, name: str, value: list[Any], description: str = "") -> None:

@@ -22,6 +22,8 @@ import html
 import io
 import os
 import re
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,7 +46,7 @@ from modelyard.backend.records import (
     MetricSeries,
     RunRecord,
 )
-from modelyard.errors import NotFoundError, ValidationError
+from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
 from modelyard.names import check_metric_name, check_tags, clean_relpath
 
@@ -63,8 +65,9 @@ SCRIPT = "script"  # submitted with exp.submit
 # One metric buffer per live run in this process, shared by every Run object of that run (so
 # points logged through one are seen through another), flushed at interpreter exit so a
 # notebook or script that never calls complete() loses nothing it logged. A run that ends
-# leaves the table.
+# leaves the table. The lock makes sure two threads opening the same run share one buffer.
 _live_buffers: dict[tuple[str, str], MetricBuffer] = {}
+_live_buffers_lock = threading.Lock()
 
 
 @atexit.register
@@ -73,7 +76,7 @@ def _flush_live_buffers() -> None:
         try:
             buffer.flush()
         except Exception as error:
-            print(f"modelyard: could not save metrics at exit: {error}")
+            print(f"modelyard: could not save metrics at exit: {error}", file=sys.stderr)
 
 
 def new_run_id(experiment_name: str) -> str:
@@ -203,7 +206,9 @@ class Run:
     # -- metrics -------------------------------------------------------------------------
 
     def _metrics(self) -> MetricBuffer:
-        if self._buffer is None:
+        if self._buffer is not None:
+            return self._buffer
+        with _live_buffers_lock:
             buffer = _live_buffers.get(self._buffer_key)
             if buffer is None:
                 counts: dict[str, int] | None = None
@@ -226,7 +231,7 @@ class Run:
 
                 buffer = _live_buffers[self._buffer_key] = MetricBuffer(sink, next_index)
             self._buffer = buffer
-        return self._buffer
+        return buffer
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Log a number, string or bool. Logged several times, it becomes a series; ``step``
@@ -277,7 +282,9 @@ class Run:
         if (path is None) == (plot is None):
             raise ValidationError("path", "give exactly one of path= or plot=")
         buffer = self._metrics()
-        file_name = _image_file_name(name, buffer.next_index(name), self._process)
+        # The index is taken before the upload, so two threads never write one file name.
+        index = buffer.reserve(name, IMAGE)
+        file_name = _image_file_name(name, index, self._process)
         if plot is not None:
             figure = getattr(plot, "gcf", lambda: plot)()  # pyplot module or a Figure
             data = io.BytesIO()
@@ -289,14 +296,25 @@ class Run:
             if not source.is_file():
                 raise ValidationError("path", f"{source} is not a file")
             self._backend.upload_run_file(self.id, file_name, source)
-        buffer.add(name, IMAGE, file_name, None, description)
+        buffer.add(name, IMAGE, file_name, index, description, reserved=True)
 
     def flush(self) -> None:
-        """Save every metric point logged so far (the run does this by itself; call it when
-        another process must see the points now)."""
+        """Save every metric point logged so far; returns when they are stored. The run does
+        this by itself; call it when another process must see the points now, or to know
+        they are safe: a point logged before a ``flush()`` that returned survives a crash.
+
+        Raises :class:`~modelyard.errors.MetricsNotStoredError` when points logged since the
+        last report could not be stored (it says how many, of which metrics, and why).
+        """
         buffer = self._buffer or _live_buffers.get(self._buffer_key)
         if buffer is not None:
             buffer.flush()
+
+    def _store_pending(self) -> None:
+        """Store what was logged before a read; a loss is left for flush() to report."""
+        buffer = self._buffer or _live_buffers.get(self._buffer_key)
+        if buffer is not None:
+            buffer.flush(report=False)
 
     def get_metrics(
         self, name: str | None = None, recursive: bool = False, process: int | None = None
@@ -319,7 +337,7 @@ class Run:
             for child in self.get_children(recursive=True):
                 result[child.id] = child.get_metrics(name, process=process)
             return result
-        self.flush()
+        self._store_pending()
         names = None if name is None else [name]
         metrics = {}
         for series in self._backend.get_metric_series(self.id, names):
@@ -333,7 +351,7 @@ class Run:
     def get_metric_history(self, name: str, process: int | None = None) -> list[MetricPoint]:
         """Every point of one metric with its step and time, in logging order (those of one
         process of a distributed run with ``process=N``)."""
-        self.flush()
+        self._store_pending()
         series = self._backend.get_metric_series(self.id, [name])
         if not series:
             raise NotFoundError(f"run {self.id!r} has no metric {name!r}")
@@ -476,9 +494,21 @@ class Run:
     # -- ending --------------------------------------------------------------------------
 
     def _end(self, status: str, error: dict[str, Any] | None = None) -> None:
-        self.flush()
+        """Store the pending points, then record ``status``; a loss of points is raised after
+        the run has ended, so the run ends either way and the caller hears of the loss."""
+        lost: MetricsNotStoredError | None = None
+        buffer = self._buffer or _live_buffers.get(self._buffer_key)
+        if buffer is not None:
+            try:
+                buffer.close()
+            except MetricsNotStoredError as error_of_metrics:
+                lost = error_of_metrics
         self._record = self._backend.update_run_status(self.id, status, error=error)
-        _live_buffers.pop(self._buffer_key, None)
+        with _live_buffers_lock:
+            _live_buffers.pop(self._buffer_key, None)
+        self._buffer = None
+        if lost is not None:
+            raise lost
 
     def complete(self) -> None:
         """Mark the run Completed (after saving every metric point)."""

@@ -12,6 +12,7 @@ import pytest
 from modelyard import Experiment, Model, Run, Workspace
 
 PROCESSES = 8
+LOGGING_PROCESSES = 40
 
 LOG_SCRIPT = """
 import sys
@@ -21,7 +22,7 @@ exp = Experiment(ws, "concurrent")
 run = Run(exp, sys.argv[2])
 sys.stdin.readline()                    # start together
 for i in range(10_000):
-    run.log("points", i)
+    run.log("points", int(sys.argv[3]) * 10_000 + i)
     if i % 1000 == 999:
         run.flush()                     # many small transactions, to contend for the lock
 run.flush()
@@ -62,13 +63,18 @@ def _start_together(args_list: list[list[str]]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_eight_processes_log_into_one_run(workspace: Workspace) -> None:
+def test_forty_processes_log_into_one_run(workspace: Workspace) -> None:
     exp = Experiment(workspace, "concurrent")
     run = exp.start_logging()
-    _start_together([[LOG_SCRIPT, str(workspace.location), run.id] for _ in range(PROCESSES)])
+    _start_together(
+        [[LOG_SCRIPT, str(workspace.location), run.id, str(n)] for n in range(LOGGING_PROCESSES)]
+    )
     values = Run(exp, run.id).get_metrics("points")["points"]
-    assert len(values) == PROCESSES * 10_000
-    assert sorted(values) == sorted(list(range(10_000)) * PROCESSES)
+    assert len(values) == LOGGING_PROCESSES * 10_000
+    assert sorted(values) == list(range(LOGGING_PROCESSES * 10_000))
+    for n in range(LOGGING_PROCESSES):  # each process's points in its order
+        mine = [v for v in values if v // 10_000 == n]
+        assert mine == sorted(mine)
 
 
 @pytest.mark.slow

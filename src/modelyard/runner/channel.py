@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import io
 import json
@@ -131,6 +132,14 @@ def _receive(sock: socket.socket) -> dict[str, Any]:
 class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
+    def setup(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.add(self.request)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.request)
+
     def handle(self) -> None:
         while True:
             try:
@@ -144,6 +153,13 @@ class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     channel: ChannelServer
 
+    def __init__(self, socket_path: str) -> None:
+        super().__init__(socket_path, _Handler)
+        # Open connections, so that stopping the server ends them too: a stopped supervisor
+        # answers nobody, rather than serving on through connections made before.
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
 
 class ChannelServer:
     """Serves a backend to the run's processes over a Unix socket (in the supervisor)."""
@@ -151,7 +167,7 @@ class ChannelServer:
     def __init__(self, backend: Backend, socket_path: str) -> None:
         self.backend = backend
         self.socket_path = socket_path
-        self._server = _Server(socket_path, _Handler)
+        self._server = _Server(socket_path)
         self._server.channel = self
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="modelyard-channel", daemon=True
@@ -163,6 +179,10 @@ class ChannelServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        with self._server.connections_lock:
+            for connection in self._server.connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         Path(self.socket_path).unlink(missing_ok=True)
 
     def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,10 @@ from modelyard.names import check_metric_name
 from modelyard.store import metric_codec
 from modelyard.store import tables as t
 
+# One stored chunk at most: the SDK's batches stay far below (metrics.MAX_BATCH_BYTES), and
+# PostgreSQL refuses a bytea value over 1 GiB.
+MAX_CHUNK_BYTES = 256 << 20
+
 
 def _point_processes(chunks: list[tuple[int | None, int]]) -> list[int | None] | None:
     """The process of each point, from (process, point count) per chunk; None when no chunk
@@ -32,6 +36,24 @@ def _point_processes(chunks: list[tuple[int | None, int]]) -> list[int | None] |
     for process, count in chunks:
         result.extend([process] * count)
     return result
+
+
+def _pack(batch: MetricBatch) -> bytes:
+    """The batch packed for storage; ValidationError naming the metric for what cannot be
+    stored (the SDK refuses such points when they are logged: this guards other callers)."""
+    try:
+        payload = metric_codec.encode(batch.values, batch.steps, batch.times)
+    except (OverflowError, TypeError, ValueError) as error:
+        raise ValidationError(
+            "values", f"metric {batch.name!r}: a point cannot be stored ({error})"
+        ) from None
+    if len(payload) > MAX_CHUNK_BYTES:
+        raise ValidationError(
+            "values",
+            f"metric {batch.name!r}: a batch of {len(payload):,} bytes is over the limit of "
+            f"{MAX_CHUNK_BYTES:,}; send it in smaller batches",
+        )
+    return payload
 
 
 class MetricStore(LocalBase):
@@ -48,9 +70,7 @@ class MetricStore(LocalBase):
             ):
                 raise ValidationError("process", f"{process!r} is not a process number")
         # Pack outside the transaction: it is the expensive part, and the write lock is shared.
-        payloads = [
-            metric_codec.encode(batch.values, batch.steps, batch.times) for batch in batches
-        ]
+        payloads = [_pack(batch) for batch in batches]
 
         def append(conn: Connection) -> None:
             self._check_run(conn, run_id)
