@@ -3,7 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev,tensorflow,distributed
+EXTRAS ?= dev,tensorflow,distributed,postgres
 # PyTorch for distributed runs and their tests, pinned: pip finds this CPU build in the
 # machine's wheel sources, where a plain `torch` requirement may pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
@@ -25,12 +25,17 @@ endif
 
 install: $(VENV)/.installed
 
-# OpenMPI for MPI runs (mpirun; mpi4py comes with the `distributed` extra), from Debian's
-# packages when it is missing. Run as root (or with sudo on a developer's machine).
+# From Debian's packages when missing: OpenMPI for MPI runs (mpirun; mpi4py comes with the
+# `distributed` extra), and PostgreSQL, which the tests start as a throwaway cluster of their
+# own (tests/postgres.py). Run as root (or with sudo on a developer's machine).
 system-deps:
-	@command -v mpirun >/dev/null 2>&1 || { \
-		apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y openmpi-bin libopenmpi-dev; }
+	@missing=""; \
+	command -v mpirun >/dev/null 2>&1 || missing="$$missing openmpi-bin libopenmpi-dev"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
 
 test: system-deps install
 	$(PY) -m pytest -n 2 tests

@@ -14,6 +14,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from modelyard.experiment import Experiment
 from modelyard.workspace import Workspace
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -30,6 +31,20 @@ def clean_memory_fs() -> Iterator[None]:
 def workspace(tmp_path: Path) -> Workspace:
     """A new embedded workspace (SQLite file, local folders) in a temporary folder."""
     return Workspace.create("test-ws", location=tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL cluster for the whole test session (each xdist worker's)."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """The URL of a new, empty PostgreSQL database of its own for one test."""
+    return postgres.new_database()
 
 
 @pytest.fixture

@@ -132,11 +132,15 @@ class Workspace:
         name: str,
         location: str | os.PathLike[str] | None = None,
         exist_ok: bool = True,
+        *,
+        database_url: str | None = None,
     ) -> Workspace:
         """Make an embedded workspace in ``location`` (default ``./.modelyard/<name>``).
 
         With ``exist_ok=True`` (the default, as in v1) an existing workspace of that name is
-        returned instead.
+        returned instead. ``database_url`` puts its metadata in PostgreSQL
+        (``postgresql+psycopg://user@host/db``, with the ``postgres`` extra) instead of a
+        SQLite file in the folder.
 
         Example::
 
@@ -157,7 +161,9 @@ class Workspace:
                 f"{folder} is not empty and holds no workspace; choose an empty or new folder"
             )
         folder.mkdir(parents=True, exist_ok=True)
-        info = WorkspaceFile(name=name, id=str(uuid.uuid4()), created_at=time.time())
+        info = WorkspaceFile(
+            name=name, id=str(uuid.uuid4()), created_at=time.time(), database_url=database_url
+        )
         _write_json_atomically(info_path, info.model_dump(exclude_none=True))
         ws = cls(name, folder)
         default_store = f"datastores/{DEFAULT_DATASTORE}"

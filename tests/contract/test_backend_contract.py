@@ -21,11 +21,14 @@ from modelyard.backend.records import COMPLETED, FAILED, QUEUED, RUNNING, SCALAR
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 
 
-@pytest.fixture(params=["sqlite+file", "sqlite+memory"])
+@pytest.fixture(params=["sqlite+file", "sqlite+memory", "postgres+file"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     db = f"sqlite:///{tmp_path / 'contract.db'}"
     if request.param == "sqlite+file":
         yield LocalBackend("ws", db, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+    elif request.param == "postgres+file":
+        url = request.getfixturevalue("postgres_url")
+        yield LocalBackend("ws", url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
     else:
         root = f"memory://contract-{uuid.uuid4().hex}"
         yield LocalBackend("ws", db, root, base_dir=tmp_path)

@@ -24,16 +24,17 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from modelyard.errors import StorageError
 
 T = TypeVar("T")
 
 # SQLite waits this long for a lock before it reports "busy"; our retry loop below then keeps
-# trying until WRITE_DEADLINE_S, so a user only sees an error when the database is stuck.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-WRITE_DEADLINE_S = 300.0
+# trying until WRITE_DEADLINE_S, so a user only sees an error when the database is stuck:
+# seconds, not minutes (a write transaction here lasts milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_DEADLINE_S = 30.0
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -70,14 +71,16 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# PostgreSQL's SQLSTATEs for a transaction that lost a race: serialization_failure,
+# deadlock_detected (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
 def _is_retryable(error: DBAPIError) -> bool:
+    if getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
     message = str(error.orig).lower() if error.orig is not None else str(error).lower()
-    return (
-        "database is locked" in message
-        or "database is busy" in message
-        or "deadlock detected" in message
-        or "could not serialize" in message
-    )
+    return "database is locked" in message or "database is busy" in message
 
 
 class Database:
@@ -97,7 +100,10 @@ class Database:
                     engine = create_engine(url)
                     _configure_sqlite(engine)
                 else:
-                    engine = create_engine(url, pool_pre_ping=True)
+                    # SERIALIZABLE: PostgreSQL then aborts one of two transactions that race
+                    # (read a count, write count + n) instead of letting both commit, and
+                    # write() retries the loser; SQLite gets the same from BEGIN IMMEDIATE.
+                    engine = create_engine(url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
                 _engines[url] = engine
             return engine
 
@@ -131,7 +137,11 @@ class Database:
             try:
                 with self._write_once() as conn:
                     return work(conn)
-            except OperationalError as error:
+            except IntegrityError:
+                raise  # a key taken by another process: the caller decides (see above)
+            except DBAPIError as error:
+                # Busy is an OperationalError on SQLite; a lost race on PostgreSQL comes as
+                # another subclass: the SQLSTATE decides (_is_retryable).
                 if not _is_retryable(error) or time.monotonic() > deadline:
                     raise StorageError(
                         f"writing to the metadata database failed: {error.orig}"
