@@ -35,7 +35,7 @@ class ModelStore(LocalBase):
         self, model_name: str, upload_id: str, relpath: str, source: FileSource
     ) -> None:
         relpath = clean_relpath("model_path", relpath)
-        self._put(f"{self._staging_path(model_name, upload_id)}/{relpath}", source)
+        self._put(f"{self._staging_path(model_name, upload_id)}/{relpath}", source, "model_path")
 
     def stage_model_from_run(
         self, model_name: str, upload_id: str, run_id: str, run_path: str
