@@ -340,7 +340,7 @@ class Workspace:
         from modelyard.experiment import Experiment
 
         return {
-            record.name: Experiment(self, record.name)
+            record.name: Experiment._from_record(self, record)
             for record in self._backend.list_experiments()
         }
 
