@@ -30,9 +30,7 @@ def small_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_name_part_of_256_characters_is_a_validation_error(
-    run: Run, small_file: Path
-) -> None:
+def test_a_name_part_of_256_characters_is_a_validation_error(run: Run, small_file: Path) -> None:
     for name in (f"outputs/{LONG}", f"outputs/{LONG}/model.bin"):
         with pytest.raises(ValidationError) as info:
             run.upload_file(name, small_file)
