@@ -59,6 +59,12 @@ DEFAULT_DATASTORE = "workspaceblobstore"
 # The folders a new workspace makes for itself; like the workspace folder, owner-only.
 OWN_FOLDERS = ("artifacts", "datastores", f"datastores/{DEFAULT_DATASTORE}", "compute")
 
+# What a Workspace.create that died before writing workspace.json leaves in its folder.
+_REMAINS = {
+    *(own.split("/")[0] for own in OWN_FOLDERS),
+    *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
+}
+
 _File = TypeVar("_File", bound=BaseModel)
 
 
@@ -151,6 +157,7 @@ def _creation_lock(folder: Path) -> Iterator[None]:
 
 
 def _folder_error(folder: Path, error: OSError) -> ModelyardError:
+    """The error of an OS error while making the workspace folder ``folder``."""
     if error.errno == errno.ENAMETOOLONG:
         return ValidationError(
             "location",
@@ -244,11 +251,20 @@ class Workspace:
                         f"a workspace exists already at {folder}; pass exist_ok=True to use it"
                     )
                 return cls(name, folder)
-            if any(folder.iterdir()):
+            found = {entry.name for entry in folder.iterdir()}
+            if found and found <= _REMAINS:
+                raise ConflictError(
+                    f"{folder} holds what an unfinished Workspace.create left (no "
+                    f"{WORKSPACE_FILE}); delete the folder and create the workspace again"
+                )
+            if found:
                 raise ConflictError(
                     f"{folder} is not empty and holds no workspace; choose an empty or new folder"
                 )
-            return cls._make(name, folder)
+            try:
+                return cls._make(name, folder)
+            except OSError as error:
+                raise _folder_error(folder, error) from error
 
     @classmethod
     def _make(cls, name: str, folder: Path) -> Workspace:
@@ -320,7 +336,17 @@ class Workspace:
         folder = Path(path) if path is not None else Path.cwd()
         target = folder.expanduser().resolve() / CONFIG_DIR / (file_name or CONFIG_FILE)
         location = os.path.relpath(self._location, target.parent)
-        _write_json_privately(target, {"workspace_name": self._name, "location": location})
+        try:
+            _write_json_privately(target, {"workspace_name": self._name, "location": location})
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                raise ValidationError(
+                    "path", f"{target} is longer than the file system allows; choose a shorter one"
+                ) from error
+            raise StorageError(
+                f"cannot write the config file {target}: {error.strerror}; choose a folder "
+                "you can write to"
+            ) from error
         return target
 
     # -- what the workspace holds --------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from modelyard import Experiment, Workspace
+from modelyard.errors import ConflictError, ValidationError
 from modelyard.store.private import write_private_file
 
 PROCESSES = 10
@@ -87,3 +88,19 @@ def test_ten_processes_creating_one_workspace_share_one_id(round_: int, tmp_path
     ws = Workspace.get("race", location=location)
     assert ws.get_details()["id"] in ids
     assert list(ws.datastores) == ["workspaceblobstore"]
+
+
+def test_what_an_unfinished_create_left_is_named_as_such(tmp_path: Path) -> None:
+    folder = tmp_path / "ws"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "modelyard.db").write_bytes(b"")
+    with pytest.raises(ConflictError, match=r"unfinished Workspace\.create"):
+        Workspace.create("w", location=folder)
+    assert not (folder / "workspace.json").exists()
+
+
+def test_write_config_to_a_path_too_long_is_a_validation_error(tmp_path: Path) -> None:
+    ws = Workspace.create("w", location=tmp_path / "ws")
+    with pytest.raises(ValidationError) as info:
+        ws.write_config(tmp_path / ("p" * 256))
+    assert info.value.field == "path"
