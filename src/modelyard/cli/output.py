@@ -105,7 +105,11 @@ def print_table(
         print_message(empty)
         return
     table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left"
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=Text(escape_control(title)) if title is not None else None,
+        title_justify="left",
     )
     first_width = max(len(columns[0]), *(len(row[0]) for row in cells))
     for index, column in enumerate(columns):
