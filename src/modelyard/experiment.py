@@ -14,8 +14,8 @@ import html
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelyard.backend.records import RUNNING
-from modelyard.names import check_name
+from modelyard.backend.records import RUNNING, ExperimentRecord
+from modelyard.names import check_display_name, check_experiment_name
 from modelyard.run import INTERACTIVE, Run, new_run_id
 
 if TYPE_CHECKING:
@@ -41,10 +41,19 @@ class Experiment:
     """A named group of runs. ``Experiment(workspace, name)`` creates it on first use."""
 
     def __init__(self, workspace: Workspace, name: str) -> None:
-        check_name("name", name)
+        check_experiment_name("name", name)
         self._workspace = workspace
         self._name = name
         self._record = workspace._backend.ensure_experiment(name)
+
+    @classmethod
+    def _from_record(cls, workspace: Workspace, record: ExperimentRecord) -> Experiment:
+        """An experiment the workspace has already (no write to ensure it)."""
+        experiment = cls.__new__(cls)
+        experiment._workspace = workspace
+        experiment._name = record.name
+        experiment._record = record
+        return experiment
 
     @property
     def name(self) -> str:
@@ -92,8 +101,10 @@ class Experiment:
         """Start an interactive run (status Running), for logging from a notebook.
 
         With ``snapshot_directory`` the folder's files are stored with the run under
-        ``snapshot/``. Use it as a context manager to complete (or fail) it at the end.
+        ``snapshot/``. ``display_name`` is up to 255 printable characters (the run id when
+        None). Use it as a context manager to complete (or fail) it at the end.
         """
+        display_name = check_display_name("display_name", display_name)
         backend = self._workspace._backend
         record = backend.create_run(
             new_run_id(self._name),

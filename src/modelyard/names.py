@@ -1,7 +1,12 @@
 """The rules for names and relative paths that users give.
 
 Names of experiments, models, datastores, environments and compute targets: 1 to 255
-characters from ``A-Z a-z 0-9 _ - .``, starting with a letter or digit.
+characters from ``A-Z a-z 0-9 _ - .``, starting with a letter or digit. Experiment names are
+at most 235 characters: a run id is ``<experiment>_<unix time>_<8 hex>``, 20 characters more,
+and run ids are names too.
+
+Display names of runs are free text for people: up to 255 printable characters (no control or
+format characters such as NUL, ESC or a right-to-left override).
 
 Metric names may also hold spaces, ``/``, ``:`` and parentheses (``train/loss``,
 ``acc (val)``), up to 255 characters, starting with a letter, digit or ``_``.
@@ -20,6 +25,8 @@ Example::
 
     >>> check_name("experiment_name", "tf-mnist")
     'tf-mnist'
+    >>> check_display_name("display_name", "first try (lr=0.1)")
+    'first try (lr=0.1)'
     >>> clean_relpath("target_path", "./mnist//train")
     'mnist/train'
 """
@@ -31,6 +38,10 @@ import re
 from modelyard.errors import ValidationError
 
 MAX_NAME_LENGTH = 255
+# "_" + 10 digits of Unix time (until the year 2286) + "_" + 8 hex digits: see run.new_run_id.
+RUN_ID_SUFFIX_LENGTH = 20
+MAX_EXPERIMENT_NAME_LENGTH = MAX_NAME_LENGTH - RUN_ID_SUFFIX_LENGTH
+MAX_DISPLAY_NAME_LENGTH = 255
 MAX_TAG_VALUE_LENGTH = 5000
 MAX_PATH_LENGTH = 1024
 
@@ -47,6 +58,41 @@ def check_name(field: str, name: object) -> str:
             field,
             f"{name!r} is not a valid name: use 1 to {MAX_NAME_LENGTH} characters from "
             "letters, digits, '_', '-' and '.', starting with a letter or digit",
+        )
+    return name
+
+
+def check_experiment_name(field: str, name: object) -> str:
+    """Return ``name`` when it is a valid experiment name, short enough that the ids of its
+    runs are valid names too; else raise ValidationError."""
+    name = check_name(field, name)
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise ValidationError(
+            field,
+            f"an experiment name may be at most {MAX_EXPERIMENT_NAME_LENGTH} characters (its "
+            f"runs' ids add {RUN_ID_SUFFIX_LENGTH}); {name[:24]!r}... has {len(name)}",
+        )
+    return name
+
+
+def check_display_name(field: str, name: object) -> str | None:
+    """Return ``name`` when it is None or a valid display name (see the module docstring),
+    else raise ValidationError. An empty string means no display name, as None does."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str):
+        raise ValidationError(field, f"expected a string, got {type(name).__name__}")
+    if len(name) > MAX_DISPLAY_NAME_LENGTH:
+        raise ValidationError(
+            field,
+            f"a display name may be at most {MAX_DISPLAY_NAME_LENGTH} characters, not {len(name)}",
+        )
+    if not name.isprintable():
+        bad = next(char for char in name if not char.isprintable())
+        raise ValidationError(
+            field,
+            f"{name!r} holds the unprintable character {bad!r}; a display name may hold "
+            "letters, digits, spaces and punctuation, but no control or format characters",
         )
     return name
 

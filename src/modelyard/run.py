@@ -48,7 +48,7 @@ from modelyard.backend.records import (
 )
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
-from modelyard.names import check_metric_name, check_tags, clean_relpath
+from modelyard.names import check_display_name, check_metric_name, check_tags, clean_relpath
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -471,7 +471,9 @@ class Run:
     # -- children ------------------------------------------------------------------------
 
     def child_run(self, name: str | None = None, run_id: str | None = None) -> Run:
-        """Start a child run (status Running) under this one."""
+        """Start a child run (status Running) under this one; ``name`` is its display name
+        (see :meth:`Experiment.start_logging`)."""
+        name = check_display_name("name", name)
         record = self._backend.create_run(
             run_id or new_run_id(self._experiment.name),
             self._experiment.name,

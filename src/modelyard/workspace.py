@@ -19,20 +19,32 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.backend.base import Backend
-from modelyard.errors import ConfigError, ConflictError, NotFoundError
+from modelyard.errors import (
+    ConfigError,
+    ConflictError,
+    ModelyardError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from modelyard.names import check_name
 from modelyard.store.files import local_url
+from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
     from modelyard.datastore import Datastore
@@ -40,9 +52,20 @@ if TYPE_CHECKING:
     from modelyard.model import Model
 
 WORKSPACE_FILE = "workspace.json"
+DATABASE_FILE = "modelyard.db"
 CONFIG_DIR = ".modelyard"
 CONFIG_FILE = "config.json"
 DEFAULT_DATASTORE = "workspaceblobstore"
+# The folders a new workspace makes for itself; like the workspace folder, owner-only.
+OWN_FOLDERS = ("artifacts", "datastores", f"datastores/{DEFAULT_DATASTORE}", "compute")
+
+# What a Workspace.create that died before writing workspace.json leaves in its folder.
+_REMAINS = {
+    *(own.split("/")[0] for own in OWN_FOLDERS),
+    *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
+}
+
+_File = TypeVar("_File", bound=BaseModel)
 
 
 class WorkspaceFile(BaseModel):
@@ -74,11 +97,76 @@ def _default_location(name: str) -> Path:
     return Path.cwd() / CONFIG_DIR / name
 
 
-def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+def _write_json_privately(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temp, path)
+    write_private_file(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def _read_json_file(path: Path, schema: type[_File], what: str, fix: str) -> _File:
+    """``path`` parsed as ``schema``; any way it can be unreadable is a ConfigError that names
+    the file and says how to fix it (``fix``)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}; {fix}") from error
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not a {what}: byte {error.start} is not UTF-8 text; {fix}"
+        ) from error
+    try:
+        return schema.model_validate_json(text)
+    except PydanticValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"{path} is not a {what} ({problems}); {fix}") from error
+
+
+def _check_database_file(folder: Path, db_path: Path) -> None:
+    """Refuse to open a workspace whose SQLite file is gone or emptied: SQLite would make a
+    new, empty database there, and the workspace would silently forget its runs, datastores
+    and models."""
+    try:
+        size = db_path.stat().st_size
+    except FileNotFoundError:
+        state = "is missing"
+    else:
+        if size > 0:
+            return
+        state = "is empty (0 bytes)"
+    raise StorageError(
+        f"the database of the workspace at {folder} ({db_path}) {state}, so its runs, "
+        f"datastores and models cannot be read; restore {DATABASE_FILE} from a backup, or "
+        "create a new workspace in an empty folder"
+    )
+
+
+@contextlib.contextmanager
+def _creation_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` itself (flock works on a folder's descriptor on
+    Linux and macOS), so that processes creating one workspace at once take turns: the first
+    makes it, the others find it made. No lock file is left in the folder."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _folder_error(folder: Path, error: OSError) -> ModelyardError:
+    """The error of an OS error while making the workspace folder ``folder``."""
+    if error.errno == errno.ENAMETOOLONG:
+        return ValidationError(
+            "location",
+            f"{folder}: a part of the path is longer than the file system allows (255 bytes); "
+            "choose a shorter name",
+        )
+    return StorageError(
+        f"cannot create the workspace folder {error.filename or folder}: {error.strerror or error}"
+    )
 
 
 class Workspace:
@@ -95,20 +183,27 @@ class Workspace:
                 f"workspace {name!r} does not exist at {folder}; create it with "
                 f"Workspace.create({name!r}, location=...)"
             )
-        try:
-            info = WorkspaceFile.model_validate_json(info_path.read_text())
-        except PydanticValidationError as error:
-            raise ConfigError(f"{info_path} is not a valid workspace file: {error}") from error
+        info = _read_json_file(
+            info_path,
+            WorkspaceFile,
+            "valid workspace file",
+            "restore it from a backup, or create a new workspace in an empty folder",
+        )
         if info.name != name:
             raise NotFoundError(f"the workspace at {folder} is named {info.name!r}, not {name!r}")
-        self._name = name
+        if info.database_url is None:
+            _check_database_file(folder, folder / DATABASE_FILE)
+        self._open(folder, info)
+
+    def _open(self, folder: Path, info: WorkspaceFile) -> None:
+        self._name = info.name
         self._id = info.id
         self._location = folder
         from modelyard.backend.local import LocalBackend  # not in scripts' imports: heavy
 
         self._backend: Backend = LocalBackend(
-            name,
-            info.database_url or f"sqlite:///{folder / 'modelyard.db'}",
+            info.name,
+            info.database_url or f"sqlite:///{folder / DATABASE_FILE}",
             info.storage_url or local_url(folder / "artifacts"),
             base_dir=folder,
         )
@@ -149,27 +244,48 @@ class Workspace:
         check_name("name", name)
         folder = Path(location) if location is not None else _default_location(name)
         folder = folder.expanduser().resolve()
-        info_path = folder / WORKSPACE_FILE
-        if info_path.exists():
-            if not exist_ok:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _folder_error(folder, error) from error
+        with _creation_lock(folder):
+            if (folder / WORKSPACE_FILE).exists():
+                if not exist_ok:
+                    raise ConflictError(
+                        f"a workspace exists already at {folder}; pass exist_ok=True to use it"
+                    )
+                return cls(name, folder)
+            found = {entry.name for entry in folder.iterdir()}
+            if found and found <= _REMAINS:
                 raise ConflictError(
-                    f"a workspace exists already at {folder}; pass exist_ok=True to use it"
+                    f"{folder} holds what an unfinished Workspace.create left (no "
+                    f"{WORKSPACE_FILE}); delete the folder and create the workspace again"
                 )
-            return cls(name, folder)
-        if folder.exists() and any(folder.iterdir()):
-            raise ConflictError(
-                f"{folder} is not empty and holds no workspace; choose an empty or new folder"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
+            if found:
+                raise ConflictError(
+                    f"{folder} is not empty and holds no workspace; choose an empty or new folder"
+                )
+            try:
+                return cls._make(name, folder, database_url)
+            except OSError as error:
+                raise _folder_error(folder, error) from error
+
+    @classmethod
+    def _make(cls, name: str, folder: Path, database_url: str | None) -> Workspace:
+        """Fill the empty, locked ``folder`` with a new workspace. ``workspace.json`` is written
+        last: a folder that has one holds a whole workspace, so a creation that dies halfway
+        is never opened as one."""
+        make_private_folder(folder)
+        for own in OWN_FOLDERS:
+            make_private_folder(folder / own)
         info = WorkspaceFile(
             name=name, id=str(uuid.uuid4()), created_at=time.time(), database_url=database_url
         )
-        _write_json_atomically(info_path, info.model_dump(exclude_none=True))
-        ws = cls(name, folder)
-        default_store = f"datastores/{DEFAULT_DATASTORE}"
-        (folder / default_store).mkdir(parents=True, exist_ok=True)
+        ws = cls.__new__(cls)
+        ws._open(folder, info)
         # Stored relative, so the workspace folder can move or be copied whole.
-        ws._backend.register_datastore(DEFAULT_DATASTORE, default_store, {})
+        ws._backend.register_datastore(DEFAULT_DATASTORE, f"datastores/{DEFAULT_DATASTORE}", {})
+        _write_json_privately(folder / WORKSPACE_FILE, info.model_dump(exclude_none=True))
         return ws
 
     @classmethod
@@ -202,12 +318,12 @@ class Workspace:
             candidates = [folder / name for folder in folders for name in names]
         for candidate in candidates:
             if candidate.is_file():
-                try:
-                    config = ConfigFile.model_validate_json(candidate.read_text())
-                except PydanticValidationError as error:
-                    raise ConfigError(
-                        f"{candidate} is not a modelyard config file: {error}"
-                    ) from error
+                config = _read_json_file(
+                    candidate,
+                    ConfigFile,
+                    "modelyard config file",
+                    "write it again with Workspace.write_config(), or remove it",
+                )
                 location = Path(config.location)
                 if not location.is_absolute():
                     location = candidate.parent / location
@@ -226,7 +342,17 @@ class Workspace:
         folder = Path(path) if path is not None else Path.cwd()
         target = folder.expanduser().resolve() / CONFIG_DIR / (file_name or CONFIG_FILE)
         location = os.path.relpath(self._location, target.parent)
-        _write_json_atomically(target, {"workspace_name": self._name, "location": location})
+        try:
+            _write_json_privately(target, {"workspace_name": self._name, "location": location})
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                raise ValidationError(
+                    "path", f"{target} is longer than the file system allows; choose a shorter one"
+                ) from error
+            raise StorageError(
+                f"cannot write the config file {target}: {error.strerror}; choose a folder "
+                "you can write to"
+            ) from error
         return target
 
     # -- what the workspace holds --------------------------------------------------------
@@ -246,7 +372,7 @@ class Workspace:
         from modelyard.experiment import Experiment
 
         return {
-            record.name: Experiment(self, record.name)
+            record.name: Experiment._from_record(self, record)
             for record in self._backend.list_experiments()
         }
 

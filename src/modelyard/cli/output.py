@@ -2,7 +2,11 @@
 
 Human output goes to standard output through one rich console. Every cell is a ``Text``, so
 names and values holding ``[brackets]`` are printed as they are, never read as rich markup.
-JSON output is one document on standard output and nothing else, so ``| jq`` always works.
+Control and format characters in what is printed (an ESC in a tag value, a newline in a file
+name, a right-to-left override) are shown escaped, as ``\x1b``, ``\n`` or ``\u202e``, by
+:func:`escape_control`: a stored value cannot move the cursor, recolour or clear the terminal,
+or fake extra lines of output. JSON output is one document on standard output and nothing
+else, so ``| jq`` always works; JSON escapes control characters itself.
 
 Example::
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -34,6 +39,33 @@ _CELL_CHARS = 80
 _CONSOLE_KEY = "modelyard.console"
 
 
+# Unicode categories shown escaped: controls, format characters (bidirectional overrides,
+# zero-width joiners), surrogates, private use, unassigned, and line/paragraph separators.
+_ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control or format character written as its Python escape.
+
+    Example::
+
+        escape_control("red\x1b[31m\n")     # 'red\\x1b[31m\\n'
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        _escape_char(char)
+        if not char.isprintable() and unicodedata.category(char) in _ESCAPED_CATEGORIES
+        else char
+        for char in text
+    )
+
+
+def _escape_char(char: str) -> str:
+    # repr gives the shortest escape: \n, \t, \x1b, \u202e, \U000e0001.
+    return repr(char)[1:-1]
+
+
 def console() -> Console:
     """The console on standard output that the running command prints through (one per
     command, so that in-process invocations, as in tests, each get their own stdout)."""
@@ -52,8 +84,8 @@ def print_json(data: Any) -> None:
 
 
 def print_message(message: str) -> None:
-    """Print a line for people (not markup, not highlighted)."""
-    console().print(Text(message), soft_wrap=True)
+    """Print a line for people (not markup, not highlighted, control characters escaped)."""
+    console().print(Text(escape_control(message)), soft_wrap=True)
 
 
 def print_table(
@@ -73,7 +105,11 @@ def print_table(
         print_message(empty)
         return
     table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left"
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=Text(escape_control(title)) if title is not None else None,
+        title_justify="left",
     )
     first_width = max(len(columns[0]), *(len(row[0]) for row in cells))
     for index, column in enumerate(columns):
@@ -92,7 +128,7 @@ def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
 
 def format_value(value: Any, limit: int | None = _CELL_CHARS) -> str:
     """A value as a table shows it: floats to 6 significant digits, containers as compact
-    JSON (cut to ``limit`` characters), None as ``-``."""
+    JSON (cut to ``limit`` characters), None as ``-``, control characters escaped."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -103,6 +139,8 @@ def format_value(value: Any, limit: int | None = _CELL_CHARS) -> str:
         text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
     else:
         text = str(value)
+    # After the JSON too: it escapes C0 controls but keeps C1 and format characters.
+    text = escape_control(text)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text

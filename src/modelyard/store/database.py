@@ -21,12 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError
 
 from modelyard.errors import StorageError
+from modelyard.store.private import create_private_file
 
 T = TypeVar("T")
 
@@ -75,6 +77,26 @@ def _configure_sqlite(engine: Engine) -> None:
 # deadlock_detected (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
+# What SQLite reports for a file that is not a database, or one cut short or overwritten
+# (https://www.sqlite.org/rescode.html#corrupt); it finds both on the first read of a
+# connection, which every open of a workspace makes.
+_SQLITE_DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+_RESTORE_ADVICE = (
+    "restore it from a backup (or move it aside and create a new workspace); modelyard will "
+    "not write to it"
+)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
 
 def _is_retryable(error: DBAPIError) -> bool:
     if getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
@@ -89,7 +111,26 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.path = sqlite_file(url)
+        if self.path is not None:
+            # SQLite would create the file with the umask's mode, and give its -wal and -shm
+            # files the same; created 0600 here first, all three stay private to the owner.
+            try:
+                create_private_file(self.path)
+            except OSError as error:
+                raise StorageError(
+                    f"cannot create the metadata database {self.path}: {error.strerror}"
+                ) from error
         self.engine = self._engine_for(url)
+
+    def raise_if_damaged(self, error: DBAPIError) -> None:
+        """Raise a StorageError naming the file when ``error`` says the database file is
+        damaged (SQLite: not a database, or a malformed image); otherwise return."""
+        if getattr(error.orig, "sqlite_errorname", None) in _SQLITE_DAMAGED:
+            raise StorageError(
+                f"the metadata database {self.path or self.url} is damaged ({error.orig}); "
+                + _RESTORE_ADVICE
+            ) from error
 
     @staticmethod
     def _engine_for(url: str) -> Engine:
@@ -113,7 +154,10 @@ class Database:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except OperationalError as error:
+        except DatabaseError as error:
+            self.raise_if_damaged(error)
+            if not isinstance(error, OperationalError):
+                raise
             raise StorageError(f"reading the metadata database failed: {error.orig}") from error
 
     @contextmanager
@@ -140,6 +184,7 @@ class Database:
             except IntegrityError:
                 raise  # a key taken by another process: the caller decides (see above)
             except DBAPIError as error:
+                self.raise_if_damaged(error)
                 # Busy is an OperationalError on SQLite; a lost race on PostgreSQL comes as
                 # another subclass: the SQLSTATE decides (_is_retryable).
                 if not _is_retryable(error) or time.monotonic() > deadline:
@@ -151,7 +196,7 @@ class Database:
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None for an empty database."""
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             has_table = conn.execute(
                 text(
                     "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"

@@ -19,22 +19,36 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import inspect
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelyard.backend.records import FileInfo
-from modelyard.errors import ConflictError, NotFoundError
+from modelyard.errors import (
+    ConflictError,
+    ModelyardError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from modelyard.names import clean_relpath
 
 TMP_PREFIX = ".modelyard-tmp-"
 _RENAMING_PROTOCOLS = {"file", "local", "memory"}
+# Most file systems (ext4, xfs, btrfs, tmpfs, APFS) allow 255 bytes per name.
+_NAME_MAX = 255
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def local_url(folder: Path) -> str:
@@ -46,8 +60,85 @@ def local_url(folder: Path) -> str:
     return "file://" + folder.as_posix()
 
 
+def os_error(
+    error: OSError, store_url: str, relpath: str, field: str, doing: str
+) -> ModelyardError:
+    """The modelyard error for an OS error met while ``doing`` ``relpath`` in a store: a
+    ValidationError naming ``field`` when the name itself is at fault (too long), a
+    ConflictError when a file stands where a folder must be or the other way round, else a
+    StorageError with the path and the cause."""
+    # os.replace and shutil.copyfile name two files; a temporary one means nothing to users.
+    named = (str(name) for name in (error.filename2, error.filename) if name is not None)
+    where = next((name for name in named if TMP_PREFIX not in name), relpath)
+    if error.errno == errno.ENAMETOOLONG:
+        long_parts = [p for p in relpath.split("/") if len(p.encode()) > _NAME_MAX]
+        what = (
+            f"its part {long_parts[0][:24]!r}... is {len(long_parts[0].encode())} bytes, and "
+            f"the file system of {store_url} allows {_NAME_MAX} bytes per part"
+            if long_parts
+            else f"it is longer than the file system of {store_url} allows"
+        )
+        return ValidationError(field, f"{relpath!r} is too long: {what}; use shorter names")
+    if error.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST):
+        return ConflictError(
+            f"{doing} {relpath!r} in {store_url} failed: a file and a folder would have one "
+            f"name ({where}: {error.strerror}); choose another name"
+        )
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(
+            f"{doing} {relpath!r} in {store_url} failed: {error.strerror}; free some space "
+            "(or raise the quota) and try again"
+        )
+    return StorageError(
+        f"{doing} {relpath!r} in {store_url} failed: {error.strerror or error} ({where})"
+    )
+
+
+def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]:
+    """Let a FileStore method raise modelyard errors, never a raw OSError (see os_error).
+
+    For a generator (the body of a ``contextmanager``) the errors of the caller's ``with``
+    block, which reach the generator at its ``yield``, are translated too: a full disk while
+    the caller writes into ``open_write`` is a StorageError naming the file.
+    """
+
+    def decorate(method: Callable[_P, _T]) -> Callable[_P, _T]:
+        signature = inspect.signature(method)
+
+        def translate(error: OSError, args: Any, kwargs: Any) -> ModelyardError:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            named = bound.arguments
+            relpath = named.get("relpath", named.get("prefix", ""))
+            field = named.get("field", "path")
+            return os_error(error, named["self"].url, str(relpath), str(field), doing)
+
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from cast(Any, method)(*args, **kwargs))
+                except OSError as error:
+                    raise translate(error, args, kwargs) from error
+
+            return cast(Callable[_P, _T], generator)
+
+        @functools.wraps(method)
+        def plain(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return method(*args, **kwargs)
+            except OSError as error:
+                raise translate(error, args, kwargs) from error
+
+        return plain
+
+    return decorate
+
+
 class FileStore:
-    """Files below one root URL; see the module docstring."""
+    """Files below one root URL; see the module docstring. Its methods raise modelyard
+    errors (NotFoundError, ValidationError, StorageError), never a raw OSError."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url
@@ -74,6 +165,7 @@ class FileStore:
     def exists(self, relpath: str) -> bool:
         return bool(self.fs.exists(self.full_path(relpath)))
 
+    @_translate_os_errors("reading the size of")
     def size(self, relpath: str) -> int:
         try:
             return int(self.fs.size(self.full_path(relpath)))
@@ -81,6 +173,7 @@ class FileStore:
             raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
 
     @contextlib.contextmanager
+    @_translate_os_errors("writing")
     def open_write(self, relpath: str, field: str = "path") -> Iterator[IO[bytes]]:
         """Open ``relpath`` for writing; it appears, whole, only when the block ends cleanly."""
         target = self.full_path(relpath, field)
@@ -103,6 +196,7 @@ class FileStore:
                 self.fs.rm(temp)
             raise
 
+    @_translate_os_errors("writing")
     def put_file(self, source: Path, relpath: str, field: str = "path") -> None:
         """Copy the local file ``source`` to ``relpath``, atomically."""
         if not self.is_local:
@@ -128,6 +222,7 @@ class FileStore:
         with self.open_write(relpath) as f:
             f.write(data)
 
+    @_translate_os_errors("appending to")
     def append(self, relpath: str, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` of a growing file (a live log).
 
@@ -156,6 +251,7 @@ class FileStore:
             f.seek(offset)
             return f.read(size)
 
+    @_translate_os_errors("reading")
     def open_read(self, relpath: str, field: str = "name") -> IO[bytes]:
         path = self.full_path(relpath, field)
         try:
@@ -167,6 +263,7 @@ class FileStore:
         with self.open_read(relpath) as f:
             return f.read()
 
+    @_translate_os_errors("listing")
     def list(self, prefix: str = "") -> list[FileInfo]:
         """Every file at or below ``prefix``, sorted by path; temporary files are left out."""
         base = self.full_path(prefix, "prefix")
@@ -190,6 +287,7 @@ class FileStore:
             while chunk := src.read(8 << 20):
                 dst.write(chunk)
 
+    @_translate_os_errors("deleting")
     def delete(self, prefix: str) -> None:
         """Delete ``prefix`` and everything below it; a missing prefix is not an error."""
         path = self.full_path(prefix, "prefix")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.exc import DatabaseError
+
 from modelyard.errors import StorageError
 from modelyard.store.database import Database
 
@@ -33,14 +35,18 @@ def _run(db: Database, command_name: str, revision: str) -> None:
     from alembic import command
 
     config = _alembic_config(db)
-    with db.engine.connect() as conn:
-        if db.is_sqlite:
-            # Take the write lock first, so two processes opening a new workspace at once
-            # migrate it one after the other; the second then finds nothing to do.
-            conn.info["begin"] = "IMMEDIATE"
-        with conn.begin():
-            config.attributes["connection"] = conn
-            getattr(command, command_name)(config, revision)
+    try:
+        with db.engine.connect() as conn:
+            if db.is_sqlite:
+                # Take the write lock first, so two processes opening a new workspace at once
+                # migrate it one after the other; the second then finds nothing to do.
+                conn.info["begin"] = "IMMEDIATE"
+            with conn.begin():
+                config.attributes["connection"] = conn
+                getattr(command, command_name)(config, revision)
+    except DatabaseError as error:
+        db.raise_if_damaged(error)
+        raise
 
 
 def upgrade(db: Database, revision: str = "head") -> None:

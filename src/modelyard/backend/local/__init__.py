@@ -41,6 +41,7 @@ class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, Environmen
         self.db = Database(database_url)
         migrate.upgrade(self.db)
         self.files = FileStore(storage_url)
+        self.delete_abandoned_uploads()
 
 
 __all__ = ["LocalBackend"]

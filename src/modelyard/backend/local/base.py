@@ -83,9 +83,11 @@ class LocalBase(Backend):
             )
         return str(status)
 
-    def _put(self, relpath: str, source: FileSource) -> None:
+    def _put(self, relpath: str, source: FileSource, field: str = "name") -> None:
+        """Store ``source`` as ``relpath``; ``field`` is the argument that named the file,
+        for the ValidationError of a name the file system refuses."""
         if isinstance(source, Path):
-            self.files.put_file(source, relpath)
+            self.files.put_file(source, relpath, field)
         else:
-            with self.files.open_write(relpath) as dst:
+            with self.files.open_write(relpath, field) as dst:
                 shutil.copyfileobj(source, dst, 8 << 20)

@@ -1,7 +1,13 @@
-"""The model registry: versions, their tags and properties, and their files."""
+"""The model registry: versions, their tags and properties, and their files.
+
+A version's files are staged under ``models/<name>/<upload id>`` and its row written last;
+the staging of an upload whose process died first is deleted by the next upload or the next
+open of the workspace (see :mod:`modelyard.backend.local.staging`).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -13,11 +19,12 @@ from modelyard.backend.local.base import (
     _filter_key_values,
     _now,
 )
+from modelyard.backend.local.staging import StagingLocks
 from modelyard.backend.records import (
     FileInfo,
     ModelRecord,
 )
-from modelyard.errors import NotFoundError
+from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.names import check_name, check_tags, clean_relpath
 from modelyard.store import tables as t
 
@@ -31,17 +38,59 @@ class ModelStore(LocalBase):
         check_name("upload_id", upload_id)
         return f"models/{model_name}/{upload_id}"
 
+    def _staging_locks(self) -> StagingLocks | None:
+        if not self.files.is_local:
+            return None
+        return StagingLocks(Path(self.files.root) / "models" / ".staging")
+
+    def _begin_upload(self, model_name: str, upload_id: str) -> str:
+        """The staging folder of the upload, marked alive for as long as this process lives
+        (the first call of an upload also sweeps abandoned ones)."""
+        staging = self._staging_path(model_name, upload_id)
+        locks = self._staging_locks()
+        if locks is not None and not locks.holds(upload_id):
+            self.delete_abandoned_uploads()
+            locks.hold(upload_id, staging)
+        return staging
+
+    def delete_abandoned_uploads(self) -> None:
+        """Delete the staged files of model uploads whose process died before their version
+        was written. Uploads still running (in this process or another) are left alone; a
+        staging folder that cannot be deleted now is tried again next time."""
+        locks = self._staging_locks()
+        if locks is None:
+            return
+        for staging, forget in locks.abandoned():
+            _, _, rest = staging.partition("models/")
+            model_name, _, upload_id = rest.partition("/")
+            try:
+                valid = self._staging_path(model_name, upload_id) == staging
+            except ValidationError:
+                valid = False  # not a lock file of ours: drop it, delete nothing
+            try:
+                if valid and not self._is_registered(staging):
+                    self.files.delete(staging)
+            except StorageError:
+                continue
+            forget()
+
+    def _is_registered(self, staging: str) -> bool:
+        query = sa.select(t.models.c.id).where(t.models.c.storage_path == staging)
+        with self.db.read() as conn:
+            return conn.execute(query).first() is not None
+
     def upload_model_file(
         self, model_name: str, upload_id: str, relpath: str, source: FileSource
     ) -> None:
         relpath = clean_relpath("model_path", relpath)
-        self._put(f"{self._staging_path(model_name, upload_id)}/{relpath}", source)
+        staging = self._begin_upload(model_name, upload_id)
+        self._put(f"{staging}/{relpath}", source, "model_path")
 
     def stage_model_from_run(
         self, model_name: str, upload_id: str, run_id: str, run_path: str
     ) -> str:
         run_path = clean_relpath("model_path", run_path)
-        staging = self._staging_path(model_name, upload_id)
+        staging = self._begin_upload(model_name, upload_id)
         files = self.list_run_files(run_id, run_path)
         exact = [info for info in files if info.path == run_path]
         inside = [info for info in files if info.path.startswith(run_path + "/")]
@@ -126,6 +175,9 @@ class ModelStore(LocalBase):
             return self._model_record(conn, row)
 
         record: ModelRecord = self._write_racing_for_key(create)
+        locks = self._staging_locks()
+        if locks is not None:
+            locks.release(upload_id)
         return record
 
     @staticmethod

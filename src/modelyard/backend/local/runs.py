@@ -26,7 +26,7 @@ from modelyard.backend.records import (
     RunRecord,
 )
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
-from modelyard.names import check_name, check_tags, clean_relpath
+from modelyard.names import check_experiment_name, check_name, check_tags, clean_relpath
 from modelyard.store import tables as t
 
 
@@ -80,7 +80,7 @@ class RunStore(LocalBase):
         return int(found)
 
     def ensure_experiment(self, name: str) -> ExperimentRecord:
-        check_name("experiment_name", name)
+        check_experiment_name("experiment_name", name)
         select = sa.select(t.experiments).where(t.experiments.c.name == name)
         with self.db.read() as conn:
             row = conn.execute(select).one_or_none()
