@@ -8,6 +8,7 @@
     │   ├── NotFoundError          a workspace, experiment, run, datastore or model is missing (404)
     │   │   └── ComputeTargetException   a compute target is missing (v1 name, kept for notebooks)
     │   ├── ConflictError          it exists already, or its state forbids the call (409)
+    │   ├── PermissionDeniedError  the caller may not: a script outside its run (403)
     │   └── ConfigError            no config.json found, or it cannot be read (400)
     ├── RunFailedError             a run ended Failed or Canceled while the caller waited
     └── StorageError               the metadata store or file storage failed underneath (500)
@@ -76,6 +77,14 @@ class ConflictError(UserError):
     exit_code = 4
 
 
+class PermissionDeniedError(UserError):
+    """The caller may not make this call: a run's script asked for something outside its
+    run, say."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
 class ConfigError(UserError):
     """No workspace configuration was found, or it could not be read."""
 
@@ -137,6 +146,7 @@ __all__ = [
     "MetricsNotStoredError",
     "ModelyardError",
     "NotFoundError",
+    "PermissionDeniedError",
     "RunFailedError",
     "StorageError",
     "UserError",

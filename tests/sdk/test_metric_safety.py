@@ -27,6 +27,7 @@ from modelyard.errors import MetricsNotStoredError, ValidationError
 from modelyard.experiment import Experiment
 from modelyard.run import Run
 from modelyard.runner.channel import ChannelBackend, ChannelServer
+from modelyard.runner.run_scope import RunScope
 from modelyard.store import tables as t
 from modelyard.workspace import Workspace
 from tests.helpers import wait_for
@@ -223,12 +224,13 @@ def test_a_batch_too_large_for_one_transaction_is_split(
 @pytest.fixture
 def channel_run(
     workspace: Workspace, experiment: Experiment
-) -> Iterator[tuple[Run, str, ChannelServer]]:
+) -> Iterator[tuple[Run, str, RunScope]]:
     """A run as a submitted script sees it: on the channel to a supervisor's server (which
     the test stops and starts), with points of "a" and "b" logged already."""
     run = experiment.start_logging()
     socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
-    server = ChannelServer(workspace._backend, socket_path)
+    scope = RunScope(workspace._backend, run.id, experiment.name, workspace.location, set())
+    server = ChannelServer(workspace._backend, socket_path, scope)
     server.start()
     client = ChannelBackend(socket_path, workspace.name)  # type: ignore[abstract]
     script_ws = Workspace._attached(workspace.name, workspace._id + "-script", client)
@@ -237,7 +239,7 @@ def channel_run(
     script_run.log("b", -1)
     script_run.flush()
     server.stop()  # the supervisor's socket is gone
-    yield script_run, socket_path, server
+    yield script_run, socket_path, scope
 
 
 def _flush_in_background(run: Run) -> tuple[threading.Event, list[BaseException]]:
@@ -256,15 +258,15 @@ def _flush_in_background(run: Run) -> tuple[threading.Event, list[BaseException]
 
 
 def test_a_channel_briefly_gone_is_retried(
-    workspace: Workspace, channel_run: tuple[Run, str, ChannelServer]
+    workspace: Workspace, channel_run: tuple[Run, str, RunScope]
 ) -> None:
-    script_run, socket_path, _ = channel_run
+    script_run, socket_path, scope = channel_run
     for i in range(100):
         script_run.log("a", i)
     done, errors = _flush_in_background(script_run)
     # Nothing can be stored while the socket is gone, so flush() is still waiting.
     assert not done.wait(0.5)
-    server = ChannelServer(workspace._backend, socket_path)
+    server = ChannelServer(workspace._backend, socket_path, scope)
     server.start()
     try:
         assert done.wait(60)
@@ -276,11 +278,11 @@ def test_a_channel_briefly_gone_is_retried(
 
 def test_a_lasting_failure_is_reported_with_counts_at_flush(
     workspace: Workspace,
-    channel_run: tuple[Run, str, ChannelServer],
+    channel_run: tuple[Run, str, RunScope],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(metrics, "RETRY_SECONDS", 0.3)
-    script_run, socket_path, _ = channel_run
+    script_run, socket_path, scope = channel_run
     for i in range(100):
         script_run.log("a", i)
     for i in range(50):
@@ -291,7 +293,7 @@ def test_a_lasting_failure_is_reported_with_counts_at_flush(
     assert "150 logged metric points could not be stored" in str(info.value)
     assert "lost the connection to the run's supervisor" in str(info.value)
 
-    server = ChannelServer(workspace._backend, socket_path)
+    server = ChannelServer(workspace._backend, socket_path, scope)
     server.start()
     try:
         script_run.log("a", 100)

@@ -12,7 +12,7 @@ they come back as what they were; no other type is ever constructed from the wir
 
 Example::
 
-    server = ChannelServer(backend, "/tmp/run.sock")      # in the supervisor
+    server = ChannelServer(backend, "/tmp/run.sock", scope)   # in the supervisor
     server.start()
     client = ChannelBackend("/tmp/run.sock")              # in the script
     client.get_run(run_id).status
@@ -23,8 +23,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import inspect
 import io
 import json
+import os
 import socket
 import socketserver
 import struct
@@ -35,6 +37,7 @@ from typing import IO, Any
 from modelyard import errors
 from modelyard.backend import records
 from modelyard.backend.base import Backend
+from modelyard.runner.run_scope import RunScope
 from modelyard.store import metric_codec
 
 _LENGTH = struct.Struct(">I")
@@ -50,8 +53,12 @@ _ERROR_TYPES = {
 }
 # Methods whose result is a stream: the channel carries the bytes and the client re-wraps them.
 _STREAM_METHODS = {"open_run_file", "open_model_file"}
-# Methods taking a file source (at this position): bytes from the wire become a stream again.
-_UPLOAD_METHODS = {"upload_run_file": 2, "upload_model_file": 3}
+# Methods taking a file source (this argument): bytes from the wire become a stream again,
+# and a path must be one the run's scope lets the supervisor read.
+_UPLOAD_METHODS = {"upload_run_file": "source", "upload_model_file": "source"}
+_SIGNATURES = {
+    method: inspect.signature(getattr(Backend, method)) for method in Backend.__abstractmethods__
+}
 
 
 def encode(value: Any) -> Any:
@@ -162,11 +169,14 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 
 
 class ChannelServer:
-    """Serves a backend to the run's processes over a Unix socket (in the supervisor)."""
+    """Serves a backend to the run's processes over a Unix socket (in the supervisor); each
+    call is first decided by ``scope`` (``run_scope.py``): the processes reach their run only.
+    """
 
-    def __init__(self, backend: Backend, socket_path: str) -> None:
+    def __init__(self, backend: Backend, socket_path: str, scope: RunScope) -> None:
         self.backend = backend
         self.socket_path = socket_path
+        self.scope = scope
         self._server = _Server(socket_path)
         self._server.channel = self
         self._thread = threading.Thread(
@@ -190,14 +200,34 @@ class ChannelServer:
         if method not in Backend.__abstractmethods__:
             return {"error": {"type": "UserError", "message": f"unknown call {method!r}"}}
         try:
-            args = decode(request.get("args", []))
-            position = _UPLOAD_METHODS.get(method)
-            if position is not None and isinstance(args[position], bytes):
-                args[position] = io.BytesIO(args[position])
-            result = getattr(self.backend, method)(*args, **decode(request.get("kwargs", {})))
+            try:
+                call = _SIGNATURES[method].bind(
+                    self.backend,
+                    *decode(request.get("args", [])),
+                    **decode(request.get("kwargs", {})),
+                )
+            except TypeError as error:
+                raise errors.ValidationError("args", f"{method}: {error}") from None
+            arguments = call.arguments
+            self.scope.authorize(method, arguments)
+            if method == "update_run_status":
+                wished = self.scope.record_wish(arguments)
+                if wished is not None:
+                    return {"result": encode(wished)}
+            source_field = _UPLOAD_METHODS.get(method)
+            if source_field is not None:
+                source = arguments[source_field]
+                if isinstance(source, bytes):
+                    arguments[source_field] = io.BytesIO(source)
+                elif isinstance(source, Path):
+                    arguments[source_field] = self.scope.check_source(source_field, source)
+                else:
+                    raise errors.ValidationError(source_field, "send a path or bytes")
+            result = getattr(self.backend, method)(*call.args[1:], **call.kwargs)
             if method in _STREAM_METHODS:
                 with result:
                     result = result.read()
+            result = self.scope.answer(method, arguments, result)
             return {"result": encode(_without_credentials(result))}
         except errors.ModelyardError as error:
             return {
@@ -230,9 +260,14 @@ class ChannelBackend(Backend):
     again once on a new one.
     """
 
-    def __init__(self, socket_path: str, workspace_name: str = "") -> None:
+    def __init__(
+        self, socket_path: str, workspace_name: str = "", workdir: str | None = None
+    ) -> None:
         self.socket_path = socket_path
         self.workspace_name = workspace_name
+        # The run's working folder: files inside it travel as paths (the supervisor reads
+        # them), any other file as bytes (the supervisor reads nothing else for a script).
+        self.workdir = os.path.realpath(workdir) if workdir is not None else None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
@@ -271,22 +306,24 @@ class ChannelBackend(Backend):
         return decode(reply["result"])
 
     def upload_run_file(self, run_id: str, name: str, source: Any) -> None:
-        self._call("upload_run_file", (run_id, name, _payload(source)), {})
+        self._call("upload_run_file", (run_id, name, self._payload(source)), {})
 
     def upload_model_file(self, model_name: str, upload_id: str, relpath: str, source: Any) -> None:
-        self._call("upload_model_file", (model_name, upload_id, relpath, _payload(source)), {})
+        self._call("upload_model_file", (model_name, upload_id, relpath, self._payload(source)), {})
+
+    def _payload(self, source: Any) -> Path | bytes:
+        if isinstance(source, Path):
+            real = os.path.realpath(source)
+            if self.workdir is not None and Path(real).is_relative_to(self.workdir):
+                return Path(real)
+            return source.read_bytes()
+        return bytes(source.read())
 
     def open_run_file(self, run_id: str, name: str) -> IO[bytes]:
         return io.BytesIO(self._call("open_run_file", (run_id, name), {}))
 
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
         return io.BytesIO(self._call("open_model_file", (name, version, relpath), {}))
-
-
-def _payload(source: Any) -> Path | bytes:
-    # The supervisor runs on this machine and reads a local file itself (from its own working
-    # folder, hence the absolute path); a stream's bytes travel in the message.
-    return source.resolve() if isinstance(source, Path) else bytes(source.read())
 
 
 def _forwarding(method: str) -> Any:

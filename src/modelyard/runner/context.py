@@ -44,7 +44,9 @@ def run_from_environment() -> Run:
     except (OSError, ValueError) as error:
         raise ConfigError(f"cannot read the run context {path}: {error}") from error
     # mypy cannot see the forwarding methods, generated from the contract at import.
-    backend = ChannelBackend(context["socket"], context["workspace_name"])  # type: ignore[abstract]
+    backend = ChannelBackend(  # type: ignore[abstract]
+        context["socket"], context["workspace_name"], context.get("workdir")
+    )
     workspace = Workspace._attached(context["workspace_name"], context["workspace_id"], backend)
     experiment = Experiment(workspace, context["experiment_name"])
     run = Run(experiment, context["run_id"])

@@ -60,6 +60,7 @@ from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.processes import Output, Processes, RunProcess
+from modelyard.runner.run_scope import RunScope
 from modelyard.runner.snapshot import restore_snapshot
 
 if TYPE_CHECKING:
@@ -148,7 +149,13 @@ class Supervisor:
             self.prepare()
             self.start()
             exit_code = self.watch()
-            if exit_code != 0:
+            if exit_code == 0 and self.channel.scope.wish is not None:
+                # The script ended its run itself (run.complete(), run.fail()): that state,
+                # once its outputs are uploaded below.
+                final, error = self.channel.scope.wish
+                if final == FAILED and error is None:
+                    error = {"message": "the script failed its run"}
+            elif exit_code != 0:
                 final = FAILED
                 error = {
                     "message": f"the script exited with code {exit_code}",
@@ -260,14 +267,19 @@ class Supervisor:
         # Unix socket paths are limited to ~100 bytes: keep it in a short temporary folder.
         folder = Path(tempfile.mkdtemp(prefix="modelyard-"))
         socket_path = str(folder / "s")
-        self.channel = ChannelServer(self.backend, socket_path)
+        assert self.spec is not None
+        experiment_name = self.backend.get_run(self.run_id).experiment_name
+        given = {reference["datastore_name"] for reference in self.spec.data_references()}
+        scope = RunScope(self.backend, self.run_id, experiment_name, self.workdir, given)
+        self.channel = ChannelServer(self.backend, socket_path, scope)
         self.channel.start()
         context = {
             "run_id": self.run_id,
-            "experiment_name": self.backend.get_run(self.run_id).experiment_name,
+            "experiment_name": experiment_name,
             "workspace_name": self.workspace.name,
             "workspace_id": self.workspace._id,
             "socket": socket_path,
+            "workdir": str(self.workdir),
         }
         context_file = self.run_dir / "context.json"
         context_file.write_text(json.dumps(context))
