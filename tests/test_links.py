@@ -17,7 +17,9 @@ from modelyard.datastore import Datastore
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.model import Model
 from modelyard.names import TMP_PREFIX, clean_relpath, temp_name
+from modelyard.progress import TransferProgress
 from modelyard.script_run_config import ScriptRunConfig
+from modelyard.store import local_copy, transfer
 from modelyard.store.files import FileStore
 from modelyard.train import Estimator
 
@@ -215,6 +217,46 @@ def test_a_folder_swapped_for_a_link_during_a_write_does_not_carry_it(
 
     assert tree(outside) == {"secret.txt": SECRET}
     assert (root / "moved" / "new.txt").read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed", "named"])
+def test_a_folder_swapped_for_a_link_during_an_upload_does_not_carry_it(
+    tmp_path: Path, outside: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    # The swap happens between two chunks of a big file (the progress hook is where it can be
+    # done at a known point without sleeping): the file still lands in the folder the upload
+    # opened, and later files of that folder follow it.
+    if not unnamed:
+        monkeypatch.setattr(local_copy, "_UNNAMED_FILES", False)
+    monkeypatch.setattr(local_copy, "CHUNK_SIZE", 1000)
+    root = tmp_path / "store"
+    store = FileStore(f"file://{root}")
+    store.write_bytes("data/old.txt", b"old")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5000))
+    (tmp_path / "small.txt").write_bytes(b"small")
+    advance = TransferProgress.advance
+
+    def swap_then_advance(self: TransferProgress, nbytes: int, files: int = 0) -> None:
+        if not (root / "moved").exists():
+            (root / "data").rename(root / "moved")
+            (root / "data").symlink_to(outside, target_is_directory=True)
+        advance(self, nbytes, files)
+
+    monkeypatch.setattr(TransferProgress, "advance", swap_then_advance)
+    transfer.upload(
+        [(big, "big.bin"), (tmp_path / "small.txt", "small.txt")],
+        store,
+        "data",
+        show_progress=False,
+    )
+
+    assert tree(outside) == {"secret.txt": SECRET}
+    assert tree(root / "moved") == {
+        "big.bin": big.read_bytes(),
+        "old.txt": b"old",
+        "small.txt": b"small",
+    }
 
 
 # -- 2. downloads of a run's files and of a model --------------------------------------------

@@ -281,6 +281,10 @@ class Datastore:
         ``target_path/mnist/train.csv``). ``prefix`` picks the files whose path starts with
         it, as v1 did with blob names: ``"mnist/"`` is the folder ``mnist``, ``"mnist"`` also
         matches ``mnist2/...``. Existing local files are skipped unless ``overwrite``.
+        Symbolic links are not followed: a local datastore's links are not among its files
+        (a ``prefix`` that names one raises ValidationError), and a link below
+        ``target_path`` where a folder goes raises ValidationError (field ``target_path``)
+        before anything is written; a link where a file goes counts as an existing file.
 
         Example::
 

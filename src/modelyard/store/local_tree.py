@@ -61,19 +61,16 @@ def open_folder(
     done: list[str] = []
     try:
         for part in relfolder.split("/") if relfolder else ():
-            try:
-                child = os.open(part, _FOLDER, dir_fd=fd)
-            except FileNotFoundError:
+            child = _open_child(fd, part, done, field, where)
+            if child is None:
                 if not create:
                     os.close(fd)
                     return None
                 with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
                     os.mkdir(part, 0o777, dir_fd=fd)
-                child = _open_existing_folder(fd, part, done, field, where)
-            except OSError as error:
-                if error.errno not in (errno.ENOTDIR, errno.ELOOP):
-                    raise
-                raise _not_a_folder(fd, part, done, field, where) from None
+                child = _open_child(fd, part, done, field, where)
+                if child is None:
+                    raise FileNotFoundError(errno.ENOENT, "removed as it was made", part)
             os.close(fd)
             fd = child
             done.append(part)
@@ -83,10 +80,14 @@ def open_folder(
     return fd
 
 
-def _open_existing_folder(fd: int, part: str, done: list[str], field: str, where: str) -> int:
+def _open_child(fd: int, part: str, done: list[str], field: str, where: str) -> int | None:
+    """The folder ``part`` in ``fd``, opened without following a link; None when missing."""
     try:
         return os.open(part, _FOLDER, dir_fd=fd)
+    except FileNotFoundError:
+        return None
     except OSError as error:
+        # O_NOFOLLOW | O_DIRECTORY on a link gives ENOTDIR on Linux, ELOOP elsewhere.
         if error.errno not in (errno.ENOTDIR, errno.ELOOP):
             raise
         raise _not_a_folder(fd, part, done, field, where) from None
