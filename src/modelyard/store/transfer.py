@@ -192,7 +192,7 @@ def download(
     try:
         todo, skipped = _split_existing_local(root_field, items, overwrite, root_fd, root)
         if store.is_local:
-            run: Callable[[int, _Item, _Context], None] = _copy_local
+            run: Callable[[_Item, _Context], None] = _copy_local
             workers = LOCAL_WORKERS
         else:
             run = _get_remote
@@ -352,7 +352,7 @@ def _transfer(
     kind: TransferKind,
     todo: list[_Item],
     skipped: list[str],
-    run: Callable[[int, _Item, _Context], None],
+    run: Callable[[_Item, _Context], None],
     store: FileStore,
     target: _LocalRoot | None,
     workers: int,
@@ -390,7 +390,7 @@ def _transfer(
 
 
 def _run_all(
-    items: list[_Item], run: Callable[[int, _Item, _Context], None], context: _Context, workers: int
+    items: list[_Item], run: Callable[[_Item, _Context], None], context: _Context, workers: int
 ) -> None:
     """Run ``run`` on every item, on this thread and ``workers - 1`` more.
 
@@ -399,7 +399,7 @@ def _run_all(
     file, and is raised here, translated to StorageError when the filesystem raised it.
     """
     lock = threading.Lock()
-    pending: Iterator[tuple[int, _Item]] = enumerate(items)
+    pending: Iterator[_Item] = iter(items)
     errors: list[tuple[str, BaseException]] = []
 
     def work() -> None:
@@ -410,8 +410,8 @@ def _run_all(
                     next_item = next(pending, None)
                 if next_item is None:
                     return
-                name = next_item[1].name
-                run(next_item[0], next_item[1], context)
+                name = next_item.name
+                run(next_item, context)
         except BaseException as error:
             errors.append((name, error))  # before stop is set, so that it comes first
             context.stop.set()
@@ -437,7 +437,7 @@ def _run_all(
         raise error
 
 
-def _copy_local(index: int, item: _Item, context: _Context) -> None:
+def _copy_local(item: _Item, context: _Context) -> None:
     """Copy one file between local folders (see :mod:`modelyard.store.local_copy`)."""
     assert context.copier is not None
     folder, _, name = item.target.rpartition("/")
@@ -483,14 +483,14 @@ class _ProgressCallback(Callback):  # type: ignore[misc]  # fsspec has no type h
         self.relative_update(value - self.copied)
 
 
-def _put_direct(index: int, item: _Item, context: _Context) -> None:
+def _put_direct(item: _Item, context: _Context) -> None:
     """Upload to an object store, where one PUT is all-or-nothing: no temporary name."""
     callback = _ProgressCallback(context.progress)
     context.store.fs.put_file(item.source, item.target, callback=callback)
     _finish_remote(item, callback, context)
 
 
-def _put_renaming(index: int, item: _Item, context: _Context) -> None:
+def _put_renaming(item: _Item, context: _Context) -> None:
     """Upload to a filesystem with folders and renames (memory://, sftp): temp name, then mv."""
     fs = context.store.fs
     temp = f"{item.target.rpartition('/')[0]}/{temp_name()}"
@@ -509,7 +509,7 @@ def _put_renaming(index: int, item: _Item, context: _Context) -> None:
     _finish_remote(item, callback, context)
 
 
-def _get_remote(index: int, item: _Item, context: _Context) -> None:
+def _get_remote(item: _Item, context: _Context) -> None:
     """Download one file from a non-local store to a temporary local name, then place it."""
     folder, _, name = item.target.rpartition("/")
     folder_fd = context.folder(folder)
