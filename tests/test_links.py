@@ -267,6 +267,7 @@ def test_run_download_files_does_not_write_through_a_link_in_the_target(
 ) -> None:
     run = experiment.start_logging()
     (tmp_path / "m.txt").write_bytes(b"model")
+    run.upload_file("a_first.txt", tmp_path / "m.txt")
     run.upload_file("outputs/model.txt", tmp_path / "m.txt")
     run.complete()
     target = tmp_path / "target"
@@ -274,10 +275,11 @@ def test_run_download_files_does_not_write_through_a_link_in_the_target(
     (target / "outputs").symlink_to(outside, target_is_directory=True)
 
     with pytest.raises(ValidationError, match=r"'outputs' .* is a symbolic link") as caught:
-        run.download_files(prefix="outputs/", output_directory=target)
+        run.download_files(output_directory=target)
 
     assert caught.value.field == "output_directory"
     assert tree(outside) == {"secret.txt": SECRET}
+    assert not (target / "a_first.txt").exists()  # checked before the first file is written
 
     (target / "outputs").unlink()
     assert run.download_files(prefix="outputs/", output_directory=target) == [

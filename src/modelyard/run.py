@@ -456,13 +456,19 @@ class Run:
         if wanted and (prefix or "").endswith("/"):
             wanted += "/"
         out = Path(output_directory) if output_directory is not None else Path.cwd()
-        written = []
+        wanted_files = []
         for info in self._backend.list_run_files(self.id):
             if not info.path.startswith(wanted):
                 continue
             relative = info.path if append_prefix else info.path[len(wanted) :].lstrip("/")
-            relative = relative or info.path.rsplit("/", 1)[-1]
-            with self._backend.open_run_file(self.id, info.path) as source:
+            wanted_files.append((info.path, relative or info.path.rsplit("/", 1)[-1]))
+        # Every folder checked before the first file is written.
+        local_tree.check_folders(
+            os.fspath(out), [relative for _, relative in wanted_files], field="output_directory"
+        )
+        written = []
+        for name, relative in wanted_files:
+            with self._backend.open_run_file(self.id, name) as source:
                 _write_stream_atomically(source, out, relative, "output_directory")
             written.append(out / relative)
         return written

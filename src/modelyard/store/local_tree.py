@@ -27,7 +27,7 @@ import os
 import shutil
 import stat
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from modelyard.errors import ValidationError
@@ -218,6 +218,22 @@ def open_write_at(root_fd: int, relpath: str, *, field: str, where: str) -> Iter
         os.close(folder)
 
 
+def check_folders(root: str, relpaths: Iterable[str], *, field: str) -> None:
+    """Raise ValidationError when a link or a file stands where a folder of one of the files
+    ``relpaths`` below ``root`` goes: the check before writing any of them."""
+    try:
+        root_fd = open_root(root)
+    except FileNotFoundError:
+        return  # nothing is below a folder that does not exist yet
+    try:
+        for folder in sorted({relpath.rpartition("/")[0] for relpath in relpaths}):
+            fd = open_folder(root_fd, folder, create=False, field=field, where=root)
+            if fd is not None:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
 @contextlib.contextmanager
 def open_write(root: str, relpath: str, *, field: str) -> Iterator[IO[bytes]]:
     """:func:`open_write_at` below the folder ``root`` (made when missing)."""
@@ -365,6 +381,7 @@ class FolderCache:
 
 __all__ = [
     "FolderCache",
+    "check_folders",
     "create_temp",
     "describe_skipped",
     "is_link",
