@@ -7,7 +7,14 @@ Every workspace has a default datastore, ``workspaceblobstore``, a folder in the
 ``upload``, ``upload_files`` and ``download`` copy files with :mod:`modelyard.store.transfer`:
 every path is checked before the first file is written, ``overwrite=False`` never replaces a
 file (it skips it and says so), each file is written under a temporary name and renamed, and a
-progress bar shows files, bytes and speed. ``as_mount()``, ``as_download()`` and ``path()``
+progress bar shows files, bytes and speed.
+
+Symbolic links: inside a local datastore and inside a download's target folder they are never
+followed (a run given ``as_mount()`` can plant one; a later upload or download through it
+would write or read elsewhere on the disk): one in the way raises ValidationError, and a
+datastore's links are not among its files. In what is uploaded, the rule of a run's snapshot
+holds: a link to a file inside the folder is uploaded as that file, other links are not
+followed. ``as_mount()``, ``as_download()`` and ``path()``
 return :class:`~modelyard.data_reference.DataReference` objects, which a run turns into local
 paths.
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,13 +42,15 @@ from modelyard.backend.records import DatastoreRecord, FileInfo
 from modelyard.data_reference import DOWNLOAD, DataReference
 from modelyard.errors import ValidationError
 from modelyard.names import check_name, clean_relpath
-from modelyard.store import transfer
+from modelyard.store import local_tree, transfer
 from modelyard.store.files import FileStore, local_url
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
 
 StrPath = str | os.PathLike[str]
+
+logger = logging.getLogger(__name__)
 
 
 class Datastore:
@@ -176,9 +186,12 @@ class Datastore:
         """Upload the files of the local folder ``src_dir`` below ``target_path``.
 
         The folder's own name is not kept: ``src_dir/a/b.csv`` lands at ``target_path/a/b.csv``.
-        Symbolic links to files are uploaded as files; links to folders are not followed.
-        Existing files are skipped unless ``overwrite``. Returns a reference to
-        ``target_path``.
+        Links follow a snapshot's rule: a link to a file inside ``src_dir`` is uploaded as
+        that file; links to folders, links leading out of ``src_dir``, broken links and special
+        files are skipped, with a warning naming them. Existing files are skipped unless
+        ``overwrite``. A symbolic link in the datastore where a folder of ``target_path`` goes
+        raises ValidationError (field ``target_path``) before anything is written. Returns a
+        reference to ``target_path``.
 
         Example::
 
@@ -211,8 +224,10 @@ class Datastore:
 
         ``relative_root`` defaults to the folder that all the files share, as in v1: uploading
         ``/d/a.csv`` and ``/d/sub/b.csv`` gives ``a.csv`` and ``sub/b.csv`` below
-        ``target_path``. Every file must be below ``relative_root``. Returns a reference to
-        ``target_path``.
+        ``target_path``. Every file must be below ``relative_root``, after symbolic links are
+        followed: a listed link (or a linked folder on its way) that leads out of
+        ``relative_root`` is refused with ValidationError (field ``files``), not skipped, since
+        the file was asked for by name. Returns a reference to ``target_path``.
 
         Example::
 
@@ -227,13 +242,22 @@ class Datastore:
             root = os.path.commonpath([os.path.dirname(p) for p in paths])
         else:
             root = os.path.abspath(os.fspath(relative_root))
+        root_real = os.path.realpath(root)
         pairs = []
         for path in paths:
             if os.path.commonpath([root, path]) != root:
                 raise ValidationError(
                     "relative_root", f"{path!r} is not below the relative root {root!r}"
                 )
-            pairs.append((path, os.path.relpath(path, root).replace(os.sep, "/")))
+            real = os.path.realpath(path)
+            if not real.startswith(root_real + os.sep):
+                raise ValidationError(
+                    "files",
+                    f"{path!r} leads out of {root!r} through a symbolic link (to {real!r}); "
+                    "links are uploaded only when they name a file inside the relative root: "
+                    "list the file itself, or copy it in",
+                )
+            pairs.append((real, os.path.relpath(path, root).replace(os.sep, "/")))
         transfer.upload(
             pairs,
             self._files(),
@@ -257,6 +281,10 @@ class Datastore:
         ``target_path/mnist/train.csv``). ``prefix`` picks the files whose path starts with
         it, as v1 did with blob names: ``"mnist/"`` is the folder ``mnist``, ``"mnist"`` also
         matches ``mnist2/...``. Existing local files are skipped unless ``overwrite``.
+        Symbolic links are not followed: a local datastore's links are not among its files
+        (a ``prefix`` that names one raises ValidationError), and a link below
+        ``target_path`` where a folder goes raises ValidationError (field ``target_path``)
+        before anything is written; a link where a file goes counts as an existing file.
 
         Example::
 
@@ -352,20 +380,15 @@ def _open_store(url: str, storage_options: dict[str, Any]) -> FileStore:
 
 
 def _walk(folder: Path) -> builtins.list[tuple[str, str]]:
-    """(path, relative path) of every file below ``folder``, without following links to
-    folders. Plain string joins: os.path.relpath costs more than the copy of a small file."""
-    found: builtins.list[tuple[str, str]] = []
-    pending = [(os.fspath(folder), "")]
-    while pending:
-        path, rel = pending.pop()
-        with os.scandir(path) as entries:
-            for entry in entries:
-                name = rel + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, name + "/"))
-                elif entry.is_file():
-                    found.append((entry.path, name))
-    found.sort(key=lambda pair: pair[1])
+    """(path to read, relative path) of every file below ``folder`` that is uploaded."""
+    found, skipped = local_tree.list_source_files(os.fspath(folder))
+    if skipped:
+        logger.warning(
+            "upload of %s leaves out %d links or special files it will not follow: %s",
+            folder,
+            len(skipped),
+            local_tree.describe_skipped(skipped),
+        )
     return found
 
 

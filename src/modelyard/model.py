@@ -15,8 +15,10 @@ Example::
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import shutil
+import stat
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from modelyard.backend.records import ModelRecord
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.experiment import _tag_filter
-from modelyard.names import check_name, check_tags, clean_relpath
+from modelyard.names import check_name, check_tags, clean_relpath, temp_name
+from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from modelyard.run import Run
@@ -36,9 +39,15 @@ if TYPE_CHECKING:
 MODEL_CACHE_DIR = "modelyard-models"
 MODEL_DIR_ENV = "MODELYARD_MODEL_DIR"
 
+logger = logging.getLogger(__name__)
+
 
 def _new_upload_id() -> str:
     return uuid.uuid4().hex
+
+
+def _open_no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 class Model:
@@ -84,6 +93,11 @@ class Model:
     ) -> Model:
         """Register a local file or folder as the next version of ``model_name``.
 
+        In a folder, links follow a run snapshot's rule: a link to a file inside the folder is
+        stored as that file; links to folders, links leading out of the folder (to
+        ``/etc/passwd``, say), broken links and special files are left out, with a warning
+        naming them. ``model_path`` itself may be a link: it is the path you chose.
+
         Example::
 
             Model.register(ws, "./outputs/model.pkl", "sklearn-mnist", tags={"area": "mnist"})
@@ -96,13 +110,17 @@ class Model:
             raise ValidationError("model_path", f"{source} does not exist")
         source = source.resolve()
         if source.is_file():
-            files = [(source, source.name)]
+            files = [(os.fspath(source), source.name)]
         else:
-            files = [
-                (path, f"{source.name}/{path.relative_to(source).as_posix()}")
-                for path in sorted(source.rglob("*"))
-                if path.is_file()
-            ]
+            found, skipped = local_tree.list_source_files(os.fspath(source))
+            if skipped:
+                logger.warning(
+                    "registering %s leaves out %d links or special files it will not follow: %s",
+                    source,
+                    len(skipped),
+                    local_tree.describe_skipped(skipped),
+                )
+            files = [(path, f"{source.name}/{relpath}") for path, relpath in found]
             if not files:
                 raise ValidationError("model_path", f"{source} holds no files")
         for _path, relpath in files:
@@ -110,7 +128,9 @@ class Model:
         backend = workspace._backend
         upload_id = _new_upload_id()
         for path, relpath in files:
-            backend.upload_model_file(model_name, upload_id, relpath, path)
+            # O_NOFOLLOW: a file swapped for a link since the walk must not lead elsewhere.
+            with open(path, "rb", opener=_open_no_follow) as data:
+                backend.upload_model_file(model_name, upload_id, relpath, data)
         record = backend.create_model(
             model_name,
             upload_id,
@@ -221,41 +241,57 @@ class Model:
 
     def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False) -> str:
         """Download the model's files into ``target_dir``; returns the path of the model's
-        file or folder there. The result appears whole or not at all; an existing one is
-        replaced only with ``exist_ok=True``."""
+        file or folder there.
+
+        The result appears whole or not at all; an existing one (a link by that name too) is
+        replaced only with ``exist_ok=True``, and a link is replaced, never followed. The files
+        are written in a new folder made inside ``target_dir``, reached without following
+        links, then renamed into place.
+
+        Example::
+
+            Model(ws, "tf-dnn-mnist").download("./here")     # './here/model' (absolute)
+        """
         target_root = Path(target_dir).expanduser().resolve()
-        final = target_root / self._record.root_name
-        if final.exists() and not exist_ok:
+        root_name = clean_relpath("name", self._record.root_name)
+        final = target_root / root_name
+        if os.path.lexists(final) and not exist_ok:
             raise ConflictError(
                 f"{final} exists already; pass exist_ok=True to replace it, or choose another "
                 "target_dir"
             )
-        target_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(target_root / f".{self._record.root_name}.{uuid.uuid4().hex}.part")
         backend = self._workspace._backend
+        infos = backend.list_model_files(self.name, self.version)
+        root_fd = local_tree.open_root(os.fspath(target_root), create=True)
+        staging = temp_name()
+        where = str(target_root)
         try:
-            for info in backend.list_model_files(self.name, self.version):
+            folder = any("/" in info.path for info in infos)
+            if folder:
+                os.mkdir(staging, 0o777, dir_fd=root_fd)
+            for info in infos:
                 relpath = clean_relpath("name", info.path)
-                # Files live under <root_name>/...; the staging folder stands in for the root.
+                # Files live under <root_name>/...; the staging name stands in for the root.
                 inside = relpath.split("/", 1)[1] if "/" in relpath else ""
-                destination = staging / inside if inside else staging
-                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination = f"{staging}/{inside}" if inside else staging
                 with (
                     backend.open_model_file(self.name, self.version, relpath) as source,
-                    open(destination, "wb") as out,
+                    local_tree.open_write_at(
+                        root_fd, destination, field="target_dir", where=where
+                    ) as out,
                 ):
                     shutil.copyfileobj(source, out, 8 << 20)
-            if final.is_dir() and not final.is_symlink():
-                shutil.rmtree(final)
-            elif final.exists():
-                final.unlink()
-            os.replace(staging, final)
+            existing = local_tree.lstat(root_fd, root_name)
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                shutil.rmtree(root_name, dir_fd=root_fd)
+            elif existing is not None:
+                local_tree.remove(root_fd, root_name)  # a file or a link, not what it names
+            local_tree.replace(root_fd, staging, root_name)
         except BaseException:
-            if staging.is_dir():
-                shutil.rmtree(staging, ignore_errors=True)
-            else:
-                staging.unlink(missing_ok=True)
+            local_tree.remove_tree(root_fd, staging, field="target_dir", where=where)
             raise
+        finally:
+            os.close(root_fd)
         return str(final)
 
     @staticmethod

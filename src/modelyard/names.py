@@ -16,7 +16,10 @@ most 5,000 characters without NUL.
 
 Relative paths (file names in a run, upload targets, model paths, download names) use ``/``
 between parts, are normalised (``./a//b`` is ``a/b``) and must stay inside their root: ``..``
-parts, absolute paths, drive letters, backslashes, NUL and empty paths are refused.
+parts, absolute paths, drive letters, backslashes, NUL and empty paths are refused, and so is
+any part that starts with :data:`TMP_PREFIX`: the store names its half-written files so, and
+leaves them out of every listing, so a user's file by such a name would be stored and then
+hidden.
 
 Every check raises :class:`~modelyard.errors.ValidationError` naming the field, before anything
 is written.
@@ -34,6 +37,7 @@ Example::
 from __future__ import annotations
 
 import re
+import uuid
 
 from modelyard.errors import ValidationError
 
@@ -44,6 +48,9 @@ MAX_EXPERIMENT_NAME_LENGTH = MAX_NAME_LENGTH - RUN_ID_SUFFIX_LENGTH
 MAX_DISPLAY_NAME_LENGTH = 255
 MAX_TAG_VALUE_LENGTH = 5000
 MAX_PATH_LENGTH = 1024
+# The start of every temporary name the store and the downloads make for themselves (half-written
+# files, staging folders); clean_relpath refuses it in users' paths.
+TMP_PREFIX = ".modelyard-tmp-"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
 _METRIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/: ()\[\]]{0,254}")
@@ -158,7 +165,7 @@ def clean_relpath(field: str, path: object, *, allow_root: bool = False) -> str:
     """Normalise a relative path and check that it stays inside its root.
 
     With ``allow_root=True`` an empty path (or ``.``) is accepted and returned as ``""``,
-    meaning the root itself.
+    meaning the root itself. Parts starting with :data:`TMP_PREFIX` are refused.
     """
     if not isinstance(path, str):
         raise ValidationError(field, f"expected a relative path string, got {type(path).__name__}")
@@ -175,7 +182,19 @@ def clean_relpath(field: str, path: object, *, allow_root: bool = False) -> str:
         raise ValidationError(field, f"{path!r} leaves its root through '..'")
     if not parts and not allow_root:
         raise ValidationError(field, "the path is empty; give a file or folder name")
+    for part in parts:
+        if part.startswith(TMP_PREFIX):
+            raise ValidationError(
+                field,
+                f"{path!r}: names starting with {TMP_PREFIX!r} are kept for temporary "
+                "files of the store; rename it",
+            )
     return "/".join(parts)
+
+
+def temp_name() -> str:
+    """A new temporary file or folder name, unique, that no user's path can take."""
+    return f"{TMP_PREFIX}{uuid.uuid4().hex}"
 
 
 def join_relpath(*parts: str) -> str:

@@ -49,6 +49,7 @@ from modelyard.backend.records import (
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
 from modelyard.names import check_display_name, check_metric_name, check_tags, clean_relpath
+from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -430,7 +431,13 @@ class Run:
     ) -> Path:
         """Download one of the run's files; returns where it went. ``output_file_path``
         defaults to the file's base name in the current folder; an existing folder gets the
-        file inside it. The file appears whole or not at all."""
+        file inside it. The file appears whole or not at all; a symbolic link at its name is
+        replaced, never written through.
+
+        Example::
+
+            run.download_file("outputs/model/saved_model.pb", "./model/saved_model.pb")
+        """
         name = clean_relpath("name", name)
         target = (
             Path(output_file_path)
@@ -440,7 +447,7 @@ class Run:
         if target.is_dir():
             target = target / name.rsplit("/", 1)[-1]
         with self._backend.open_run_file(self.id, name) as source:
-            _write_stream_atomically(source, target)
+            _write_stream_atomically(source, target.parent, target.name, "output_file_path")
         return target
 
     def download_files(
@@ -451,21 +458,37 @@ class Run:
     ) -> list[Path]:
         """Download every file whose name starts with ``prefix`` (all by default) into
         ``output_directory`` (default: the current folder), keeping their relative paths
-        (without the prefix when ``append_prefix=False``). Returns the local paths."""
+        (without the prefix when ``append_prefix=False``). Returns the local paths.
+
+        Each file appears whole or not at all. A symbolic link below ``output_directory``
+        where a folder goes (``outputs -> /elsewhere``) raises ValidationError (field
+        ``output_directory``) and nothing is written through it; a link at a file's name is
+        replaced.
+
+        Example::
+
+            run.download_files(prefix="outputs/", output_directory="./results")
+        """
         # A prefix is a plain string prefix, as in v1: "outputs/" or "outputs/model".
         wanted = clean_relpath("prefix", prefix or "", allow_root=True)
         if wanted and (prefix or "").endswith("/"):
             wanted += "/"
         out = Path(output_directory) if output_directory is not None else Path.cwd()
-        written = []
+        wanted_files = []
         for info in self._backend.list_run_files(self.id):
             if not info.path.startswith(wanted):
                 continue
             relative = info.path if append_prefix else info.path[len(wanted) :].lstrip("/")
-            target = out / (relative or info.path.rsplit("/", 1)[-1])
-            with self._backend.open_run_file(self.id, info.path) as source:
-                _write_stream_atomically(source, target)
-            written.append(target)
+            wanted_files.append((info.path, relative or info.path.rsplit("/", 1)[-1]))
+        # Every folder checked before the first file is written.
+        local_tree.check_folders(
+            os.fspath(out), [relative for _, relative in wanted_files], field="output_directory"
+        )
+        written = []
+        for name, relative in wanted_files:
+            with self._backend.open_run_file(self.id, name) as source:
+                _write_stream_atomically(source, out, relative, "output_directory")
+            written.append(out / relative)
         return written
 
     # -- children ------------------------------------------------------------------------
@@ -644,14 +667,8 @@ class Run:
         return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
 
 
-def _write_stream_atomically(source: IO[bytes], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-    try:
-        with open(temp, "wb") as out:
-            while chunk := source.read(8 << 20):
-                out.write(chunk)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+def _write_stream_atomically(source: IO[bytes], root: Path, relpath: str, field: str) -> None:
+    """Write ``source`` to ``root/relpath`` whole, following no link below ``root``."""
+    with local_tree.open_write(os.fspath(root), relpath, field=field) as out:
+        while chunk := source.read(8 << 20):
+            out.write(chunk)

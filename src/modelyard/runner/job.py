@@ -21,6 +21,7 @@ from typing import Any
 
 from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
+from modelyard.runner.source_tree import check_taken
 
 JOB_FILE = "system_logs/job.json"
 
@@ -129,11 +130,13 @@ def arguments_from(
 
 
 def check_entry_script(source_directory: str | os.PathLike[str], script: str) -> tuple[Path, str]:
-    """The source folder (resolved) and the script's clean relative path; both must exist."""
+    """The source folder (resolved) and the script's clean relative path; both must exist, and
+    the script must be a file the run's snapshot takes (not a link leading out of the folder)."""
     folder = Path(source_directory).expanduser()
     if not folder.is_dir():
         raise ValidationError("source_directory", f"{folder} is not a folder")
     relative = clean_relpath("entry_script", script)
     if not (folder / relative).is_file():
         raise ValidationError("entry_script", f"{relative} does not exist in {folder.resolve()}")
+    check_taken(folder, relative, "entry_script")
     return folder.resolve(), relative

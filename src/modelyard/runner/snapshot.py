@@ -436,10 +436,12 @@ def _create(dest: Path, executable: bool) -> int:
 
 def _copy_local_blob(store: FileStore, entry: _Entry, dest: Path) -> None:
     try:
-        src = os.open(store.local_path(_blob_path(entry.sha256)), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError as error:
+        # Through the store: no link below its root is followed.
+        blob = store.open_read(_blob_path(entry.sha256))
+    except NotFoundError as error:
         raise _missing_blob(store, entry) from error
-    try:
+    with blob:
+        src = blob.fileno()
         if os.fstat(src).st_size != entry.size:
             raise StorageError(
                 f"blob {entry.sha256} for {entry.relpath!r} in {store.url} is corrupt: it holds "
@@ -450,8 +452,6 @@ def _copy_local_blob(store: FileStore, entry: _Entry, dest: Path) -> None:
             _copy_fd(src, dst, entry.size)
         finally:
             os.close(dst)
-    finally:
-        os.close(src)
 
 
 def _copy_fd(src: int, dst: int, size: int) -> None:

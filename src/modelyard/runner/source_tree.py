@@ -11,14 +11,14 @@ Example::
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
 from modelyard.errors import ValidationError
-from modelyard.names import clean_relpath
+from modelyard.names import TMP_PREFIX, clean_relpath
+from modelyard.store.local_tree import linked_file_inside
 
 IGNORE_FILES = (".amlignore", ".gitignore")
 ALWAYS_LEFT_OUT = ".git"
@@ -54,6 +54,32 @@ def check_source_dir(source_dir: Path | str) -> Path:
     return root
 
 
+def check_taken(root: Path, relpath: str, field: str) -> None:
+    """Raise ValidationError (``field``) unless a snapshot of ``root`` takes the file
+    ``relpath`` (clean): a regular file, or a link to one inside the folder, below folders
+    that are not links (the walk does not enter links to folders). Ignore rules aside."""
+    root_real = os.path.realpath(root)
+    parts = relpath.split("/")
+    for depth in range(1, len(parts)):
+        folder = os.path.join(root, *parts[:depth])
+        if os.path.islink(folder):
+            raise ValidationError(
+                field,
+                f"{relpath!r}: {'/'.join(parts[:depth])!r} in {root} is a symbolic link to a "
+                "folder, which a run's snapshot does not follow; give the path through real "
+                "folders, or copy the script into the source folder",
+            )
+    path = os.path.join(root, relpath)
+    if os.path.islink(path) and linked_file_inside(path, root_real) is None:
+        raise ValidationError(
+            field,
+            f"{relpath!r} is a symbolic link leading outside {root} (to "
+            f"{os.path.realpath(path)!r}); a run's snapshot does not follow such links, so the "
+            "script would be missing where the run starts: copy it into the source folder, or "
+            "make source_directory a folder that holds it",
+        )
+
+
 def walk_source(root: Path) -> tuple[list[SourceFile], list[str]]:
     """The files a snapshot takes (sorted by path) and the paths it will not follow."""
     root_real = os.path.realpath(root)
@@ -82,7 +108,7 @@ def walk_source(root: Path) -> tuple[list[SourceFile], list[str]]:
                 continue
             if child.is_file(follow_symlinks=False):
                 real = child.path
-            elif child.is_symlink() and (linked := _file_inside(child.path, root_real)):
+            elif child.is_symlink() and (linked := linked_file_inside(child.path, root_real)):
                 real = linked
             else:
                 skipped.append(relpath)
@@ -102,7 +128,7 @@ def _read_rules(children: list[os.DirEntry[str]], folder_rel: str, root_real: st
             continue
         path = child.path if child.is_file(follow_symlinks=False) else None
         if path is None and child.is_symlink():
-            path = _file_inside(child.path, root_real)
+            path = linked_file_inside(child.path, root_real)
         if path is None:
             continue
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -121,18 +147,13 @@ def _ignored(rules: _Rules, relpath: str) -> bool:
     return excluded
 
 
-def _file_inside(link: str, root_real: str) -> str | None:
-    """The real path a link names when it is a regular file inside the root, else None."""
-    real = os.path.realpath(link)
-    if not real.startswith(root_real + os.sep):
-        return None
-    try:
-        return real if stat.S_ISREG(os.stat(real, follow_symlinks=False).st_mode) else None
-    except OSError:
-        return None
-
-
 def _check_storable(relpath: str) -> None:
+    if any(part.startswith(TMP_PREFIX) for part in relpath.split("/")):
+        raise ValidationError(
+            "source_directory",
+            f"cannot store the file name {relpath!r}: names starting with {TMP_PREFIX!r} are "
+            "kept for temporary files of the store; rename it or list it in .amlignore",
+        )
     try:
         relpath.encode("utf-8")
         clean = clean_relpath("source_directory", relpath)

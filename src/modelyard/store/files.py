@@ -7,6 +7,14 @@ temporary name beside the target and are renamed into place, so a reader never s
 file; on object stores, where a PUT is already all-or-nothing and rename is a copy, the file is
 written directly.
 
+On the local filesystem every path below the root is reached through
+:mod:`modelyard.store.local_tree`, without following symbolic links: a link in the way of a
+write or a read raises :class:`~modelyard.errors.ValidationError` naming it, ``list`` leaves
+links out (and whatever a link to a folder leads to), and ``exists`` / ``size`` see a link as
+no file. Links have no place in a store (modelyard never makes one there), but a run given
+``as_mount()`` of a local datastore can plant one; this keeps it from carrying a later write or
+read anywhere else on the disk.
+
 Example::
 
     store = FileStore("memory://demo")
@@ -18,13 +26,13 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import functools
 import inspect
 import os
-import shutil
-import uuid
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar, cast
@@ -40,9 +48,12 @@ from modelyard.errors import (
     StorageError,
     ValidationError,
 )
-from modelyard.names import clean_relpath
+from modelyard.names import TMP_PREFIX, clean_relpath, temp_name
+from modelyard.store import local_tree
+from modelyard.store.local_copy import copy_fd
 
-TMP_PREFIX = ".modelyard-tmp-"
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC
 _RENAMING_PROTOCOLS = {"file", "local", "memory"}
 # Most file systems (ext4, xfs, btrfs, tmpfs, APFS) allow 255 bytes per name.
 _NAME_MAX = 255
@@ -163,19 +174,65 @@ class FileStore:
         return Path(self.full_path(relpath, field))
 
     def exists(self, relpath: str) -> bool:
+        if self.is_local:
+            return self._local_stat(relpath) is not None
         return bool(self.fs.exists(self.full_path(relpath)))
 
     @_translate_os_errors("reading the size of")
     def size(self, relpath: str) -> int:
+        if self.is_local:
+            info = self._local_stat(relpath)
+            if info is None or not stat.S_ISREG(info.st_mode):
+                raise NotFoundError(f"file {relpath!r} does not exist in {self.url}")
+            return info.st_size
         try:
             return int(self.fs.size(self.full_path(relpath)))
         except FileNotFoundError as error:
             raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
 
+    def _local_stat(self, relpath: str) -> os.stat_result | None:
+        """What stands at ``relpath`` (a file or a folder; a link is none), found without
+        following links; None when nothing is there."""
+        parent, _, name = clean_relpath("path", relpath, allow_root=True).rpartition("/")
+        try:
+            with self._local_folder(parent, "path", create=False) as folder:
+                if folder is None:
+                    return None
+                info = local_tree.lstat(folder, name) if name else os.fstat(folder)
+        except ValidationError:
+            return None  # a link or a file where a folder should be: nothing by this name
+        return None if info is None or stat.S_ISLNK(info.st_mode) else info
+
+    @contextlib.contextmanager
+    def _local_folder(self, relfolder: str, field: str, *, create: bool) -> Iterator[int | None]:
+        """The open folder ``relfolder`` of a local store (None when missing and not
+        ``create``), reached without following links."""
+        try:
+            root = local_tree.open_root(self.root, create=create)
+        except FileNotFoundError:
+            yield None
+            return
+        try:
+            folder = local_tree.open_folder(
+                root, relfolder, create=create, field=field, where=self.url
+            )
+        finally:
+            os.close(root)
+        try:
+            yield folder
+        finally:
+            if folder is not None:
+                os.close(folder)
+
     @contextlib.contextmanager
     @_translate_os_errors("writing")
     def open_write(self, relpath: str, field: str = "path") -> Iterator[IO[bytes]]:
         """Open ``relpath`` for writing; it appears, whole, only when the block ends cleanly."""
+        if self.is_local:
+            clean = clean_relpath(field, relpath)
+            with local_tree.open_write(self.root, clean, field=field) as f:
+                yield f
+            return
         target = self.full_path(relpath, field)
         parent = target.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
@@ -183,14 +240,11 @@ class FileStore:
             with self.fs.open(target, "wb") as f:
                 yield f
             return
-        temp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        temp = f"{parent}/{temp_name()}"
         try:
             with self.fs.open(temp, "wb") as f:
                 yield f
-            if self.is_local:
-                os.replace(temp, target)
-            else:
-                self.fs.mv(temp, target)
+            self.fs.mv(temp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 self.fs.rm(temp)
@@ -205,18 +259,15 @@ class FileStore:
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             self.fs.put_file(str(source), target)
             return
-        target = self.full_path(relpath, field)
-        parent = target.rsplit("/", 1)[0]
-        os.makedirs(parent, exist_ok=True)
-        temp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        clean = clean_relpath(field, relpath)
+        # ``source`` is the caller's own file: a link there is followed, as ``cp`` would.
+        source_fd = os.open(source, os.O_RDONLY | _CLOEXEC)
         try:
-            # copyfile copies in the kernel (sendfile / copy_file_range) on Linux.
-            shutil.copyfile(source, temp)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+            with local_tree.open_write(self.root, clean, field=field) as f:
+                # In the kernel (copy_file_range / sendfile) where it can.
+                copy_fd(source_fd, f.fileno(), os.fstat(source_fd).st_size)
+        finally:
+            os.close(source_fd)
 
     def write_bytes(self, relpath: str, data: bytes) -> None:
         with self.open_write(relpath) as f:
@@ -230,17 +281,24 @@ class FileStore:
         after a timeout. A gap (offset past the end) is a ConflictError. On stores that cannot
         append, the file is rewritten whole.
         """
+        if self.is_local:
+            folder_path, _, name = clean_relpath("path", relpath).rpartition("/")
+            with self._local_folder(folder_path, "path", create=True) as folder:
+                assert folder is not None  # create=True makes it
+                info = local_tree.lstat(folder, name)
+                size = 0 if info is None else info.st_size
+                if offset > size:
+                    raise ConflictError(f"{relpath!r} has {size} bytes; cannot append at {offset}")
+                if data[size - offset :]:
+                    with os.fdopen(os.open(name, _APPEND, 0o666, dir_fd=folder), "ab") as f:
+                        f.write(data[size - offset :])
+            return
         target = self.full_path(relpath)
         size = int(self.fs.size(target)) if self.fs.exists(target) else 0
         if offset > size:
             raise ConflictError(f"{relpath!r} has {size} bytes; cannot append at {offset}")
         data = data[size - offset :]
         if not data:
-            return
-        if self.is_local:
-            os.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            with open(target, "ab") as f:
-                f.write(data)
             return
         old = self.read_bytes(relpath) if size else b""
         self.write_bytes(relpath, old + data)
@@ -254,6 +312,20 @@ class FileStore:
     @_translate_os_errors("reading")
     def open_read(self, relpath: str, field: str = "name") -> IO[bytes]:
         path = self.full_path(relpath, field)
+        if self.is_local:
+            try:
+                root = local_tree.open_root(self.root)
+            except FileNotFoundError:
+                raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from None
+            try:
+                fd = local_tree.open_file(
+                    root, clean_relpath(field, relpath), field=field, where=self.url
+                )
+            finally:
+                os.close(root)
+            if fd is None:
+                raise NotFoundError(f"file {relpath!r} does not exist in {self.url}")
+            return os.fdopen(fd, "rb")
         try:
             return self.fs.open(path, "rb")  # type: ignore[no-any-return]
         except (FileNotFoundError, IsADirectoryError) as error:
@@ -266,6 +338,8 @@ class FileStore:
     @_translate_os_errors("listing")
     def list(self, prefix: str = "") -> list[FileInfo]:
         """Every file at or below ``prefix``, sorted by path; temporary files are left out."""
+        if self.is_local:
+            return self._list_local(clean_relpath("prefix", prefix, allow_root=True))
         base = self.full_path(prefix, "prefix")
         try:
             found = self.fs.find(base, detail=True)
@@ -281,6 +355,35 @@ class FileStore:
         files.sort(key=lambda item: item.path)
         return files
 
+    def _list_local(self, prefix: str) -> builtins.list[FileInfo]:
+        parent, _, name = prefix.rpartition("/")
+        with self._local_folder(parent, "prefix", create=False) as folder:
+            if folder is None:
+                return []
+            info = local_tree.lstat(folder, name) if name else os.fstat(folder)
+            if info is None:
+                return []
+            if stat.S_ISLNK(info.st_mode):
+                raise ValidationError(
+                    "prefix",
+                    f"{prefix!r} in {self.url} is a symbolic link; links inside a store are not "
+                    "followed",
+                )
+            if stat.S_ISREG(info.st_mode):
+                return [] if name.startswith(TMP_PREFIX) else [FileInfo(prefix, info.st_size)]
+            if not stat.S_ISDIR(info.st_mode):
+                return []
+            below = (
+                os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                if name
+                else os.dup(folder)
+            )
+        try:
+            found = [*local_tree.walk_files(below, f"{prefix}/" if prefix else "")]
+        finally:
+            os.close(below)
+        return sorted((FileInfo(path, size) for path, size in found), key=lambda i: i.path)
+
     def copy(self, src_relpath: str, dst_relpath: str) -> None:
         """Copy one file within the store, atomically at the destination."""
         with self.open_read(src_relpath) as src, self.open_write(dst_relpath) as dst:
@@ -291,5 +394,15 @@ class FileStore:
     def delete(self, prefix: str) -> None:
         """Delete ``prefix`` and everything below it; a missing prefix is not an error."""
         path = self.full_path(prefix, "prefix")
-        if self.fs.exists(path):
+        clean = clean_relpath("prefix", prefix, allow_root=True)
+        if self.is_local and clean:
+            try:
+                root = local_tree.open_root(self.root)
+            except FileNotFoundError:
+                return
+            try:
+                local_tree.remove_tree(root, clean, field="prefix", where=self.url)
+            finally:
+                os.close(root)
+        elif self.fs.exists(path):
             self.fs.rm(path, recursive=True)

@@ -17,15 +17,17 @@ With ``overwrite`` False an existing target is never replaced, even one that ano
 writes meanwhile: the final step is a ``link``, which fails on an existing name, where a
 ``rename`` would replace it.
 
+The target is a name in a folder opened by :mod:`modelyard.store.local_tree`, so neither the
+folder nor the name is reached through a symbolic link.
+
 Example::
 
-    with LocalCopier(overwrite=False, token="a1b2") as copier:
-        copied, unreported, placed = copier.copy(0, "/data/x.bin", "/store/x.bin", size=4096)
+    with LocalCopier(overwrite=False) as copier:
+        copied, unreported, placed = copier.copy(source_fd, folder_fd, "x.bin", size=4096)
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import sys
@@ -33,7 +35,8 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from modelyard.store.files import TMP_PREFIX
+from modelyard.names import temp_name
+from modelyard.store import local_tree
 
 # Bytes per copy call for big files: at the ~400 MiB/s this disk writes, progress moves about
 # every 0.15 s, and Ctrl-C is noticed as often.
@@ -51,30 +54,22 @@ _UNNAMED_FILES = bool(_TMPFILE) and os.link in os.supports_dir_fd
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL})
 
 
-def temp_name(target: str, token: str, index: int) -> str:
-    """A temporary name beside ``target``, unique to one transfer (``token``) and file
-    (``index``); FileStore.list leaves such names out."""
-    return f"{target.rpartition('/')[0]}/{TMP_PREFIX}{token}-{index}"
-
-
 class LocalCopier:
     """Copies files on the local disk for one transfer; see the module docstring.
 
-    ``token`` makes its temporary names unique; ``stop`` (when set) interrupts a big file
-    between chunks; ``on_chunk`` is told the bytes of each chunk of a big file as it is copied.
-    Safe to use from several threads at once. Close it (or use ``with``) when done.
+    ``stop`` (when set) interrupts a big file between chunks; ``on_chunk`` is told the bytes
+    of each chunk of a big file as it is copied. Safe to use from several threads at once.
+    Close it (or use ``with``) when done.
     """
 
     def __init__(
         self,
         *,
         overwrite: bool,
-        token: str,
         stop: threading.Event | None = None,
         on_chunk: Callable[[int], None] | None = None,
     ) -> None:
         self.overwrite = overwrite
-        self.token = token
         self.stop = stop or threading.Event()
         self.on_chunk = on_chunk
         self._proc_fd = _open_proc_fd()
@@ -96,74 +91,67 @@ class LocalCopier:
             os.close(self._proc_fd)
             self._proc_fd = None
 
-    def copy(self, index: int, source: str, target: str, size: int) -> tuple[int, int, bool]:
-        """Copy ``size`` bytes of ``source`` to ``target`` (whose folder exists).
+    def copy(self, source_fd: int, folder_fd: int, name: str, size: int) -> tuple[int, int, bool]:
+        """Copy ``size`` bytes of ``source_fd`` to ``name`` in the open folder ``folder_fd``.
 
-        Returns the bytes copied, how many of them ``on_chunk`` was not told (all of a small
-        file's), and whether the copy was put in place (False: ``target`` exists and
-        ``overwrite`` is off). ``index`` tells this file's temporary name from the others'.
+        The file is made in that folder and named there, never through a link. Returns the
+        bytes copied, how many of them ``on_chunk`` was not told (all of a small file's), and
+        whether the copy was put in place (False: ``name`` exists and ``overwrite`` is off).
         """
-        source_fd = os.open(source, os.O_RDONLY | _CLOEXEC)
+        proc_fd = self._proc_fd
+        unnamed = None if proc_fd is None else self._open_unnamed(folder_fd)
+        if proc_fd is None or unnamed is None:
+            return self._copy_named(source_fd, folder_fd, name, size)
         try:
-            proc_fd = self._proc_fd
-            unnamed = None if proc_fd is None else self._open_unnamed(target)
-            if proc_fd is not None and unnamed is not None:
-                try:
-                    copied, unreported = copy_fd(source_fd, unnamed, size, self.on_chunk, self.stop)
-                    placed = self._link_unnamed(unnamed, index, target, proc_fd)
-                finally:
-                    os.close(unnamed)
-            else:
-                copied, unreported, placed = self._copy_named(source_fd, index, target, size)
+            copied, unreported = copy_fd(source_fd, unnamed, size, self.on_chunk, self.stop)
+            placed = self._link_unnamed(unnamed, folder_fd, name, proc_fd)
         finally:
-            os.close(source_fd)
+            os.close(unnamed)
         return copied, unreported, placed
 
-    def _open_unnamed(self, target: str) -> int | None:
-        """An unnamed file in the folder of ``target``, or None where the filesystem has none."""
+    def _open_unnamed(self, folder_fd: int) -> int | None:
+        """An unnamed file in the folder, or None where the filesystem has none."""
         if not self._unnamed:
             return None
         try:
-            return os.open(target.rpartition("/")[0], os.O_WRONLY | _TMPFILE | _CLOEXEC, 0o666)
+            return os.open(".", os.O_WRONLY | _TMPFILE | _CLOEXEC, 0o666, dir_fd=folder_fd)
         except OSError as error:
             if error.errno not in _NO_TMPFILE:
                 raise
             self._unnamed = False  # this filesystem has none: not again for each file
             return None
 
-    def _link_unnamed(self, fd: int, index: int, target: str, proc_fd: int) -> bool:
+    def _link_unnamed(self, fd: int, folder_fd: int, name: str, proc_fd: int) -> bool:
         """Give the unnamed file ``fd`` its name; False when the name exists and overwrite is
         off (the kernel decides, so a file written meanwhile by another process is kept)."""
-        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/<fd>: Python calls linkat only when given
-        # a folder fd, and the name is relative to it.
+        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/<fd>: the name is relative to /proc/self/fd.
         try:
-            os.link(str(fd), target, src_dir_fd=proc_fd, follow_symlinks=True)
+            os.link(str(fd), name, src_dir_fd=proc_fd, dst_dir_fd=folder_fd, follow_symlinks=True)
             return True
         except FileExistsError:
             if not self.overwrite:
                 return False
-        temp = temp_name(target, self.token, index)
-        os.link(str(fd), temp, src_dir_fd=proc_fd, follow_symlinks=True)
+        temp = temp_name()
+        os.link(str(fd), temp, src_dir_fd=proc_fd, dst_dir_fd=folder_fd, follow_symlinks=True)
         try:
-            os.replace(temp, target)
+            local_tree.replace(folder_fd, temp, name)
         except BaseException:
-            remove_quietly(temp)
+            local_tree.remove(folder_fd, temp)
             raise
         return True
 
     def _copy_named(
-        self, source_fd: int, index: int, target: str, size: int
+        self, source_fd: int, folder_fd: int, name: str, size: int
     ) -> tuple[int, int, bool]:
-        temp = temp_name(target, self.token, index)
+        temp, target_fd = local_tree.create_temp(folder_fd)
         try:
-            target_fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o666)
             try:
                 copied, unreported = copy_fd(source_fd, target_fd, size, self.on_chunk, self.stop)
             finally:
                 os.close(target_fd)
-            return copied, unreported, place(temp, target, self.overwrite)
+            return copied, unreported, local_tree.place(folder_fd, temp, name, self.overwrite)
         except BaseException:
-            remove_quietly(temp)
+            local_tree.remove(folder_fd, temp)
             raise
 
 
@@ -257,31 +245,4 @@ def _next_method(method: _Copy, error: OSError) -> _Copy:
     return next(m for m in _METHODS[position + 1 :] if m not in _missing)
 
 
-def place(temp: str, target: str, overwrite: bool) -> bool:
-    """Rename ``temp`` to ``target``; with ``overwrite`` False only if ``target`` does not exist,
-    decided by the kernel at that instant. Return whether it was placed."""
-    if overwrite:
-        os.replace(temp, target)
-        return True
-    try:
-        os.link(temp, target)
-    except FileExistsError:
-        os.unlink(temp)
-        return False
-    except OSError:
-        # No hard links on this filesystem (FAT, some network mounts): check, then rename.
-        if os.path.lexists(target):
-            os.unlink(temp)
-            return False
-        os.replace(temp, target)
-        return True
-    os.unlink(temp)
-    return True
-
-
-def remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-__all__ = ["CHUNK_SIZE", "LocalCopier", "copy_fd", "place", "remove_quietly", "temp_name"]
+__all__ = ["CHUNK_SIZE", "LocalCopier", "copy_fd"]

@@ -5,9 +5,14 @@ files of a store into a local folder. Both:
 
 - **check every path before writing any file**: relative paths go through
   :func:`~modelyard.names.clean_relpath`, two files may not land on one name (or one on a
-  folder of the other), sources must be files, and on a download every folder written to must
-  resolve, symbolic links followed, inside the local target folder. A bad path raises
+  folder of the other) and sources must be files. A bad path raises
   :class:`~modelyard.errors.ValidationError` naming the field, and nothing has been written;
+- **never follow a symbolic link below a local root**, the store's folder or the download
+  target: a link where a folder is needed raises ValidationError (before anything is written
+  when it is there from the start; the copy stops at it when it appears meanwhile), a link
+  where a file goes is replaced (with ``overwrite``) or counts as an existing file, and the
+  files read from a local store are opened the same way (a store's listing leaves links out).
+  Every local path is reached through :mod:`modelyard.store.local_tree`;
 - **never replace a file when ``overwrite`` is False**: files that exist are skipped and listed
   in the result and the summary line. Even against another process writing the same name at the
   same time, a local file is put in place with ``link`` (which fails on an existing name) rather
@@ -36,9 +41,8 @@ import os
 import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from fsspec.callbacks import Callback
@@ -46,10 +50,11 @@ from rich.console import Console
 
 from modelyard.backend.records import FileInfo
 from modelyard.errors import NotFoundError, StorageError, ValidationError
-from modelyard.names import MAX_PATH_LENGTH, clean_relpath, join_relpath
+from modelyard.names import MAX_PATH_LENGTH, clean_relpath, join_relpath, temp_name
 from modelyard.progress import TransferKind, TransferProgress
-from modelyard.store.files import TMP_PREFIX, FileStore
-from modelyard.store.local_copy import LocalCopier, place, remove_quietly, temp_name
+from modelyard.store import local_tree
+from modelyard.store.files import FileStore
+from modelyard.store.local_copy import CHUNK_SIZE, LocalCopier
 
 # Two threads overlap the kernel's work of creating and renaming small files on two cores:
 # 10,000 files of 1-4 KiB went at about 22,000 files/s with two against 16,000 with one on
@@ -73,8 +78,8 @@ class TransferResult:
 
 
 class _Item(NamedTuple):  # a tuple: made 10,000 times per upload, at a third of a dataclass's cost
-    source: str  # local path or store path to read
-    target: str  # local path or store path to write
+    source: str  # local path, or store path (relative to the root of a local store) to read
+    target: str  # relative to a local root, or a store path to write
     name: str  # the relative path users see in messages and in TransferResult.skipped
     size: int
 
@@ -106,22 +111,47 @@ def upload(
     items = []
     for (source, _), name in zip(files, names, strict=True):
         path = os.fspath(source)
-        items.append(_Item(path, _store_path(store, name), name, _source_size(field, path)))
-    if store.is_local:
-        todo, skipped = _split_existing_local(field, items, overwrite, store.url)
-        _make_parents(todo, os.makedirs)
-        run: Callable[[int, _Item, _Context], None] = _copy_local
-        workers = LOCAL_WORKERS
-    else:
+        dest = name if store.is_local else _store_path(store, name)
+        items.append(_Item(path, dest, name, _source_size(field, path)))
+    if not store.is_local:
         existing = set() if overwrite else {info.path for info in store.list(prefix)}
         todo = [item for item in items if item.name not in existing]
         skipped = [item.name for item in items if item.name in existing]
         _make_parents(todo, lambda path, exist_ok: store.fs.makedirs(path, exist_ok=exist_ok))
         run = _put_renaming if store.renames else _put_direct
         workers = 1 if store.renames else REMOTE_WORKERS
-    return _transfer(
-        "upload", todo, skipped, run, store, workers, overwrite, show_progress, console, started
-    )
+        return _transfer(
+            "upload",
+            todo,
+            skipped,
+            run,
+            store,
+            None,
+            workers,
+            overwrite,
+            show_progress,
+            console,
+            started,
+        )
+    root_fd = local_tree.open_root(store.root, create=True)
+    try:
+        where = store.url
+        todo, skipped = _split_existing_local("target_path", items, overwrite, root_fd, where)
+        return _transfer(
+            "upload",
+            todo,
+            skipped,
+            _copy_local,
+            store,
+            _LocalRoot(root_fd, "target_path", where),
+            LOCAL_WORKERS,
+            overwrite,
+            show_progress,
+            console,
+            started,
+        )
+    finally:
+        os.close(root_fd)
 
 
 def download(
@@ -139,10 +169,10 @@ def download(
 
     ``files`` are relative paths in the store, or the :class:`FileInfo` entries of
     ``store.list()`` (which saves asking the store for each size). Every file lands inside
-    ``local_root``: a path with ``..``, or a folder under ``local_root`` that is a symbolic link
-    leading out of it, raises ValidationError before anything is written. ``field`` and
-    ``root_field`` name the arguments in error messages. Local files that exist are skipped
-    unless ``overwrite``.
+    ``local_root``: a path with ``..``, or a symbolic link below ``local_root`` where a folder
+    is needed (wherever it leads), raises ValidationError before anything is written; a link
+    where a file goes counts as an existing file. ``field`` and ``root_field`` name the
+    arguments in error messages. Local files that exist are skipped unless ``overwrite``.
 
     Example::
 
@@ -150,25 +180,39 @@ def download(
     """
     started = time.perf_counter()
     names = _clean_names(field, [f.path if isinstance(f, FileInfo) else f for f in files], "")
-    root = os.path.realpath(os.fspath(local_root))
+    root = os.fspath(local_root)
     if os.path.exists(root) and not os.path.isdir(root):
-        raise ValidationError(root_field, f"{os.fspath(local_root)!r} exists and is not a folder")
-    _check_inside(field, root, names)
+        raise ValidationError(root_field, f"{root!r} exists and is not a folder")
     items = []
     for entry, name in zip(files, names, strict=True):
-        size = entry.size if isinstance(entry, FileInfo) else _store_size(store, name)
-        items.append(_Item(_store_path(store, name), os.path.join(root, name), name, size))
-    todo, skipped = _split_existing_local(field, items, overwrite, os.fspath(local_root))
-    _make_parents(todo, os.makedirs)
-    if store.is_local:
-        run: Callable[[int, _Item, _Context], None] = _copy_local
-        workers = LOCAL_WORKERS
-    else:
-        run = _get_remote
-        workers = 1 if store.renames else REMOTE_WORKERS
-    return _transfer(
-        "download", todo, skipped, run, store, workers, overwrite, show_progress, console, started
-    )
+        size = entry.size if isinstance(entry, FileInfo) else store.size(name)
+        source = name if store.is_local else _store_path(store, name)
+        items.append(_Item(source, name, name, size))
+    root_fd = local_tree.open_root(root, create=True)
+    try:
+        todo, skipped = _split_existing_local(root_field, items, overwrite, root_fd, root)
+        if store.is_local:
+            run: Callable[[_Item, _Context], None] = _copy_local
+            workers = LOCAL_WORKERS
+        else:
+            run = _get_remote
+            workers = 1 if store.renames else REMOTE_WORKERS
+        target = _LocalRoot(root_fd, root_field, root)
+        return _transfer(
+            "download",
+            todo,
+            skipped,
+            run,
+            store,
+            target,
+            workers,
+            overwrite,
+            show_progress,
+            console,
+            started,
+        )
+    finally:
+        os.close(root_fd)
 
 
 # -- checks, all done before the first byte is written -------------------------------------
@@ -182,10 +226,6 @@ def _clean_names(field: str, names: Sequence[str], prefix: str) -> list[str]:
         name = join_relpath(prefix, clean_relpath(field, raw))
         if len(name) > MAX_PATH_LENGTH:
             raise ValidationError(field, f"{name!r} is longer than {MAX_PATH_LENGTH} characters")
-        if name.rsplit("/", 1)[-1].startswith(TMP_PREFIX):
-            raise ValidationError(
-                field, f"{raw!r}: names starting with {TMP_PREFIX!r} are kept for temporary files"
-            )
         cleaned.append(name)
     unique = set(cleaned)
     if len(unique) != len(cleaned):
@@ -223,74 +263,41 @@ def _store_path(store: FileStore, name: str) -> str:
     return f"{store.root}/{name}"
 
 
-def _store_size(store: FileStore, name: str) -> int:
-    if store.is_local:
-        try:
-            return os.stat(_store_path(store, name)).st_size
-        except FileNotFoundError:
-            raise NotFoundError(f"file {name!r} does not exist in {store.url}") from None
-    return store.size(name)
-
-
-def _check_inside(field: str, root: str, names: Sequence[str]) -> None:
-    """Every folder that ``names`` need below ``root`` must resolve inside ``root``: a symbolic
-    link among the existing ones could otherwise carry a write anywhere on the disk."""
-    checked: set[str] = set()
-    for name in names:
-        folder = name.rpartition("/")[0]
-        if folder in checked:
-            continue
-        checked.add(folder)
-        real = os.path.realpath(os.path.join(root, folder))
-        if real != root and not real.startswith(root + os.sep):
-            raise ValidationError(
-                field, f"{name!r} would be written outside {root} (through a symbolic link)"
-            )
-
-
 def _split_existing_local(
-    field: str, items: list[_Item], overwrite: bool, where: str
+    field: str, items: list[_Item], overwrite: bool, root_fd: int, where: str
 ) -> tuple[list[_Item], list[str]]:
     """Split into the items to copy and the names skipped because their local target exists.
 
-    A folder is looked at once: in one that does not exist yet (an upload to a new target
-    path), no file can exist, and its files need no look of their own.
+    Each folder is opened once, without following links (a link in the way raises
+    ValidationError naming ``field``): in one that does not exist yet (an upload to a new
+    target path), no file can exist, and its files need no look of their own. A link where a
+    file goes counts as an existing file.
     """
     todo: list[_Item] = []
     skipped: list[str] = []
-    folder_exists: dict[str, bool] = {}
-    for item in items:
-        folder = item.target.rpartition("/")[0]
-        exists = folder_exists.get(folder)
-        if exists is None:
-            exists = folder_exists[folder] = _folder_exists(field, folder, item.name, where)
-        if not exists:
-            todo.append(item)
-            continue
-        try:
-            mode = os.lstat(item.target).st_mode
-        except FileNotFoundError:
-            todo.append(item)
-            continue
-        if stat.S_ISDIR(mode):
-            raise ValidationError(field, f"{item.name!r} is a folder in {where}")
-        if overwrite:
-            todo.append(item)
-        else:
-            skipped.append(item.name)
-    return todo, skipped
-
-
-def _folder_exists(field: str, folder: str, name: str, where: str) -> bool:
+    folder_fds: dict[str, int | None] = {}
     try:
-        mode = os.stat(folder).st_mode
-    except FileNotFoundError:
-        return False
-    except NotADirectoryError:
-        mode = 0
-    if not stat.S_ISDIR(mode):
-        raise ValidationError(field, f"{name!r}: a folder it needs is a file in {where}")
-    return True
+        for item in items:
+            folder, _, base = item.target.rpartition("/")
+            if folder not in folder_fds:
+                folder_fds[folder] = local_tree.open_folder(
+                    root_fd, folder, create=False, field=field, where=where
+                )
+            folder_fd = folder_fds[folder]
+            info = None if folder_fd is None else local_tree.lstat(folder_fd, base)
+            if info is None:
+                todo.append(item)
+            elif stat.S_ISDIR(info.st_mode):
+                raise ValidationError(field, f"{item.name!r} is a folder in {where}")
+            elif overwrite:
+                todo.append(item)
+            else:
+                skipped.append(item.name)
+    finally:
+        for fd in folder_fds.values():
+            if fd is not None:
+                os.close(fd)
+    return todo, skipped
 
 
 def _make_parents(items: list[_Item], makedirs: Callable[..., Any]) -> None:
@@ -305,22 +312,49 @@ def _make_parents(items: list[_Item], makedirs: Callable[..., Any]) -> None:
 # -- running the copies ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _LocalRoot:
+    """The local folder a transfer writes into, open; ``field`` names it in errors."""
+
+    fd: int
+    field: str
+    where: str
+
+
 @dataclass
 class _Context:
     store: FileStore
     progress: TransferProgress
     overwrite: bool
-    token: str  # makes temporary names unique to this transfer
     stop: threading.Event
+    target: _LocalRoot | None  # when the files land in a local folder
     copier: LocalCopier | None = None  # when both ends are local
+    source_root_fd: int | None = None  # a local store's root, when files are read from it
+    local: threading.local = field(default_factory=threading.local)  # each thread's folders
+    caches: list[local_tree.FolderCache] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def folder(self, relfolder: str) -> int:
+        """This thread's descriptor of a folder below the local target (made if missing)."""
+        cache: local_tree.FolderCache | None = getattr(self.local, "cache", None)
+        if cache is None:
+            assert self.target is not None
+            cache = local_tree.FolderCache(
+                self.target.fd, field=self.target.field, where=self.target.where
+            )
+            self.local.cache = cache
+            with self.lock:
+                self.caches.append(cache)
+        return cache.get(relfolder)
 
 
 def _transfer(
     kind: TransferKind,
     todo: list[_Item],
     skipped: list[str],
-    run: Callable[[int, _Item, _Context], None],
+    run: Callable[[_Item, _Context], None],
     store: FileStore,
+    target: _LocalRoot | None,
     workers: int,
     overwrite: bool,
     show_progress: bool,
@@ -333,24 +367,30 @@ def _transfer(
     )
     for name in skipped:
         progress.skip(name)
-    context = _Context(store, progress, overwrite, uuid.uuid4().hex[:12], threading.Event())
+    context = _Context(store, progress, overwrite, threading.Event(), target)
     if run is _copy_local:
         context.copier = LocalCopier(
-            overwrite=overwrite, token=context.token, stop=context.stop, on_chunk=progress.advance
+            overwrite=overwrite, stop=context.stop, on_chunk=progress.advance
         )
+    if kind == "download" and store.is_local:
+        context.source_root_fd = local_tree.open_root(store.root)
     try:
         with progress:
             _run_all(todo, run, context, workers if len(todo) >= _MIN_FILES_FOR_THREADS else 1)
     finally:
         if context.copier is not None:
             context.copier.close()
+        if context.source_root_fd is not None:
+            os.close(context.source_root_fd)
+        for cache in context.caches:
+            cache.close()
     return TransferResult(
         progress.files_done, progress.bytes_done, tuple(progress.skipped), progress.seconds
     )
 
 
 def _run_all(
-    items: list[_Item], run: Callable[[int, _Item, _Context], None], context: _Context, workers: int
+    items: list[_Item], run: Callable[[_Item, _Context], None], context: _Context, workers: int
 ) -> None:
     """Run ``run`` on every item, on this thread and ``workers - 1`` more.
 
@@ -359,7 +399,7 @@ def _run_all(
     file, and is raised here, translated to StorageError when the filesystem raised it.
     """
     lock = threading.Lock()
-    pending: Iterator[tuple[int, _Item]] = enumerate(items)
+    pending: Iterator[_Item] = iter(items)
     errors: list[tuple[str, BaseException]] = []
 
     def work() -> None:
@@ -370,8 +410,8 @@ def _run_all(
                     next_item = next(pending, None)
                 if next_item is None:
                     return
-                name = next_item[1].name
-                run(next_item[0], next_item[1], context)
+                name = next_item.name
+                run(next_item, context)
         except BaseException as error:
             errors.append((name, error))  # before stop is set, so that it comes first
             context.stop.set()
@@ -397,14 +437,34 @@ def _run_all(
         raise error
 
 
-def _copy_local(index: int, item: _Item, context: _Context) -> None:
+def _copy_local(item: _Item, context: _Context) -> None:
     """Copy one file between local folders (see :mod:`modelyard.store.local_copy`)."""
     assert context.copier is not None
-    copied, unreported, placed = context.copier.copy(index, item.source, item.target, item.size)
+    folder, _, name = item.target.rpartition("/")
+    source_fd = _open_source(item, context)
+    try:
+        copied, unreported, placed = context.copier.copy(
+            source_fd, context.folder(folder), name, item.size
+        )
+    finally:
+        os.close(source_fd)
     if placed:
         context.progress.advance(unreported, files=1)
     else:
         context.progress.withdraw(item.name, item.size, copied - unreported)
+
+
+def _open_source(item: _Item, context: _Context) -> int:
+    """The file to copy, open: a local file as given, or a file of a local store, reached
+    without following links below the store's root."""
+    if context.source_root_fd is None:
+        return os.open(item.source, os.O_RDONLY | os.O_CLOEXEC)
+    fd = local_tree.open_file(
+        context.source_root_fd, item.source, field="names", where=context.store.url
+    )
+    if fd is None:
+        raise NotFoundError(f"file {item.name!r} does not exist in {context.store.url}")
+    return fd
 
 
 class _ProgressCallback(Callback):  # type: ignore[misc]  # fsspec has no type hints
@@ -423,17 +483,17 @@ class _ProgressCallback(Callback):  # type: ignore[misc]  # fsspec has no type h
         self.relative_update(value - self.copied)
 
 
-def _put_direct(index: int, item: _Item, context: _Context) -> None:
+def _put_direct(item: _Item, context: _Context) -> None:
     """Upload to an object store, where one PUT is all-or-nothing: no temporary name."""
     callback = _ProgressCallback(context.progress)
     context.store.fs.put_file(item.source, item.target, callback=callback)
     _finish_remote(item, callback, context)
 
 
-def _put_renaming(index: int, item: _Item, context: _Context) -> None:
+def _put_renaming(item: _Item, context: _Context) -> None:
     """Upload to a filesystem with folders and renames (memory://, sftp): temp name, then mv."""
     fs = context.store.fs
-    temp = temp_name(item.target, context.token, index)
+    temp = f"{item.target.rpartition('/')[0]}/{temp_name()}"
     callback = _ProgressCallback(context.progress)
     try:
         fs.put_file(item.source, temp, callback=callback)
@@ -449,20 +509,26 @@ def _put_renaming(index: int, item: _Item, context: _Context) -> None:
     _finish_remote(item, callback, context)
 
 
-def _get_remote(index: int, item: _Item, context: _Context) -> None:
+def _get_remote(item: _Item, context: _Context) -> None:
     """Download one file from a non-local store to a temporary local name, then place it."""
-    temp = temp_name(item.target, context.token, index)
-    callback = _ProgressCallback(context.progress)
+    folder, _, name = item.target.rpartition("/")
+    folder_fd = context.folder(folder)
+    copied = 0
+    temp, fd = local_tree.create_temp(folder_fd)
     try:
-        context.store.fs.get_file(item.source, temp, callback=callback)
-        placed = place(temp, item.target, context.overwrite)
+        with context.store.fs.open(item.source, "rb") as source, os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK_SIZE):
+                out.write(chunk)
+                copied += len(chunk)
+                context.progress.advance(len(chunk))
+        placed = local_tree.place(folder_fd, temp, name, context.overwrite)
     except BaseException:
-        remove_quietly(temp)
+        local_tree.remove(folder_fd, temp)
         raise
     if placed:
-        _finish_remote(item, callback, context)
+        context.progress.advance(max(item.size - copied, 0), files=1)
     else:
-        context.progress.withdraw(item.name, item.size, callback.copied)
+        context.progress.withdraw(item.name, item.size, copied)
 
 
 def _finish_remote(item: _Item, callback: _ProgressCallback, context: _Context) -> None:
