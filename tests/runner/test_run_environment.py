@@ -131,6 +131,7 @@ def test_the_allowlist_keeps_what_runs_need_and_nothing_else() -> None:
         "CUDA_VISIBLE_DEVICES": "0,1",
         "NCCL_SOCKET_IFNAME": "eth0",
         "OMPI_MCA_btl": "self,tcp",
+        "PYTHONPATH": "/src",
         "EPOCHS": "3",
     }
     started_with = agent_environment(client)

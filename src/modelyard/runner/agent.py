@@ -10,8 +10,10 @@ gone after a while with nothing to do. It
 - notices a supervisor that died (killed with SIGKILL, say): it stops the run's processes and
   marks the run NotResponding, then Failed with the reason.
 
-Clients wake it through a Unix socket after they queue a run; it also looks at the queue
-every second, so a lost wake-up only costs a second.
+Clients wake it through a Unix socket after they queue a run, in a folder only the user can
+write to (:func:`socket_path`); it also looks at the queue every second, so a lost wake-up
+only costs a second. It is started with a reduced environment (``run_environment.py``), so a
+client's tokens never sit in it.
 
 Example::
 
@@ -158,9 +160,10 @@ def _check_temp_folder(folder: Path) -> None:
     if problem:
         raise ConfigError(
             f"{folder}, where the local compute agent's socket goes, {problem}: another "
-            "account may have made it to intercept your runs, so it is not used. Remove it "
-            "(or ask an administrator to), or set XDG_RUNTIME_DIR to a private folder of "
-            "yours, or use a workspace folder with a shorter path"
+            "account may have made it, or could replace the socket, to intercept your runs, "
+            "so it is not used. Remove it (or ask an administrator to), or set "
+            "XDG_RUNTIME_DIR to a private folder of yours, or use a workspace folder with a "
+            "shorter path"
         )
 
 
@@ -178,7 +181,8 @@ def _tell(workspace: Workspace, word: bytes) -> bool:
 
 
 def wake(workspace: Workspace) -> bool:
-    """Ask the agent to look at the queue now; False when no agent answers."""
+    """Ask the agent to look at the queue now; False when no agent answers (ConfigError when
+    the socket's only possible folder is unsafe, see :func:`socket_path`)."""
     return _tell(workspace, b"wake")
 
 
@@ -240,10 +244,10 @@ def _pid_alive(pid: int) -> bool:
 class Agent:
     """The agent's loop; see the module docstring."""
 
-    def __init__(self, workspace: Workspace, socket: str | None = None) -> None:
+    def __init__(self, workspace: Workspace, socket_file: str | None = None) -> None:
         self.workspace = workspace
         # The client that started the agent chose the socket: the same one it wakes.
-        self.socket = socket or socket_path(workspace)
+        self.socket_file = socket_file or socket_path(workspace)
         self.backend = workspace._backend
         self.dir = compute_dir(workspace)
         self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
@@ -260,7 +264,7 @@ class Agent:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # another agent serves this workspace
-        path = self.socket
+        path = self.socket_file
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

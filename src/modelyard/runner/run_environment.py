@@ -23,6 +23,8 @@ happened to start the agent: a second notebook's run must not find the first one
    OpenMPI                ``OMPI_MCA_*``, ``PMIX_MCA_*``, ``PRTE_MCA_*``, ``OPAL_PREFIX``,
                           ``OMPI_ALLOW_RUN_AS_ROOT``, ``OMPI_ALLOW_RUN_AS_ROOT_CONFIRM``
    threads                ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``
+   Python                 ``PYTHONPATH``, ``PYTHONHOME`` (how modelyard's own interpreter
+                          finds modelyard, when it is not installed into it)
    =====================  ============================================================
 
 2. the run's own ``environment_variables`` (the estimator's, its environment's, and those of
@@ -35,9 +37,8 @@ happened to start the agent: a second notebook's run must not find the first one
 Anything else a script needs goes into ``environment_variables``. The agent (and the
 supervisors it forks) is started with the table above plus what it reads itself: the
 ``MODELYARD_*`` settings, the package installer's settings (``PIP_*``, ``UV_*``, ``CONDA_*``,
-proxies and CA bundles, ``PYENV_ROOT``, ``XDG_CONFIG_DIRS``), ``XDG_RUNTIME_DIR`` and
-``PYTHONPATH`` (so it imports the same modelyard as the client). A client's other variables
-never sit in the long-lived agent.
+proxies and CA bundles, ``PYENV_ROOT``, ``XDG_CONFIG_DIRS``) and ``XDG_RUNTIME_DIR``. A
+client's other variables never sit in the long-lived agent.
 
 Example::
 
@@ -81,6 +82,8 @@ INHERITED_NAMES = frozenset(
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
         "OPENBLAS_NUM_THREADS",
+        "PYTHONPATH",
+        "PYTHONHOME",
     }
 )
 INHERITED_PREFIXES = ("LC_", "NCCL_", "OMPI_MCA_", "PMIX_MCA_", "PRTE_MCA_")
@@ -88,7 +91,6 @@ INHERITED_PREFIXES = ("LC_", "NCCL_", "OMPI_MCA_", "PMIX_MCA_", "PRTE_MCA_")
 # What the agent and its supervisors read themselves, on top of what the runs inherit.
 AGENT_NAMES = frozenset(
     {
-        "PYTHONPATH",
         "PYENV_ROOT",
         "XDG_RUNTIME_DIR",
         "XDG_CONFIG_DIRS",

@@ -82,8 +82,10 @@ class SecretsFile:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o600)  # a umask like 0277 must not make it unopenable next time
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
