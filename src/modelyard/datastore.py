@@ -3,6 +3,9 @@
 Every workspace has a default datastore, ``workspaceblobstore``, a folder in the workspace.
 :meth:`Datastore.register` adds others: a local folder, ``s3://bucket/prefix``, ``gs://...``,
 ``memory://...``, with the filesystem's options (credentials, endpoint) as keyword arguments.
+Those options are kept in the workspace folder's private ``secrets.json`` (mode 0600), not in
+its database, and are never shown: ``repr``, :meth:`Datastore.get_details`, the CLI and error
+messages give the option names with ``"***"`` for values (``store/secrets.py``).
 
 ``upload``, ``upload_files`` and ``download`` copy files with :mod:`modelyard.store.transfer`:
 every path is checked before the first file is written, ``overwrite=False`` never replaces a
@@ -42,8 +45,10 @@ from modelyard.backend.records import DatastoreRecord, FileInfo
 from modelyard.data_reference import DOWNLOAD, DataReference
 from modelyard.errors import ValidationError
 from modelyard.names import check_name, clean_relpath
+from modelyard.run import iso_utc
 from modelyard.store import local_tree, transfer
 from modelyard.store.files import FileStore, local_url
+from modelyard.store.secrets import open_datastore, redact
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -97,7 +102,8 @@ class Datastore:
         """Register the datastore ``name`` at ``url``: an fsspec URL or a local folder path.
 
         ``storage_options`` go to the fsspec filesystem (``key``, ``secret``,
-        ``endpoint_url``, ...) and are stored with the workspace. Registering a name again with
+        ``endpoint_url``, ...) and are kept in the workspace folder's private secrets file,
+        never in its database nor in a run's processes. Registering a name again with
         the same URL returns it; another URL needs ``overwrite=True`` (else ConflictError).
 
         Example::
@@ -113,7 +119,7 @@ class Datastore:
             raise ValidationError(
                 "storage_options", f"values must be JSON strings, numbers, lists or dicts: {error}"
             ) from None
-        _open_store(clean_url, storage_options)  # fails here, not at the first upload
+        open_datastore(clean_url, storage_options)  # fails here, not at the first upload
         record = workspace._backend.register_datastore(
             name, clean_url, storage_options, overwrite=overwrite
         )
@@ -332,6 +338,25 @@ class Datastore:
         """
         return DataReference(self, mode=DOWNLOAD, path_on_compute=path_on_compute)
 
+    def get_details(self) -> dict[str, Any]:
+        """The datastore's name, URL, whether it is the default, and the names of its storage
+        options with their values hidden (``"***"``).
+
+        Example::
+
+            Datastore.get(ws, "raw").get_details()
+            # {'name': 'raw', 'url': 's3://bucket/raw', 'isDefault': False,
+            #  'createdTimeUtc': '2025-11-24T16:00:00Z',
+            #  'storageOptions': {'key': '***', 'secret': '***'}}
+        """
+        return {
+            "name": self.name,
+            "url": self.url,
+            "isDefault": self.is_default,
+            "createdTimeUtc": iso_utc(self._record.created_at),
+            "storageOptions": redact(self._record.storage_options),
+        }
+
     def __repr__(self) -> str:
         return (
             f"Datastore(workspace={self._workspace.name!r}, name={self.name!r}, url={self.url!r})"
@@ -349,7 +374,7 @@ class Datastore:
 
     def _files(self) -> FileStore:
         if self._store is None:
-            self._store = _open_store(self.url, self._record.storage_options)
+            self._store = open_datastore(self.url, self._record.storage_options)
         return self._store
 
 
@@ -364,19 +389,6 @@ def _normalize_url(url: StrPath) -> str:
     if folder.exists() and not folder.is_dir():
         raise ValidationError("url", f"{text!r} is a file; a datastore is a folder")
     return local_url(folder)
-
-
-def _open_store(url: str, storage_options: dict[str, Any]) -> FileStore:
-    try:
-        return FileStore(url, storage_options)
-    except ImportError as error:
-        raise ValidationError(
-            "url", f"{url!r} needs a package that is not installed: {error}"
-        ) from None
-    except ValueError as error:
-        raise ValidationError("url", f"{url!r} cannot be used: {error}") from None
-    except TypeError as error:
-        raise ValidationError("storage_options", f"not accepted for {url!r}: {error}") from None
 
 
 def _walk(folder: Path) -> builtins.list[tuple[str, str]]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import stat
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from modelyard.backend.local import LocalBackend
+from modelyard.errors import ConfigError
 from modelyard.store import migrate
 from modelyard.store.database import Database
+from modelyard.store.secrets import SECRETS_FILE
 from modelyard.store.tables import metadata
 
 
@@ -48,3 +54,63 @@ def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
     migrate.upgrade(db)
     migrate.upgrade(db)
     assert db.schema_revision() == migrate.HEAD_REVISION
+
+
+def _old_workspace_database(folder: Path) -> Database:
+    """A database at revision 0003, when datastore credentials were a column of it."""
+    folder.mkdir()
+    db = Database(f"sqlite:///{folder / 'modelyard.db'}")
+    migrate.upgrade(db, "0003")
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO datastores (name, url, storage_options, created_at) "
+                "VALUES ('raw', 'memory://raw', :options, 0), ('plain', 'memory://p', '{}', 0)"
+            ),
+            {"options": json.dumps({"key": "AKIA-old-key", "secret": "old-s3cr3t-value"})},
+        )
+    return db
+
+
+def test_upgrade_moves_datastore_credentials_out_of_the_database(tmp_path: Path) -> None:
+    folder = tmp_path / "ws"
+    db = _old_workspace_database(folder)
+
+    backend = LocalBackend("ws", db.url, (folder / "artifacts").as_uri(), base_dir=folder)
+
+    assert backend.get_datastore("raw").storage_options == {
+        "key": "AKIA-old-key",
+        "secret": "old-s3cr3t-value",
+    }
+    assert backend.get_datastore("plain").storage_options == {}
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("datastores")}
+    assert "storage_options" not in columns
+    # Not left behind in the free pages of the file or in the write-ahead log either.
+    data = b"".join(p.read_bytes() for p in folder.glob("modelyard.db*"))
+    assert b"old-s3cr3t-value" not in data
+    secrets = folder / SECRETS_FILE
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert "old-s3cr3t-value" in secrets.read_text()
+
+
+def test_downgrade_puts_the_credentials_back_for_the_older_version(tmp_path: Path) -> None:
+    folder = tmp_path / "ws"
+    db = _old_workspace_database(folder)
+    migrate.upgrade(db, secrets_path=folder / SECRETS_FILE)
+
+    migrate.downgrade(db, "0003", secrets_path=folder / SECRETS_FILE)
+
+    with db.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT name, storage_options FROM datastores")).all())
+    assert json.loads(rows["raw"])["secret"] == "old-s3cr3t-value"
+    assert json.loads(rows["plain"]) == {}
+
+
+def test_upgrade_without_the_workspace_folder_keeps_credentials_it_cannot_move(
+    tmp_path: Path,
+) -> None:
+    db = _old_workspace_database(tmp_path / "ws")
+
+    with pytest.raises(ConfigError, match=r"\['raw'\].*workspace folder"):
+        migrate.upgrade(db)
+    assert db.schema_revision() == "0003"  # nothing dropped: the transaction rolled back

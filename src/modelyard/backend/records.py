@@ -119,7 +119,8 @@ class MetricSeries:
 class DatastoreRecord:
     name: str
     url: str
-    storage_options: dict[str, Any]
+    # Credentials: left out of the repr, which tracebacks and logs may show.
+    storage_options: dict[str, Any] = field(repr=False)
     created_at: float
     is_default: bool
 

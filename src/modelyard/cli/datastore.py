@@ -14,6 +14,7 @@ from modelyard.cli.output import format_time, iso_utc, print_json, print_table
 from modelyard.cli.params import json_option, option_names
 from modelyard.cli.state import CliState
 from modelyard.datastore import Datastore
+from modelyard.store.secrets import redact
 
 _datastore_option = click.option(
     "--datastore",
@@ -51,7 +52,8 @@ def _datastore(state: CliState, name: str | None) -> Datastore:
 def list_datastores(state: CliState, as_json: bool) -> None:
     """List the datastores of the workspace.
 
-    Their storage options, which may hold credentials, are never printed.
+    Their storage options, which may hold credentials, are shown by name only (the JSON
+    gives each value as "***").
 
     \b
     Example:
@@ -66,19 +68,21 @@ def list_datastores(state: CliState, as_json: bool) -> None:
                     "url": record.url,
                     "isDefault": record.is_default,
                     "createdTimeUtc": iso_utc(record.created_at),
+                    "storageOptions": redact(record.storage_options),
                 }
                 for record in records
             ]
         )
         return
     print_table(
-        ["name", "url", "default", "created"],
+        ["name", "url", "default", "created", "options"],
         (
             [
                 record.name,
                 record.url,
                 "yes" if record.is_default else "",
                 format_time(record.created_at),
+                ", ".join(sorted(record.storage_options)),
             ]
             for record in records
         ),

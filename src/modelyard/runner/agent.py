@@ -10,8 +10,10 @@ gone after a while with nothing to do. It
 - notices a supervisor that died (killed with SIGKILL, say): it stops the run's processes and
   marks the run NotResponding, then Failed with the reason.
 
-Clients wake it through a Unix socket after they queue a run; it also looks at the queue
-every second, so a lost wake-up only costs a second.
+Clients wake it through a Unix socket after they queue a run, in a folder only the user can
+write to (:func:`socket_path`); it also looks at the queue every second, so a lost wake-up
+only costs a second. It is started with a reduced environment (``run_environment.py``), so a
+client's tokens never sit in it.
 
 Example::
 
@@ -29,6 +31,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -48,7 +51,8 @@ from modelyard.backend.records import (
     RUNNING,
     STARTING,
 )
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConfigError, ModelyardError
+from modelyard.runner.run_environment import agent_environment
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -58,6 +62,8 @@ LOCAL = "local"
 ACTIVE_STATES = [PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
 POLL_INTERVAL_S = 1.0
 START_TIMEOUT_S = 20.0
+# A Unix socket path holds 108 bytes on Linux and 104 on macOS, with the final NUL.
+SOCKET_PATH_MAX = 100
 
 
 def idle_seconds() -> float:
@@ -78,11 +84,87 @@ def compute_dir(workspace: Workspace) -> Path:
 
 
 def socket_path(workspace: Workspace) -> str:
-    """The agent's socket: short, because Unix socket paths are limited to ~100 bytes."""
+    """The agent's socket, in a folder only this account can write to (another account that
+    could replace the socket would receive the wake-ups and keep the runs queued).
+
+    The first that fits the ~100 bytes of a Unix socket path (``SOCKET_PATH_MAX``):
+
+    1. ``<workspace>/compute/local/agent.sock``, when that folder is this account's and
+       nobody else may write to it: it depends on the workspace alone, so every client finds
+       it whatever its environment;
+    2. ``$XDG_RUNTIME_DIR/modelyard-<digest>.sock``, when that folder is this account's and
+       private (0700, as systemd makes it);
+    3. ``<tmp>/modelyard-<uid>/<digest>.sock``: a fixed name under ``/tmp``, so it is checked
+       (with lstat: not a link, a folder, owned by this account, mode 0700) and refused with
+       a ConfigError naming it when another account planted it.
+
+    Example::
+
+        socket_path(ws)      # '/home/me/proj/.modelyard/demo/compute/local/agent.sock'
+    """
+    in_workspace = compute_dir(workspace) / "agent.sock"
+    if _fits(in_workspace) and all(
+        _private_folder(folder, group_may_read=True)
+        for folder in (in_workspace.parent, in_workspace.parent.parent, workspace.location)
+    ):
+        return str(in_workspace)
     digest = hashlib.sha256(str(workspace.location).encode()).hexdigest()[:16]
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        in_runtime = Path(runtime) / f"modelyard-{digest}.sock"
+        if _fits(in_runtime) and _private_folder(in_runtime.parent, group_may_read=False):
+            return str(in_runtime)
     folder = Path(tempfile.gettempdir()) / f"modelyard-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError, PermissionError):
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, 0o700)  # ours, just made: exactly 0700 whatever the umask
+    _check_temp_folder(folder)
     return str(folder / f"{digest}.sock")
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(path)) <= SOCKET_PATH_MAX
+
+
+def _private_folder(folder: Path, *, group_may_read: bool) -> bool:
+    """Whether ``folder`` is a real folder of this account that nobody else may write to
+    (nor read, unless ``group_may_read``). A link is not followed: whoever may change it
+    chooses where the socket goes."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    forbidden = 0o022 if group_may_read else 0o077
+    return (
+        stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & forbidden
+    )
+
+
+def _check_temp_folder(folder: Path) -> None:
+    try:
+        info = os.lstat(folder)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot use {folder} for the local compute agent's socket: {error.strerror}; set "
+            "XDG_RUNTIME_DIR or TMPDIR to a folder of yours"
+        ) from None
+    problem = ""
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a folder"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to another account (uid {info.st_uid}; you are uid {os.getuid()})"
+    elif stat.S_IMODE(info.st_mode) != 0o700:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}, not 0700"
+    if problem:
+        raise ConfigError(
+            f"{folder}, where the local compute agent's socket goes, {problem}: another "
+            "account may have made it, or could replace the socket, to intercept your runs, "
+            "so it is not used. Remove it (or ask an administrator to), or set "
+            "XDG_RUNTIME_DIR to a private folder of yours, or use a workspace folder with a "
+            "shorter path"
+        )
 
 
 def _tell(workspace: Workspace, word: bytes) -> bool:
@@ -99,7 +181,8 @@ def _tell(workspace: Workspace, word: bytes) -> bool:
 
 
 def wake(workspace: Workspace) -> bool:
-    """Ask the agent to look at the queue now; False when no agent answers."""
+    """Ask the agent to look at the queue now; False when no agent answers (ConfigError when
+    the socket's only possible folder is unsafe, see :func:`socket_path`)."""
     return _tell(workspace, b"wake")
 
 
@@ -110,11 +193,16 @@ def stop_agent(workspace: Workspace) -> bool:
 
 
 def ensure_agent(workspace: Workspace) -> None:
-    """Start the workspace's agent unless it runs already, and wake it."""
-    if wake(workspace):
-        return
+    """Start the workspace's agent unless it runs already, and wake it.
+
+    The agent gets the client's environment reduced to what it and the runs' machinery need
+    (``run_environment.agent_environment``): a client's tokens never sit in it.
+    """
     folder = compute_dir(workspace)
     folder.mkdir(parents=True, exist_ok=True)
+    path = socket_path(workspace)  # a ConfigError here, before any wait, when it is unsafe
+    if wake(workspace):
+        return
     with open(folder / "agent.log", "ab") as log:
         subprocess.Popen(
             [
@@ -123,10 +211,12 @@ def ensure_agent(workspace: Workspace) -> None:
                 "modelyard.runner.agent",
                 str(workspace.location),
                 workspace.name,
+                path,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            env=agent_environment(os.environ),
             start_new_session=True,  # detached: closing the notebook leaves it running
             close_fds=True,
         )
@@ -154,8 +244,10 @@ def _pid_alive(pid: int) -> bool:
 class Agent:
     """The agent's loop; see the module docstring."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, socket_file: str | None = None) -> None:
         self.workspace = workspace
+        # The client that started the agent chose the socket: the same one it wakes.
+        self.socket_file = socket_file or socket_path(workspace)
         self.backend = workspace._backend
         self.dir = compute_dir(workspace)
         self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
@@ -172,7 +264,7 @@ class Agent:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # another agent serves this workspace
-        path = socket_path(self.workspace)
+        path = self.socket_file
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -346,7 +438,7 @@ def main(argv: list[str]) -> None:
     import modelyard.runner.supervisor  # noqa: F401
 
     compute_dir(workspace).mkdir(parents=True, exist_ok=True)
-    Agent(workspace).serve()
+    Agent(workspace, argv[2] if len(argv) > 2 else None).serve()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
 from modelyard.store import transfer
 from modelyard.store.files import FileStore
+from modelyard.store.secrets import open_datastore
 
 ENV_PREFIX = "MODELYARD_DATAREFERENCE_"
 
@@ -55,7 +56,8 @@ def resolve(
     for reference in references:
         name = reference["data_reference_name"]
         record = backend.get_datastore(reference["datastore_name"])
-        store = FileStore(record.url, record.storage_options)
+        # Its errors never quote the options: they become the run's error, seen by all.
+        store = open_datastore(record.url, record.storage_options)
         relpath = clean_relpath(
             "path_on_datastore", reference.get("path_on_datastore") or "", allow_root=True
         )

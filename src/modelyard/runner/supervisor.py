@@ -9,7 +9,8 @@ forks it), and:
    ``use_gpu=True``, checks that the machine has a GPU.
 2. **Starting**: unpacks the snapshot into a working folder, resolves data references to local
    paths, writes the run context and opens the channel the script will talk through.
-3. **Running**: starts the script in its own process group with ``PYTHONUNBUFFERED=1``;
+3. **Running**: starts the script in its own process group with ``PYTHONUNBUFFERED=1`` and
+   the run's environment, never the client's (``run_environment.py``);
    streams stdout and stderr live to ``user_logs/std_log.txt``; syncs ``./logs`` every few
    seconds; heartbeats; watches for a cancel request and for ``max_run_duration_seconds``.
    A distributed run starts every process its launcher plans (``launchers.py``: mpirun's
@@ -60,6 +61,7 @@ from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.processes import Output, Processes, RunProcess
+from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
 from modelyard.runner.snapshot import restore_snapshot
 
@@ -218,7 +220,7 @@ class Supervisor:
         spec = self.spec
         # Checked before Starting, so a run that cannot launch fails in Preparing.
         problem = launchers.missing_launcher(
-            spec.distributed, {**os.environ, **spec.environment_variables}
+            spec.distributed, run_process_environment(os.environ, spec.environment_variables)
         )
         if problem:
             raise _Stopped(FAILED, {"message": problem})
@@ -228,7 +230,8 @@ class Supervisor:
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
         paths = data.resolve(self.backend, spec.data_references(), self.workdir, self.cache_dir)
-        # What the run sets on top of the supervisor's environment (mpirun passes these on).
+        # What the run sets on top of the allowlisted part of the supervisor's environment
+        # (run_environment.py; mpirun passes these on).
         run_env = dict(spec.environment_variables)
         run_env["PYTHONUNBUFFERED"] = "1"
         for name, path in paths.items():
@@ -237,7 +240,7 @@ class Supervisor:
         if spec.use_gpu:
             run_env["CUDA_VISIBLE_DEVICES"] = ",".join(checks.visible_gpus())
         run_env.update(self._open_channel())
-        env = {**os.environ, **run_env}
+        env = run_process_environment(os.environ, run_env)
         arguments = []
         for argument in spec.arguments:
             if argument.data_reference is not None:

@@ -10,6 +10,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy.exc import DatabaseError
@@ -18,7 +20,7 @@ from modelyard.errors import StorageError
 from modelyard.store.database import Database
 
 # The newest revision in migrations/versions; tests/store/test_migrations.py keeps them equal.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -31,10 +33,12 @@ def _alembic_config(db: Database):  # type: ignore[no-untyped-def]
     return config
 
 
-def _run(db: Database, command_name: str, revision: str) -> None:
+def _run(db: Database, command_name: str, revision: str, secrets_path: Path | None) -> None:
     from alembic import command
 
     config = _alembic_config(db)
+    # Where migration 0004 moves datastore credentials to (the workspace's secrets file).
+    config.attributes["secrets_path"] = secrets_path
     try:
         with db.engine.connect() as conn:
             if db.is_sqlite:
@@ -44,13 +48,26 @@ def _run(db: Database, command_name: str, revision: str) -> None:
             with conn.begin():
                 config.attributes["connection"] = conn
                 getattr(command, command_name)(config, revision)
+            if db.is_sqlite:
+                # What a migration replaced (credentials, say) must not stay behind in old
+                # frames of the write-ahead log: copy it into the database and empty the log.
+                # On the driver's own connection, since SQLite refuses to checkpoint in a
+                # transaction; best effort, as busy readers of other processes only put it off.
+                driver = conn.connection.driver_connection
+                with contextlib.suppress(sqlite3.Error):
+                    if driver is not None:
+                        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except DatabaseError as error:
         db.raise_if_damaged(error)
         raise
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Migrate ``db`` up to ``revision`` (the newest by default); a no-op when it is there."""
+def upgrade(db: Database, revision: str = "head", *, secrets_path: Path | None = None) -> None:
+    """Migrate ``db`` up to ``revision`` (the newest by default); a no-op when it is there.
+
+    ``secrets_path`` is the workspace's datastore credentials file (``store/secrets.py``),
+    which migrations that move credentials out of the database write.
+    """
     current = db.schema_revision()
     if revision == "head" and current == HEAD_REVISION:
         return
@@ -59,9 +76,9 @@ def upgrade(db: Database, revision: str = "head") -> None:
             f"the workspace database is at schema {current}, newer than this modelyard "
             f"({HEAD_REVISION}); upgrade modelyard to open it"
         )
-    _run(db, "upgrade", revision)
+    _run(db, "upgrade", revision, secrets_path)
 
 
-def downgrade(db: Database, revision: str) -> None:
+def downgrade(db: Database, revision: str, *, secrets_path: Path | None = None) -> None:
     """Migrate ``db`` down to ``revision`` (``"base"`` empties it)."""
-    _run(db, "downgrade", revision)
+    _run(db, "downgrade", revision, secrets_path)

@@ -108,12 +108,13 @@ metric_chunks = Table(
     Index("ix_metric_chunks_metric_first", "metric_id", "first_index"),
 )
 
+# A datastore's storage options (credentials) are not here: they are kept in the workspace
+# folder's secrets file (store/secrets.py), out of a database that may be shared.
 datastores = Table(
     "datastores",
     metadata,
     Column("name", String(255), primary_key=True),
     Column("url", Text, nullable=False),
-    Column("storage_options", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
 

@@ -21,6 +21,7 @@ from modelyard.backend.local.runs import RunStore
 from modelyard.store import migrate
 from modelyard.store.database import Database
 from modelyard.store.files import FileStore
+from modelyard.store.secrets import SECRETS_FILE
 
 
 class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, EnvironmentStore):
@@ -39,7 +40,9 @@ class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, Environmen
         # workspace folder can be moved or copied whole.
         self.base_dir = base_dir
         self.db = Database(database_url)
-        migrate.upgrade(self.db)
+        migrate.upgrade(
+            self.db, secrets_path=base_dir / SECRETS_FILE if base_dir is not None else None
+        )
         self.files = FileStore(storage_url)
         self.delete_abandoned_uploads()
 

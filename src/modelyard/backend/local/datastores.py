@@ -1,4 +1,9 @@
-"""The datastore registry (the data itself is read and written by the client)."""
+"""The datastore registry (the data itself is read and written by the client).
+
+A datastore's name, URL and creation time are rows of the ``datastores`` table; its
+``storage_options``, which hold credentials, are kept apart in the workspace folder's
+``secrets.json`` (``store/secrets.py``), never in the database.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +21,11 @@ from modelyard.backend.local.base import (
 from modelyard.backend.records import (
     DatastoreRecord,
 )
-from modelyard.errors import ConflictError, NotFoundError
+from modelyard.errors import ConfigError, ConflictError, NotFoundError
 from modelyard.names import check_name
 from modelyard.store import tables as t
 from modelyard.store.files import local_url
+from modelyard.store.secrets import SECRETS_FILE, SecretsFile
 
 
 class DatastoreStore(LocalBase):
@@ -30,30 +36,43 @@ class DatastoreStore(LocalBase):
             sa.select(t.settings.c.value).where(t.settings.c.key == DEFAULT_DATASTORE_SETTING)
         ).scalar()
 
-    def _datastore_record(self, row: sa.Row[Any], default: str | None) -> DatastoreRecord:
+    @property
+    def secrets(self) -> SecretsFile | None:
+        """Where the datastores' credentials are kept: None for a backend without a
+        workspace folder, which then holds datastores without storage options only."""
+        if self.base_dir is None:
+            return None
+        return SecretsFile(self.base_dir / SECRETS_FILE)
+
+    def _datastore_record(
+        self, row: sa.Row[Any], default: str | None, options: dict[str, Any]
+    ) -> DatastoreRecord:
         url = row.url
         if "://" not in url and self.base_dir is not None:
             url = local_url(self.base_dir / url)
-        return DatastoreRecord(
-            row.name,
-            url,
-            json.loads(row.storage_options),
-            row.created_at,
-            row.name == default,
-        )
+        return DatastoreRecord(row.name, url, options, row.created_at, row.name == default)
 
     def register_datastore(
         self, name: str, url: str, storage_options: dict[str, Any], *, overwrite: bool = False
     ) -> DatastoreRecord:
         check_name("datastore_name", name)
-        options = json.dumps(storage_options, sort_keys=True)
+        secrets = self.secrets
+        if secrets is None and storage_options:
+            raise ConfigError(
+                f"datastore {name!r}: this workspace has no folder to keep storage options "
+                "(credentials) in, and they never go into its database; open the workspace "
+                "from its folder (Workspace.get or Workspace.from_config)"
+            )
+        # As the file will give them back (tuples become lists), to compare with it.
+        options: dict[str, Any] = json.loads(json.dumps(storage_options))
 
         def register(conn: Connection) -> None:
             row = conn.execute(
                 sa.select(t.datastores).where(t.datastores.c.name == name)
             ).one_or_none()
             if row is not None:
-                if row.url == url and row.storage_options == options:
+                kept = secrets.get(name) if secrets is not None else {}
+                if row.url == url and kept == options:
                     return
                 if not overwrite:
                     raise ConflictError(
@@ -61,11 +80,11 @@ class DatastoreStore(LocalBase):
                         "overwrite=True to point it elsewhere"
                     )
                 conn.execute(t.datastores.delete().where(t.datastores.c.name == name))
-            conn.execute(
-                t.datastores.insert().values(
-                    name=name, url=url, storage_options=options, created_at=_now()
-                )
-            )
+            # Written while the database's write lock is held, so registrations of one name
+            # happen one after the other; a retry of this function writes the same again.
+            if secrets is not None:
+                secrets.put(name, options)
+            conn.execute(t.datastores.insert().values(name=name, url=url, created_at=_now()))
             if self._default_datastore_name(conn) is None:
                 conn.execute(t.settings.insert().values(key=DEFAULT_DATASTORE_SETTING, value=name))
 
@@ -84,13 +103,17 @@ class DatastoreStore(LocalBase):
                 f"datastore {wanted!r} does not exist in workspace {self.workspace_name!r}; "
                 "register it with Datastore.register"
             )
-        return self._datastore_record(row, default)
+        secrets = self.secrets
+        options = secrets.get(row.name) if secrets is not None else {}
+        return self._datastore_record(row, default, options)
 
     def list_datastores(self) -> list[DatastoreRecord]:
         with self.db.read() as conn:
             default = self._default_datastore_name(conn)
             rows = conn.execute(sa.select(t.datastores).order_by(t.datastores.c.name)).all()
-        return [self._datastore_record(row, default) for row in rows]
+        secrets = self.secrets
+        every = secrets.all() if secrets is not None else {}
+        return [self._datastore_record(row, default, every.get(row.name, {})) for row in rows]
 
     def set_default_datastore(self, name: str) -> None:
         self.get_datastore(name)
