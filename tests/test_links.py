@@ -408,3 +408,17 @@ def test_datastore_and_model_paths_by_a_reserved_name_are_refused(
         Model.register(workspace, src, "m")
     assert caught.value.field == "model_path"
     assert Model.list(workspace) == []
+
+
+def test_run_upload_folder_does_not_follow_links_out_of_the_folder(
+    experiment: Experiment, tmp_path: Path
+) -> None:
+    folder = tmp_path / "to-upload"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.txt").write_text("a")
+    os.symlink(folder / "sub" / "a.txt", folder / "alias.txt")
+    os.symlink("/etc/passwd", folder / "passwd")
+    os.symlink(tmp_path, folder / "everything")
+    run = experiment.start_logging()
+    run.upload_folder("up", folder)
+    assert run.get_file_names() == ["up/alias.txt", "up/sub/a.txt"]

@@ -20,6 +20,7 @@ import atexit
 import builtins
 import html
 import io
+import logging
 import os
 import re
 import sys
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from modelyard.model import Model
     from modelyard.offline import OfflineRun
     from modelyard.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 INTERACTIVE = "interactive"
 CHILD = "child"
@@ -413,14 +416,26 @@ class Run:
             self._backend.upload_run_file(self.id, name, source)
 
     def upload_folder(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Store every file under the local folder ``path`` as ``name/<relative path>``."""
+        """Store every file under the local folder ``path`` as ``name/<relative path>``.
+
+        Links follow the snapshot's rule: a link to a file inside the folder is stored as that
+        file; links to folders, links leading out of it and special files are left out, with
+        a warning naming them."""
         prefix = clean_relpath("name", name)
         folder = Path(path)
         if not folder.is_dir():
             raise ValidationError("path", f"{folder} is not a folder")
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        names = [f"{prefix}/{p.relative_to(folder).as_posix()}" for p in files]
-        self.upload_files(names, list(files))
+        found, skipped = local_tree.list_source_files(os.fspath(folder))
+        if skipped:
+            logger.warning(
+                "uploading %s leaves out %d links or special files it will not follow: %s",
+                folder,
+                len(skipped),
+                local_tree.describe_skipped(skipped),
+            )
+        self.upload_files(
+            [f"{prefix}/{relpath}" for _, relpath in found], [source for source, _ in found]
+        )
 
     def get_file_names(self) -> builtins.list[str]:
         """The names of every file of the run, sorted."""

@@ -112,3 +112,17 @@ def test_escape_control_keeps_printable_text() -> None:
     )
     assert escape_control("a\tb\rc\x00\x7f\u200b") == "a\\tb\\rc\\x00\\x7f\\u200b"
     assert escape_control(escape_control(CLEAR_SCREEN)) == escape_control(CLEAR_SCREEN)
+
+
+def test_error_messages_show_control_characters_escaped_line_by_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from click import Command, Context
+
+    from modelyard.cli.main import _report
+
+    with Context(Command("modelyard")) as ctx:
+        _report(ctx, f"cannot read {CLEAR_SCREEN}\nlooked in: ./a", "storage_error", 7)
+    err = capsys.readouterr().err
+    _assert_escaped(err)
+    assert err == "Error: cannot read \\x1b[2J\\x1b[31mpwned\nlooked in: ./a\n"

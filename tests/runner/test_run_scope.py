@@ -82,3 +82,20 @@ def test_a_script_that_completes_its_run_keeps_its_outputs(experiment: Experimen
     assert "outputs/model/weights.txt" in run.get_file_names()
     model = run.register_model("from-outputs", "outputs/model")
     assert model.version == 1
+
+
+def test_the_supervisor_uploads_no_file_through_a_link_the_script_planted(
+    experiment: Experiment, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the run's")
+    run = experiment.submit(ScriptRunConfig(SCRIPTS, "plant_links.py", arguments=[str(outside)]))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", _log(run)
+    names = run.get_file_names()
+    assert "outputs/kept.txt" in names and "outputs/alias.txt" in names
+    assert not [n for n in names if "leak" in n or "secret" in n or n.startswith("logs/")]
+    assert not [n for n in names if ".modelyard-tmp-" in n]
+    system_log = run._backend.read_run_file(run.id, "system_logs/supervisor.txt").decode()
+    assert "./logs is a symbolic link" in system_log

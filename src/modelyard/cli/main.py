@@ -30,6 +30,7 @@ from modelyard.cli import (
     run_control,  # noqa: F401 - adds run submit|logs|cancel to run
     workspace,
 )
+from modelyard.cli.output import escape_control
 from modelyard.cli.state import CliState
 from modelyard.errors import (
     ConfigError,
@@ -74,7 +75,10 @@ def _report(ctx: click.Context, message: str, code: str, exit_code: int) -> None
         error = {"error": {"code": code, "message": message, "exit_code": exit_code}}
         click.echo(json.dumps(error, ensure_ascii=False), err=True)
     else:
-        click.echo(f"Error: {message}", err=True)
+        # Messages quote what the user gave (names, paths): control characters in it are
+        # shown escaped, line by line, so a name cannot rewrite the terminal.
+        shown = "\n".join(escape_control(line) for line in message.split("\n"))
+        click.echo(f"Error: {shown}", err=True)
 
 
 class ModelyardGroup(click.Group):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,7 @@ from modelyard.backend.records import (
     TERMINAL_STATES,
 )
 from modelyard.errors import ModelyardError
+from modelyard.names import TMP_PREFIX
 from modelyard.offline import RUN_CONTEXT_ENV
 from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
@@ -64,6 +66,7 @@ from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
 from modelyard.runner.snapshot import restore_snapshot
+from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from modelyard.backend.local import LocalBackend
@@ -422,18 +425,30 @@ class Supervisor:
         self._upload_changed("logs")
 
     def _upload_changed(self, folder_name: str) -> None:
+        """Upload the files of ``./<folder_name>`` that are new or changed. The script made
+        them, so nothing is read through a link leading out of the working folder (a link
+        to a file inside is taken as that file, as a snapshot does), and the store's own
+        temporary names are left alone."""
         folder = self.workdir / folder_name
+        if folder.is_symlink():
+            self.say(f"./{folder_name} is a symbolic link; its files are not uploaded")
+            return
         if not folder.is_dir():
             return
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file() or path.is_symlink():
+        found, _ = local_tree.list_source_files(os.fspath(folder))
+        for source, relpath in found:
+            if any(part.startswith(TMP_PREFIX) for part in relpath.split("/")):
                 continue
-            name = f"{folder_name}/{path.relative_to(folder).as_posix()}"
-            stat = path.stat()
-            signature = (stat.st_size, stat.st_mtime_ns)
-            if self.synced_logs.get(name) == signature:
+            name = f"{folder_name}/{relpath}"
+            fd = _open_inside(source, self.workdir)
+            if fd is None:
                 continue
-            self.backend.upload_run_file(self.run_id, name, path)
+            with os.fdopen(fd, "rb") as file:
+                info = os.fstat(file.fileno())
+                signature = (info.st_size, info.st_mtime_ns)
+                if self.synced_logs.get(name) == signature:
+                    continue
+                self.backend.upload_run_file(self.run_id, name, file)
             self.synced_logs[name] = signature
 
     def finalize(self) -> None:
@@ -472,6 +487,20 @@ class Supervisor:
         temp = path.with_suffix(".tmp")
         temp.write_text(json.dumps(record))
         os.replace(temp, path)
+
+
+def _open_inside(path: str, root: Path) -> int | None:
+    """A read descriptor of the regular file ``path`` when it lies inside ``root`` as opened
+    (a link swapped in after the listing is not followed), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    real = os.path.realpath(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else path
+    if not stat.S_ISREG(os.fstat(fd).st_mode) or not Path(real).is_relative_to(root.resolve()):
+        os.close(fd)
+        return None
+    return fd
 
 
 def _expand_references(value: str, paths: dict[str, str]) -> str:
