@@ -14,6 +14,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from modelyard.experiment import Experiment
 from modelyard.workspace import Workspace
+from tests.accounts import Account, make_account
 from tests.postgres import PostgresServer
 
 
@@ -31,6 +32,12 @@ def clean_memory_fs() -> Iterator[None]:
 def workspace(tmp_path: Path) -> Workspace:
     """A new embedded workspace (SQLite file, local folders) in a temporary folder."""
     return Workspace.create("test-ws", location=tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def mallory() -> Iterator[Account]:
+    """A second local account, made for the session (root only; skipped otherwise)."""
+    yield from make_account()
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,53 +16,9 @@ from modelyard import Experiment, Workspace
 from modelyard.errors import ConfigError
 from modelyard.runner import agent
 from modelyard.script_run_config import ScriptRunConfig
+from tests.accounts import Account
 
 SCRIPTS = Path(__file__).parent / "scripts"
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str
-    uid: int
-    gid: int
-
-    def do(self, work: Callable[[], None]) -> None:
-        """Run ``work`` in a child process that is this account (not root any more)."""
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.setgroups([])
-                os.setgid(self.gid)
-                os.setuid(self.uid)
-                work()
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-
-
-@pytest.fixture(scope="module")
-def mallory() -> Iterator[Account]:
-    """A second local account, made for these tests (root only)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to create a second local account with useradd")
-    if shutil.which("useradd") is None:
-        pytest.skip("useradd is not installed")
-    name = f"mytest{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        import pwd
-
-        entry = pwd.getpwnam(name)
-        yield Account(name, entry.pw_uid, entry.pw_gid)
-    finally:
-        subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,10 @@ from typing import Any
 import pytest
 
 from modelyard import Experiment, Workspace
+from modelyard.datastore import Datastore
 from modelyard.errors import ConflictError, ValidationError
 from modelyard.store.private import write_private_file
+from tests.accounts import Account
 
 PROCESSES = 10
 
@@ -104,3 +108,41 @@ def test_write_config_to_a_path_too_long_is_a_validation_error(tmp_path: Path) -
     with pytest.raises(ValidationError) as info:
         ws.write_config(tmp_path / ("p" * 256))
     assert info.value.field == "path"
+
+
+def test_another_account_reads_nothing_of_the_workspace(
+    umask: int, mallory: Account, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A project folder others may enter (0755 all the way down to it, as a home or a shared
+    # project folder often is): only the workspace's own modes keep Mallory out.
+    shared = Path(tempfile.mkdtemp(prefix="my-shared-", dir="/tmp"))
+    try:
+        os.chmod(shared, 0o755)
+        ws = Workspace.create("w", location=shared / "ws")
+        config = ws.write_config(shared)
+        Datastore.register(ws, "raw", "memory://raw", key="AKIA-KEY", secret="s3cr3t-value")
+        with Experiment(ws, "exp").start_logging() as run:
+            run.log("loss", 0.5)
+            run.upload_file("outputs/weights.bin", config)
+        targets = [
+            ws.location / "modelyard.db",
+            ws.location / "modelyard.db-wal",
+            ws.location / "workspace.json",
+            ws.location / "secrets.json",
+            config,
+            ws.location / "artifacts",
+        ]
+
+        def look() -> None:
+            for target in targets:
+                with pytest.raises(PermissionError):
+                    if target.is_dir():
+                        os.listdir(target)
+                    else:
+                        target.read_bytes()
+            with pytest.raises(PermissionError):
+                os.listdir(ws.location)
+
+        mallory.do(look)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
