@@ -106,9 +106,10 @@ def _line(label: str, result: dict[str, float | int | bool]) -> str:
     rate = float(result["logged"]) / float(result["seconds"])
     lost = int(result["logged"]) - int(result["stored"])
     order = "in order" if result["in_order"] else "OUT OF ORDER"
+    kept = float(result["stored"]) / float(result["seconds"])
     return (
-        f"{label:<34} {rate / 1e6:6.3f} M points/s   stored {int(result['stored']):>9,} of "
-        f"{int(result['logged']):,} ({lost:,} lost, {order})"
+        f"{label:<34} {rate / 1e6:6.3f} M logged/s, {kept / 1e6:6.3f} M stored/s   stored "
+        f"{int(result['stored']):>9,} of {int(result['logged']):,} ({lost:,} lost, {order})"
     )
 
 

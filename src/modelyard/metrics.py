@@ -195,14 +195,16 @@ class _Metric:
 class _Pending:
     """The points of one metric that one thread logged and that wait for a hand-over."""
 
-    __slots__ = ("counter", "kind", "metric", "name", "steps", "thread", "times", "values")
+    __slots__ = ("counter", "ident", "kind", "metric", "name", "steps", "times", "values")
 
     def __init__(self, name: str, metric: _Metric) -> None:
         self.name = name
         self.metric = metric
         self.kind = metric.kind
         self.counter = metric.counter
-        self.thread = threading.current_thread()
+        # The thread's ident: a thread started after this one ended may get the same ident,
+        # and then these lists too, which is safe, as only one live thread has an ident.
+        self.ident = threading.get_ident()
         self.steps: list[int] = []
         self.values: list[Any] = []
         self.times: list[float] = []
@@ -220,6 +222,7 @@ class _Marker:
 # Every buffer of this process, so a forked child can reset them (see _reset_after_fork).
 _buffers: weakref.WeakSet[MetricBuffer] = weakref.WeakSet()
 _now = time.time
+_get_ident = threading.get_ident
 
 
 class MetricBuffer:
@@ -245,9 +248,10 @@ class MetricBuffer:
         self._next_index = next_index
         self._lock = threading.Lock()
         self._metrics: dict[str, _Metric] = {}
-        # Each thread's pending points by metric name (in ``_local.pending``), and all of
-        # them in the order they were made, for hand-overs.
-        self._local = threading.local()
+        # Each thread's pending points by thread ident and metric name (a dict lookup by
+        # get_ident() costs a third of a threading.local attribute here), and all of them in
+        # the order they were made, for hand-overs.
+        self._by_thread: dict[int, dict[str, _Pending]] = {}
         self._all_pending: list[_Pending] = []
         # Only a trigger for hand-overs, so an unlocked += that misses a count does no harm.
         self._pending_bytes = 0
@@ -281,9 +285,10 @@ class MetricBuffer:
 
     def _pending_of(self, name: str, kind: str, description: str = "") -> _Pending:
         """This thread's pending points of ``name`` (checking the kind)."""
-        mine: dict[str, _Pending] | None = getattr(self._local, "pending", None)
+        ident = _get_ident()
+        mine = self._by_thread.get(ident)
         if mine is None:
-            mine = self._local.pending = {}
+            mine = self._by_thread[ident] = {}
         pending = mine.get(name)
         if pending is None or pending.kind != kind:
             with self._lock:
@@ -300,8 +305,8 @@ class MetricBuffer:
             self.add(name, SCALAR, check_scalar(name, value), step)
             return
         try:
-            pending = self._local.pending[name]
-        except (AttributeError, KeyError):
+            pending = self._by_thread[_get_ident()][name]
+        except KeyError:
             pending = self._pending_of(name, SCALAR)
         if pending.kind != SCALAR:
             pending = self._pending_of(name, SCALAR)
@@ -367,13 +372,12 @@ class MetricBuffer:
             self._hand_over_locked()
 
     def _hand_over_locked(self) -> None:
-        me = threading.current_thread()
+        me = _get_ident()
         columns: dict[str, tuple[list[int], list[Any], list[float]]] = {}
-        keep = []
         for pending in self._all_pending:
             count = len(pending.times)  # first: the points before it are whole (see above)
             if count:
-                if pending.thread is me:
+                if pending.ident == me:
                     steps, values, times = pending.steps, pending.values, pending.times
                     pending.steps, pending.values, pending.times = [], [], []
                 else:
@@ -390,9 +394,6 @@ class MetricBuffer:
                     known[0].extend(steps)
                     known[1].extend(values)
                     known[2].extend(times)
-            if pending.times or pending.thread.is_alive():
-                keep.append(pending)
-        self._all_pending = keep
         batches = [
             MetricBatch(
                 name=name,
@@ -515,7 +516,7 @@ class MetricBuffer:
         self._lock = threading.Lock()
         self._outbox = queue.Queue()
         self._sender = None
-        self._local = threading.local()
+        self._by_thread = {}
         self._all_pending = []
         self._pending_bytes = 0
         self._lost, self._reasons = {}, {}
