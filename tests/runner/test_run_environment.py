@@ -117,6 +117,7 @@ def test_the_allowlist_keeps_what_runs_need_and_nothing_else() -> None:
         "CUDA_VISIBLE_DEVICES": "0,1",
         "NCCL_SOCKET_IFNAME": "eth0",
         "OMPI_MCA_btl": "self,tcp",
+        "OPENBLAS_CORETYPE": "Haswell",
         "MODELYARD_LOCAL_MAX_RUNS": "2",
         "PIP_INDEX_URL": "https://pypi.example/simple",
         "AWS_SECRET_ACCESS_KEY": "nope",
@@ -131,6 +132,7 @@ def test_the_allowlist_keeps_what_runs_need_and_nothing_else() -> None:
         "CUDA_VISIBLE_DEVICES": "0,1",
         "NCCL_SOCKET_IFNAME": "eth0",
         "OMPI_MCA_btl": "self,tcp",
+        "OPENBLAS_CORETYPE": "Haswell",
         "PYTHONPATH": "/src",
         "EPOCHS": "3",
     }

@@ -22,7 +22,8 @@ happened to start the agent: a second notebook's run must not find the first one
    NCCL                   ``NCCL_*`` (network interfaces, transports)
    OpenMPI                ``OMPI_MCA_*``, ``PMIX_MCA_*``, ``PRTE_MCA_*``, ``OPAL_PREFIX``,
                           ``OMPI_ALLOW_RUN_AS_ROOT``, ``OMPI_ALLOW_RUN_AS_ROOT_CONFIRM``
-   threads                ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``
+   threads, BLAS          ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_*`` (thread
+                          counts, and ``OPENBLAS_CORETYPE`` where a processor needs it)
    Python                 ``PYTHONPATH``, ``PYTHONHOME`` (how modelyard's own interpreter
                           finds modelyard, when it is not installed into it)
    =====================  ============================================================
@@ -81,12 +82,11 @@ INHERITED_NAMES = frozenset(
         "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM",
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
         "PYTHONPATH",
         "PYTHONHOME",
     }
 )
-INHERITED_PREFIXES = ("LC_", "NCCL_", "OMPI_MCA_", "PMIX_MCA_", "PRTE_MCA_")
+INHERITED_PREFIXES = ("LC_", "NCCL_", "OMPI_MCA_", "PMIX_MCA_", "PRTE_MCA_", "OPENBLAS_")
 
 # What the agent and its supervisors read themselves, on top of what the runs inherit.
 AGENT_NAMES = frozenset(
