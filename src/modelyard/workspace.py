@@ -199,11 +199,17 @@ class Workspace:
         self._name = info.name
         self._id = info.id
         self._location = folder
-        from modelyard.backend.local import LocalBackend  # not in scripts' imports: heavy
+        # Not in scripts' imports (they reach their workspace through the channel): heavy.
+        from sqlalchemy import make_url
 
+        from modelyard.backend.local import LocalBackend
+
+        database_url = info.database_url or f"sqlite:///{folder / DATABASE_FILE}"
+        # For people: a password in the URL never shows (get_details, the CLI).
+        self._database: str | None = make_url(database_url).render_as_string(hide_password=True)
         self._backend: Backend = LocalBackend(
             info.name,
-            info.database_url or f"sqlite:///{folder / DATABASE_FILE}",
+            database_url,
             info.storage_url or local_url(folder / "artifacts"),
             base_dir=folder,
         )
@@ -216,6 +222,7 @@ class Workspace:
         ws._name = name
         ws._id = workspace_id
         ws._location = Path.cwd()
+        ws._database = None  # the supervisor's to know
         ws._backend = backend
         return ws
 
@@ -414,8 +421,14 @@ class Workspace:
         self._backend.set_default_datastore(name)
 
     def get_details(self) -> dict[str, Any]:
-        """The workspace's name, id and where it lives."""
-        return {"name": self._name, "id": self._id, "location": str(self._location)}
+        """The workspace's name, id, where it lives and its database (a password in the
+        database URL shown as ``***``)."""
+        return {
+            "name": self._name,
+            "id": self._id,
+            "location": str(self._location),
+            "database": self._database,
+        }
 
     def __repr__(self) -> str:
         return f"Workspace.create(name={self._name!r}, location={str(self._location)!r})"

@@ -129,6 +129,32 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     yield Project(cwd, config, ws, run.id)
 
 
+def test_a_workspace_on_postgresql_from_the_cli(tmp_path: Path, postgres_url: str) -> None:
+    # A password in the URL (trust auth ignores it) is never shown back.
+    with_password = postgres_url.replace("postgres@", "postgres:hunter2@", 1)
+    created = cli_run(
+        tmp_path, "workspace", "create", "team", "--database-url", with_password, "--json"
+    ).json()
+    assert created["database"].startswith("postgresql+psycopg://postgres:***@/")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "hello.py").write_text(
+        "from modelyard import Run\nRun.get_context().log('x', 1.0)\nprint('hello')\n"
+    )
+    submitted = cli_run(
+        tmp_path, "run", "submit", "--experiment", "e", "--wait", str(source), "hello.py"
+    )
+    assert "hello" in submitted.ok().stdout
+    shown = cli_run(tmp_path, "workspace", "show").ok().stdout
+    assert "postgresql+psycopg://postgres:***@" in shown and "hunter2" not in shown
+    # The runs are in PostgreSQL, not in a SQLite file of the folder.
+    assert not (tmp_path / ".modelyard" / "team" / "modelyard.db").exists()
+    (listed,) = cli_run(tmp_path, "run", "list", "--experiment", "e", "--json").json()
+    assert listed["status"] == "Completed"
+    metrics = cli_run(tmp_path, "run", "metrics", listed["runId"], "--json").json()
+    assert [(m["name"], m["lastValue"]) for m in metrics] == [("x", 1.0)]
+
+
 def test_workspace_create_show_and_config_lookup(tmp_path: Path) -> None:
     created = cli_run(tmp_path, "workspace", "create", "demo", "--json").json()
     assert created["name"] == "demo" and created["created"] is True

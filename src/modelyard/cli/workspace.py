@@ -44,9 +44,20 @@ def group() -> None:
     default=True,
     help="Use an existing workspace of that name, or fail with exit code 4 (default: use it).",
 )
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Keep the metadata in this database instead of a SQLite file in the folder: "
+    "postgresql+psycopg://USER@HOST/DB (needs the postgres extra).",
+)
 @json_option
 def create(
-    name: str, location: Path | None, write_config: bool, exist_ok: bool, as_json: bool
+    name: str,
+    location: Path | None,
+    write_config: bool,
+    exist_ok: bool,
+    database_url: str | None,
+    as_json: bool,
 ) -> None:
     """Create a workspace and write its config.
 
@@ -56,11 +67,12 @@ def create(
     \b
     Example:
       modelyard workspace create demo --location /data/workspaces/demo
+      modelyard workspace create team --database-url postgresql+psycopg://me@db/modelyard
     """
     try:
         ws = Workspace.get(name, location)
     except NotFoundError:
-        ws = Workspace.create(name, location, exist_ok=False)
+        ws = Workspace.create(name, location, exist_ok=False, database_url=database_url)
         created = True
     else:
         if not exist_ok:
@@ -110,6 +122,7 @@ def show(state: CliState, as_json: bool) -> None:
             ("name", details["name"]),
             ("id", details["id"]),
             ("location", details["location"]),
+            ("database", details["database"]),
             ("default datastore", details["defaultDatastore"]),
             ("experiments", details["experiments"]),
             ("models", details["models"]),
