@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 import pytest
 from rich.console import Console
@@ -57,14 +56,12 @@ def test_updates_are_cheap_and_not_drawn_one_by_one() -> None:
     console = Console(file=out, force_terminal=True, width=100)
     calls = 200_000
 
-    started = time.perf_counter()
     with TransferProgress("download", calls, calls * 10, console=console) as progress:
         for _ in range(calls):
             progress.advance(10, files=1)
-    seconds = time.perf_counter() - started
 
-    # About 0.3 us a call here; a redraw per call would take minutes and megabytes.
-    assert seconds < 2.0
+    # A redraw per call would write megabytes (and take minutes); the speed of a call is
+    # measured by benchmarks/bench_upload.py, not asserted here.
     assert len(out.getvalue()) < 50_000
     assert f"Downloaded {calls:,} files (1.9 MiB)" in out.getvalue()
 

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +108,10 @@ def test_mpi_ranks_see_openmpi_variables_and_the_runs_settings(experiment: Exper
         assert seen["MODELYARD_PROCESS_COUNT"] == "2"
         assert seen["MY_SETTING"] == "passed with -x"
     log = supervisor_log(run)
-    assert "--allow-run-as-root" in log or os.geteuid() != 0
+    if os.geteuid() == 0:  # mpirun refuses root unless told (as non-root the flag is absent)
+        assert "--allow-run-as-root" in log
+    else:
+        assert "--allow-run-as-root" not in log
     assert "'-x', 'MY_SETTING'" in log
 
 
@@ -161,10 +163,8 @@ def test_a_failing_rank_stops_the_others_and_fails_the_run_naming_it(
         ScriptRunConfig(SCRIPTS, "rank_fails.py", distributed_job_config=config)
     )
     others = [pid for i, pid in enumerate(pids(workspace, run, 3)) if i != 1]
-    up = time.monotonic()  # process 1 fails now: once every process is up
     with pytest.raises(RunFailedError) as info:
-        run.wait_for_completion()
-    assert time.monotonic() - up < 10  # the others were stopped, and the run ended, by then
+        run.wait_for_completion()  # the others wait forever: this returns once they are stopped
     error = run.get_details()["error"]
     assert error["message"] == (
         "process 1 (rank 1) exited with code 3; the run's other processes were stopped"

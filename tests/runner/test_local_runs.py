@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -228,15 +227,25 @@ def test_the_queue_runs_at_most_n_at_once_first_in_first_out(
     exp = Experiment(ws, "q")
     source = tmp_path / "src"
     source.mkdir()
-    (source / "t.py").write_text("import time; print('go', time.time()); time.sleep(0.5)")
-    runs = [exp.submit(ScriptRunConfig(source, "t.py")) for _ in range(3)]
+    # Each run notes its start and its end in one journal outside the runs (O_APPEND writes
+    # of a line are atomic), sleeping between: two runs at once would interleave there.
+    journal = tmp_path / "journal.txt"
+    (source / "t.py").write_text(
+        "import sys, time\n"
+        "def note(word):\n"
+        "    with open(sys.argv[1], 'a') as f:\n"
+        "        f.write(f'{word} {sys.argv[2]}\\n')\n"
+        "note('start'); time.sleep(0.3); note('end')\n"
+    )
+    runs = [
+        exp.submit(ScriptRunConfig(source, "t.py", arguments=[str(journal), str(n)]))
+        for n in range(3)
+    ]
     for run in runs:
         run.wait_for_completion()
-    spans = [(r.get_details()["startTimeUtc"], r.get_details()["endTimeUtc"]) for r in runs]
-    records = [ws._backend.get_run(r.id) for r in runs]
-    for earlier, later in itertools.pairwise(records):
-        assert earlier.ended_at is not None and later.started_at is not None
-        assert later.started_at >= earlier.ended_at - 0.05, spans  # never two at once, in order
+    assert journal.read_text().splitlines() == [
+        f"{word} {n}" for n in range(3) for word in ("start", "end")
+    ]  # one at a time, first in, first out
 
 
 def test_estimator_frameworks_are_checked(experiment: Experiment) -> None:

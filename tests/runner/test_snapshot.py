@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -392,18 +391,32 @@ def test_restore_refuses_a_folder_in_use(store: FileStore, src: Path, tmp_path: 
 
 
 @pytest.mark.slow
-def test_unchanged_folder_of_2000_files_snapshots_fast(store: FileStore, src: Path) -> None:
+def test_unchanged_folder_of_2000_files_stores_nothing_again(
+    store: FileStore, src: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(src, {f"pkg{i % 40}/mod{i}.py": f"VALUE = {i}\n" * 50 for i in range(1999)})
     write(src, {".gitignore": "__pycache__/\n*.pyc\n"})
     first = take_snapshot(src, store)
     assert first.file_count == 2000
 
-    started = time.perf_counter()
+    # What makes a repeated snapshot cheap: it writes nothing. Every write of the store is
+    # counted (and still made).
+    writes: list[str] = []
+    for method in ("open_write", "put_file"):  # write_bytes goes through open_write
+        real = getattr(store, method)
+
+        def counted(*args: object, _real: object = real, **kwargs: object) -> object:
+            writes.append(str(args))
+            return _real(*args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(store, method, counted)
     second = take_snapshot(src, store)
-    elapsed = time.perf_counter() - started
     assert second == first
-    # Measured here: about 0.06 s. The bound leaves room for a loaded CI machine.
-    assert elapsed < 1.0, f"an unchanged snapshot of 2,000 files took {elapsed:.2f} s"
+    assert writes == []
+    write(src, {"pkg0/mod0.py": "VALUE = -1\n"})
+    third = take_snapshot(src, store)
+    assert third.id != first.id
+    assert len(writes) == 2  # the changed file's blob and the new manifest
 
 
 def test_restore_without_copy_file_range(
