@@ -45,7 +45,6 @@ Example::
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -63,6 +62,7 @@ from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.names import clean_relpath
 from modelyard.runner.source_tree import SourceFile, check_source_dir, walk_source
 from modelyard.store.files import FileStore
+from modelyard.store.local_copy import copy_fd
 
 BLOBS = "snapshots/blobs"
 MANIFESTS = "snapshots/manifests"
@@ -79,9 +79,6 @@ _THREADED_HASHING = 64 << 20
 _REMOTE_WORKERS = 16
 _LARGEST_SHOWN = 5
 _ID = re.compile(r"[0-9a-f]{64}")
-# copy_file_range refuses some pairs of files (across filesystems before Linux 5.3, on some
-# network and overlay filesystems); the plain read/write loop handles those.
-_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
 
 logger = logging.getLogger(__name__)
 
@@ -449,31 +446,11 @@ def _copy_local_blob(store: FileStore, entry: _Entry, dest: Path) -> None:
             )
         dst = _create(dest, entry.executable)
         try:
-            _copy_fd(src, dst, entry.size)
+            copied, _ = copy_fd(src, dst, entry.size)
         finally:
             os.close(dst)
-
-
-def _copy_fd(src: int, dst: int, size: int) -> None:
-    copied = 0
-    if hasattr(os, "copy_file_range"):
-        try:
-            while copied < size:
-                step = os.copy_file_range(src, dst, size - copied)
-                if step == 0:
-                    break
-                copied += step
-        except OSError as error:
-            if error.errno not in _NO_COPY_RANGE:
-                raise
-    # Both file offsets sit where copy_file_range stopped, so the loop picks up from there.
-    while copied < size and (chunk := os.read(src, min(_COPY_CHUNK, size - copied))):
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(dst, view) :]
-        copied += len(chunk)
-    if copied != size:
-        raise StorageError(f"a snapshot blob ended after {copied} of {size} bytes")
+        if copied != entry.size:
+            raise StorageError(f"a snapshot blob ended after {copied} of {entry.size} bytes")
 
 
 def _stream_blob(store: FileStore, entry: _Entry, dest: Path) -> None:

@@ -67,6 +67,7 @@ from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
 from modelyard.runner.snapshot import restore_snapshot
 from modelyard.store import local_tree
+from modelyard.store.private import write_private_file
 
 if TYPE_CHECKING:
     from modelyard.backend.local import LocalBackend
@@ -288,7 +289,7 @@ class Supervisor:
             "workdir": str(self.workdir),
         }
         context_file = self.run_dir / "context.json"
-        context_file.write_text(json.dumps(context))
+        write_private_file(context_file, json.dumps(context).encode())
         return {RUN_CONTEXT_ENV: str(context_file)}
 
     def watch(self) -> int:
@@ -478,15 +479,7 @@ class Supervisor:
     def _write_processes(self) -> None:
         """Record the process groups to stop if this supervisor dies (read by the agent)."""
         groups = self.processes.groups if self.processes is not None else []
-        record = {
-            "supervisor_pid": os.getpid(),
-            "pgid": groups[0] if groups else None,
-            "pgids": groups,
-        }
-        path = self.run_dir / PROCESSES_FILE
-        temp = path.with_suffix(".tmp")
-        temp.write_text(json.dumps(record))
-        os.replace(temp, path)
+        _write_process_groups(self.run_dir, groups)
 
 
 def _open_inside(path: str, root: Path) -> int | None:
@@ -514,11 +507,14 @@ def _expand_references(value: str, paths: dict[str, str]) -> str:
 def _record_build_process(run_dir: Path, pgid: int | None) -> None:
     """While Preparing, processes.json names the environment build's process group, so the
     agent stops the installer if this supervisor dies (start() rewrites it for the run)."""
-    path = run_dir / PROCESSES_FILE
-    temp = path.with_suffix(".tmp")
-    groups = [pgid] if pgid else []
-    temp.write_text(json.dumps({"supervisor_pid": os.getpid(), "pgid": pgid, "pgids": groups}))
-    os.replace(temp, path)
+    _write_process_groups(run_dir, [pgid] if pgid else [])
+
+
+def _write_process_groups(run_dir: Path, groups: list[int]) -> None:
+    """processes.json: this supervisor and the process groups to stop if it dies (read by
+    the agent), replaced whole."""
+    record = {"supervisor_pid": os.getpid(), "pgid": groups[0] if groups else None, "pgids": groups}
+    write_private_file(run_dir / PROCESSES_FILE, json.dumps(record).encode())
 
 
 class _PreparingPoll:
