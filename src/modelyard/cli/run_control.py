@@ -19,9 +19,9 @@ from modelyard.cli.output import print_json, print_message
 from modelyard.cli.params import json_option, key_value_option, option_names, tag_values
 from modelyard.cli.run import group
 from modelyard.cli.state import CliState
-from modelyard.errors import NotFoundError, ValidationError
+from modelyard.errors import ValidationError
 from modelyard.experiment import Experiment
-from modelyard.runner.follow import STD_LOG, output_log
+from modelyard.runner.follow import POLL_INTERVAL_S, STD_LOG, LogFollower, output_log
 from modelyard.runner.launchers import process_log_name
 from modelyard.script_run_config import ScriptRunConfig
 
@@ -117,7 +117,6 @@ def logs(state: CliState, run_id: str, follow: bool, process: int | None) -> Non
       modelyard run logs --process 1 tf-mnist_1714557600_1a2b3c4d
     """
     run = state.get_run(run_id)
-    backend = state.workspace._backend
     log_name, process_count = output_log(run)
     if process is not None:
         if not 0 <= process < process_count:
@@ -125,22 +124,15 @@ def logs(state: CliState, run_id: str, follow: bool, process: int | None) -> Non
             raise ValidationError("--process", f"run {run.id} has {which} only")
         if log_name != STD_LOG:
             log_name = process_log_name(process)
-    offset = 0
-    out = sys.stdout.buffer
+    follower = LogFollower(run, log_name, sys.stdout)
     while True:
         ended = run.get_status() in TERMINAL_STATES
-        try:
-            while chunk := backend.read_run_file(run.id, log_name, offset):
-                out.write(chunk)
-                offset += len(chunk)
-            out.flush()
-        except NotFoundError:
-            if not follow and offset == 0:
-                print_message(f"Run {run.id} has no output yet ({run.get_status()}).")
-                return
+        if not follower.print_new() and not follow:
+            print_message(f"Run {run.id} has no output yet ({run.get_status()}).")
+            return
         if not follow or ended:
             return
-        time.sleep(0.2)
+        time.sleep(POLL_INTERVAL_S)
 
 
 @group.command("cancel")

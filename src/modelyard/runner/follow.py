@@ -29,8 +29,14 @@ POLL_INTERVAL_S = 0.1
 FAILURE_TAIL_LINES = 20
 
 
-class _LogFollower:
-    """Prints a growing run file from an offset, decoding UTF-8 across chunk borders."""
+class LogFollower:
+    """Prints a growing run file from an offset, decoding UTF-8 across chunk borders.
+
+    Example::
+
+        follower = LogFollower(run, "user_logs/std_log.txt", sys.stdout)
+        follower.print_new()      # everything written so far; call again for what follows
+    """
 
     def __init__(self, run: Run, name: str, out: TextIO) -> None:
         self.run = run
@@ -39,14 +45,15 @@ class _LogFollower:
         self.offset = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def print_new(self) -> None:
+    def print_new(self) -> bool:
+        """Print what was written since the last call; False while the file does not exist."""
         while True:
             try:
                 chunk = self.run._backend.read_run_file(self.run.id, self.name, self.offset)
             except NotFoundError:
-                return
+                return False
             if not chunk:
-                return
+                return True
             self.offset += len(chunk)
             self.out.write(self.decoder.decode(chunk))
             self.out.flush()
@@ -101,7 +108,7 @@ def wait_for_completion(
     log_name, process_count = output_log(run) if show_output else (STD_LOG, 1)
     # The environment build's log first: it is written, and ends, before the script starts.
     followers = (
-        [_LogFollower(run, BUILD_LOG, out), _LogFollower(run, log_name, out)] if show_output else []
+        [LogFollower(run, BUILD_LOG, out), LogFollower(run, log_name, out)] if show_output else []
     )
     if run.get_status() == QUEUED and run.type == "script":
         # A queued run needs the agent; start it again if it went away meanwhile.
