@@ -295,3 +295,13 @@ run.wait_for_completion(show_output=True)
     assert run.get_status() == "Running"  # the run did not stop with its waiter
     run.cancel()
     wait_for(lambda: run.get_status() == "Canceled", timeout=30)
+
+
+def test_a_job_spec_over_one_mebibyte_reaches_the_script_whole(experiment: Experiment) -> None:
+    # Twelve arguments of 100,000 characters: 1.2 MB of job spec (the kernel takes 128 KiB
+    # an argument, 2 MiB in all).
+    arguments = [f"{n:02d}" + "a" * 99_998 for n in range(12)]
+    run = experiment.submit(ScriptRunConfig(SCRIPTS, "report.py", arguments=arguments))
+    run.wait_for_completion()
+    log = output(run)
+    assert f"args: {' '.join(arguments)}" in log

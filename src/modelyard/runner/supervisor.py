@@ -192,9 +192,8 @@ class Supervisor:
     def prepare(self) -> None:
         started = time.perf_counter()
         self.set_status(PREPARING)
-        spec = self.spec = JobSpec.from_json(
-            self.backend.read_run_file(self.run_id, JOB_FILE).decode()
-        )
+        with self.backend.open_run_file(self.run_id, JOB_FILE) as job:
+            spec = self.spec = JobSpec.from_json(job.read().decode())  # whole, however long
         if spec.use_gpu and not checks.visible_gpus():
             raise _Stopped(
                 FAILED,
