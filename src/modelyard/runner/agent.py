@@ -52,6 +52,7 @@ from modelyard.backend.records import (
     STARTING,
 )
 from modelyard.errors import ConfigError, ModelyardError
+from modelyard.runner.process_identity import is_reused, is_running
 from modelyard.runner.run_environment import agent_environment
 
 if TYPE_CHECKING:
@@ -231,16 +232,6 @@ def ensure_agent(workspace: Workspace) -> None:
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Agent:
     """The agent's loop; see the module docstring."""
 
@@ -346,7 +337,9 @@ class Agent:
             if info is None:
                 continue
             pid = info.get("supervisor_pid")
-            if pid is not None and not _pid_alive(pid):
+            # A number alone could be an unrelated process that got it later: its start time
+            # tells (process_identity.py).
+            if pid is not None and not is_running(pid, info.get("supervisor_start")):
                 self.supervisor_lost(record.id, pid, "is no longer running")
 
     def _processes(self, run_id: str) -> dict[str, Any] | None:
@@ -366,7 +359,14 @@ class Agent:
         for path in (self.dir / "runs" / run_id / "ranks").glob("*.pgid"):
             with contextlib.suppress(OSError, ValueError):
                 groups.add(int(path.read_text()))
-        return sorted(groups)
+        starts = info.get("starts") or {}
+        reused = {g for g in groups if is_reused(g, starts.get(str(g)))}
+        if reused:
+            self.log(
+                f"{run_id}: process groups {sorted(reused)} belong to other processes now; "
+                "left alone"
+            )
+        return sorted(groups - reused)
 
     def supervisor_lost(self, run_id: str, pid: int, reason: str) -> None:
         from modelyard.runner.processes import stop_process_groups

@@ -62,6 +62,7 @@ from modelyard.offline import RUN_CONTEXT_ENV
 from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
+from modelyard.runner.process_identity import start_time
 from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
@@ -511,8 +512,14 @@ def _record_build_process(run_dir: Path, pgid: int | None) -> None:
 
 def _write_process_groups(run_dir: Path, groups: list[int]) -> None:
     """processes.json: this supervisor and the process groups to stop if it dies (read by
-    the agent), replaced whole."""
-    record = {"supervisor_pid": os.getpid(), "pgid": groups[0] if groups else None, "pgids": groups}
+    the agent), each with its start time (process_identity.py), replaced whole."""
+    record = {
+        "supervisor_pid": os.getpid(),
+        "supervisor_start": start_time(os.getpid()),
+        "pgid": groups[0] if groups else None,
+        "pgids": groups,
+        "starts": {str(pgid): start_time(pgid) for pgid in groups},
+    }
     write_private_file(run_dir / PROCESSES_FILE, json.dumps(record).encode())
 
 
