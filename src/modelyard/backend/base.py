@@ -13,15 +13,20 @@ never learns which one it has. The contract is shaped for a network from the sta
   call raises ``ConflictError``; bad names or paths raise ``ValidationError`` before anything
   is written. Backends translate their vendor errors into ``modelyard.errors``.
 - **Idempotent deletes**: a retried delete is not an error; deleting what is already gone
-  returns quietly, so a client that lost the first reply may simply call again.
-- **Pages**: every ``list_`` call returns a list, in an order it documents that is total (ties
-  broken by a unique key), and takes ``limit`` (the most items to return; None for all) and
+  returns quietly, so a client that lost the first reply may simply call again (today's one
+  delete is ``delete_model``; every delete added keeps the rule).
+- **Pages**: the listing calls (``list_experiments``, ``list_runs``, ``list_run_files``,
+  ``list_datastores``, ``list_models``, ``list_model_files``, ``list_environments``) return a
+  list, in an order each documents that is total (ties broken by a unique key), and take
+  ``limit`` (the most items to return; None for all) and
   ``after`` (a cursor: :func:`page_key` of the last item of the page before; None starts at
   the beginning). This is keyset pagination: a page holds the items that sort after the
   cursor, so reading page after page gives every item once, in order, even while items are
-  added or deleted between pages (an item added before the cursor is not seen). A page
-  shorter than ``limit`` is the last one; :func:`every_item` reads all pages of a call.
-  Metric points are paged by index instead (``get_metric_series``'s ``start``/``limit``).
+  added or deleted between pages (an item added before the cursor is not seen; the cursor of
+  an item deleted since still works). A page shorter than ``limit`` is the last one;
+  :func:`every_item` reads all pages of a call. Metric points are paged by index instead
+  (``get_metric_series``'s ``start``/``limit``). ``list_metrics`` (one row per metric name)
+  and ``list_runs_in_states`` (a compute target's queue) return everything.
 
 Every method may block on I/O; none holds a lock across calls. A test suite in
 ``tests/contract`` runs against every backend.
@@ -55,7 +60,8 @@ FileSource = Path | IO[bytes]
 # How many items the SDK asks for in one page: large enough that most lists are one call,
 # small enough that a page of runs or files stays a few hundred KiB on a network.
 PAGE_SIZE = 500
-# Points of one metric in one page of get_metric_series: packed, 100,000 points are ~2.4 MB.
+# Points of one metric in one page of get_metric_series: 100,000 points are ~2.4 MB packed
+# (8-byte step, time and value) and a few MB as JSON on the script's channel.
 METRIC_PAGE_SIZE = 100_000
 
 ListedRecord = TypeVar(
