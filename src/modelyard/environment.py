@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelyard.backend.base import every_item
 from modelyard.backend.records import EnvironmentRecord
 from modelyard.errors import ValidationError
 from modelyard.names import check_environment_variables, check_name
@@ -203,7 +204,10 @@ class Environment:
                 print(name, env.version)
         """
         latest: dict[str, Environment] = {}
-        for record in workspace._backend.list_environments():
+        records = every_item(
+            lambda limit, after: workspace._backend.list_environments(limit=limit, after=after)
+        )
+        for record in records:
             if record.name not in latest:  # newest version first within a name
                 latest[record.name] = Environment._from_record(record)
         return latest

@@ -14,6 +14,7 @@ import html
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from modelyard.backend.base import every_item
 from modelyard.backend.records import RUNNING, ExperimentRecord
 from modelyard.names import check_display_name, check_experiment_name
 from modelyard.run import INTERACTIVE, Run, new_run_id
@@ -82,11 +83,19 @@ class Experiment:
         """The experiment's runs, newest first; only top-level runs unless
         ``include_children``. ``tags``/``properties`` filter by a key, a ``[key, value]`` pair
         or a dict. ``type`` keeps runs of one type (``interactive``, ``script``, ...)."""
-        records = self._workspace._backend.list_runs(
-            self._name,
-            tags=_tag_filter(tags, "tags"),
-            properties=_tag_filter(properties, "properties"),
-            include_children=include_children,
+        backend = self._workspace._backend
+        wanted_tags = _tag_filter(tags, "tags")
+        wanted_properties = _tag_filter(properties, "properties")
+        # Read a page at a time as the caller iterates (v1 returns a generator too).
+        records = every_item(
+            lambda limit, after: backend.list_runs(
+                self._name,
+                tags=wanted_tags,
+                properties=wanted_properties,
+                include_children=include_children,
+                limit=limit,
+                after=after,
+            )
         )
         for record in records:
             if type is None or record.run_type == type:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.experiment import _tag_filter
@@ -230,7 +231,11 @@ class Model:
                 wanted.update(_tag_filter(item, "tags") or {})
         else:
             wanted = _tag_filter(tags, "tags") or {}
-        records = workspace._backend.list_models(name, tags=wanted or None, latest=latest)
+        records = every_item(
+            lambda limit, after: workspace._backend.list_models(
+                name, tags=wanted or None, latest=latest, limit=limit, after=after
+            )
+        )
         return [Model._from_record(workspace, record) for record in records]
 
     def get_file_names(self) -> builtins.list[str]:
@@ -350,7 +355,7 @@ class Model:
         )
 
     def delete(self) -> None:
-        """Delete this version and its files."""
+        """Delete this version and its files. Deleting it again (a retry) is not an error."""
         self._workspace._backend.delete_model(self.name, self.version)
 
     def __repr__(self) -> str:

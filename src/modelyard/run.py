@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from modelyard.backend.base import METRIC_PAGE_SIZE, every_item
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
     CANCELED,
@@ -356,14 +357,28 @@ class Run:
         """Every point of one metric with its step and time, in logging order (those of one
         process of a distributed run with ``process=N``)."""
         self._store_pending()
-        series = self._backend.get_metric_series(self.id, [name])
-        if not series:
+        points: list[MetricPoint] = []
+        read = 0  # points of every process read so far: the index of the next page
+        found = False
+        # Read in pages, so a metric of millions of points never travels in one reply.
+        while True:
+            page = self._backend.get_metric_series(
+                self.id, [name], start=read, limit=METRIC_PAGE_SIZE
+            )
+            if not page:
+                break
+            found = True
+            read += len(page[0].values)
+            only = page[0] if process is None else _of_process(page[0], process)
+            points.extend(
+                MetricPoint(step, value, at)
+                for step, value, at in zip(only.steps, only.values, only.times, strict=True)
+            )
+            if len(page[0].values) < METRIC_PAGE_SIZE:
+                break
+        if not found:
             raise NotFoundError(f"run {self.id!r} has no metric {name!r}")
-        only = series[0] if process is None else _of_process(series[0], process)
-        return [
-            MetricPoint(step, value, at)
-            for step, value, at in zip(only.steps, only.values, only.times, strict=True)
-        ]
+        return points
 
     def _points_of(self, name: str, process: int) -> list[Any]:
         """The stored values of one metric logged by one process."""
@@ -439,7 +454,12 @@ class Run:
 
     def get_file_names(self) -> builtins.list[str]:
         """The names of every file of the run, sorted."""
-        return [info.path for info in self._backend.list_run_files(self.id)]
+        return [
+            info.path
+            for info in every_item(
+                lambda limit, after: self._backend.list_run_files(self.id, limit=limit, after=after)
+            )
+        ]
 
     def download_file(
         self, name: str, output_file_path: str | os.PathLike[str] | None = None
@@ -524,7 +544,11 @@ class Run:
 
     def get_children(self, recursive: bool = False) -> Iterator[Run]:
         """The runs started under this one, newest first (and theirs, when recursive)."""
-        records = self._backend.list_runs(self._experiment.name, parent_id=self.id)
+        records = every_item(
+            lambda limit, after: self._backend.list_runs(
+                self._experiment.name, parent_id=self.id, limit=limit, after=after
+            )
+        )
         for record in records:
             child = Run(self._experiment, record.id, _record=record)
             yield child

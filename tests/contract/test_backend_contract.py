@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
 
-from modelyard.backend.base import Backend
+from modelyard.backend.base import Backend, every_item, page_key
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import COMPLETED, FAILED, QUEUED, RUNNING, SCALAR, MetricBatch
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
@@ -32,6 +33,26 @@ def _batch(name: str, values: list[float], batch_id: str | None = None) -> Metri
         steps=list(range(len(values))),
         times=[0.0] * len(values),
     )
+
+
+def _in_pages(
+    list_page: Callable[[int, str | None], list[Any]],
+    size: int,
+    between: Callable[[], None] = lambda: None,
+) -> list[Any]:
+    """Every item of a list call read ``size`` at a time, ``between`` called after the first
+    page; the pages are checked to be full until the last."""
+    items: list[Any] = []
+    after: str | None = None
+    while True:
+        page = list_page(size, after)
+        assert len(page) <= size
+        items.extend(page)
+        if len(page) < size:
+            return items
+        if after is None:
+            between()
+        after = page_key(page[-1])
 
 
 class BackendContract:
@@ -218,6 +239,197 @@ class BackendContract:
             backend.get_environment("missing")
         with pytest.raises(ValidationError):
             backend.register_environment("bad name", {})
+
+    # -- idempotent deletes --------------------------------------------------------------
+
+    def test_a_retried_model_delete_is_not_an_error(self, backend: Backend) -> None:
+        for upload in ("u1", "u2"):
+            backend.upload_model_file("m", upload, "model/w.bin", io.BytesIO(b"w"))
+            backend.create_model("m", upload, "model")
+        backend.delete_model("m", 1)
+        backend.delete_model("m", 1)  # the retry of a call whose reply was lost
+        backend.delete_model("m", 7)  # a version that never was: nothing to do either
+        backend.delete_model("never", 1)
+        with pytest.raises(NotFoundError):
+            backend.get_model("m", 1)
+        with pytest.raises(NotFoundError):
+            backend.list_model_files("m", 1)
+        assert [m.id for m in backend.list_models()] == ["m:2"]
+        assert [f.path for f in backend.list_model_files("m", 2)] == ["model/w.bin"]
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def test_runs_read_in_pages_are_each_there_once_in_order(self, backend: Backend) -> None:
+        for i in range(25):
+            backend.create_run(f"r{i:02}", "e", run_type="s", status=QUEUED, tags={"t": "x"})
+        backend.create_run("child", "e", run_type="s", status=QUEUED, parent_id="r03")
+        everything = backend.list_runs("e")
+        assert len(everything) == 25
+
+        def add_one() -> None:
+            backend.create_run("late", "e", run_type="s", status=QUEUED, tags={"t": "x"})
+
+        paged = _in_pages(
+            lambda limit, after: backend.list_runs("e", tags={"t": "x"}, limit=limit, after=after),
+            10,
+            add_one,
+        )
+        # Newest first: the run added between pages sorts before the cursor, so it is not
+        # read; none is read twice or left out.
+        assert [r.id for r in paged] == [r.id for r in everything]
+        assert backend.list_runs("e", limit=1)[0].id == "late"
+        with_children = backend.list_runs("e", include_children=True)
+        assert [
+            r.id
+            for r in _in_pages(
+                lambda limit, after: backend.list_runs(
+                    "e", include_children=True, limit=limit, after=after
+                ),
+                4,
+            )
+        ] == [r.id for r in with_children]
+        assert backend.list_runs("e", parent_id="r03", limit=5) == [backend.get_run("child")]
+
+    def test_experiments_and_datastores_read_in_pages(self, backend: Backend) -> None:
+        for i in range(25):
+            backend.ensure_experiment(f"e{i:02}")
+            backend.register_datastore(f"d{i:02}", f"file:///data/{i}", {})
+        experiments = _in_pages(
+            lambda limit, after: backend.list_experiments(limit=limit, after=after),
+            10,
+            lambda: backend.ensure_experiment("e99"),  # sorts after the cursor: read once
+        )
+        assert [e.name for e in experiments] == [f"e{i:02}" for i in range(25)] + ["e99"]
+        datastores = _in_pages(
+            lambda limit, after: backend.list_datastores(limit=limit, after=after),
+            10,
+            lambda: backend.register_datastore("d00a", "file:///data/a", {}),  # before it
+        )
+        assert [d.name for d in datastores] == [f"d{i:02}" for i in range(25)]
+        assert datastores[0].is_default
+
+    def test_models_read_in_pages(self, backend: Backend) -> None:
+        for i in range(25):
+            name = f"m{i % 3}"
+            backend.upload_model_file(name, f"u{i}", "w.bin", io.BytesIO(b"w"))
+            backend.create_model(name, f"u{i}", "w.bin", tags={"even": str(i % 2 == 0)})
+        everything = backend.list_models()
+        assert len(everything) == 25
+
+        def delete_one() -> None:
+            # The last item of the first page goes: its cursor still leads on.
+            backend.delete_model(everything[9].name, everything[9].version)
+
+        paged = _in_pages(
+            lambda limit, after: backend.list_models(limit=limit, after=after), 10, delete_one
+        )
+        assert [m.id for m in paged] == [m.id for m in everything]
+        latest = backend.list_models(latest=True)
+        assert sorted(m.name for m in latest) == ["m0", "m1", "m2"]
+        assert (
+            _in_pages(
+                lambda limit, after: backend.list_models(latest=True, limit=limit, after=after), 2
+            )
+            == latest
+        )
+        # ``latest`` is the newest version among those the tags keep.
+        newest_odd = backend.list_models("m0", tags={"even": "False"}, latest=True, limit=1)
+        assert [m.id for m in newest_odd] == [
+            next(m.id for m in everything if m.name == "m0" and m.tags["even"] == "False")
+        ]
+
+    def test_environments_read_in_pages(self, backend: Backend) -> None:
+        for i in range(25):
+            backend.register_environment(f"env{i % 4}", {"i": i})
+        everything = backend.list_environments()
+        paged = _in_pages(
+            lambda limit, after: backend.list_environments(limit=limit, after=after),
+            10,
+            lambda: backend.register_environment("zz", {}),  # sorts after the cursor
+        )
+        assert [(e.name, e.version) for e in paged] == [(e.name, e.version) for e in everything] + [
+            ("zz", 1)
+        ]
+        assert [e.version for e in backend.list_environments("env1", limit=3)] == [6, 5, 4]
+
+    def test_run_and_model_files_read_in_pages(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=RUNNING)
+        for i in range(25):
+            backend.upload_run_file("r", f"outputs/f{i:02}.txt", io.BytesIO(b"x" * i))
+        paged = _in_pages(
+            lambda limit, after: backend.list_run_files("r", "outputs", limit=limit, after=after),
+            10,
+            lambda: backend.upload_run_file("r", "outputs/g.txt", io.BytesIO(b"g")),
+        )
+        assert [(f.path, f.size) for f in paged] == [
+            (f"outputs/f{i:02}.txt", i) for i in range(25)
+        ] + [("outputs/g.txt", 1)]
+        root = backend.stage_model_from_run("m", "u", "r", "outputs")
+        backend.create_model("m", "u", root, run_id="r")
+        model_files = _in_pages(
+            lambda limit, after: backend.list_model_files("m", 1, limit=limit, after=after), 10
+        )
+        assert [f.path for f in model_files] == [f.path for f in backend.list_model_files("m", 1)]
+        assert len(model_files) == 26
+
+    def test_every_item_reads_all_pages(self, backend: Backend) -> None:
+        for i in range(7):
+            backend.ensure_experiment(f"e{i}")
+        calls: list[str | None] = []
+
+        def list_page(limit: int, after: str | None) -> list[Any]:
+            calls.append(after)
+            return backend.list_experiments(limit=limit, after=after)
+
+        names = [e.name for e in every_item(list_page, page_size=3)]
+        assert names == [f"e{i}" for i in range(7)]
+        assert calls == [None, "e2", "e5"]
+
+    def test_bad_page_arguments_are_refused(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=RUNNING)
+        for call in (
+            lambda: backend.list_runs("e", limit=0),
+            lambda: backend.list_experiments(limit=-1),
+            lambda: backend.list_run_files("r", limit=0),
+            lambda: backend.get_metric_series("r", limit=0),
+        ):
+            with pytest.raises(ValidationError, match="limit"):
+                call()
+        for call in (
+            lambda: backend.list_runs("e", after="not a cursor"),
+            lambda: backend.list_models(after="1.5/m"),
+            lambda: backend.list_environments(after="env/x"),
+        ):
+            with pytest.raises(ValidationError, match="after"):
+                call()
+        with pytest.raises(ValidationError, match="start"):
+            backend.get_metric_series("r", start=-1)
+
+    def test_metric_series_read_in_pages(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=RUNNING)
+        values = [float(i) for i in range(25)]
+        # Batches of 7 points: pages of 10 start and end inside stored batches.
+        batches = []
+        for first in range(0, 25, 7):
+            batch = _batch("loss", values[first : first + 7])
+            batch.steps = list(range(first, first + len(batch.values)))
+            batch.process = first // 7 % 2
+            batches.append(batch)
+        backend.log_metrics("r", batches)
+        backend.log_metrics("r", [_batch("acc", [0.5, 0.6])])
+        whole = backend.get_metric_series("r", ["loss"])[0]
+        pages = [backend.get_metric_series("r", ["loss"], start=s, limit=10) for s in (0, 10, 20)]
+        assert [len(page[0].values) for page in pages] == [10, 10, 5]
+        assert [v for page in pages for v in page[0].values] == values
+        assert [s for page in pages for s in page[0].steps] == list(range(25))
+        assert [p for page in pages for p in page[0].processes or []] == whole.processes
+        assert backend.get_metric_series("r", ["loss"], start=25, limit=10) == []
+        both = backend.get_metric_series("r", start=1, limit=3)
+        assert [(s.name, s.values) for s in both] == [
+            ("loss", [1.0, 2.0, 3.0]),
+            ("acc", [0.6]),
+        ]
+        assert backend.get_metric_series("r", ["loss"], start=24)[0].values == [24.0]
 
 
 class TestSQLiteAndFolder(BackendContract):

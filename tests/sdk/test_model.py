@@ -105,6 +105,20 @@ def test_tags_and_delete(workspace: Workspace, model_folder: Path) -> None:
     assert Model.register(workspace, model_folder, "m").version == 2
 
 
+def test_deleting_a_deleted_model_again_is_not_an_error(
+    workspace: Workspace, model_folder: Path
+) -> None:
+    model = Model.register(workspace, model_folder, "m")
+    same = Model(workspace, "m", version=1)  # another handle, as another notebook holds it
+    model.delete()
+    model.delete()  # a retry after a lost reply
+    same.delete()
+    with pytest.raises(NotFoundError):
+        Model(workspace, "m", version=1)
+    with pytest.raises(NotFoundError, match="'never'"):
+        Model(workspace, "never")  # a model that never existed cannot be deleted either
+
+
 def test_get_model_path(workspace: Workspace, model_folder: Path, in_tmp_cwd: Path) -> None:
     Model.register(workspace, model_folder, "m")
     with pytest.raises(NotFoundError, match="looked in"):

@@ -12,6 +12,21 @@ never learns which one it has. The contract is shaped for a network from the sta
 - **Errors**: a missing object raises ``NotFoundError`` naming it; a state that forbids the
   call raises ``ConflictError``; bad names or paths raise ``ValidationError`` before anything
   is written. Backends translate their vendor errors into ``modelyard.errors``.
+- **Idempotent deletes**: a retried delete is not an error; deleting what is already gone
+  returns quietly, so a client that lost the first reply may simply call again (today's one
+  delete is ``delete_model``; every delete added keeps the rule).
+- **Pages**: the listing calls (``list_experiments``, ``list_runs``, ``list_run_files``,
+  ``list_datastores``, ``list_models``, ``list_model_files``, ``list_environments``) return a
+  list, in an order each documents that is total (ties broken by a unique key), and take
+  ``limit`` (the most items to return; None for all) and
+  ``after`` (a cursor: :func:`page_key` of the last item of the page before; None starts at
+  the beginning). This is keyset pagination: a page holds the items that sort after the
+  cursor, so reading page after page gives every item once, in order, even while items are
+  added or deleted between pages (an item added before the cursor is not seen; the cursor of
+  an item deleted since still works). A page shorter than ``limit`` is the last one;
+  :func:`every_item` reads all pages of a call. Metric points are paged by index instead
+  (``get_metric_series``'s ``start``/``limit``). ``list_metrics`` (one row per metric name)
+  and ``list_runs_in_states`` (a compute target's queue) return everything.
 
 Every method may block on I/O; none holds a lock across calls. A test suite in
 ``tests/contract`` runs against every backend.
@@ -20,8 +35,9 @@ Every method may block on I/O; none holds a lock across calls. A test suite in
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from modelyard.backend.records import (
     DatastoreRecord,
@@ -35,10 +51,99 @@ from modelyard.backend.records import (
     RunDetails,
     RunRecord,
 )
+from modelyard.errors import ValidationError
 
 # A file to upload: a local path (backends may copy it without reading it through Python) or
 # an open binary stream.
 FileSource = Path | IO[bytes]
+
+# How many items the SDK asks for in one page: large enough that most lists are one call,
+# small enough that a page of runs or files stays a few hundred KiB on a network.
+PAGE_SIZE = 500
+# Points of one metric in one page of get_metric_series: 100,000 points are ~2.4 MB packed
+# (8-byte step, time and value) and a few MB as JSON on the script's channel.
+METRIC_PAGE_SIZE = 100_000
+
+ListedRecord = TypeVar(
+    "ListedRecord",
+    ExperimentRecord,
+    RunRecord,
+    DatastoreRecord,
+    ModelRecord,
+    EnvironmentRecord,
+    FileInfo,
+)
+
+
+def page_key(
+    record: ExperimentRecord
+    | RunRecord
+    | DatastoreRecord
+    | ModelRecord
+    | EnvironmentRecord
+    | FileInfo,
+) -> str:
+    """The cursor after ``record`` for the next page of the list it came from: the values of
+    the list's order, joined by ``/`` (names never hold one). Callers treat it as opaque.
+
+    Example::
+
+        page = backend.list_runs("mnist", limit=10)
+        rest = backend.list_runs("mnist", limit=10, after=page_key(page[-1]))
+    """
+    if isinstance(record, RunRecord):
+        return f"{record.created_at!r}/{record.number}"
+    if isinstance(record, ModelRecord):
+        return f"{record.created_at!r}/{record.name}/{record.version}"
+    if isinstance(record, EnvironmentRecord):
+        return f"{record.name}/{record.version}"
+    if isinstance(record, FileInfo):
+        return record.path
+    return record.name
+
+
+def split_page_key(after: str, types: tuple[type, ...]) -> list[Any]:
+    """The values of a cursor made by :func:`page_key`, converted to ``types``; a cursor that
+    does not fit is a ValidationError (for backends)."""
+    parts = after.split("/", len(types) - 1)
+    try:
+        if len(parts) != len(types):
+            raise ValueError(after)
+        return [kind(part) for kind, part in zip(types, parts, strict=True)]
+    except ValueError:
+        raise ValidationError(
+            "after",
+            f"{after!r} is not a cursor of this list; pass page_key() of the last item of "
+            "the page before, or None for the first page",
+        ) from None
+
+
+def check_limit(limit: int | None) -> int | None:
+    """``limit`` when it is None or a positive number, else ValidationError (for backends)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError("limit", f"{limit!r} is not a page size: use a number from 1 up")
+    return limit
+
+
+def every_item(
+    list_page: Callable[[int, str | None], list[ListedRecord]], page_size: int = PAGE_SIZE
+) -> Iterator[ListedRecord]:
+    """Every item of a ``list_`` call, read a page at a time. ``list_page(limit, after)``
+    makes the call.
+
+    Example::
+
+        for run in every_item(lambda limit, after: backend.list_runs("mnist", limit=limit,
+                                                                     after=after)):
+            print(run.id)
+    """
+    after: str | None = None
+    while True:
+        page = list_page(page_size, after)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page_key(page[-1])
 
 
 class Backend(abc.ABC):
@@ -53,8 +158,10 @@ class Backend(abc.ABC):
         """Return the experiment ``name``, creating it on first use."""
 
     @abc.abstractmethod
-    def list_experiments(self) -> list[ExperimentRecord]:
-        """All experiments, by name."""
+    def list_experiments(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> list[ExperimentRecord]:
+        """All experiments, by name (paged: see the module docstring)."""
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -92,10 +199,13 @@ class Backend(abc.ABC):
         properties: dict[str, str | None] | None = None,
         include_children: bool = False,
         parent_id: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
-        """Runs of an experiment, newest first. ``tags``/``properties`` keep runs having every
-        key, with the given value unless it is None. Top-level runs only, unless
-        ``include_children``; ``parent_id`` lists the children of one run."""
+        """Runs of an experiment, newest first (by creation time, then number). ``tags``/
+        ``properties`` keep runs having every key, with the given value unless it is None.
+        Top-level runs only, unless ``include_children``; ``parent_id`` lists the children of
+        one run. Paged: see the module docstring."""
 
     @abc.abstractmethod
     def update_run_status(
@@ -137,8 +247,17 @@ class Backend(abc.ABC):
         """Each metric of the run with its count and last value."""
 
     @abc.abstractmethod
-    def get_metric_series(self, run_id: str, names: list[str] | None = None) -> list[MetricSeries]:
-        """Every point of the named metrics (all when None), in logging order."""
+    def get_metric_series(
+        self,
+        run_id: str,
+        names: list[str] | None = None,
+        *,
+        start: int = 0,
+        limit: int | None = None,
+    ) -> list[MetricSeries]:
+        """The points of the named metrics (all when None), in logging order: of each metric,
+        those from index ``start`` on, ``limit`` at most (all when None), so a client reads a
+        long series a page at a time. A metric with no point in that range is left out."""
 
     # -- run files -----------------------------------------------------------------------
 
@@ -157,8 +276,11 @@ class Backend(abc.ABC):
         when the file does not exist yet)."""
 
     @abc.abstractmethod
-    def list_run_files(self, run_id: str, prefix: str = "") -> list[FileInfo]:
-        """The run's files at or below ``prefix``, sorted by name."""
+    def list_run_files(
+        self, run_id: str, prefix: str = "", *, limit: int | None = None, after: str | None = None
+    ) -> list[FileInfo]:
+        """The run's files at or below ``prefix``, sorted by name (paged: see the module
+        docstring)."""
 
     @abc.abstractmethod
     def open_run_file(self, run_id: str, name: str) -> IO[bytes]:
@@ -178,8 +300,10 @@ class Backend(abc.ABC):
         """The datastore ``name``, or the default one when None."""
 
     @abc.abstractmethod
-    def list_datastores(self) -> list[DatastoreRecord]:
-        """All datastores, by name."""
+    def list_datastores(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> list[DatastoreRecord]:
+        """All datastores, by name (paged: see the module docstring)."""
 
     @abc.abstractmethod
     def set_default_datastore(self, name: str) -> None:
@@ -227,9 +351,12 @@ class Backend(abc.ABC):
         *,
         tags: dict[str, str | None] | None = None,
         latest: bool = False,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> list[ModelRecord]:
-        """Model versions, newest first, filtered like ``list_runs``; ``latest`` keeps the
-        newest version of each name."""
+        """Model versions, newest first (by creation time, then name and version, descending),
+        filtered like ``list_runs``; ``latest`` keeps the newest version of each name among
+        those the filters keep. Paged: see the module docstring."""
 
     @abc.abstractmethod
     def update_model_tags(
@@ -239,11 +366,18 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def delete_model(self, name: str, version: int) -> None:
-        """Delete one model version and its files."""
+        """Delete one model version and its files. A retried delete is not an error: a
+        version that is gone already (or never was) is left as it is, quietly, as the
+        contract's deletes all do; ``Model.delete()`` keeps v1's behaviour because a Model
+        object exists only for a version found in the registry (``Model(ws, name)`` raises
+        NotFoundError for one that never existed)."""
 
     @abc.abstractmethod
-    def list_model_files(self, name: str, version: int) -> list[FileInfo]:
-        """The files of a model version, relative to its root folder."""
+    def list_model_files(
+        self, name: str, version: int, *, limit: int | None = None, after: str | None = None
+    ) -> list[FileInfo]:
+        """The files of a model version, relative to its root folder, sorted by name (paged:
+        see the module docstring)."""
 
     @abc.abstractmethod
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
@@ -263,6 +397,8 @@ class Backend(abc.ABC):
         """One version (the latest when None), or NotFoundError."""
 
     @abc.abstractmethod
-    def list_environments(self, name: str | None = None) -> list[EnvironmentRecord]:
+    def list_environments(
+        self, name: str | None = None, *, limit: int | None = None, after: str | None = None
+    ) -> list[EnvironmentRecord]:
         """Registered versions (of ``name``, or of every environment), by name and newest
-        version first."""
+        version first (paged: see the module docstring)."""

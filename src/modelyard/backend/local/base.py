@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.backend.base import Backend, FileSource
+from modelyard.backend.base import Backend, FileSource, check_limit
+from modelyard.backend.records import FileInfo
 from modelyard.errors import NotFoundError
 from modelyard.store import tables as t
 from modelyard.store.database import Database
@@ -40,6 +41,16 @@ def _filter_key_values(
             condition = sa.and_(condition, table.c.value == value)
         query = query.where(sa.exists().where(condition))
     return query
+
+
+def _file_page(files: list[FileInfo], limit: int | None, after: str | None) -> list[FileInfo]:
+    """One page of a file listing (the file store lists a folder whole; the page is cut
+    here, by path, the listing's order)."""
+    check_limit(limit)
+    files = sorted(files, key=lambda info: info.path)
+    if after is not None:
+        files = [info for info in files if info.path > after]
+    return files if limit is None else files[:limit]
 
 
 class LocalBase(Backend):

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from modelyard.backend.base import check_limit
 from modelyard.backend.local.base import (
     DEFAULT_DATASTORE_SETTING,
     LocalBase,
@@ -107,10 +108,15 @@ class DatastoreStore(LocalBase):
         options = secrets.get(row.name) if secrets is not None else {}
         return self._datastore_record(row, default, options)
 
-    def list_datastores(self) -> list[DatastoreRecord]:
+    def list_datastores(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> list[DatastoreRecord]:
+        query = sa.select(t.datastores).order_by(t.datastores.c.name).limit(check_limit(limit))
+        if after is not None:
+            query = query.where(t.datastores.c.name > after)
         with self.db.read() as conn:
             default = self._default_datastore_name(conn)
-            rows = conn.execute(sa.select(t.datastores).order_by(t.datastores.c.name)).all()
+            rows = conn.execute(query).all()
         secrets = self.secrets
         every = secrets.all() if secrets is not None else {}
         return [self._datastore_record(row, default, every.get(row.name, {})) for row in rows]

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from modelyard.backend.base import check_limit, split_page_key
 from modelyard.backend.local.base import (
     LocalBase,
     _now,
@@ -80,11 +81,26 @@ class EnvironmentStore(LocalBase):
             )
         return self._environment_record(row)
 
-    def list_environments(self, name: str | None = None) -> list[EnvironmentRecord]:
-        query = sa.select(t.environments).order_by(
-            t.environments.c.name, t.environments.c.version.desc()
+    def list_environments(
+        self, name: str | None = None, *, limit: int | None = None, after: str | None = None
+    ) -> list[EnvironmentRecord]:
+        query = (
+            sa.select(t.environments)
+            .order_by(t.environments.c.name, t.environments.c.version.desc())
+            .limit(check_limit(limit))
         )
         if name is not None:
             query = query.where(t.environments.c.name == name)
+        if after is not None:
+            after_name, after_version = split_page_key(after, (str, int))
+            query = query.where(
+                sa.or_(
+                    t.environments.c.name > after_name,
+                    sa.and_(
+                        t.environments.c.name == after_name,
+                        t.environments.c.version < after_version,
+                    ),
+                )
+            )
         with self.db.read() as conn:
             return [self._environment_record(row) for row in conn.execute(query)]

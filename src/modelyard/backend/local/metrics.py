@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from modelyard.backend.base import check_limit
 from modelyard.backend.local.base import (
     LocalBase,
 )
@@ -149,13 +150,25 @@ class MetricStore(LocalBase):
             for row in rows
         ]
 
-    def get_metric_series(self, run_id: str, names: list[str] | None = None) -> list[MetricSeries]:
+    def get_metric_series(
+        self,
+        run_id: str,
+        names: list[str] | None = None,
+        *,
+        start: int = 0,
+        limit: int | None = None,
+    ) -> list[MetricSeries]:
+        check_limit(limit)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValidationError("start", f"{start!r} is not a point index: use 0 or more")
+        end = None if limit is None else start + limit
         query = (
             sa.select(
                 t.metrics.c.name,
                 t.metrics.c.kind,
                 t.metric_chunks.c.payload,
                 t.metric_chunks.c.process,
+                t.metric_chunks.c.first_index,
             )
             .select_from(t.metrics.join(t.metric_chunks))
             .where(t.metrics.c.run_id == run_id)
@@ -163,13 +176,23 @@ class MetricStore(LocalBase):
         )
         if names is not None:
             query = query.where(t.metrics.c.name.in_(names))
+        # Only the chunks that hold points of the page are read and decoded.
+        query = query.where(t.metric_chunks.c.first_index + t.metric_chunks.c.count > start)
+        if end is not None:
+            query = query.where(t.metric_chunks.c.first_index < end)
         series: dict[str, tuple[str, list[Any], list[int], list[float]]] = {}
         # Per metric, the process of each chunk and its point count (distributed runs).
         chunk_processes: dict[str, list[tuple[int | None, int]]] = {}
         with self.db.read() as conn:
             self._check_run(conn, run_id)
-            for name, kind, payload, process in conn.execute(query):
+            for name, kind, payload, process, first_index in conn.execute(query):
                 values, steps, times = metric_codec.decode(payload)
+                # The part of the chunk inside [start, end).
+                cut = slice(
+                    max(start - first_index, 0),
+                    None if end is None else end - first_index,
+                )
+                values, steps, times = values[cut], steps[cut], times[cut]
                 chunk_processes.setdefault(name, []).append((process, len(values)))
                 if name in series:
                     _, all_values, all_steps, all_times = series[name]

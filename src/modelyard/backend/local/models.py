@@ -13,9 +13,10 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from modelyard.backend.base import FileSource
+from modelyard.backend.base import FileSource, check_limit, split_page_key
 from modelyard.backend.local.base import (
     LocalBase,
+    _file_page,
     _filter_key_values,
     _now,
 )
@@ -223,22 +224,37 @@ class ModelStore(LocalBase):
         *,
         tags: dict[str, str | None] | None = None,
         latest: bool = False,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> list[ModelRecord]:
-        query = sa.select(t.models).order_by(t.models.c.created_at.desc(), t.models.c.id.desc())
+        query = (
+            sa.select(t.models)
+            .order_by(
+                t.models.c.created_at.desc(), t.models.c.name.desc(), t.models.c.version.desc()
+            )
+            .limit(check_limit(limit))
+        )
         if name is not None:
             query = query.where(t.models.c.name == name)
         query = _filter_key_values(
             query, t.model_tags, t.model_tags.c.model_id, t.models.c.id, tags
         )
-        with self.db.read() as conn:
-            records = [self._model_record(conn, row) for row in conn.execute(query).all()]
         if latest:
-            newest: dict[str, ModelRecord] = {}
-            for record in records:
-                if record.name not in newest or record.version > newest[record.name].version:
-                    newest[record.name] = record
-            records = [r for r in records if newest[r.name] is r]
-        return records
+            # In the query, not after it, so that a page holds ``limit`` newest versions.
+            other = t.models.alias("other")
+            newest = sa.select(sa.func.max(other.c.version)).where(other.c.name == t.models.c.name)
+            newest = _filter_key_values(
+                newest, t.model_tags, t.model_tags.c.model_id, other.c.id, tags
+            )
+            query = query.where(t.models.c.version == newest.scalar_subquery())
+        if after is not None:
+            created_at, after_name, version = split_page_key(after, (float, str, int))
+            query = query.where(
+                sa.tuple_(t.models.c.created_at, t.models.c.name, t.models.c.version)
+                < sa.tuple_(created_at, after_name, version)
+            )
+        with self.db.read() as conn:
+            return [self._model_record(conn, row) for row in conn.execute(query).all()]
 
     def update_model_tags(
         self, name: str, version: int, *, add: dict[str, str], remove: list[str]
@@ -260,22 +276,32 @@ class ModelStore(LocalBase):
         return record
 
     def delete_model(self, name: str, version: int) -> None:
-        def delete(conn: Connection) -> str:
-            row = self._find_model_row(conn, name, version)
+        def delete(conn: Connection) -> str | None:
+            row = conn.execute(
+                sa.select(t.models.c.id, t.models.c.storage_path).where(
+                    t.models.c.name == name, t.models.c.version == version
+                )
+            ).one_or_none()
+            if row is None:
+                return None  # gone already: a retried delete is not an error
             conn.execute(t.models.delete().where(t.models.c.id == row.id))
             return str(row.storage_path)
 
         storage_path = self.db.write(delete)
         # Files go after the row: a crash in between leaves unreferenced files, never a
         # version whose files are gone.
-        self.files.delete(storage_path)
+        if storage_path is not None:
+            self.files.delete(storage_path)
 
-    def list_model_files(self, name: str, version: int) -> list[FileInfo]:
+    def list_model_files(
+        self, name: str, version: int, *, limit: int | None = None, after: str | None = None
+    ) -> list[FileInfo]:
         record = self.get_model(name, version)
         start = len(record.storage_path) + 1
-        return [
+        files = [
             FileInfo(info.path[start:], info.size) for info in self.files.list(record.storage_path)
         ]
+        return _file_page(files, limit, after)
 
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
         record = self.get_model(name, version)

@@ -8,9 +8,10 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from modelyard.backend.base import FileSource
+from modelyard.backend.base import FileSource, check_limit, split_page_key
 from modelyard.backend.local.base import (
     LocalBase,
+    _file_page,
     _filter_key_values,
     _now,
 )
@@ -94,9 +95,14 @@ class RunStore(LocalBase):
             row = self.db.write(create)
         return ExperimentRecord(row.id, row.name, row.created_at)
 
-    def list_experiments(self) -> list[ExperimentRecord]:
+    def list_experiments(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> list[ExperimentRecord]:
+        query = sa.select(t.experiments).order_by(t.experiments.c.name).limit(check_limit(limit))
+        if after is not None:
+            query = query.where(t.experiments.c.name > after)
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.experiments).order_by(t.experiments.c.name)).all()
+            rows = conn.execute(query).all()
         return [ExperimentRecord(row.id, row.name, row.created_at) for row in rows]
 
     def create_run(
@@ -191,13 +197,24 @@ class RunStore(LocalBase):
         properties: dict[str, str | None] | None = None,
         include_children: bool = False,
         parent_id: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
         query = (
             sa.select(*_RUN_COLUMNS)
             .select_from(_RUNS_JOIN)
             .where(t.experiments.c.name == experiment_name)
             .order_by(t.runs.c.created_at.desc(), t.runs.c.number.desc())
+            .limit(check_limit(limit))
         )
+        if after is not None:
+            created_at, number = split_page_key(after, (float, int))
+            query = query.where(
+                sa.or_(
+                    t.runs.c.created_at < created_at,
+                    sa.and_(t.runs.c.created_at == created_at, t.runs.c.number < number),
+                )
+            )
         if parent_id is not None:
             query = query.where(t.runs.c.parent_id == parent_id)
         elif not include_children:
@@ -314,14 +331,16 @@ class RunStore(LocalBase):
         except NotFoundError:
             raise NotFoundError(f"run {run_id!r} has no file {name!r} yet") from None
 
-    def list_run_files(self, run_id: str, prefix: str = "") -> list[FileInfo]:
+    def list_run_files(
+        self, run_id: str, prefix: str = "", *, limit: int | None = None, after: str | None = None
+    ) -> list[FileInfo]:
         prefix = clean_relpath("prefix", prefix, allow_root=True)
         with self.db.read() as conn:
             self._check_run(conn, run_id)
         root = f"runs/{run_id}"
         files = self.files.list(f"{root}/{prefix}" if prefix else root)
         start = len(root) + 1
-        return [FileInfo(info.path[start:], info.size) for info in files]
+        return _file_page([FileInfo(info.path[start:], info.size) for info in files], limit, after)
 
     def open_run_file(self, run_id: str, name: str) -> IO[bytes]:
         name = clean_relpath("name", name)
