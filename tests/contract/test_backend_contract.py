@@ -13,6 +13,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
@@ -241,3 +242,14 @@ class TestPostgresAndFolder(BackendContract):
     @pytest.fixture
     def backend(self, tmp_path: Path, postgres_url: str) -> Backend:
         return LocalBackend("ws", postgres_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+
+
+class TestPostgresAndS3(BackendContract):
+    """Metadata in PostgreSQL, files on a real S3 endpoint (moto's server, tests/s3.py)."""
+
+    @pytest.fixture
+    def backend(
+        self, tmp_path: Path, postgres_url: str, s3_store: tuple[str, dict[str, Any]]
+    ) -> Backend:
+        url, options = s3_store
+        return LocalBackend("ws", postgres_url, url, base_dir=tmp_path, storage_options=options)
