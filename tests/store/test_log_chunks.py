@@ -1,5 +1,6 @@
-"""Live logs grown by FileStore.append: in place in a folder, as chunks on a real S3 endpoint
-(moto's server, tests/s3.py). Both read back as exactly the bytes appended."""
+"""Live logs grown by FileStore.append: in place in a folder, as chunks on fsspec's memory
+filesystem and on a real S3 endpoint (moto's server, tests/s3.py). All read back as exactly
+the bytes appended."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from modelyard.store.files import FileStore, local_url
 LOG = "runs/r1/user_logs/std_log.txt"
 
 
-@pytest.fixture(params=["folder", "s3"])
+@pytest.fixture(params=["folder", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> FileStore:
     if request.param == "folder":
         return FileStore(local_url(tmp_path / "files"))
+    if request.param == "memory":  # no append there either: chunks, as on S3
+        request.getfixturevalue("clean_memory_fs")
+        return FileStore("memory://logs")
     url, options = request.getfixturevalue("s3_store")
     return FileStore(url, options)
 
