@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
@@ -16,6 +17,7 @@ from modelyard.experiment import Experiment
 from modelyard.workspace import Workspace
 from tests.accounts import Account, make_account
 from tests.postgres import PostgresServer
+from tests.s3 import S3Server
 
 
 @pytest.fixture
@@ -52,6 +54,20 @@ def postgres() -> Iterator[PostgresServer]:
 def postgres_url(postgres: PostgresServer) -> str:
     """The URL of a new, empty PostgreSQL database of its own for one test."""
     return postgres.new_database()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One real S3 endpoint (moto's server on 127.0.0.1) for the whole test session."""
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_server: S3Server) -> tuple[str, dict[str, Any]]:
+    """``("s3://<new bucket>/data", storage_options)``: an empty bucket of its own for one test."""
+    return s3_server.new_bucket()
 
 
 @pytest.fixture

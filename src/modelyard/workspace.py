@@ -79,6 +79,8 @@ class WorkspaceFile(BaseModel):
     created_at: float
     database_url: str | None = None
     storage_url: str | None = None
+    # fsspec options of storage_url (an S3 endpoint, key and secret): this file is 0600.
+    storage_options: dict[str, Any] | None = None
 
 
 class ConfigFile(BaseModel):
@@ -212,6 +214,7 @@ class Workspace:
             database_url,
             info.storage_url or local_url(folder / "artifacts"),
             base_dir=folder,
+            storage_options=info.storage_options,
         )
 
     @classmethod
@@ -236,17 +239,25 @@ class Workspace:
         exist_ok: bool = True,
         *,
         database_url: str | None = None,
+        storage_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> Workspace:
         """Make an embedded workspace in ``location`` (default ``./.modelyard/<name>``).
 
         With ``exist_ok=True`` (the default, as in v1) an existing workspace of that name is
         returned instead. ``database_url`` puts its metadata in PostgreSQL
         (``postgresql+psycopg://user@host/db``, with the ``postgres`` extra) instead of a
-        SQLite file in the folder.
+        SQLite file in the folder. ``storage_url`` puts its files (run files, snapshots,
+        logs, models) in an object store (``s3://bucket/prefix``, with the ``s3`` extra)
+        instead of the folder's ``artifacts``; ``storage_options`` go to its fsspec
+        filesystem (``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}``,
+        else s3fs reads the usual AWS variables) and are kept in the private
+        ``workspace.json``.
 
         Example::
 
             ws = Workspace.create("demo", location="/data/workspaces/demo")
+            ws = Workspace.create("team", storage_url="s3://models/team")
         """
         check_name("name", name)
         folder = Path(location) if location is not None else _default_location(name)
@@ -273,12 +284,19 @@ class Workspace:
                     f"{folder} is not empty and holds no workspace; choose an empty or new folder"
                 )
             try:
-                return cls._make(name, folder, database_url)
+                return cls._make(name, folder, database_url, storage_url, storage_options)
             except OSError as error:
                 raise _folder_error(folder, error) from error
 
     @classmethod
-    def _make(cls, name: str, folder: Path, database_url: str | None) -> Workspace:
+    def _make(
+        cls,
+        name: str,
+        folder: Path,
+        database_url: str | None,
+        storage_url: str | None,
+        storage_options: dict[str, Any] | None,
+    ) -> Workspace:
         """Fill the empty, locked ``folder`` with a new workspace. ``workspace.json`` is written
         last: a folder that has one holds a whole workspace, so a creation that dies halfway
         is never opened as one."""
@@ -286,7 +304,12 @@ class Workspace:
         for own in OWN_FOLDERS:
             make_private_folder(folder / own)
         info = WorkspaceFile(
-            name=name, id=str(uuid.uuid4()), created_at=time.time(), database_url=database_url
+            name=name,
+            id=str(uuid.uuid4()),
+            created_at=time.time(),
+            database_url=database_url,
+            storage_url=storage_url,
+            storage_options=storage_options or None,
         )
         ws = cls.__new__(cls)
         ws._open(folder, info)

@@ -3,7 +3,8 @@
 :class:`BackendContract` holds the tests; each backend is a subclass that provides the
 ``backend`` fixture, all of them real: a SQLite file with files in a folder, a SQLite file
 with files on fsspec's in-memory filesystem (a filesystem without renames, as object stores
-are), and a real PostgreSQL (tests/postgres.py) with files in a folder. The HTTP backend joins
+are), a real PostgreSQL (tests/postgres.py) with files in a folder, and PostgreSQL with files
+on a real S3 endpoint (moto's server, tests/s3.py). The HTTP backend joins
 as another subclass when the server exists.
 """
 
@@ -453,3 +454,14 @@ class TestPostgresAndFolder(BackendContract):
     @pytest.fixture
     def backend(self, tmp_path: Path, postgres_url: str) -> Backend:
         return LocalBackend("ws", postgres_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+
+
+class TestPostgresAndS3(BackendContract):
+    """Metadata in PostgreSQL, files on a real S3 endpoint (moto's server, tests/s3.py)."""
+
+    @pytest.fixture
+    def backend(
+        self, tmp_path: Path, postgres_url: str, s3_store: tuple[str, dict[str, Any]]
+    ) -> Backend:
+        url, options = s3_store
+        return LocalBackend("ws", postgres_url, url, base_dir=tmp_path, storage_options=options)

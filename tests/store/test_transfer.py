@@ -36,10 +36,13 @@ def local_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     return str(request.param)
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["file", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> FileStore:
     if request.param == "file":
         return FileStore(f"file://{tmp_path / 'store'}")
+    if request.param == "s3":
+        url, options = request.getfixturevalue("s3_store")
+        return FileStore(url, options)
     return FileStore("memory://store")
 
 
@@ -237,10 +240,13 @@ def test_ctrl_c_stops_every_thread_and_leaves_no_temporary_file(
     assert all(files[name] == data for name, data in copied.items())
 
 
-def test_object_stores_take_files_directly_several_at_a_time(tmp_path: Path) -> None:
-    # memory:// standing in for an object store: no renames, so no temporary names.
-    store = FileStore("memory://bucket")
-    store.renames = False
+def test_object_stores_take_files_directly_several_at_a_time(
+    tmp_path: Path, s3_store: tuple[str, dict[str, Any]]
+) -> None:
+    # A real S3 endpoint (moto's server): no renames there, so no temporary names.
+    url, options = s3_store
+    store = FileStore(url, options)
+    assert not store.renames
     files = {f"d{i % 3}/f{i}.txt": f"file {i}".encode() for i in range(100)}
 
     result = transfer.upload(make_files(tmp_path / "src", files), store, "x", **quiet())

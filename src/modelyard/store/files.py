@@ -7,6 +7,11 @@ temporary name beside the target and are renamed into place, so a reader never s
 file; on object stores, where a PUT is already all-or-nothing and rename is a copy, the file is
 written directly.
 
+A live log (a file grown by :meth:`FileStore.append`) is appended to in place on the local
+filesystem; on an object store it is kept as chunks beside its name (layout in
+:mod:`modelyard.store.log_chunks`), which every reading method (``open_read``, ``read_range``,
+``size``, ``exists``, ``list``) joins back into the file's bytes, and ``delete`` removes.
+
 On the local filesystem every path below the root is reached through
 :mod:`modelyard.store.local_tree`, without following symbolic links: a link in the way of a
 write or a read raises :class:`~modelyard.errors.ValidationError` naming it, ``list`` leaves
@@ -31,6 +36,7 @@ import contextlib
 import errno
 import functools
 import inspect
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -49,7 +55,7 @@ from modelyard.errors import (
     ValidationError,
 )
 from modelyard.names import TMP_PREFIX, clean_relpath, temp_name
-from modelyard.store import local_tree
+from modelyard.store import local_tree, log_chunks
 from modelyard.store.local_copy import copy_fd
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -158,6 +164,10 @@ class FileStore:
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.renames = bool(_RENAMING_PROTOCOLS.intersection(protocols))
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        # Where each live log this store appended to ends, as far as this store knows: an
+        # append at that end is one PUT. Only a hint: a chunk is created exclusively, so a
+        # stale end (another writer went on) fails the PUT and the real end is listed.
+        self._log_ends: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"
@@ -176,7 +186,8 @@ class FileStore:
     def exists(self, relpath: str) -> bool:
         if self.is_local:
             return self._local_stat(relpath) is not None
-        return bool(self.fs.exists(self.full_path(relpath)))
+        path = self.full_path(relpath)
+        return bool(self.fs.exists(path) or log_chunks.find_chunks(self.fs, path))
 
     @_translate_os_errors("reading the size of")
     def size(self, relpath: str) -> int:
@@ -185,10 +196,14 @@ class FileStore:
             if info is None or not stat.S_ISREG(info.st_mode):
                 raise NotFoundError(f"file {relpath!r} does not exist in {self.url}")
             return info.st_size
+        path = self.full_path(relpath)
         try:
-            return int(self.fs.size(self.full_path(relpath)))
+            return int(self.fs.size(path))
         except FileNotFoundError as error:
-            raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
+            chunks = log_chunks.find_chunks(self.fs, path)
+            if not chunks:
+                raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
+            return chunks[-1].end
 
     def _local_stat(self, relpath: str) -> os.stat_result | None:
         """What stands at ``relpath`` (a file or a folder; a link is none), found without
@@ -234,6 +249,7 @@ class FileStore:
                 yield f
             return
         target = self.full_path(relpath, field)
+        self._log_ends.pop(target, None)  # a whole file now hides the chunks of a log
         parent = target.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         if not self.renames:
@@ -256,6 +272,7 @@ class FileStore:
         if not self.is_local:
             # An object store PUT is all-or-nothing already.
             target = self.full_path(relpath, field)
+            self._log_ends.pop(target, None)  # a whole file now hides the chunks of a log
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             self.fs.put_file(str(source), target)
             return
@@ -278,8 +295,9 @@ class FileStore:
         """Write ``data`` at ``offset`` of a growing file (a live log).
 
         Idempotent: bytes already there are not written twice, so a caller may repeat a call
-        after a timeout. A gap (offset past the end) is a ConflictError. On stores that cannot
-        append, the file is rewritten whole.
+        after a timeout. A gap (offset past the end) is a ConflictError. On object stores,
+        which cannot append, the new bytes become a chunk of their own (see
+        :mod:`modelyard.store.log_chunks`): one PUT, whatever the size of the log.
         """
         if self.is_local:
             folder_path, _, name = clean_relpath("path", relpath).rpartition("/")
@@ -294,14 +312,35 @@ class FileStore:
                         f.write(data[size - offset :])
             return
         target = self.full_path(relpath)
-        size = int(self.fs.size(target)) if self.fs.exists(target) else 0
-        if offset > size:
-            raise ConflictError(f"{relpath!r} has {size} bytes; cannot append at {offset}")
-        data = data[size - offset :]
-        if not data:
+        end = self._log_ends.get(target)
+        while True:
+            if end is None or offset > end:
+                end = self._log_end(target)
+            if offset > end:
+                raise ConflictError(f"{relpath!r} has {end} bytes; cannot append at {offset}")
+            new = data[end - offset :]
+            if not new:
+                return
+            try:
+                self.fs.pipe_file(log_chunks.chunk_path(target, end), new, mode="create")
+            except FileExistsError:
+                end = None  # another writer went on from there: find where the log ends now
+                continue
+            self._log_ends[target] = end + len(new)
             return
-        old = self.read_bytes(relpath) if size else b""
-        self.write_bytes(relpath, old + data)
+
+    def _log_end(self, path: str) -> int:
+        """Where the log at ``path`` of an object store ends, listed afresh. A plain object
+        of its name (written whole after the log) becomes its chunk 0, replacing the chunks
+        it hid, so that the log goes on from its bytes."""
+        if self.fs.isfile(path):
+            folder = log_chunks.chunk_folder(path)
+            if self.fs.exists(folder):
+                self.fs.rm(folder, recursive=True)
+            self.fs.copy(path, log_chunks.chunk_path(path, 0))
+            self.fs.rm(path)
+        chunks = log_chunks.find_chunks(self.fs, path)
+        return chunks[-1].end if chunks else 0
 
     def read_range(self, relpath: str, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes of a file from ``offset``; empty at or past its end."""
@@ -329,7 +368,10 @@ class FileStore:
         try:
             return self.fs.open(path, "rb")  # type: ignore[no-any-return]
         except (FileNotFoundError, IsADirectoryError) as error:
-            raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
+            chunks = log_chunks.find_chunks(self.fs, path)
+            if not chunks:
+                raise NotFoundError(f"file {relpath!r} does not exist in {self.url}") from error
+        return io.BufferedReader(log_chunks.ChunkReader(self.fs, chunks), 1 << 20)
 
     def read_bytes(self, relpath: str) -> bytes:
         with self.open_read(relpath) as f:
@@ -344,16 +386,33 @@ class FileStore:
         try:
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
-            return []
+            found = {}
+        if not found:
+            # ``base`` may name a chunked log, whose chunks lie beside it, not below it.
+            chunks = log_chunks.find_chunks(self.fs, base)
+            found = {c.path: {"type": "file", "size": c.size} for c in chunks}
         start = len(self.root) + 1
-        files = []
+        files: dict[str, int] = {}
+        logs: dict[str, builtins.list[log_chunks.Chunk]] = {}
         for path, info in found.items():
             path = path.rstrip("/")
             if info.get("type") == "directory" or path.rsplit("/", 1)[-1].startswith(TMP_PREFIX):
                 continue
-            files.append(FileInfo(path[start:], int(info.get("size") or 0)))
-        files.sort(key=lambda item: item.path)
-        return files
+            chunk = log_chunks.parse_chunk(path)
+            if chunk is not None:
+                log, offset = chunk
+                logs.setdefault(log, []).append(
+                    log_chunks.Chunk(offset, path, int(info.get("size") or 0))
+                )
+                continue
+            files[path] = int(info.get("size") or 0)
+        for log, chunks in logs.items():
+            joined = log_chunks.contiguous(chunks)
+            if log not in files and joined:  # a plain object of the name is the file
+                files[log] = joined[-1].end
+        return sorted(
+            (FileInfo(path[start:], size) for path, size in files.items()), key=lambda i: i.path
+        )
 
     def _list_local(self, prefix: str) -> builtins.list[FileInfo]:
         parent, _, name = prefix.rpartition("/")
@@ -404,5 +463,12 @@ class FileStore:
                 local_tree.remove_tree(root, clean, field="prefix", where=self.url)
             finally:
                 os.close(root)
-        elif self.fs.exists(path):
+            return
+        for known in [p for p in self._log_ends if p == path or p.startswith(path + "/")]:
+            del self._log_ends[known]
+        if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+        # A log named ``prefix`` keeps its chunks beside it, not below it.
+        folder = log_chunks.chunk_folder(path)
+        if clean and self.fs.exists(folder):
+            self.fs.rm(folder, recursive=True)

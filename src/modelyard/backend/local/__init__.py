@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from modelyard.backend.local.datastores import DatastoreStore
 from modelyard.backend.local.environments import EnvironmentStore
@@ -25,7 +26,12 @@ from modelyard.store.secrets import SECRETS_FILE
 
 
 class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, EnvironmentStore):
-    """Metadata in a SQL database (SQLite by default), files in an fsspec file store."""
+    """Metadata in a SQL database (SQLite by default), files in an fsspec file store.
+
+    ``storage_options`` go to the fsspec filesystem of ``storage_url``: for an S3-compatible
+    store, ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}`` (without
+    them s3fs reads the usual AWS variables and files).
+    """
 
     def __init__(
         self,
@@ -34,6 +40,7 @@ class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, Environmen
         storage_url: str,
         *,
         base_dir: Path | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.workspace_name = workspace_name
         # Datastore URLs without a scheme are folders relative to the workspace, so a
@@ -43,7 +50,7 @@ class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, Environmen
         migrate.upgrade(
             self.db, secrets_path=base_dir / SECRETS_FILE if base_dir is not None else None
         )
-        self.files = FileStore(storage_url)
+        self.files = FileStore(storage_url, storage_options)
         self.delete_abandoned_uploads()
 
 
