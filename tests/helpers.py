@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from modelyard.experiment import Experiment
+from modelyard.run import Run
+from modelyard.runner.channel import ChannelBackend, ChannelServer
+from modelyard.runner.run_scope import RunScope
+from modelyard.workspace import Workspace
 
 T = TypeVar("T")
 
@@ -27,3 +37,55 @@ def wait_for(condition: Callable[[], T], timeout: float = 60.0, interval: float 
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def start_together(args_list: list[list[str]], forbidden: tuple[str, ...] = ()) -> list[str]:
+    """Run ``python -c ARGS`` for each of ``args_list`` as processes that start their work at
+    once (each reads a line of stdin first); return their stripped outputs. Each must succeed
+    with no word of ``forbidden`` in its stderr (case-insensitive)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in args_list
+    ]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        for word in forbidden:
+            assert word not in err.lower(), err
+        outputs.append(out.strip())
+    return outputs
+
+
+@dataclass
+class ScriptSide:
+    """A run as its script sees it: ``run`` reaches it through the channel ``server`` (a
+    supervisor's, started, listening at ``socket_path``, bound to the run by ``scope``)."""
+
+    run: Run
+    socket_path: str
+    scope: RunScope
+    server: ChannelServer
+
+
+def serve_to_script(workspace: Workspace, run: Run) -> ScriptSide:
+    """Start a channel server for ``run`` and return the run as its script sees it; the
+    caller stops ``server`` (and may start another on ``socket_path``)."""
+    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+    scope = RunScope(workspace._backend, run.id, run.experiment.name, workspace.location, set())
+    server = ChannelServer(workspace._backend, socket_path, scope)
+    server.start()
+    client = ChannelBackend(socket_path, workspace.name)  # type: ignore[abstract]
+    script_ws = Workspace._attached(workspace.name, workspace._id + "-script", client)
+    script_run = Run(Experiment(script_ws, run.experiment.name), run.id)
+    return ScriptSide(script_run, socket_path, scope, server)

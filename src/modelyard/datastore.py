@@ -393,15 +393,7 @@ def _normalize_url(url: StrPath) -> str:
 
 def _walk(folder: Path) -> builtins.list[tuple[str, str]]:
     """(path to read, relative path) of every file below ``folder`` that is uploaded."""
-    found, skipped = local_tree.list_source_files(os.fspath(folder))
-    if skipped:
-        logger.warning(
-            "upload of %s leaves out %d links or special files it will not follow: %s",
-            folder,
-            len(skipped),
-            local_tree.describe_skipped(skipped),
-        )
-    return found
+    return local_tree.files_to_read(os.fspath(folder), "upload of", logger)
 
 
 def _matching(store: FileStore, prefix: str) -> builtins.list[FileInfo]:

@@ -113,14 +113,7 @@ class Model:
         if source.is_file():
             files = [(os.fspath(source), source.name)]
         else:
-            found, skipped = local_tree.list_source_files(os.fspath(source))
-            if skipped:
-                logger.warning(
-                    "registering %s leaves out %d links or special files it will not follow: %s",
-                    source,
-                    len(skipped),
-                    local_tree.describe_skipped(skipped),
-                )
+            found = local_tree.files_to_read(os.fspath(source), "registering", logger)
             files = [(path, f"{source.name}/{relpath}") for path, relpath in found]
             if not files:
                 raise ValidationError("model_path", f"{source} holds no files")

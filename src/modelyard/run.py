@@ -440,14 +440,7 @@ class Run:
         folder = Path(path)
         if not folder.is_dir():
             raise ValidationError("path", f"{folder} is not a folder")
-        found, skipped = local_tree.list_source_files(os.fspath(folder))
-        if skipped:
-            logger.warning(
-                "uploading %s leaves out %d links or special files it will not follow: %s",
-                folder,
-                len(skipped),
-                local_tree.describe_skipped(skipped),
-            )
+        found = local_tree.files_to_read(os.fspath(folder), "uploading", logger)
         self.upload_files(
             [f"{prefix}/{relpath}" for _, relpath in found], [source for source, _ in found]
         )

@@ -3,13 +3,12 @@ no model version given twice."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from modelyard import Experiment, Model, Run, Workspace
+from tests.helpers import start_together
 
 PROCESSES = 8
 LOGGING_PROCESSES = 40
@@ -38,36 +37,13 @@ print(model.version)
 """
 
 
-def _start_together(args_list: list[list[str]]) -> list[str]:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args in args_list
-    ]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    outputs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        assert "locked" not in err
-        outputs.append(out.strip())
-    return outputs
-
-
 @pytest.mark.slow
 def test_forty_processes_log_into_one_run(workspace: Workspace) -> None:
     exp = Experiment(workspace, "concurrent")
     run = exp.start_logging()
-    _start_together(
-        [[LOG_SCRIPT, str(workspace.location), run.id, str(n)] for n in range(LOGGING_PROCESSES)]
+    start_together(
+        [[LOG_SCRIPT, str(workspace.location), run.id, str(n)] for n in range(LOGGING_PROCESSES)],
+        forbidden=("locked",),
     )
     values = Run(exp, run.id).get_metrics("points")["points"]
     assert len(values) == LOGGING_PROCESSES * 10_000
@@ -81,11 +57,12 @@ def test_forty_processes_log_into_one_run(workspace: Workspace) -> None:
 def test_eight_processes_register_one_model_name(workspace: Workspace, tmp_path: Path) -> None:
     model_file = tmp_path / "model.bin"
     model_file.write_bytes(b"weights")
-    versions = _start_together(
+    versions = start_together(
         [
             [REGISTER_SCRIPT, str(workspace.location), str(model_file), str(i)]
             for i in range(PROCESSES)
-        ]
+        ],
+        forbidden=("locked",),
     )
     assert sorted(int(v) for v in versions) == list(range(1, PROCESSES + 1))
     models = Model.list(workspace, name="shared-name")

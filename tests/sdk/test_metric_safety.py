@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -26,11 +25,11 @@ from modelyard.backend.records import LIST, MetricBatch
 from modelyard.errors import MetricsNotStoredError, ValidationError
 from modelyard.experiment import Experiment
 from modelyard.run import Run
-from modelyard.runner.channel import ChannelBackend, ChannelServer
+from modelyard.runner.channel import ChannelServer
 from modelyard.runner.run_scope import RunScope
 from modelyard.store import tables as t
 from modelyard.workspace import Workspace
-from tests.helpers import wait_for
+from tests.helpers import serve_to_script, wait_for
 
 
 def _stored(workspace: Workspace, run: Run, name: str) -> list[object]:
@@ -227,14 +226,8 @@ def channel_run(
 ) -> Iterator[tuple[Run, str, RunScope]]:
     """A run as a submitted script sees it: on the channel to a supervisor's server (which
     the test stops and starts), with points of "a" and "b" logged already."""
-    run = experiment.start_logging()
-    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
-    scope = RunScope(workspace._backend, run.id, experiment.name, workspace.location, set())
-    server = ChannelServer(workspace._backend, socket_path, scope)
-    server.start()
-    client = ChannelBackend(socket_path, workspace.name)  # type: ignore[abstract]
-    script_ws = Workspace._attached(workspace.name, workspace._id + "-script", client)
-    script_run = Run(Experiment(script_ws, experiment.name), run.id)
+    side = serve_to_script(workspace, experiment.start_logging())
+    script_run, socket_path, scope, server = side.run, side.socket_path, side.scope, side.server
     script_run.log("a", -1)
     script_run.log("b", -1)
     script_run.flush()

@@ -7,10 +7,8 @@ reads went in pages.
 from __future__ import annotations
 
 import io
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +18,8 @@ from modelyard.backend.records import QUEUED, SCALAR, MetricBatch
 from modelyard.errors import NotFoundError
 from modelyard.experiment import Experiment
 from modelyard.run import Run
-from modelyard.runner.channel import ChannelBackend, ChannelServer
-from modelyard.runner.run_scope import RunScope
 from modelyard.workspace import Workspace
+from tests.helpers import serve_to_script
 
 
 def _record_calls(
@@ -97,15 +94,9 @@ def test_get_runs_goes_on_past_one_page(
 @pytest.fixture
 def script_run(workspace: Workspace, experiment: Experiment) -> Iterator[Run]:
     """A run as its script sees it: through the channel to a supervisor's server."""
-    run = experiment.start_logging()
-    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
-    scope = RunScope(workspace._backend, run.id, experiment.name, workspace.location, set())
-    server = ChannelServer(workspace._backend, socket_path, scope)
-    server.start()
-    client = ChannelBackend(socket_path, workspace.name)  # type: ignore[abstract]
-    script_ws = Workspace._attached(workspace.name, workspace._id + "-script", client)
-    yield Run(Experiment(script_ws, experiment.name), run.id)
-    server.stop()
+    side = serve_to_script(workspace, experiment.start_logging())
+    yield side.run
+    side.server.stop()
 
 
 def test_a_script_reads_its_run_in_pages_over_the_channel(

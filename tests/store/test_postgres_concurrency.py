@@ -6,8 +6,6 @@ SQLite's write lock hides these races; PostgreSQL lets transactions run side by 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import sqlalchemy as sa
 
 from modelyard import Experiment, Model, Run, Workspace
 from modelyard.store import tables as t
+from tests.helpers import start_together
 
 PROCESSES = 8
 RACERS = 10
@@ -47,30 +46,6 @@ print(run.number, model.version)
 """
 
 
-def _start_together(args_list: list[list[str]]) -> list[str]:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args in args_list
-    ]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    outputs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        assert "sqlalchemy" not in err.lower() and "psycopg" not in err.lower(), err
-        outputs.append(out.strip())
-    return outputs
-
-
 @pytest.fixture
 def pg_workspace(tmp_path: Path, postgres_url: str) -> Workspace:
     return Workspace.create("pg-ws", location=tmp_path / "ws", database_url=postgres_url)
@@ -82,8 +57,9 @@ def test_eight_processes_log_into_one_metric_without_loss_or_reuse(
 ) -> None:
     exp = Experiment(pg_workspace, "concurrent")
     run = exp.start_logging()
-    _start_together(
-        [[LOG_SCRIPT, str(pg_workspace.location), run.id, str(n)] for n in range(PROCESSES)]
+    start_together(
+        [[LOG_SCRIPT, str(pg_workspace.location), run.id, str(n)] for n in range(PROCESSES)],
+        forbidden=("sqlalchemy", "psycopg"),
     )
     values = Run(exp, run.id).get_metrics("points")["points"]
     assert sorted(values) == list(range(PROCESSES * 10_000))
@@ -112,11 +88,12 @@ def test_ten_processes_race_for_names_numbers_tags_and_versions(
     shared = Experiment(pg_workspace, "concurrent").start_logging()
     model_file = tmp_path / "model.txt"
     model_file.write_text("weights")
-    outputs = _start_together(
+    outputs = start_together(
         [
             [RACE_SCRIPT, str(pg_workspace.location), shared.id, str(n), str(model_file)]
             for n in range(RACERS)
-        ]
+        ],
+        forbidden=("sqlalchemy", "psycopg"),
     )
     numbers = sorted(int(line.split()[0]) for line in outputs)
     versions = sorted(int(line.split()[1]) for line in outputs)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import stat
@@ -349,6 +350,21 @@ def describe_skipped(skipped: list[str]) -> str:
     return ", ".join(skipped[:10]) + (", …" if len(skipped) > 10 else "")
 
 
+def files_to_read(folder: str, doing: str, log: logging.Logger) -> list[tuple[str, str]]:
+    """:func:`list_source_files` of ``folder``, warning on ``log`` of what it leaves out
+    (``doing`` says what reads the folder: "upload of", "registering", ...)."""
+    found, skipped = list_source_files(folder)
+    if skipped:
+        log.warning(
+            "%s %s leaves out %d links or special files it will not follow: %s",
+            doing,
+            folder,
+            len(skipped),
+            describe_skipped(skipped),
+        )
+    return found
+
+
 class FolderCache:
     """Descriptors of the last few folders one thread wrote to below a root.
 
@@ -387,6 +403,7 @@ __all__ = [
     "check_folders",
     "create_temp",
     "describe_skipped",
+    "files_to_read",
     "is_link",
     "linked_file_inside",
     "list_source_files",
