@@ -76,7 +76,6 @@ MAX_POINT_BYTES = 16 << 20
 RETRY_SECONDS = 60.0
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-_SCALAR_TYPES = (float, int, str, bool)
 _NUMBER_BYTES = 8
 # A point's steps and time, packed (store/metric_codec.py): 16 bytes beside its value.
 _POINT_OVERHEAD = 16
@@ -200,6 +199,7 @@ class _Pending:
     def __init__(self, name: str, metric: _Metric) -> None:
         self.name = name
         self.metric = metric
+        # The metric's, copied: one attribute fewer to look up on the hot path.
         self.kind = metric.kind
         self.counter = metric.counter
         # The thread's ident: a thread started after this one ended may get the same ident,
@@ -438,7 +438,11 @@ class MetricBuffer:
 
     def _deliver(self, batches: list[MetricBatch]) -> None:
         """Store ``batches``; what cannot be stored is counted, never raised."""
-        parts = [part for batch in batches for part in self._split(batch)]
+        parts = [
+            part
+            for batch in batches
+            for part in _split(batch, numeric=not self._metrics[batch.name].sized)
+        ]
         try:
             self._send_with_retries(parts)
         except (StorageError, OSError) as error:
@@ -455,10 +459,6 @@ class MetricBuffer:
                     self._send_with_retries([part])
                 except Exception as part_error:
                     self._count_lost(part, part_error)
-
-    def _split(self, batch: MetricBatch) -> list[MetricBatch]:
-        metric = self._metrics.get(batch.name)
-        return _split(batch, numeric=metric is None or not metric.sized)
 
     def _send_with_retries(self, batches: list[MetricBatch]) -> None:
         deadline = time.monotonic() + RETRY_SECONDS

@@ -2,10 +2,10 @@
 
 :class:`BackendContract` holds the tests; each backend is a subclass that provides the
 ``backend`` fixture, all of them real: a SQLite file with files in a folder, a SQLite file
-with files on fsspec's in-memory filesystem (a filesystem without renames, as object stores
-are), a real PostgreSQL (tests/postgres.py) with files in a folder, and PostgreSQL with files
-on a real S3 endpoint (moto's server, tests/s3.py). The HTTP backend joins
-as another subclass when the server exists.
+with files on fsspec's in-memory filesystem (no local folder, and no append: its live logs
+are chunks, as on object stores), a real PostgreSQL (tests/postgres.py) with files in a
+folder, and PostgreSQL with files on a real S3 endpoint (moto's server, tests/s3.py). The
+HTTP backend joins as another subclass when the server exists.
 """
 
 from __future__ import annotations

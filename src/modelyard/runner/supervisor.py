@@ -441,16 +441,19 @@ class Supervisor:
             if any(part.startswith(TMP_PREFIX) for part in relpath.split("/")):
                 continue
             name = f"{folder_name}/{relpath}"
+            try:
+                listed = os.stat(source, follow_symlinks=False)
+            except OSError:
+                continue
+            if self.synced_logs.get(name) == (listed.st_size, listed.st_mtime_ns):
+                continue  # unchanged since the last sync: not even opened
             fd = _open_inside(source, self.workdir)
             if fd is None:
                 continue
             with os.fdopen(fd, "rb") as file:
-                info = os.fstat(file.fileno())
-                signature = (info.st_size, info.st_mtime_ns)
-                if self.synced_logs.get(name) == signature:
-                    continue
+                info = os.fstat(file.fileno())  # what is uploaded, should it change meanwhile
                 self.backend.upload_run_file(self.run_id, name, file)
-            self.synced_logs[name] = signature
+            self.synced_logs[name] = (info.st_size, info.st_mtime_ns)
 
     def finalize(self) -> None:
         self.ship_output()
