@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError
 
 from modelyard.errors import StorageError
 from modelyard.store.private import create_private_file
@@ -155,9 +155,9 @@ class Database:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
         except DatabaseError as error:
+            # Vendor errors stop here (a damaged file, a lost connection, a read that lost a
+            # race on PostgreSQL): the caller gets a StorageError saying what failed.
             self.raise_if_damaged(error)
-            if not isinstance(error, OperationalError):
-                raise
             raise StorageError(f"reading the metadata database failed: {error.orig}") from error
 
     @contextmanager
