@@ -33,8 +33,8 @@ from pathlib import Path
 
 from modelyard import Experiment, Workspace
 from modelyard.backend.records import RUNNING, TERMINAL_STATES
+from modelyard.compute.local import stop_agent
 from modelyard.distributed import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
-from modelyard.runner.agent import stop_agent
 from modelyard.runner.launchers import free_ports
 from modelyard.script_run_config import ScriptRunConfig
 
@@ -156,7 +156,7 @@ def main() -> None:
                     f"{ours_s / hand_s:>6.2f}",
                     flush=True,
                 )
-        stop_agent(workspace)
+        stop_agent(workspace.location)
 
 
 if __name__ == "__main__":

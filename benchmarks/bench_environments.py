@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from modelyard import Environment, Experiment, Workspace
-from modelyard.runner.agent import stop_agent
+from modelyard.compute.local import stop_agent
 from modelyard.runner.envbuild import EnvironmentCache, prepare_environment
 from modelyard.runner.envbuild.requirements import client_requirements
 from modelyard.runner.job import JobSpec
@@ -57,7 +57,7 @@ def preparing_with_a_cached_environment(tmp: Path) -> list[float]:
         if found is None:
             raise SystemExit(f"no cached environment in run {run.id}:\n{log}")
         times.append(float(found.group(1)))
-    stop_agent(ws)
+    stop_agent(ws.location)
     return times
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from modelyard import Experiment, Workspace
-from modelyard.runner.agent import stop_agent
+from modelyard.compute.local import stop_agent
 from modelyard.train import TensorFlow
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tf-mnist"
@@ -68,7 +68,7 @@ def main() -> None:
             start = time.perf_counter()
             exp.submit(est).wait_for_completion()
             submitted.append(time.perf_counter() - start)
-        stop_agent(ws)
+        stop_agent(ws.location)
     d, s = statistics.median(direct), statistics.median(submitted)
     ratio = s / d
     verdict = "ok" if ratio <= 1.05 else "ABOVE TARGET"

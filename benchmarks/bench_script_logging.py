@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from modelyard import Experiment, Workspace
-from modelyard.runner.agent import stop_agent
+from modelyard.compute.local import stop_agent
 from modelyard.script_run_config import ScriptRunConfig
 
 POINTS = 1_000_000
@@ -109,7 +109,7 @@ def main() -> None:
         base_wall, base_loop, _ = _submitted(exp, source, "none")
         wall, loop, run_id = _submitted(exp, source, "log")
         stored = len(exp.workspace._backend.get_metric_series(run_id, ["value"])[0].values)
-        stop_agent(ws)
+        stop_agent(ws.location)
         added = wall - base_wall
         verdict = "ok" if added <= 2.0 and stored == POINTS else "MISSES TARGET"
         print(

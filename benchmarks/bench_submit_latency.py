@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from modelyard import Experiment, Workspace
+from modelyard.compute.local import stop_agent
 from modelyard.errors import NotFoundError
-from modelyard.runner.agent import stop_agent
 from modelyard.script_run_config import ScriptRunConfig
 
 RUNS = 20
@@ -44,7 +44,7 @@ def main() -> None:
                 time.sleep(0.002)
             latencies.append(time.perf_counter() - returned)
             run.wait_for_completion()
-        stop_agent(ws)
+        stop_agent(ws.location)
         median = statistics.median(latencies)
         verdict = "ok" if median <= 0.5 else "SLOWER THAN TARGET"
         print(

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from modelyard.backend.channel import ChannelBackend
 from modelyard.experiment import Experiment
 from modelyard.run import Run
-from modelyard.runner.channel import ChannelBackend, ChannelServer
+from modelyard.runner.channel import ChannelServer
 from modelyard.runner.run_scope import RunScope
 from modelyard.workspace import Workspace
 

@@ -41,11 +41,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.backend.records import DatastoreRecord, FileInfo
+from modelyard.backend.records import DatastoreRecord, FileInfo, iso_utc
 from modelyard.data_reference import DOWNLOAD, DataReference
 from modelyard.errors import ValidationError
 from modelyard.names import check_name, clean_relpath
-from modelyard.run import iso_utc
 from modelyard.store import local_tree, transfer
 from modelyard.store.files import FileStore, local_url
 from modelyard.store.secrets import open_datastore, redact

@@ -33,10 +33,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.errors import ValidationError
+from modelyard.runner.job import MPI, PYTORCH, TENSORFLOW
 
-MPI = "mpi"
-TENSORFLOW = "tensorflow"
-PYTORCH = "pytorch"
 KINDS = (MPI, TENSORFLOW, PYTORCH)
 PYTORCH_BACKENDS = ("gloo", "nccl")
 

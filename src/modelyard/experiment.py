@@ -16,26 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import every_item
 from modelyard.backend.records import RUNNING, ExperimentRecord
-from modelyard.names import check_display_name, check_experiment_name
+from modelyard.names import check_display_name, check_experiment_name, tag_filter
 from modelyard.run import INTERACTIVE, Run, new_run_id
+from modelyard.submit import submit
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
-
-
-def _tag_filter(tags: Any, field: str) -> dict[str, str | None] | None:
-    """v1 accepts a key, a [key, value] pair, or a dict; turn each into key -> value|None."""
-    if tags is None:
-        return None
-    if isinstance(tags, str):
-        return {tags: None}
-    if isinstance(tags, dict):
-        return {str(k): (None if v is None else str(v)) for k, v in tags.items()}
-    if isinstance(tags, list | tuple) and len(tags) == 2 and all(isinstance(x, str) for x in tags):
-        return {tags[0]: tags[1]}
-    from modelyard.errors import ValidationError
-
-    raise ValidationError(field, "give a key, a [key, value] pair or a dict of key -> value")
 
 
 class Experiment:
@@ -84,8 +70,8 @@ class Experiment:
         ``include_children``. ``tags``/``properties`` filter by a key, a ``[key, value]`` pair
         or a dict. ``type`` keeps runs of one type (``interactive``, ``script``, ...)."""
         backend = self._workspace._backend
-        wanted_tags = _tag_filter(tags, "tags")
-        wanted_properties = _tag_filter(properties, "properties")
+        wanted_tags = tag_filter(tags, "tags")
+        wanted_properties = tag_filter(properties, "properties")
         # Read a page at a time as the caller iterates (v1 returns a generator too).
         records = every_item(
             lambda limit, after: backend.list_runs(
@@ -137,8 +123,6 @@ class Experiment:
             run = exp.submit(ScriptRunConfig("./src", "train.py", arguments=["--epochs", 3]))
             run.wait_for_completion(show_output=True)
         """
-        from modelyard.runner.submit import submit
-
         return submit(self, config, tags)
 
     def __repr__(self) -> str:

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
-from modelyard.experiment import _tag_filter
-from modelyard.names import check_name, check_tags, clean_relpath, temp_name
+from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
 from modelyard.store import local_tree
 
 if TYPE_CHECKING:
@@ -221,9 +220,9 @@ class Model:
         ):
             wanted: dict[str, str | None] = {}
             for item in tags:
-                wanted.update(_tag_filter(item, "tags") or {})
+                wanted.update(tag_filter(item, "tags") or {})
         else:
-            wanted = _tag_filter(tags, "tags") or {}
+            wanted = tag_filter(tags, "tags") or {}
         records = every_item(
             lambda limit, after: workspace._backend.list_models(
                 name, tags=wanted or None, latest=latest, limit=limit, after=after

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from modelyard.errors import ValidationError
 
@@ -200,3 +201,16 @@ def temp_name() -> str:
 def join_relpath(*parts: str) -> str:
     """Join already-clean relative paths, skipping empty ones."""
     return "/".join(part for part in parts if part)
+
+
+def tag_filter(tags: Any, field: str) -> dict[str, str | None] | None:
+    """v1 accepts a key, a [key, value] pair, or a dict; turn each into key -> value|None."""
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return {tags: None}
+    if isinstance(tags, dict):
+        return {str(k): (None if v is None else str(v)) for k, v in tags.items()}
+    if isinstance(tags, list | tuple) and len(tags) == 2 and all(isinstance(x, str) for x in tags):
+        return {tags[0]: tags[1]}
+    raise ValidationError(field, "give a key, a [key, value] pair or a dict of key -> value")

@@ -17,15 +17,11 @@ import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modelyard.errors import UserError
 from modelyard.metrics import check_scalar, check_step
 from modelyard.names import check_metric_name, check_tags, clean_relpath
 
 if TYPE_CHECKING:
-    from modelyard.run import Run
-
-# Set by the run supervisor in the environment of the processes it starts.
-RUN_CONTEXT_ENV = "MODELYARD_RUN_CONTEXT"
+    pass
 
 
 class OfflineRun:
@@ -112,17 +108,3 @@ class OfflineRun:
 
     def __repr__(self) -> str:
         return f"OfflineRun(id={self.id!r})"
-
-
-def get_context(allow_offline: bool = True) -> Run | OfflineRun:
-    """The current run: the script's real run under modelyard, else an offline run."""
-    if os.environ.get(RUN_CONTEXT_ENV):
-        from modelyard.runner.context import run_from_environment
-
-        return run_from_environment()
-    if not allow_offline:
-        raise UserError(
-            "this code is not running inside a modelyard run; submit it with "
-            "exp.submit(...) or call Run.get_context() with allow_offline=True"
-        )
-    return OfflineRun()

@@ -28,10 +28,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from modelyard import follow
 from modelyard.backend.base import METRIC_PAGE_SIZE, every_item
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
@@ -47,17 +47,20 @@ from modelyard.backend.records import (
     MetricBatch,
     MetricSeries,
     RunRecord,
+    iso_utc,
 )
+from modelyard.compute import compute_for
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
+from modelyard.model import Model
 from modelyard.names import check_display_name, check_metric_name, check_tags, clean_relpath
+from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from modelyard.experiment import Experiment
-    from modelyard.model import Model
     from modelyard.offline import OfflineRun
     from modelyard.workspace import Workspace
 
@@ -87,13 +90,6 @@ def _flush_live_buffers() -> None:
 def new_run_id(experiment_name: str) -> str:
     """A run id in v1's shape: ``<experiment>_<unix time>_<8 hex>``."""
     return f"{experiment_name}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
-
-
-def iso_utc(timestamp: float | None) -> str | None:
-    """A Unix time as ISO 8601 in UTC (``2024-05-01T12:00:03.5Z``), as v1's details show it."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def run_summary(record: RunRecord) -> dict[str, Any]:
@@ -589,9 +585,8 @@ class Run:
             self._end(CANCELED)
             return
         self._record = self._backend.update_run_status(self.id, CANCEL_REQUESTED)
-        from modelyard.runner.agent import wake
-
-        wake(self.workspace)
+        target = self.get_properties().get(COMPUTE_PROPERTY, LOCAL)
+        compute_for(self.workspace, target).cancel_requested()
 
     def wait_for_completion(
         self,
@@ -611,9 +606,7 @@ class Run:
             run = exp.submit(est)
             run.wait_for_completion(show_output=True)
         """
-        from modelyard.runner.follow import wait_for_completion
-
-        return wait_for_completion(self, show_output, wait_post_processing, raise_on_error)
+        return follow.wait_for_completion(self, show_output, wait_post_processing, raise_on_error)
 
     def __enter__(self) -> Run:
         return self
@@ -643,8 +636,6 @@ class Run:
     ) -> Model:
         """Register a file or folder among the run's files (``outputs/model``) as the next
         version of ``model_name``; the model remembers this run."""
-        from modelyard.model import Model
-
         return Model._register_from_run(
             self,
             model_name,
@@ -660,9 +651,11 @@ class Run:
     def get_context(cls, allow_offline: bool = True) -> Run | OfflineRun:
         """The run this code executes in; outside a modelyard run, an offline run that prints
         what it would have logged (or an error when ``allow_offline=False``)."""
-        from modelyard import offline
+        # The one import made when called: the context builds a Workspace, which lists
+        # Experiments, which hold Runs (this module); see run_context.py.
+        from modelyard import run_context
 
-        return offline.get_context(allow_offline)
+        return run_context.get_context(allow_offline)
 
     @property
     def workspace(self) -> Workspace:

@@ -28,22 +28,28 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
-from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.backend.base import Backend
+from modelyard.backend.workspace_folder import (
+    DATABASE_FILE,
+    WORKSPACE_FILE,
+    WorkspaceFile,
+    database_for_people,
+    open_backend,
+    read_json_file,
+    read_workspace_file,
+)
 from modelyard.errors import (
     ConfigError,
     ConflictError,
     ModelyardError,
-    NotFoundError,
     StorageError,
     ValidationError,
 )
 from modelyard.names import check_name
-from modelyard.store.files import local_url
 from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
@@ -51,8 +57,6 @@ if TYPE_CHECKING:
     from modelyard.experiment import Experiment
     from modelyard.model import Model
 
-WORKSPACE_FILE = "workspace.json"
-DATABASE_FILE = "modelyard.db"
 CONFIG_DIR = ".modelyard"
 CONFIG_FILE = "config.json"
 DEFAULT_DATASTORE = "workspaceblobstore"
@@ -64,23 +68,6 @@ _REMAINS = {
     *(own.split("/")[0] for own in OWN_FOLDERS),
     *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
 }
-
-_File = TypeVar("_File", bound=BaseModel)
-
-
-class WorkspaceFile(BaseModel):
-    """The contents of ``<workspace>/workspace.json``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: int = 1
-    name: str
-    id: str
-    created_at: float
-    database_url: str | None = None
-    storage_url: str | None = None
-    # fsspec options of storage_url (an S3 endpoint, key and secret): this file is 0600.
-    storage_options: dict[str, Any] | None = None
 
 
 class ConfigFile(BaseModel):
@@ -102,47 +89,6 @@ def _default_location(name: str) -> Path:
 def _write_json_privately(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private_file(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def _read_json_file(path: Path, schema: type[_File], what: str, fix: str) -> _File:
-    """``path`` parsed as ``schema``; any way it can be unreadable is a ConfigError that names
-    the file and says how to fix it (``fix``)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}; {fix}") from error
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            f"{path} is not a {what}: byte {error.start} is not UTF-8 text; {fix}"
-        ) from error
-    try:
-        return schema.model_validate_json(text)
-    except PydanticValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()
-        )
-        raise ConfigError(f"{path} is not a {what} ({problems}); {fix}") from error
-
-
-def _check_database_file(folder: Path, db_path: Path) -> None:
-    """Refuse to open a workspace whose SQLite file is gone or emptied: SQLite would make a
-    new, empty database there, and the workspace would silently forget its runs, datastores
-    and models."""
-    try:
-        size = db_path.stat().st_size
-    except FileNotFoundError:
-        state = "is missing"
-    else:
-        if size > 0:
-            return
-        state = "is empty (0 bytes)"
-    raise StorageError(
-        f"the database of the workspace at {folder} ({db_path}) {state}, so its runs, "
-        f"datastores and models cannot be read; restore {DATABASE_FILE} from a backup, or "
-        "create a new workspace in an empty folder"
-    )
 
 
 @contextlib.contextmanager
@@ -179,43 +125,14 @@ class Workspace:
         check_name("name", name)
         folder = Path(location) if location is not None else _default_location(name)
         folder = folder.expanduser().resolve()
-        info_path = folder / WORKSPACE_FILE
-        if not info_path.is_file():
-            raise NotFoundError(
-                f"workspace {name!r} does not exist at {folder}; create it with "
-                f"Workspace.create({name!r}, location=...)"
-            )
-        info = _read_json_file(
-            info_path,
-            WorkspaceFile,
-            "valid workspace file",
-            "restore it from a backup, or create a new workspace in an empty folder",
-        )
-        if info.name != name:
-            raise NotFoundError(f"the workspace at {folder} is named {info.name!r}, not {name!r}")
-        if info.database_url is None:
-            _check_database_file(folder, folder / DATABASE_FILE)
-        self._open(folder, info)
+        self._open(folder, read_workspace_file(folder, name))
 
     def _open(self, folder: Path, info: WorkspaceFile) -> None:
         self._name = info.name
         self._id = info.id
         self._location = folder
-        # Not in scripts' imports (they reach their workspace through the channel): heavy.
-        from sqlalchemy import make_url
-
-        from modelyard.backend.local import LocalBackend
-
-        database_url = info.database_url or f"sqlite:///{folder / DATABASE_FILE}"
-        # For people: a password in the URL never shows (get_details, the CLI).
-        self._database: str | None = make_url(database_url).render_as_string(hide_password=True)
-        self._backend: Backend = LocalBackend(
-            info.name,
-            database_url,
-            info.storage_url or local_url(folder / "artifacts"),
-            base_dir=folder,
-            storage_options=info.storage_options,
-        )
+        self._database: str | None = database_for_people(folder, info)
+        self._backend: Backend = open_backend(folder, info)
 
     @classmethod
     def _attached(cls, name: str, workspace_id: str, backend: Backend) -> Workspace:
@@ -348,7 +265,7 @@ class Workspace:
             candidates = [folder / name for folder in folders for name in names]
         for candidate in candidates:
             if candidate.is_file():
-                config = _read_json_file(
+                config = read_json_file(
                     candidate,
                     ConfigFile,
                     "modelyard config file",

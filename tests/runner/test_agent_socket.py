@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from modelyard import Experiment, Workspace
+from modelyard.compute import local
 from modelyard.errors import ConfigError
-from modelyard.runner import agent
+from modelyard.runner import local_compute
 from modelyard.script_run_config import ScriptRunConfig
 from tests.accounts import Account
 
@@ -90,7 +91,7 @@ def test_a_tmp_folder_of_this_account_open_to_others_is_refused(
     ws = Workspace.create("ws", location=long_location(tmp_path))
 
     with pytest.raises(ConfigError, match="has mode 0777, not 0700"):
-        agent.ensure_agent(ws)
+        local.ensure_agent(ws.location, ws.name)
 
 
 def test_a_workspace_with_room_for_its_socket_runs_despite_a_planted_folder(
@@ -102,9 +103,11 @@ def test_a_workspace_with_room_for_its_socket_runs_despite_a_planted_folder(
     run = Experiment(ws, "exp").submit(ScriptRunConfig(SCRIPTS, "dump_env.py"))
     run.wait_for_completion()
 
-    assert agent.socket_path(ws) == str(ws.location / "compute" / "local" / "agent.sock")
-    assert stat.S_ISSOCK(os.lstat(agent.socket_path(ws)).st_mode)
-    assert agent.stop_agent(ws)
+    assert local_compute.socket_path(ws.location) == str(
+        ws.location / "compute" / "local" / "agent.sock"
+    )
+    assert stat.S_ISSOCK(os.lstat(local_compute.socket_path(ws.location)).st_mode)
+    assert local.stop_agent(ws.location)
 
 
 def test_xdg_runtime_dir_is_used_only_when_it_is_this_accounts(
@@ -117,11 +120,11 @@ def test_xdg_runtime_dir_is_used_only_when_it_is_this_accounts(
 
     run = Experiment(ws, "exp").submit(ScriptRunConfig(SCRIPTS, "dump_env.py"))
     run.wait_for_completion()
-    assert Path(agent.socket_path(ws)).parent == runtime
-    assert agent.stop_agent(ws)
+    assert Path(local_compute.socket_path(ws.location)).parent == runtime
+    assert local.stop_agent(ws.location)
 
     theirs = shared_tmp / "run-mallory"
     mallory.do(lambda: theirs.mkdir(mode=0o700))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(theirs))
-    assert Path(agent.socket_path(ws)).parent == fixed_tmp_folder(shared_tmp)
+    assert Path(local_compute.socket_path(ws.location)).parent == fixed_tmp_folder(shared_tmp)
     assert stat.S_IMODE(fixed_tmp_folder(shared_tmp).stat().st_mode) == 0o700

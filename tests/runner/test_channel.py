@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.backend.channel import ChannelBackend
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import RUNNING, SCALAR, MetricBatch
 from modelyard.errors import PermissionDeniedError, ValidationError
-from modelyard.runner.channel import ChannelBackend, ChannelServer
+from modelyard.runner.channel import ChannelServer
 from modelyard.runner.run_scope import RunScope
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from modelyard import Experiment, Run, Workspace
+from modelyard.backend.channel_wire import decode, encode
 from modelyard.backend.records import SCALAR, MetricBatch
 from modelyard.distributed import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from modelyard.errors import RunFailedError
-from modelyard.runner import agent
-from modelyard.runner.channel import decode, encode
+from modelyard.runner import local_compute
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, PyTorch, TensorFlow
 from tests.helpers import wait_for
@@ -42,7 +42,7 @@ def supervisor_log(run: Run) -> str:
 
 
 def workdir(workspace: Workspace, run: Run) -> Path:
-    return agent.compute_dir(workspace) / "runs" / run.id / "wd"
+    return local_compute.compute_dir(workspace.location) / "runs" / run.id / "wd"
 
 
 def pids(workspace: Workspace, run: Run, count: int) -> list[int]:
@@ -139,7 +139,9 @@ def test_a_killed_supervisor_stops_every_mpi_rank(
         Estimator(SCRIPTS, "sleep_ranks.py", distributed_training=MpiConfiguration(3))
     )
     ranks = pids(workspace, run, 3)
-    processes_file = agent.compute_dir(workspace) / "runs" / run.id / "processes.json"
+    processes_file = (
+        local_compute.compute_dir(workspace.location) / "runs" / run.id / "processes.json"
+    )
     # Each rank is in a process group of its own (mpirun's doing); all are recorded.
     info = wait_for(lambda: (i := json.loads(processes_file.read_text()))["pgids"][3:] and i)
     assert len(info["pgids"]) == 4  # mpirun's and the three ranks'

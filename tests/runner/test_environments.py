@@ -19,7 +19,7 @@ import pytest
 
 from modelyard import Environment, Experiment, Run, Workspace
 from modelyard.errors import NotFoundError, RunFailedError, ValidationError
-from modelyard.runner import agent
+from modelyard.runner import local_compute
 from modelyard.runner.envbuild.interpreters import list_interpreters
 from modelyard.runner.envbuild.prepare import CONDA_TOOLS
 from modelyard.runner.envbuild.sources import read_pip_configuration
@@ -179,7 +179,9 @@ def test_a_killed_build_leaves_nothing_finished_and_the_next_run_builds_again(
     config = report(Environment("tiny", pip_packages=[name]), module_name(name))
     first = experiment.submit(config)
     wait_for(stalling_index.requested.is_set)  # the installer is in the middle of the build
-    processes_file = agent.compute_dir(workspace) / "runs" / first.id / "processes.json"
+    processes_file = (
+        local_compute.compute_dir(workspace.location) / "runs" / first.id / "processes.json"
+    )
     processes = json.loads(processes_file.read_text())
     assert processes["pgid"] is not None  # the build step is recorded for the agent to stop
     os.kill(processes["supervisor_pid"], signal.SIGKILL)

@@ -13,7 +13,7 @@ import pytest
 
 from modelyard import Experiment, Run, Workspace
 from modelyard.errors import ComputeTargetException, NotFoundError, RunFailedError, ValidationError
-from modelyard.runner import agent
+from modelyard.runner import local_compute
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, TensorFlow
 from tests.helpers import wait_for
@@ -83,7 +83,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _child_pid(workspace: Workspace, run: Run) -> int:
-    path = agent.compute_dir(workspace) / "runs" / run.id / "wd" / "child.pid"
+    path = local_compute.compute_dir(workspace.location) / "runs" / run.id / "wd" / "child.pid"
     return int(wait_for(lambda: path.exists() and path.read_text()))
 
 
@@ -112,7 +112,9 @@ def test_a_killed_supervisor_fails_the_run_and_its_processes_stop(
     run = experiment.submit(ScriptRunConfig(SCRIPTS, "sleep.py"))
     grandchild = _child_pid(workspace, run)
     info = json.loads(
-        (agent.compute_dir(workspace) / "runs" / run.id / "processes.json").read_text()
+        (
+            local_compute.compute_dir(workspace.location) / "runs" / run.id / "processes.json"
+        ).read_text()
     )
     os.kill(info["supervisor_pid"], signal.SIGKILL)
     wait_for(lambda: run.get_status() == "Failed", timeout=60)

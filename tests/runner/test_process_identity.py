@@ -12,7 +12,8 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.backend.records import FAILED, RUNNING
-from modelyard.runner import agent
+from modelyard.compute import local
+from modelyard.runner import local_compute
 from modelyard.runner.process_identity import is_reused, is_running, start_time
 from tests.helpers import wait_for
 
@@ -41,7 +42,7 @@ def test_a_reused_supervisor_number_fails_the_run_and_spares_the_bystander(
         "exp",
         run_type="script",
         status=RUNNING,
-        properties={agent.COMPUTE_PROPERTY: agent.LOCAL},
+        properties={local_compute.COMPUTE_PROPERTY: local_compute.LOCAL},
     )
     # An unrelated process that now holds the numbers the run's dead supervisor recorded: its
     # pid was the supervisor's, its group the run's process group.
@@ -50,7 +51,7 @@ def test_a_reused_supervisor_number_fails_the_run_and_spares_the_bystander(
         now = start_time(bystander.pid)
         assert now is not None
         earlier = now - 1  # what the dead supervisor's process had
-        folder = agent.compute_dir(workspace) / "runs" / run.id
+        folder = local_compute.compute_dir(workspace.location) / "runs" / run.id
         folder.mkdir(parents=True)
         (folder / "processes.json").write_text(
             json.dumps(
@@ -63,14 +64,14 @@ def test_a_reused_supervisor_number_fails_the_run_and_spares_the_bystander(
                 }
             )
         )
-        agent.ensure_agent(workspace)
+        local.ensure_agent(workspace.location, workspace.name)
         failed = wait_for(lambda: backend.get_run(run.id).status == FAILED, timeout=60)
         assert failed
         assert "supervisor" in (backend.get_run(run.id).error or {}).get("message", "")
         assert bystander.poll() is None  # never signalled
-        log = (agent.compute_dir(workspace) / "agent.log").read_text()
+        log = (local_compute.compute_dir(workspace.location) / "agent.log").read_text()
         assert f"process groups [{bystander.pid}] belong to other processes now" in log
     finally:
         bystander.kill()
         bystander.wait()
-        agent.stop_agent(workspace)
+        local.stop_agent(workspace.location)

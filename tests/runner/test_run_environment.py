@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelyard import Experiment, Run, Workspace
-from modelyard.runner import agent
+from modelyard.compute import local
 from modelyard.runner.run_environment import agent_environment, run_process_environment
 from modelyard.train import Estimator
 
@@ -53,7 +53,7 @@ def long_lived_agent(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> I
     """The agent stays between the submits of a test (and is stopped after it)."""
     monkeypatch.setenv("MODELYARD_AGENT_IDLE_SECONDS", "60")
     yield
-    agent.stop_agent(workspace)
+    local.stop_agent(workspace.location)
 
 
 def submit_from_another_client(workspace: Workspace, env: dict[str, str]) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from modelyard.backend.records import (
     ModelRecord,
     RunDetails,
     RunRecord,
+    WorkspaceRecord,
 )
 from modelyard.errors import ValidationError
 
@@ -152,6 +153,10 @@ class Backend(abc.ABC):
     workspace_name: str
 
     # -- experiments ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_workspace(self) -> WorkspaceRecord:
+        """The workspace this backend serves (what a run's processes are told it is)."""
 
     @abc.abstractmethod
     def ensure_experiment(self, name: str) -> ExperimentRecord:

@@ -6,6 +6,7 @@ They carry data only; the SDK objects (Run, Model, ...) wrap them with behaviour
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # Run states in the order a run goes through them (DESIGN.md, section 2).
@@ -45,6 +46,22 @@ ROW = "row"  # run.log_row: a dict of column -> value per point
 TABLE = "table"  # run.log_table: a dict of column -> list per point
 IMAGE = "image"  # run.log_image: the run file name of the image per point
 METRIC_KINDS = (SCALAR, LIST, ROW, TABLE, IMAGE)
+
+
+# Times in records are Unix seconds (time.time()).
+def iso_utc(timestamp: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC (``2024-05-01T12:00:03.5Z``), as v1's details show it."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord:
+    """Which workspace a backend serves: its name and its id (a UUID, fixed at creation)."""
+
+    name: str
+    id: str
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from modelyard.run import iso_utc as iso_utc  # the one ISO-time format, for every command
+from modelyard.backend.records import (
+    iso_utc as iso_utc,  # the one ISO-time format, for every command
+)
 
 # Without a terminal rich assumes 80 columns (or $COLUMNS) and cuts long run ids and paths;
 # piped output is read by grep and scripts, so there lines are as long as they need.

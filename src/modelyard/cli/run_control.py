@@ -21,7 +21,7 @@ from modelyard.cli.run import group
 from modelyard.cli.state import CliState
 from modelyard.errors import ValidationError
 from modelyard.experiment import Experiment
-from modelyard.runner.follow import POLL_INTERVAL_S, STD_LOG, LogFollower, output_log
+from modelyard.follow import POLL_INTERVAL_S, STD_LOG, LogFollower, output_log
 from modelyard.runner.launchers import process_log_name
 from modelyard.script_run_config import ScriptRunConfig
 

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelyard.compute.base import Compute
+from modelyard.compute.local import LocalCompute
 from modelyard.errors import ComputeTargetException
 from modelyard.names import check_name
+from modelyard.runner.local_compute import LOCAL
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
 
-LOCAL = "local"
+
+def compute_for(workspace: Workspace, name: str) -> Compute:
+    """The client side of the compute target ``name`` (ComputeTargetException when the
+    workspace has none of that name)."""
+    return ComputeTarget(workspace, name)._compute
 
 
 class ComputeTarget:
@@ -37,14 +44,13 @@ class ComputeTarget:
             )
         self.workspace = workspace
         self.name = name
+        self._compute: Compute = LocalCompute(workspace.location, workspace.name)
 
     @property
     def max_concurrent_runs(self) -> int:
         """How many runs execute at once here (MODELYARD_LOCAL_MAX_RUNS, default: cores);
         the rest wait in Queued, first in, first out."""
-        from modelyard.runner.agent import max_concurrent_runs
-
-        return max_concurrent_runs()
+        return self._compute.max_concurrent_runs()
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, ComputeTarget]:
@@ -58,4 +64,4 @@ class ComputeTarget:
         return f"ComputeTarget(workspace={self.workspace.name!r}, name={self.name!r})"
 
 
-__all__ = ["ComputeTarget", "ComputeTargetException"]
+__all__ = ["Compute", "ComputeTarget", "ComputeTargetException", "compute_for"]

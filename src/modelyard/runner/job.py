@@ -25,6 +25,11 @@ from modelyard.runner.source_tree import check_taken
 
 JOB_FILE = "system_logs/job.json"
 
+# The kinds of distributed job (``JobSpec.distributed["type"]``).
+MPI = "mpi"
+TENSORFLOW = "tensorflow"
+PYTORCH = "pytorch"
+
 # Pip distributions that provide each framework's import; any one of them will do.
 FRAMEWORK_DISTRIBUTIONS = {
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),

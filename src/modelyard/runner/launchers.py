@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelyard.distributed import MPI, PYTORCH, TENSORFLOW
+from modelyard.backend.channel_wire import PROCESS_INDEX_ENV
+from modelyard.runner.job import MPI, PYTORCH, TENSORFLOW
 
 # Run properties of a distributed run (set at submit): its kind and its number of processes.
 DISTRIBUTED_PROPERTY = "modelyard.distributed"
 PROCESS_COUNT_PROPERTY = "modelyard.process_count"
-PROCESS_INDEX_ENV = "MODELYARD_PROCESS_INDEX"
 PROCESS_COUNT_ENV = "MODELYARD_PROCESS_COUNT"
 RANK_WRAPPER = Path(__file__).with_name("mpi_rank.py")
 MPIRUN = "mpirun"

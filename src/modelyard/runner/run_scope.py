@@ -18,6 +18,7 @@ tags, properties, heartbeat)    reads also for the runs above it (``run.parent``
 datastores (read)               the datastores the run was given as data references
 models                          read all; register (from the run's files or uploaded)
 environments (read)             all
+``get_workspace``               always (its name and id)
 everything else                 refused (listing experiments and queues, deleting or
                                 retagging models, registering datastores and environments)
 ==============================  ==========================================================
@@ -63,6 +64,7 @@ _RUN_READS = {
     "open_run_file",
 }
 _FREE_READS = {
+    "get_workspace",
     "get_model",
     "list_models",
     "list_model_files",

@@ -26,9 +26,12 @@ Its own log goes to ``system_logs/supervisor.txt``. The process groups it starts
 in ``<compute>/runs/<run id>/processes.json`` so the agent can stop them if the supervisor
 dies.
 
+It knows the workspace only through the Backend contract, so the same code runs on a node that
+reaches the workspace over a network.
+
 Example (what the agent does in the forked child)::
 
-    exit_code = Supervisor(workspace, run_id, compute_dir).run()
+    exit_code = Supervisor(backend, run_id, compute_dir).run()
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from modelyard.backend.base import Backend
+from modelyard.backend.channel_wire import RUN_CONTEXT_ENV
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
     CANCELED,
@@ -58,7 +63,6 @@ from modelyard.backend.records import (
 )
 from modelyard.errors import ModelyardError
 from modelyard.names import TMP_PREFIX
-from modelyard.offline import RUN_CONTEXT_ENV
 from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
@@ -69,10 +73,6 @@ from modelyard.runner.run_scope import RunScope
 from modelyard.runner.snapshot import restore_snapshot
 from modelyard.store import local_tree
 from modelyard.store.private import write_private_file
-
-if TYPE_CHECKING:
-    from modelyard.backend.local import LocalBackend
-    from modelyard.workspace import Workspace
 
 STD_LOG = "user_logs/std_log.txt"
 SUPERVISOR_LOG = "system_logs/supervisor.txt"
@@ -103,9 +103,8 @@ class _Stopped(Exception):
 class Supervisor:
     """Takes one run from Queued to its final state; see the module docstring."""
 
-    def __init__(self, workspace: Workspace, run_id: str, compute_dir: Path) -> None:
-        self.workspace = workspace
-        self.backend: LocalBackend = workspace._backend  # type: ignore[assignment]
+    def __init__(self, backend: Backend, run_id: str, compute_dir: Path) -> None:
+        self.backend = backend
         self.run_id = run_id
         self.run_dir = compute_dir / "runs" / run_id
         self.workdir = self.run_dir / "wd"
@@ -230,7 +229,7 @@ class Supervisor:
             raise _Stopped(FAILED, {"message": problem})
         self.set_status(STARTING)
         if spec.snapshot_id is not None:
-            restore_snapshot(self.backend.files, spec.snapshot_id, self.workdir)
+            restore_snapshot(self.backend.files, spec.snapshot_id, self.workdir)  # type: ignore[attr-defined]
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
         paths = data.resolve(self.backend, spec.data_references(), self.workdir, self.cache_dir)
@@ -280,11 +279,12 @@ class Supervisor:
         scope = RunScope(self.backend, self.run_id, experiment_name, self.workdir, given)
         self.channel = ChannelServer(self.backend, socket_path, scope)
         self.channel.start()
+        workspace = self.backend.get_workspace()
         context = {
             "run_id": self.run_id,
             "experiment_name": experiment_name,
-            "workspace_name": self.workspace.name,
-            "workspace_id": self.workspace._id,
+            "workspace_name": workspace.name,
+            "workspace_id": workspace.id,
             "socket": socket_path,
             "workdir": str(self.workdir),
         }
@@ -531,7 +531,7 @@ class _PreparingPoll:
     build (looked for every STATUS_INTERVAL_S), and the run's heartbeat stays fresh through a
     long build (every HEARTBEAT_INTERVAL_S)."""
 
-    def __init__(self, backend: LocalBackend, run_id: str) -> None:
+    def __init__(self, backend: Backend, run_id: str) -> None:
         self.backend = backend
         self.run_id = run_id
         self.next_status = time.monotonic() + STATUS_INTERVAL_S

@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from modelyard.backend.local.environments import EnvironmentStore
 from modelyard.backend.local.metrics import MetricStore
 from modelyard.backend.local.models import ModelStore
 from modelyard.backend.local.runs import RunStore
+from modelyard.backend.records import WorkspaceRecord
 from modelyard.store import migrate
 from modelyard.store.database import Database
 from modelyard.store.files import FileStore
@@ -41,8 +43,12 @@ class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, Environmen
         *,
         base_dir: Path | None = None,
         storage_options: dict[str, Any] | None = None,
+        workspace_id: str | None = None,
     ) -> None:
         self.workspace_name = workspace_name
+        # A workspace folder's id comes from its workspace.json; a bare backend's is derived
+        # from its database, so it is the same every time that database is opened.
+        self.workspace_id = workspace_id or str(uuid.uuid5(uuid.NAMESPACE_URL, database_url))
         # Datastore URLs without a scheme are folders relative to the workspace, so a
         # workspace folder can be moved or copied whole.
         self.base_dir = base_dir
@@ -52,6 +58,9 @@ class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, Environmen
         )
         self.files = FileStore(storage_url, storage_options)
         self.delete_abandoned_uploads()
+
+    def get_workspace(self) -> WorkspaceRecord:
+        return WorkspaceRecord(self.workspace_name, self.workspace_id)
 
 
 __all__ = ["LocalBackend"]

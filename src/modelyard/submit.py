@@ -1,6 +1,7 @@
 """``exp.submit``: check a run configuration, snapshot its folder, queue the run.
 
-Submitting returns at once with the run Queued; the local compute agent starts it.
+Submitting returns at once with the run Queued, and tells the run's compute target
+(``modelyard.compute``), which starts it.
 
 Snapshot limits default to 300 MB and 2,000 files; ``MODELYARD_SNAPSHOT_MAX_MB`` and
 ``MODELYARD_SNAPSHOT_MAX_FILES`` change them (v1 had ``AZUREML_SNAPSHOT_...`` settings too).
@@ -18,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard import distributed
 from modelyard.backend.records import NOT_STARTED, QUEUED
-from modelyard.compute import ComputeTarget
-from modelyard.errors import ComputeTargetException, ValidationError
+from modelyard.compute import compute_for
+from modelyard.errors import ValidationError
 from modelyard.names import check_tags
 from modelyard.run import SCRIPT, Run, new_run_id
-from modelyard.runner.agent import COMPUTE_PROPERTY, LOCAL, ensure_agent
 from modelyard.runner.envbuild import check_submittable
 from modelyard.runner.job import JOB_FILE
 from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PROCESS_COUNT_PROPERTY
+from modelyard.runner.local_compute import COMPUTE_PROPERTY
 from modelyard.runner.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
     clean_tags = check_tags("tags", tags)
     folder, spec = config._to_job()
     workspace = experiment.workspace
-    ComputeTarget(workspace, spec.compute_target)  # ComputeTargetException when missing
+    compute = compute_for(workspace, spec.compute_target)  # ComputeTargetException: missing
     check_submittable(spec)  # the environment: versions, conda on this machine
     properties = {}
     if spec.distributed is not None:
@@ -60,11 +61,7 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
         )
         properties[DISTRIBUTED_PROPERTY] = spec.distributed["type"]
         properties[PROCESS_COUNT_PROPERTY] = str(spec.distributed["process_count"])
-    if spec.node_count > 1:
-        raise ComputeTargetException(
-            f"node_count={spec.node_count}: the '{LOCAL}' compute target is one machine; use "
-            "node_count=1 (several processes per node are fine) or a cluster"
-        )
+    compute.check(spec)
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend
     snapshot = take_snapshot(folder, backend.files, max_bytes=max_bytes, max_files=max_files)  # type: ignore[attr-defined]
@@ -85,5 +82,5 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
     )
     backend.upload_run_file(run_id, JOB_FILE, io.BytesIO(spec.to_json().encode()))
     record = backend.update_run_status(run_id, QUEUED)
-    ensure_agent(workspace)
+    compute.queued()
     return Run(experiment, run_id, _record=record)

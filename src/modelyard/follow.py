@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from modelyard.backend.records import COMPLETED, QUEUED, TERMINAL_STATES
+from modelyard.compute import compute_for
 from modelyard.errors import NotFoundError, RunFailedError
 from modelyard.runner.envbuild.errors import BUILD_LOG
 from modelyard.runner.launchers import (
@@ -20,6 +21,7 @@ from modelyard.runner.launchers import (
     PROCESS_COUNT_PROPERTY,
     process_log_name,
 )
+from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 
 if TYPE_CHECKING:
     from modelyard.run import Run
@@ -111,10 +113,9 @@ def wait_for_completion(
         [LogFollower(run, BUILD_LOG, out), LogFollower(run, log_name, out)] if show_output else []
     )
     if run.get_status() == QUEUED and run.type == "script":
-        # A queued run needs the agent; start it again if it went away meanwhile.
-        from modelyard.runner.agent import ensure_agent
-
-        ensure_agent(run.workspace)
+        # A queued run needs its compute target (the local agent may have gone idle meanwhile).
+        target = run._backend.get_run_details(run.id).properties.get(COMPUTE_PROPERTY, LOCAL)
+        compute_for(run.workspace, target).queued()
     if show_output:
         out.write(f"RunId: {run.id}\nStatus: {run.get_status()}\n\n")
         if process_count > 1:

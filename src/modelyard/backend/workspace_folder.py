@@ -1,0 +1,140 @@
+"""A workspace folder: its ``workspace.json``, and the backend that file describes.
+
+The SDK's :class:`~modelyard.workspace.Workspace` and the local compute's agent (which has no
+SDK objects) both open a workspace folder through this module::
+
+    <location>/workspace.json       name, id, and where its metadata and files live
+    <location>/modelyard.db         the metadata database (SQLite, WAL), unless database_url
+    <location>/artifacts/           run files, snapshots, models, unless storage_url
+
+Example::
+
+    info = read_workspace_file(Path(".modelyard/demo"), "demo")
+    backend = open_backend(Path(".modelyard/demo"), info)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+
+from modelyard.errors import ConfigError, NotFoundError, StorageError
+from modelyard.store.files import local_url
+
+if TYPE_CHECKING:
+    from modelyard.backend.local import LocalBackend
+
+WORKSPACE_FILE = "workspace.json"
+DATABASE_FILE = "modelyard.db"
+
+_File = TypeVar("_File", bound=BaseModel)
+
+
+class WorkspaceFile(BaseModel):
+    """The contents of ``<workspace>/workspace.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = 1
+    name: str
+    id: str
+    created_at: float
+    database_url: str | None = None
+    storage_url: str | None = None
+    # fsspec options of storage_url (an S3 endpoint, key and secret): this file is 0600.
+    storage_options: dict[str, Any] | None = None
+
+
+def read_json_file(path: Path, schema: type[_File], what: str, fix: str) -> _File:
+    """``path`` parsed as ``schema``; any way it can be unreadable is a ConfigError that names
+    the file and says how to fix it (``fix``)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}; {fix}") from error
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not a {what}: byte {error.start} is not UTF-8 text; {fix}"
+        ) from error
+    try:
+        return schema.model_validate_json(text)
+    except PydanticValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"{path} is not a {what} ({problems}); {fix}") from error
+
+
+def check_database_file(folder: Path, db_path: Path) -> None:
+    """Refuse to open a workspace whose SQLite file is gone or emptied: SQLite would make a
+    new, empty database there, and the workspace would silently forget its runs, datastores
+    and models."""
+    try:
+        size = db_path.stat().st_size
+    except FileNotFoundError:
+        state = "is missing"
+    else:
+        if size > 0:
+            return
+        state = "is empty (0 bytes)"
+    raise StorageError(
+        f"the database of the workspace at {folder} ({db_path}) {state}, so its runs, "
+        f"datastores and models cannot be read; restore {DATABASE_FILE} from a backup, or "
+        "create a new workspace in an empty folder"
+    )
+
+
+def read_workspace_file(folder: Path, name: str | None = None) -> WorkspaceFile:
+    """The ``workspace.json`` of ``folder``, checked: NotFoundError when there is none or the
+    workspace there has another name than ``name``, ConfigError when it is damaged,
+    StorageError when its SQLite database is gone."""
+    info_path = folder / WORKSPACE_FILE
+    if not info_path.is_file():
+        raise NotFoundError(
+            f"workspace {name!r} does not exist at {folder}; create it with "
+            f"Workspace.create({name!r}, location=...)"
+        )
+    info = read_json_file(
+        info_path,
+        WorkspaceFile,
+        "valid workspace file",
+        "restore it from a backup, or create a new workspace in an empty folder",
+    )
+    if name is not None and info.name != name:
+        raise NotFoundError(f"the workspace at {folder} is named {info.name!r}, not {name!r}")
+    if info.database_url is None:
+        check_database_file(folder, folder / DATABASE_FILE)
+    return info
+
+
+def database_url(folder: Path, info: WorkspaceFile) -> str:
+    """Where the workspace's metadata lives."""
+    return info.database_url or f"sqlite:///{folder / DATABASE_FILE}"
+
+
+def database_for_people(folder: Path, info: WorkspaceFile) -> str:
+    """The database URL with a password in it shown as ``***`` (get_details, the CLI)."""
+    from sqlalchemy import make_url  # heavy, and not needed by scripts, which never open one
+
+    return make_url(database_url(folder, info)).render_as_string(hide_password=True)
+
+
+def open_backend(folder: Path, info: WorkspaceFile) -> LocalBackend:
+    """The backend of the workspace in ``folder``."""
+    # Imported here, not above: SQLAlchemy and the store take ~0.3 s to import, and a
+    # submitted script imports the SDK (and so this module) without ever opening a database.
+    from modelyard.backend.local import LocalBackend
+
+    return LocalBackend(
+        info.name,
+        database_url(folder, info),
+        info.storage_url or local_url(folder / "artifacts"),
+        base_dir=folder,
+        storage_options=info.storage_options,
+        workspace_id=info.id,
+    )

@@ -1,0 +1,129 @@
+"""The local compute's shared facts: its folder, its agent's socket, its settings.
+
+The agent (``agent.py``) and its clients (:mod:`modelyard.compute.local`, which starts and wakes
+it) both need them; neither imports the other.
+
+Example::
+
+    compute_dir(Path(".modelyard/demo"))    # .modelyard/demo/compute/local
+    socket_path(Path(".modelyard/demo"))    # where the agent listens
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from modelyard.errors import ConfigError
+
+# The run property naming the compute target a run was submitted to.
+COMPUTE_PROPERTY = "modelyard.compute"
+LOCAL = "local"
+# A Unix socket path holds 108 bytes on Linux and 104 on macOS, with the final NUL.
+SOCKET_PATH_MAX = 100
+
+
+def idle_seconds() -> float:
+    """How long the agent waits with nothing to do before it exits."""
+    return float(os.environ.get("MODELYARD_AGENT_IDLE_SECONDS", "600"))
+
+
+def max_concurrent_runs() -> int:
+    """How many runs the local compute executes at once (MODELYARD_LOCAL_MAX_RUNS, default:
+    the number of cores)."""
+    configured = os.environ.get("MODELYARD_LOCAL_MAX_RUNS")
+    return max(1, int(configured)) if configured else (os.cpu_count() or 1)
+
+
+def compute_dir(location: Path) -> Path:
+    """Where the local compute of the workspace folder ``location`` keeps its state and the
+    runs' working folders."""
+    return location / "compute" / LOCAL
+
+
+def socket_path(location: Path) -> str:
+    """The agent's socket, in a folder only this account can write to (another account that
+    could replace the socket would receive the wake-ups and keep the runs queued).
+
+    The first that fits the ~100 bytes of a Unix socket path (``SOCKET_PATH_MAX``):
+
+    1. ``<workspace>/compute/local/agent.sock``, when that folder is this account's and
+       nobody else may write to it: it depends on the workspace alone, so every client finds
+       it whatever its environment;
+    2. ``$XDG_RUNTIME_DIR/modelyard-<digest>.sock``, when that folder is this account's and
+       private (0700, as systemd makes it);
+    3. ``<tmp>/modelyard-<uid>/<digest>.sock``: a fixed name under ``/tmp``, so it is checked
+       (with lstat: not a link, a folder, owned by this account, mode 0700) and refused with
+       a ConfigError naming it when another account planted it.
+
+    Example::
+
+        socket_path(ws.location)   # '/home/me/proj/.modelyard/demo/compute/local/agent.sock'
+    """
+    in_workspace = compute_dir(location) / "agent.sock"
+    if _fits(in_workspace) and all(
+        _private_folder(folder, group_may_read=True)
+        for folder in (in_workspace.parent, in_workspace.parent.parent, location)
+    ):
+        return str(in_workspace)
+    digest = hashlib.sha256(str(location).encode()).hexdigest()[:16]
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        in_runtime = Path(runtime) / f"modelyard-{digest}.sock"
+        if _fits(in_runtime) and _private_folder(in_runtime.parent, group_may_read=False):
+            return str(in_runtime)
+    folder = Path(tempfile.gettempdir()) / f"modelyard-{os.getuid()}"
+    with contextlib.suppress(FileExistsError, PermissionError):
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, 0o700)  # ours, just made: exactly 0700 whatever the umask
+    _check_temp_folder(folder)
+    return str(folder / f"{digest}.sock")
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(path)) <= SOCKET_PATH_MAX
+
+
+def _private_folder(folder: Path, *, group_may_read: bool) -> bool:
+    """Whether ``folder`` is a real folder of this account that nobody else may write to
+    (nor read, unless ``group_may_read``). A link is not followed: whoever may change it
+    chooses where the socket goes."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    forbidden = 0o022 if group_may_read else 0o077
+    return (
+        stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & forbidden
+    )
+
+
+def _check_temp_folder(folder: Path) -> None:
+    try:
+        info = os.lstat(folder)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot use {folder} for the local compute agent's socket: {error.strerror}; set "
+            "XDG_RUNTIME_DIR or TMPDIR to a folder of yours"
+        ) from None
+    problem = ""
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a folder"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to another account (uid {info.st_uid}; you are uid {os.getuid()})"
+    elif stat.S_IMODE(info.st_mode) != 0o700:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}, not 0700"
+    if problem:
+        raise ConfigError(
+            f"{folder}, where the local compute agent's socket goes, {problem}: another "
+            "account may have made it, or could replace the socket, to intercept your runs, "
+            "so it is not used. Remove it (or ask an administrator to), or set "
+            "XDG_RUNTIME_DIR to a private folder of yours, or use a workspace folder with a "
+            "shorter path"
+        )
