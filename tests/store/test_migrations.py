@@ -117,15 +117,6 @@ def test_upgrade_without_the_workspace_folder_keeps_credentials_it_cannot_move(
     assert db.schema_revision() == "0003"  # nothing dropped: the transaction rolled back
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each kind the store supports."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'm.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 def _lease_columns(db: Database) -> set[str]:
     names = {c["name"] for c in sa.inspect(db.engine).get_columns("runs")}
     return names & {"lease_holder", "lease_expires_at"}

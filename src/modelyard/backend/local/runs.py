@@ -327,6 +327,9 @@ class RunStore(LocalBase):
             sa.and_(runs.c.status.in_(_LEASED_STATES), runs.c.lease_holder == worker_id),
         )
 
+        # The claim moves the run to Preparing in the same statement: a run that stayed
+        # Queued until its supervisor moved it on could be claimed again by a second worker
+        # while a slow first one still meant to start it, and both would.
         def claim(conn: Connection) -> bool:
             taken = conn.execute(
                 runs.update()
