@@ -56,6 +56,16 @@ def postgres_url(postgres: PostgresServer) -> str:
     return postgres.new_database()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty database of each kind the store supports: a test that takes
+    it runs once on a SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """One real S3 endpoint (moto's server on 127.0.0.1) for the whole test session."""

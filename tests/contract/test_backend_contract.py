@@ -11,6 +11,8 @@ HTTP backend joins as another subclass when the server exists.
 from __future__ import annotations
 
 import io
+import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +23,27 @@ import pytest
 
 from modelyard.backend.base import Backend, every_item, page_key
 from modelyard.backend.local import LocalBackend
-from modelyard.backend.records import COMPLETED, FAILED, QUEUED, RUNNING, SCALAR, MetricBatch
+from modelyard.backend.records import (
+    CANCEL_REQUESTED,
+    COMPLETED,
+    FAILED,
+    PREPARING,
+    QUEUED,
+    RUNNING,
+    SCALAR,
+    MetricBatch,
+    RunRecord,
+)
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
+from tests.helpers import wait_for
+
+# Leases that run out at once (the tests poll for their end) and leases that never do.
+SHORT_LEASE_S = 0.05
+LONG_LEASE_S = 3600.0
+EXPIRY_REASON = (
+    r"the run's lease held by {} expired at \d{{4}}-\d\d-\d\dT[\d:.]+Z: "
+    "its supervisor or node stopped answering"
+)
 
 
 def _batch(name: str, values: list[float], batch_id: str | None = None) -> MetricBatch:
@@ -431,6 +452,140 @@ class BackendContract:
             ("acc", [0.6]),
         ]
         assert backend.get_metric_series("r", ["loss"], start=24)[0].values == [24.0]
+
+    # -- run leases ------------------------------------------------------------------------
+
+    def test_a_claim_gives_a_queued_run_to_one_worker(self, backend: Backend) -> None:
+        queued = backend.create_run("r", "e", run_type="s", status=QUEUED)
+        assert (queued.lease_holder, queued.lease_expires_at) == (None, None)
+
+        claimed = backend.claim_run("r", "agent-1", 30.0)
+
+        assert claimed is not None
+        assert (claimed.id, claimed.status, claimed.lease_holder) == ("r", PREPARING, "agent-1")
+        assert claimed.lease_expires_at is not None
+        assert backend.get_run("r") == claimed
+        assert backend.claim_run("r", "agent-2", 30.0) is None  # held: nobody else gets it
+        assert backend.get_run("r").lease_holder == "agent-1"
+
+    def test_the_holder_claiming_again_renews_its_lease(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        first = backend.claim_run("r", "agent-1", 30.0)
+        again = backend.claim_run("r", "agent-1", LONG_LEASE_S)  # a retry, with a longer lease
+        assert first is not None and first.lease_expires_at is not None
+        assert again is not None and again.lease_expires_at is not None
+        assert (again.status, again.lease_holder) == (PREPARING, "agent-1")
+        assert again.lease_expires_at > first.lease_expires_at + LONG_LEASE_S - 60
+
+    def test_only_queued_runs_can_be_claimed(self, backend: Backend) -> None:
+        backend.create_run("running", "e", run_type="s", status=RUNNING)
+        backend.create_run("done", "e", run_type="s", status=QUEUED)
+        backend.update_run_status("done", COMPLETED)
+        backend.create_run("canceled", "e", run_type="s", status=QUEUED)
+        backend.update_run_status("canceled", CANCEL_REQUESTED)
+        for run_id in ("running", "done", "canceled"):
+            assert backend.claim_run(run_id, "agent-1", 30.0) is None
+            assert backend.get_run(run_id).lease_holder is None
+        with pytest.raises(NotFoundError, match="'missing'"):
+            backend.claim_run("missing", "agent-1", 30.0)
+        backend.create_run("q", "e", run_type="s", status=QUEUED)
+        for worker, lease in (("bad worker", 30.0), ("agent-1", 0), ("agent-1", float("nan"))):
+            with pytest.raises(ValidationError):
+                backend.claim_run("q", worker, lease)
+        assert backend.get_run("q").status == QUEUED
+
+    def test_a_lease_that_ran_out_is_not_taken_over_but_ends_the_run(
+        self, backend: Backend
+    ) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        backend.claim_run("r", "agent-1", SHORT_LEASE_S)
+
+        (failed,) = wait_for(backend.expire_leases)
+
+        # Claimed runs are never handed to a second worker, expired or not: the run ends.
+        assert backend.claim_run("r", "agent-2", 30.0) is None
+        assert (failed.id, failed.status, failed.lease_holder) == ("r", FAILED, "agent-1")
+        assert failed.error is not None
+        assert re.fullmatch(EXPIRY_REASON.format("agent-1"), failed.error["message"])
+
+    def test_renewing_extends_the_lease_and_tells_the_status(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        claimed = backend.claim_run("r", "agent-1", 30.0)
+        assert claimed is not None and claimed.lease_expires_at is not None
+
+        assert backend.renew_lease("r", "agent-1", LONG_LEASE_S) == PREPARING
+        renewed = backend.get_run("r")
+        assert renewed.lease_expires_at is not None
+        assert renewed.lease_expires_at > claimed.lease_expires_at + LONG_LEASE_S - 60
+        assert renewed.heartbeat_at is not None
+        backend.update_run_status("r", CANCEL_REQUESTED)
+        assert backend.renew_lease("r", "agent-1", 30.0) == CANCEL_REQUESTED  # stop, it says
+
+    def test_renewing_a_run_held_by_another_worker_or_none_is_refused(
+        self, backend: Backend
+    ) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        backend.claim_run("r", "agent-1", LONG_LEASE_S)
+        before = backend.get_run("r")
+        with pytest.raises(ConflictError, match="held by worker 'agent-1'"):
+            backend.renew_lease("r", "agent-2", LONG_LEASE_S)
+        assert backend.get_run("r") == before
+        backend.create_run("unclaimed", "e", run_type="s", status=RUNNING)
+        with pytest.raises(ConflictError, match="claim"):
+            backend.renew_lease("unclaimed", "agent-1", 30.0)
+        with pytest.raises(NotFoundError):
+            backend.renew_lease("missing", "agent-1", 30.0)
+
+    def test_an_expired_active_run_is_failed_once_with_the_reason(self, backend: Backend) -> None:
+        for run_id in ("expired", "alive", "unclaimed", "ended"):
+            backend.create_run(run_id, "e", run_type="s", status=QUEUED)
+        backend.claim_run("expired", "agent-1", SHORT_LEASE_S)
+        backend.update_run_status("expired", RUNNING)
+        backend.claim_run("alive", "agent-2", LONG_LEASE_S)
+        backend.update_run_status("alive", RUNNING)
+        backend.update_run_status("unclaimed", RUNNING)
+        backend.claim_run("ended", "agent-1", SHORT_LEASE_S)
+        backend.update_run_status("ended", COMPLETED)
+
+        (failed,) = wait_for(backend.expire_leases)
+
+        assert (failed.id, failed.status) == ("expired", FAILED)
+        assert failed.ended_at is not None
+        assert failed.error is not None
+        assert re.fullmatch(EXPIRY_REASON.format("agent-1"), failed.error["message"])
+        assert backend.get_run("expired") == failed
+        assert backend.expire_leases() == []  # once
+        statuses = {r: backend.get_run(r).status for r in ("alive", "unclaimed", "ended")}
+        assert statuses == {"alive": RUNNING, "unclaimed": RUNNING, "ended": COMPLETED}
+        # The supervisor that comes back learns the run ended without it; nothing changes.
+        assert backend.renew_lease("expired", "agent-1", LONG_LEASE_S) == FAILED
+        assert backend.get_run("expired") == failed
+
+    def test_watchers_racing_fail_each_expired_run_once(self, backend: Backend) -> None:
+        runs = [f"r{i}" for i in range(6)]
+        for run_id in runs:
+            backend.create_run(run_id, "e", run_type="s", status=QUEUED)
+            backend.claim_run(run_id, "agent-1", SHORT_LEASE_S)
+        failed_by: list[list[RunRecord]] = [[] for _ in range(4)]
+        barrier = threading.Barrier(len(failed_by))
+
+        def watch(mine: list[RunRecord]) -> None:
+            def sweep() -> bool:
+                mine.extend(backend.expire_leases())
+                return all(backend.get_run(run_id).status == FAILED for run_id in runs)
+
+            barrier.wait()
+            wait_for(sweep)
+
+        watchers = [threading.Thread(target=watch, args=(mine,)) for mine in failed_by]
+        for watcher in watchers:
+            watcher.start()
+        for watcher in watchers:
+            watcher.join()
+
+        reported = sorted(run.id for mine in failed_by for run in mine)
+        assert reported == runs  # every run failed, and reported by one watcher only
+        assert all(run.status == FAILED for mine in failed_by for run in mine)
 
 
 class TestSQLiteAndFolder(BackendContract):

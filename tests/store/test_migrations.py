@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from modelyard.backend.local import LocalBackend
+from modelyard.backend.records import QUEUED, SCALAR, MetricBatch
 from modelyard.errors import ConfigError
 from modelyard.store import migrate
 from modelyard.store.database import Database
@@ -114,3 +115,50 @@ def test_upgrade_without_the_workspace_folder_keeps_credentials_it_cannot_move(
     with pytest.raises(ConfigError, match=r"\['raw'\].*workspace folder"):
         migrate.upgrade(db)
     assert db.schema_revision() == "0003"  # nothing dropped: the transaction rolled back
+
+
+def _lease_columns(db: Database) -> set[str]:
+    names = {c["name"] for c in sa.inspect(db.engine).get_columns("runs")}
+    return names & {"lease_holder", "lease_expires_at"}
+
+
+def test_runs_of_an_old_workspace_can_be_claimed_after_the_upgrade(
+    database_url: str, tmp_path: Path
+) -> None:
+    db = Database(database_url)
+    migrate.upgrade(db, "0004")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO experiments (name, created_at) VALUES ('e', 0)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, experiment_id, number, display_name, run_type, status, "
+                "created_at) SELECT 'old', id, 1, 'old', 's', 'Queued', 0 FROM experiments"
+            )
+        )
+
+    backend = LocalBackend("ws", database_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+
+    assert backend.get_run("old").lease_holder is None
+    claimed = backend.claim_run("old", "agent-1", 30.0)
+    assert claimed is not None and claimed.lease_holder == "agent-1"
+
+
+def test_the_lease_columns_go_down_and_up_keeping_each_run_s_data(
+    database_url: str, tmp_path: Path
+) -> None:
+    backend = LocalBackend("ws", database_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+    backend.create_run("r", "e", run_type="s", status=QUEUED, tags={"t": "1"})
+    backend.claim_run("r", "agent-1", 30.0)
+    backend.log_metrics("r", [MetricBatch("loss", SCALAR, "b1", [0.5], [0], [0.0])])
+
+    migrate.downgrade(backend.db, "0004")
+
+    assert _lease_columns(backend.db) == set()
+    # Dropped in place: a copy of the table would have taken its tags and metrics with it.
+    with backend.db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT key, value FROM run_tags")).all() == [("t", "1")]
+        assert conn.execute(sa.text("SELECT name FROM metrics")).scalars().all() == ["loss"]
+    migrate.upgrade(backend.db)
+    assert _lease_columns(backend.db) == {"lease_holder", "lease_expires_at"}
+    assert backend.get_run_details("r").tags == {"t": "1"}
+    assert backend.get_run("r").lease_holder is None  # claims made before are forgotten

@@ -1,5 +1,6 @@
 """Many processes writing to one workspace whose metadata is in a real PostgreSQL: nothing
-lost or stored twice, no raw database error, one object per name, contiguous versions.
+lost or stored twice, no raw database error, one object per name, contiguous versions; and
+agents sharing one database (PostgreSQL, and SQLite too) that claim each run once.
 
 SQLite's write lock hides these races; PostgreSQL lets transactions run side by side.
 """
@@ -12,11 +13,15 @@ import pytest
 import sqlalchemy as sa
 
 from modelyard import Experiment, Model, Run, Workspace
+from modelyard.backend.local import LocalBackend
+from modelyard.backend.records import FAILED, PREPARING, QUEUED
 from modelyard.store import tables as t
 from tests.helpers import start_together
 
 PROCESSES = 8
 RACERS = 10
+AGENTS = 3
+QUEUED_RUNS = 20
 
 LOG_SCRIPT = """
 import sys
@@ -43,6 +48,39 @@ run = exp.start_logging()                # create_run: run numbers race
 Run(Experiment(ws, "concurrent"), shared_run).tag(f"writer-{me}", me)   # set_run_tags
 model = Model.register(ws, model_path, "shared-name", tags={"writer": me})
 print(run.number, model.version)
+"""
+
+
+# What an agent does with its compute target's queue: try to claim each queued run, oldest
+# first, until none is left; it prints each run it got (and would start).
+CLAIM_SCRIPT = """
+import sys, time
+from modelyard.backend.local import LocalBackend
+backend = LocalBackend("ws", sys.argv[1], sys.argv[2])
+me = sys.argv[3]
+sys.stdin.readline()                    # start together
+deadline = time.monotonic() + 120
+while queue := backend.list_runs_in_states(["Queued"]):
+    if time.monotonic() > deadline:
+        sys.exit(f"runs still queued: {[run.id for run in queue]}")
+    for run in queue:
+        if backend.claim_run(run.id, me, 600.0) is not None:
+            print(run.id, flush=True)
+"""
+
+# What every agent does besides: fail the runs whose lease ran out, until all have ended.
+EXPIRE_SCRIPT = """
+import sys, time
+from modelyard.backend.local import LocalBackend
+backend = LocalBackend("ws", sys.argv[1], sys.argv[2])
+runs = sys.argv[3:]
+sys.stdin.readline()
+deadline = time.monotonic() + 120
+while not all(backend.get_run(r).status == "Failed" for r in runs):
+    if time.monotonic() > deadline:
+        sys.exit("runs still active after 120 s")
+    for run in backend.expire_leases():
+        print(run.id, flush=True)
 """
 
 
@@ -103,3 +141,52 @@ def test_ten_processes_race_for_names_numbers_tags_and_versions(
     assert shared.get_tags() == {f"writer-{n}": str(n) for n in range(RACERS)}
     models = Model.list(pg_workspace, name="shared-name")
     assert sorted(m.tags["writer"] for m in models) == sorted(str(n) for n in range(RACERS))
+
+
+def _queue(database_url: str, files_url: str, count: int) -> tuple[LocalBackend, list[str]]:
+    backend = LocalBackend("ws", database_url, files_url)
+    runs = [f"queued-{n:02}" for n in range(count)]
+    for run_id in runs:
+        backend.create_run(run_id, "agents", run_type="script", status=QUEUED)
+    return backend, runs
+
+
+def test_agents_sharing_a_database_claim_each_queued_run_exactly_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    files = (tmp_path / "files").as_uri()
+    backend, runs = _queue(database_url, files, QUEUED_RUNS)
+
+    outputs = start_together(
+        [[CLAIM_SCRIPT, database_url, files, f"agent-{n}"] for n in range(AGENTS)],
+        forbidden=("sqlalchemy", "psycopg"),
+    )
+
+    claimed = {f"agent-{n}": out.split() for n, out in enumerate(outputs)}
+    # Each run claimed (started) once: by one agent only, never twice by the same one.
+    assert sorted(run_id for mine in claimed.values() for run_id in mine) == runs
+    for agent, mine in claimed.items():
+        for run_id in mine:
+            record = backend.get_run(run_id)
+            assert (record.status, record.lease_holder) == (PREPARING, agent)
+
+
+def test_watchers_sharing_a_database_fail_each_expired_run_exactly_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    files = (tmp_path / "files").as_uri()
+    backend, runs = _queue(database_url, files, QUEUED_RUNS)
+    for run_id in runs:
+        backend.claim_run(run_id, "vanished-agent", 0.05)  # and then it stopped answering
+
+    outputs = start_together(
+        [[EXPIRE_SCRIPT, database_url, files, *runs] for _ in range(AGENTS)],
+        forbidden=("sqlalchemy", "psycopg"),
+    )
+
+    reported = sorted(run_id for out in outputs for run_id in out.split())
+    assert reported == runs  # each run failed by one watcher, once
+    for run_id in runs:
+        record = backend.get_run(run_id)
+        assert record.status == FAILED and record.error is not None
+        assert "lease held by vanished-agent expired" in record.error["message"]

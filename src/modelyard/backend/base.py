@@ -240,6 +240,66 @@ class Backend(abc.ABC):
         """Add properties; they are immutable: a different value for an existing key raises
         ConflictError (the same value is a no-op, so retries are safe)."""
 
+    # -- run leases ----------------------------------------------------------------------
+    # Whatever runs a run holds a lease on it in the store and renews it; whoever finds a
+    # lease expired ends the run. Lease times are the database's clock (Unix seconds), so
+    # workers on machines whose clocks differ agree on them.
+
+    @abc.abstractmethod
+    def claim_run(self, run_id: str, worker_id: str, lease_seconds: float) -> RunRecord | None:
+        """Take the Queued run ``run_id`` for ``worker_id``: in one atomic step the run moves
+        to Preparing, held by ``worker_id`` for ``lease_seconds``; returns the run. Returns
+        None when the run is not Queued (another worker claimed it first, it was canceled,
+        it ended). Of any number of workers claiming one run at once, exactly one gets it,
+        so two agents sharing a database never start the same run.
+
+        Idempotent: the holder claiming again a run it holds while the run is active (a
+        retry after a lost reply) gets it again, its lease renewed. A worker that claimed a
+        run must renew the lease (``renew_lease``) until the run ends; if it stops,
+        ``expire_leases`` fails the run. NotFoundError for an unknown run;
+        ValidationError for a ``worker_id`` that is not a name or a ``lease_seconds`` that is
+        not a positive number.
+
+        Example::
+
+            run = backend.claim_run(run_id, "node1-agent-4242", 30.0)
+            if run is not None:
+                start_supervisor(run)
+        """
+
+    @abc.abstractmethod
+    def renew_lease(self, run_id: str, worker_id: str, lease_seconds: float) -> str:
+        """The heartbeat of a claimed run: extend ``worker_id``'s lease on the run to
+        ``lease_seconds`` from now (and record the heartbeat), and return the run's status,
+        so the supervisor learns of a cancel request with the same call. A run that is
+        NotResponding or in a final state keeps its status and its lease is not extended:
+        the status returned tells the holder the run ended without it (its lease expired
+        and someone failed it, say). ConflictError when another worker holds the run, or
+        none does (it was never claimed). Idempotent: any number of renewals is one
+        lease; a renewal after the lease expired, before anyone ended the run, keeps it.
+
+        Example::
+
+            if backend.renew_lease(run_id, worker_id, 30.0) == CANCEL_REQUESTED:
+                stop_the_run()
+        """
+
+    @abc.abstractmethod
+    def expire_leases(self) -> list[RunRecord]:
+        """End the active runs (Preparing to Finalizing, or CancelRequested) whose lease
+        expired: each goes NotResponding, then Failed with the reason ("the run's lease held
+        by <worker> expired at <time>: its supervisor or node stopped answering"). Returns
+        the runs this call failed, as they are now. Any number of watchers may call it at
+        once: each run is failed once, and is in the list of exactly one of them; a run
+        left NotResponding by a watcher that stopped between the two steps is failed by the
+        next call. Runs that were never claimed are left alone.
+
+        Example::
+
+            for run in backend.expire_leases():
+                stop_local_processes_of(run.id)
+        """
+
     # -- metrics -------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -85,6 +85,10 @@ class RunRecord:
     ended_at: float | None
     heartbeat_at: float | None
     error: dict[str, Any] | None
+    # The worker that claimed the run (Backend.claim_run) and the end of its lease, in the
+    # database's clock; None for a run no worker claimed.
+    lease_holder: str | None = None
+    lease_expires_at: float | None = None
 
 
 @dataclass(frozen=True)

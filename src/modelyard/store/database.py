@@ -24,8 +24,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    cast,
+    create_engine,
+    event,
+    extract,
+    func,
+    make_url,
+    text,
+)
 from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from modelyard.errors import StorageError
 from modelyard.store.private import create_private_file
@@ -122,6 +134,22 @@ class Database:
                     f"cannot create the metadata database {self.path}: {error.strerror}"
                 ) from error
         self.engine = self._engine_for(url)
+
+    def clock(self) -> ColumnElement[float]:
+        """The database's clock as a SQL expression, in Unix seconds: for times that workers
+        on several machines compare (leases), so that their clocks' skew does not matter.
+
+        Example::
+
+            conn.execute(sa.select(db.clock())).scalar_one()    # 1767225600.123
+        """
+        if self.is_sqlite:
+            # julianday('now') is stable within a statement, to the millisecond; 2440587.5 is
+            # the Julian day of 1970-01-01 (https://www.sqlite.org/lang_datefunc.html).
+            return (func.julianday("now") - 2440587.5) * 86400.0
+        # The start of the current statement: stable within it, unlike clock_timestamp(), and
+        # fresh for each statement of a transaction, unlike now().
+        return cast(extract("epoch", func.statement_timestamp()), Float)
 
     def raise_if_damaged(self, error: DBAPIError) -> None:
         """Raise a StorageError naming the file when ``error`` says the database file is

@@ -56,9 +56,15 @@ runs = Table(
     Column("ended_at", Float, nullable=True),
     Column("heartbeat_at", Float, nullable=True),
     Column("error", Text, nullable=True),
+    # The worker that claimed the run (claim_run) and when its lease ends, in the database's
+    # clock; both NULL for a run no worker claimed.
+    Column("lease_holder", String(255), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
     UniqueConstraint("experiment_id", "number", name="uq_runs_experiment_number"),
     Index("ix_runs_experiment_created", "experiment_id", "created_at"),
     Index("ix_runs_parent", "parent_id"),
+    # Every agent looks for expired leases every few seconds: by state, then expiry.
+    Index("ix_runs_status_lease", "status", "lease_expires_at"),
 )
 
 run_tags = Table(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -17,6 +19,12 @@ from modelyard.backend.local.base import (
 )
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
+    FAILED,
+    FINALIZING,
+    NOT_RESPONDING,
+    PREPARING,
+    PROVISIONING,
+    QUEUED,
     RUN_STATES,
     RUNNING,
     STARTING,
@@ -45,6 +53,8 @@ def _run_record(row: Any) -> RunRecord:
         ended_at=row.ended_at,
         heartbeat_at=row.heartbeat_at,
         error=json.loads(row.error) if row.error else None,
+        lease_holder=row.lease_holder,
+        lease_expires_at=row.lease_expires_at,
     )
 
 
@@ -61,10 +71,37 @@ _RUN_COLUMNS = (
     t.runs.c.ended_at,
     t.runs.c.heartbeat_at,
     t.runs.c.error,
+    t.runs.c.lease_holder,
+    t.runs.c.lease_expires_at,
 )
 
 
 _RUNS_JOIN = t.runs.join(t.experiments, t.runs.c.experiment_id == t.experiments.c.id)
+
+# The states a lease keeps a run in: from its claim (which moves it to Preparing) until it ends.
+_LEASED_STATES = (PREPARING, PROVISIONING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED)
+
+
+def _check_lease_seconds(lease_seconds: object) -> float:
+    if (
+        isinstance(lease_seconds, bool)
+        or not isinstance(lease_seconds, int | float)
+        or not math.isfinite(lease_seconds)
+        or lease_seconds <= 0
+    ):
+        raise ValidationError(
+            "lease_seconds",
+            f"{lease_seconds!r} is not a lease: give a number of seconds above 0, such as 30",
+        )
+    return float(lease_seconds)
+
+
+def _expiry_reason(holder: str, expires_at: float) -> str:
+    when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="milliseconds")
+    return (
+        f"the run's lease held by {holder} expired at {when.replace('+00:00', 'Z')}: "
+        "its supervisor or node stopped answering"
+    )
 
 
 class RunStore(LocalBase):
@@ -265,6 +302,142 @@ class RunStore(LocalBase):
             return status
 
         return self.db.write(beat)
+
+    # -- run leases: every decision is one conditional UPDATE whose row count says who won,
+    # atomic on SQLite (one writer at a time) and on PostgreSQL (the row lock; a racing
+    # SERIALIZABLE transaction that loses is retried by db.write and then matches no row).
+    # Lease times are the database's clock (db.clock()), which every machine sharing the
+    # database reads alike; heartbeat and end times stay this process's, like the others.
+
+    def claim_run(self, run_id: str, worker_id: str, lease_seconds: float) -> RunRecord | None:
+        check_name("worker_id", worker_id)
+        lease = _check_lease_seconds(lease_seconds)
+        runs = t.runs
+        now = self.db.clock()
+        claimable = sa.or_(
+            sa.and_(
+                runs.c.status == QUEUED,
+                sa.or_(
+                    runs.c.lease_holder.is_(None),
+                    runs.c.lease_holder == worker_id,
+                    runs.c.lease_expires_at < now,
+                ),
+            ),
+            # The holder's retry, or a claim of a run it holds already: a renewal.
+            sa.and_(runs.c.status.in_(_LEASED_STATES), runs.c.lease_holder == worker_id),
+        )
+
+        # The claim moves the run to Preparing in the same statement: a run that stayed
+        # Queued until its supervisor moved it on could be claimed again by a second worker
+        # while a slow first one still meant to start it, and both would.
+        def claim(conn: Connection) -> bool:
+            taken = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, claimable)
+                .values(
+                    status=sa.case((runs.c.status == QUEUED, PREPARING), else_=runs.c.status),
+                    lease_holder=worker_id,
+                    lease_expires_at=now + lease,
+                    heartbeat_at=_now(),
+                )
+            ).rowcount
+            if taken == 0:
+                self._check_run(conn, run_id)  # NotFoundError for a run that does not exist
+            return bool(taken == 1)
+
+        if not self.db.write(claim):
+            return None
+        return self.get_run(run_id)
+
+    def renew_lease(self, run_id: str, worker_id: str, lease_seconds: float) -> str:
+        check_name("worker_id", worker_id)
+        lease = _check_lease_seconds(lease_seconds)
+        runs = t.runs
+
+        def renew(conn: Connection) -> str:
+            conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.lease_holder == worker_id,
+                    runs.c.status.in_(_LEASED_STATES),
+                )
+                .values(lease_expires_at=self.db.clock() + lease, heartbeat_at=_now())
+            )
+            row = conn.execute(
+                sa.select(runs.c.status, runs.c.lease_holder).where(runs.c.id == run_id)
+            ).one_or_none()
+            if row is None:
+                raise NotFoundError(
+                    f"run {run_id!r} does not exist in workspace {self.workspace_name!r}"
+                )
+            if row.lease_holder is None:
+                raise ConflictError(
+                    f"run {run_id!r} is not held by worker {worker_id!r}, nor by any: "
+                    "claim it (claim_run) before renewing its lease"
+                )
+            if row.lease_holder != worker_id:
+                raise ConflictError(
+                    f"run {run_id!r} is held by worker {row.lease_holder!r}, not "
+                    f"{worker_id!r}: leave it to its holder"
+                )
+            return str(row.status)
+
+        return self.db.write(renew)
+
+    def expire_leases(self) -> list[RunRecord]:
+        runs = t.runs
+        expired = sa.and_(
+            runs.c.lease_holder.is_not(None), runs.c.lease_expires_at < self.db.clock()
+        )
+        with self.db.read() as conn:
+            candidates = (
+                conn.execute(
+                    sa.select(runs.c.id)
+                    .where(runs.c.status.in_((*_LEASED_STATES, NOT_RESPONDING)), expired)
+                    .order_by(runs.c.created_at, runs.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        failed = [run_id for run_id in candidates if self._fail_expired(run_id, expired)]
+        return [self.get_run(run_id) for run_id in failed]
+
+    def _fail_expired(self, run_id: str, expired: sa.ColumnElement[bool]) -> bool:
+        """Move one run whose lease expired to NotResponding, then (a second transaction, so
+        that watchers of the run see it) to Failed; True when this call made it Failed."""
+        runs = t.runs
+
+        def stop_answering(conn: Connection) -> None:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status.in_(_LEASED_STATES), expired)
+                .values(status=NOT_RESPONDING)
+            )
+
+        def fail(conn: Connection) -> bool:
+            still = sa.and_(runs.c.id == run_id, runs.c.status == NOT_RESPONDING, expired)
+            row = conn.execute(
+                sa.select(runs.c.lease_holder, runs.c.lease_expires_at).where(still)
+            ).one_or_none()
+            if row is None:
+                return False  # renewed in time, or another watcher failed it first
+            now = _now()
+            error = {"message": _expiry_reason(row.lease_holder, row.lease_expires_at)}
+            failed = conn.execute(
+                runs.update()
+                .where(still)
+                .values(
+                    status=FAILED,
+                    ended_at=now,
+                    started_at=sa.func.coalesce(runs.c.started_at, now),
+                    error=json.dumps(error),
+                )
+            ).rowcount
+            return bool(failed == 1)
+
+        self.db.write(stop_answering)
+        return self.db.write(fail)
 
     def list_runs_in_states(
         self, states: list[str], *, properties: dict[str, str | None] | None = None
