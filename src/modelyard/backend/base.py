@@ -220,11 +220,6 @@ class Backend(abc.ABC):
         there: asking for another state raises ConflictError, the same one is a no-op."""
 
     @abc.abstractmethod
-    def heartbeat_run(self, run_id: str) -> str:
-        """Record that the run's supervisor is alive; returns the run's status, so the
-        supervisor learns of a cancel request with the same call."""
-
-    @abc.abstractmethod
     def list_runs_in_states(
         self, states: list[str], *, properties: dict[str, str | None] | None = None
     ) -> list[RunRecord]:

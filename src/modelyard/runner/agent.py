@@ -7,8 +7,15 @@ gone after a while with nothing to do. It
   supervisor process forked from itself (it has modelyard imported already, so a run starts in
   milliseconds rather than the second a fresh interpreter would take);
 - cancels runs whose cancel request came while they were queued;
+- claims each run it starts (``claim_run``: one atomic step in the database, so two agents
+  sharing a database never start one run twice); the run's supervisor then renews the lease
+  with its heartbeat;
 - notices a supervisor that died (killed with SIGKILL, say): it stops the run's processes and
-  marks the run NotResponding, then Failed with the reason.
+  marks the run NotResponding, then Failed with the reason;
+- ends the runs whose lease expired (``expire_leases``), whoever held them: their supervisor
+  and its agent died, or their node stopped answering. Within ``LEASE_SECONDS`` plus a poll
+  such a run is Failed with the reason, and this agent stops its processes when they are on
+  this machine.
 
 Clients wake it through a Unix socket after they queue a run, in a folder only the user can
 write to (:func:`socket_path`); it also looks at the queue every second, so a lost wake-up
@@ -30,12 +37,14 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import selectors
 import signal
 import socket
 import sys
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +76,10 @@ from modelyard.runner.supervisor import Supervisor
 
 ACTIVE_STATES = [PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
 POLL_INTERVAL_S = 1.0
+# How long a claimed run stays its supervisor's without a heartbeat (one every
+# HEARTBEAT_INTERVAL_S): six missed beats. With the agents' sweep every POLL_INTERVAL_S a run
+# whose supervisor and agent died together is Failed within about 31 s.
+LEASE_SECONDS = 30.0
 
 
 class Agent:
@@ -78,6 +91,8 @@ class Agent:
         # The client that started the agent chose the socket: the same one it wakes.
         self.socket_file = socket_file or socket_path(location)
         self.dir = compute_dir(location)
+        # Who holds the leases of the runs this agent starts (one id per agent process).
+        self.worker_id = worker_id()
         self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
         self.started: set[str] = set()
         self.limit = max_concurrent_runs()
@@ -142,8 +157,17 @@ class Agent:
     def step(self) -> None:
         self.reap()
         self.check_supervisors()
+        self.end_expired()
         self.cancel_queued()
         self.start_queued()
+
+    def end_expired(self) -> None:
+        """Fail the runs whose lease expired (any agent's), stopping their processes when
+        they ran here."""
+        for record in self.backend.expire_leases():
+            self.log(f"{record.id}: {(record.error or {}).get('message', 'lease expired')}")
+            if (self.dir / "runs" / record.id).is_dir():
+                stop_process_groups(self._process_groups(record.id), grace=2.0)
 
     def reap(self) -> None:
         while self.children:
@@ -220,7 +244,9 @@ class Agent:
         for record in self.backend.list_runs_in_states(
             [CANCEL_REQUESTED], properties={COMPUTE_PROPERTY: LOCAL}
         ):
-            if record.id not in self.started and record.started_at is None:
+            # A run claimed by a supervisor is that supervisor's to cancel (it stops the
+            # environment build or the script first); only one never claimed is ended here.
+            if record.lease_holder is None:
                 with contextlib.suppress(ModelyardError):
                     self.backend.update_run_status(
                         record.id, CANCELED, error={"message": "canceled while queued"}
@@ -237,6 +263,8 @@ class Agent:
             if record.id in self.started:
                 continue
             self.started.add(record.id)
+            if self.backend.claim_run(record.id, self.worker_id, LEASE_SECONDS) is None:
+                continue  # another agent took it, or it was canceled meanwhile
             self.children[self.fork_supervisor(record.id)] = record.id
             free -= 1
 
@@ -254,13 +282,20 @@ class Agent:
             self.selector.close()
             self.lock_file.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            code = Supervisor(self.backend, run_id, self.dir).run()
+            code = Supervisor(self.backend, run_id, self.dir, self.worker_id, LEASE_SECONDS).run()
         except BaseException:
             traceback.print_exc()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+
+
+def worker_id() -> str:
+    """This agent's name as a lease holder: its machine, its pid and a random part (a pid
+    is reused; a name must not be)."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "host"
+    return f"{host}-agent-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def main(argv: list[str]) -> None:

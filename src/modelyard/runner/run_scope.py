@@ -9,7 +9,7 @@ backend:
 calls                           allowed for
 ==============================  ==========================================================
 run calls (metrics, files,      the run itself and the runs below it (its children, theirs);
-tags, properties, heartbeat)    reads also for the runs above it (``run.parent``)
+tags, properties)               reads also for the runs above it (``run.parent``)
 ``create_run``                  children of those runs, in the run's experiment
 ``list_runs``                   the children of those runs (``run.get_children()``)
 ``update_run_status``           children; the run's own final state is recorded as a wish
@@ -20,7 +20,8 @@ models                          read all; register (from the run's files or uplo
 environments (read)             all
 ``get_workspace``               always (its name and id)
 everything else                 refused (listing experiments and queues, deleting or
-                                retagging models, registering datastores and environments)
+                                retagging models, registering datastores and environments,
+                                claiming runs and their leases)
 ==============================  ==========================================================
 
 A file the script names by path must be a regular file inside the run's working folder:
@@ -52,7 +53,6 @@ _RUN_WRITES = {
     "log_metrics",
     "upload_run_file",
     "append_run_file",
-    "heartbeat_run",
 }
 _RUN_READS = {
     "get_run",

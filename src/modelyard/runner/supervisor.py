@@ -56,12 +56,13 @@ from modelyard.backend.records import (
     COMPLETED,
     FAILED,
     FINALIZING,
+    NOT_RESPONDING,
     PREPARING,
     RUNNING,
     STARTING,
     TERMINAL_STATES,
 )
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConflictError, ModelyardError
 from modelyard.names import TMP_PREFIX
 from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
@@ -103,9 +104,18 @@ class _Stopped(Exception):
 class Supervisor:
     """Takes one run from Queued to its final state; see the module docstring."""
 
-    def __init__(self, backend: Backend, run_id: str, compute_dir: Path) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        run_id: str,
+        compute_dir: Path,
+        worker_id: str,
+        lease_seconds: float,
+    ) -> None:
         self.backend = backend
         self.run_id = run_id
+        # The run was claimed for worker_id; the heartbeat renews that lease (renew_lease).
+        self.lease = _Lease(backend, run_id, worker_id, lease_seconds)
         self.run_dir = compute_dir / "runs" / run_id
         self.workdir = self.run_dir / "wd"
         self.cache_dir = compute_dir / "cache"
@@ -185,7 +195,11 @@ class Supervisor:
                 final, error = FAILED, {"message": f"finalizing failed: {unexpected}"}
         if error is not None:
             self.say(f"error: {error['message']}")
-        self.backend.update_run_status(self.run_id, final, error=error)
+        try:
+            self.backend.update_run_status(self.run_id, final, error=error)
+        except ConflictError as ended:  # someone ended it already (its lease expired)
+            self.say(f"the final state {final} was not recorded: {ended}")
+            return 0
         self.say(f"status: {final}")
         return 0
 
@@ -206,7 +220,7 @@ class Supervisor:
             prepared = envbuild.prepare_environment(
                 spec,
                 log=envbuild.RunFileLog(self.backend, self.run_id),
-                poll=_PreparingPoll(self.backend, self.run_id),
+                poll=_PreparingPoll(self.backend, self.run_id, self.lease),
                 on_process=lambda pgid: _record_build_process(self.run_dir, pgid),
                 run_id=self.run_id,
             )
@@ -325,7 +339,7 @@ class Supervisor:
                 self.check_status()
                 next_status = now + STATUS_INTERVAL_S
             if now >= next_heartbeat:
-                self.backend.heartbeat_run(self.run_id)
+                self.lease.renew()
                 next_heartbeat = now + HEARTBEAT_INTERVAL_S
             if limit is not None and now - started > limit and code is None:
                 raise _Stopped(
@@ -531,16 +545,17 @@ class _PreparingPoll:
     build (looked for every STATUS_INTERVAL_S), and the run's heartbeat stays fresh through a
     long build (every HEARTBEAT_INTERVAL_S)."""
 
-    def __init__(self, backend: Backend, run_id: str) -> None:
+    def __init__(self, backend: Backend, run_id: str, lease: _Lease) -> None:
         self.backend = backend
         self.run_id = run_id
+        self.lease = lease
         self.next_status = time.monotonic() + STATUS_INTERVAL_S
         self.next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL_S
 
     def __call__(self) -> None:
         now = time.monotonic()
         if now >= self.next_heartbeat:
-            status = self.backend.heartbeat_run(self.run_id)
+            status = self.lease.renew()
             self.next_heartbeat = now + HEARTBEAT_INTERVAL_S
         elif now >= self.next_status:
             status = self.backend.get_run(self.run_id).status
@@ -549,3 +564,23 @@ class _PreparingPoll:
         self.next_status = now + STATUS_INTERVAL_S
         if status == CANCEL_REQUESTED:
             raise _Stopped(CANCELED, {"message": "canceled by the user"})
+
+
+class _Lease:
+    """The run's lease, renewed by the supervisor's heartbeat. When renewing finds the run
+    ended without this supervisor (its lease expired, a stalled machine say, and a watcher
+    failed it), the run is stopped: its processes must not go on unsupervised."""
+
+    def __init__(self, backend: Backend, run_id: str, worker_id: str, seconds: float) -> None:
+        self.backend = backend
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.seconds = seconds
+
+    def renew(self) -> str:
+        status = self.backend.renew_lease(self.run_id, self.worker_id, self.seconds)
+        if status in TERMINAL_STATES or status == NOT_RESPONDING:
+            raise _Stopped(
+                FAILED, {"message": "the run's lease expired while its supervisor was alive"}
+            )
+        return status

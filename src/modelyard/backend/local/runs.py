@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -33,6 +32,7 @@ from modelyard.backend.records import (
     FileInfo,
     RunDetails,
     RunRecord,
+    iso_utc,
 )
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.names import check_experiment_name, check_name, check_tags, clean_relpath
@@ -97,9 +97,8 @@ def _check_lease_seconds(lease_seconds: object) -> float:
 
 
 def _expiry_reason(holder: str, expires_at: float) -> str:
-    when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="milliseconds")
     return (
-        f"the run's lease held by {holder} expired at {when.replace('+00:00', 'Z')}: "
+        f"the run's lease held by {holder} expired at {iso_utc(expires_at)}: "
         "its supervisor or node stopped answering"
     )
 
@@ -294,14 +293,6 @@ class RunStore(LocalBase):
 
         self.db.write(update)
         return self.get_run(run_id)
-
-    def heartbeat_run(self, run_id: str) -> str:
-        def beat(conn: Connection) -> str:
-            status = self._check_run(conn, run_id)
-            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(heartbeat_at=_now()))
-            return status
-
-        return self.db.write(beat)
 
     # -- run leases: every decision is one conditional UPDATE whose row count says who won,
     # atomic on SQLite (one writer at a time) and on PostgreSQL (the row lock; a racing
