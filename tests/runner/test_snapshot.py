@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.errors import NotFoundError, StorageError, ValidationError
-from modelyard.runner import snapshot as snapshot_module
-from modelyard.runner.snapshot import (
+from modelyard.backend import snapshot as snapshot_module
+from modelyard.backend.snapshot import (
     Snapshot,
     SnapshotTooLargeError,
     get_snapshot,
     restore_snapshot,
     take_snapshot,
 )
+from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.store.files import FileStore
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard import distributed
 from modelyard.backend.records import NOT_STARTED, QUEUED
+from modelyard.backend.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 from modelyard.compute import ComputeTarget
 from modelyard.errors import ComputeTargetException, ValidationError
 from modelyard.names import check_tags
@@ -26,7 +27,6 @@ from modelyard.runner.agent import COMPUTE_PROPERTY, LOCAL, ensure_agent
 from modelyard.runner.envbuild import check_submittable
 from modelyard.runner.job import JOB_FILE
 from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PROCESS_COUNT_PROPERTY
-from modelyard.runner.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 
 if TYPE_CHECKING:
     from modelyard.experiment import Experiment

@@ -56,6 +56,7 @@ from modelyard.backend.records import (
     STARTING,
     TERMINAL_STATES,
 )
+from modelyard.backend.snapshot import restore_snapshot
 from modelyard.errors import ModelyardError
 from modelyard.names import TMP_PREFIX
 from modelyard.offline import RUN_CONTEXT_ENV
@@ -66,7 +67,6 @@ from modelyard.runner.process_identity import start_time
 from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
-from modelyard.runner.snapshot import restore_snapshot
 from modelyard.store import local_tree
 from modelyard.store.private import write_private_file
 

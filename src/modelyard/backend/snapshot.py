@@ -58,9 +58,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from modelyard.backend.source_tree import SourceFile, check_source_dir, walk_source
 from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.names import clean_relpath
-from modelyard.runner.source_tree import SourceFile, check_source_dir, walk_source
 from modelyard.store.files import FileStore
 from modelyard.store.local_copy import copy_fd
 
