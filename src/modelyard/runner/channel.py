@@ -52,10 +52,14 @@ _ERROR_TYPES = {
     if isinstance(cls, type) and issubclass(cls, errors.ModelyardError)
 }
 # Methods whose result is a stream: the channel carries the bytes and the client re-wraps them.
-_STREAM_METHODS = {"open_run_file", "open_model_file"}
+_STREAM_METHODS = {"open_run_file", "open_model_file", "open_snapshot_blob"}
 # Methods taking a file source (this argument): bytes from the wire become a stream again,
 # and a path must be one the run's scope lets the supervisor read.
-_UPLOAD_METHODS = {"upload_run_file": "source", "upload_model_file": "source"}
+_UPLOAD_METHODS = {
+    "upload_run_file": "source",
+    "upload_model_file": "source",
+    "upload_snapshot_blob": "source",
+}
 _SIGNATURES = {
     method: inspect.signature(getattr(Backend, method)) for method in Backend.__abstractmethods__
 }
@@ -311,6 +315,9 @@ class ChannelBackend(Backend):
     def upload_model_file(self, model_name: str, upload_id: str, relpath: str, source: Any) -> None:
         self._call("upload_model_file", (model_name, upload_id, relpath, self._payload(source)), {})
 
+    def upload_snapshot_blob(self, digest: str, source: Any) -> None:
+        self._call("upload_snapshot_blob", (digest, self._payload(source)), {})
+
     def _payload(self, source: Any) -> Path | bytes:
         if isinstance(source, Path):
             real = os.path.realpath(source)
@@ -324,6 +331,9 @@ class ChannelBackend(Backend):
 
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
         return io.BytesIO(self._call("open_model_file", (name, version, relpath), {}))
+
+    def open_snapshot_blob(self, digest: str) -> IO[bytes]:
+        return io.BytesIO(self._call("open_snapshot_blob", (digest,), {}))
 
 
 def _forwarding(method: str) -> Any:

@@ -18,6 +18,9 @@ tags, properties, heartbeat)    reads also for the runs above it (``run.parent``
 datastores (read)               the datastores the run was given as data references
 models                          read all; register (from the run's files or uploaded)
 environments (read)             all
+snapshots                       all (blobs and manifests: what ``exp.submit`` of a child run
+                                needs); they are content-addressed and the backend checks
+                                each digest, so a script cannot change anyone's snapshot
 everything else                 refused (listing experiments and queues, deleting or
                                 retagging models, registering datastores and environments)
 ==============================  ==========================================================
@@ -70,6 +73,14 @@ _FREE_READS = {
     "get_environment",
     "list_environments",
     "upload_model_file",  # staging only: a version exists once create_model is allowed
+    # Snapshots are named by the SHA-256 of their bytes, which the backend checks: adding one
+    # cannot change another run's, and reading one needs its digest (a manifest's id comes
+    # from a run the script may read).
+    "missing_snapshot_blobs",
+    "upload_snapshot_blob",
+    "put_snapshot_manifest",
+    "get_snapshot_manifest",
+    "open_snapshot_blob",
 }
 _REFUSED = {
     "list_experiments": "list the workspace's experiments",

@@ -67,7 +67,7 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
         )
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend
-    snapshot = take_snapshot(folder, backend.files, max_bytes=max_bytes, max_files=max_files)  # type: ignore[attr-defined]
+    snapshot = take_snapshot(folder, backend, max_bytes=max_bytes, max_files=max_files)
     spec.snapshot_id = snapshot.id
     run_id = new_run_id(experiment.name)
     backend.create_run(

@@ -230,7 +230,7 @@ class Supervisor:
             raise _Stopped(FAILED, {"message": problem})
         self.set_status(STARTING)
         if spec.snapshot_id is not None:
-            restore_snapshot(self.backend.files, spec.snapshot_id, self.workdir)
+            restore_snapshot(self.backend, spec.snapshot_id, self.workdir)
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
         paths = data.resolve(self.backend, spec.data_references(), self.workdir, self.cache_dir)
