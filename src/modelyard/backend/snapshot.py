@@ -172,7 +172,7 @@ def take_snapshot(
 
     Example::
 
-        snap = take_snapshot(Path("./tf-mnist"), workspace._backend)
+        snap = take_snapshot(Path("./tf-mnist"), backend)
         print(snap.id, snap.file_count, snap.total_bytes)
     """
     root = check_source_dir(source_dir)
