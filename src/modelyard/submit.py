@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard import distributed
 from modelyard.backend.records import NOT_STARTED, QUEUED
+from modelyard.backend.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 from modelyard.compute import compute_for
 from modelyard.errors import ValidationError
 from modelyard.names import check_tags
@@ -27,7 +28,6 @@ from modelyard.runner.envbuild import check_submittable
 from modelyard.runner.job import JOB_FILE
 from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PROCESS_COUNT_PROPERTY
 from modelyard.runner.local_compute import COMPUTE_PROPERTY
-from modelyard.runner.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 
 if TYPE_CHECKING:
     from modelyard.experiment import Experiment
@@ -64,7 +64,7 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
     compute.check(spec)
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend
-    snapshot = take_snapshot(folder, backend.files, max_bytes=max_bytes, max_files=max_files)  # type: ignore[attr-defined]
+    snapshot = take_snapshot(folder, backend, max_bytes=max_bytes, max_files=max_files)
     spec.snapshot_id = snapshot.id
     run_id = new_run_id(experiment.name)
     backend.create_run(

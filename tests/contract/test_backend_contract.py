@@ -10,7 +10,9 @@ HTTP backend joins as another subclass when the server exists.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import re
 import threading
 import uuid
@@ -34,6 +36,7 @@ from modelyard.backend.records import (
     MetricBatch,
     RunRecord,
 )
+from modelyard.backend.snapshot_manifest import ManifestEntry, encode_manifest
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from tests.helpers import wait_for
 
@@ -44,6 +47,10 @@ EXPIRY_REASON = (
     r"the run's lease held by {} expired at \d{{4}}-\d\d-\d\dT[\d:.]+Z: "
     "its supervisor or node stopped answering"
 )
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _batch(name: str, values: list[float], batch_id: str | None = None) -> MetricBatch:
@@ -586,6 +593,92 @@ class BackendContract:
         reported = sorted(run.id for mine in failed_by for run in mine)
         assert reported == runs  # every run failed, and reported by one watcher only
         assert all(run.status == FAILED for mine in failed_by for run in mine)
+
+    # -- snapshots: content-addressed blobs and manifests ----------------------------------
+
+    def test_snapshot_blobs_are_listed_missing_until_uploaded(
+        self, backend: Backend, tmp_path: Path
+    ) -> None:
+        a, b = _digest(b"file a\n"), _digest(b"file b\n")
+        assert backend.missing_snapshot_blobs([]) == []
+        assert backend.missing_snapshot_blobs([a, b, a]) == [a, b]  # in order, each once
+        backend.upload_snapshot_blob(a, io.BytesIO(b"file a\n"))
+        assert backend.missing_snapshot_blobs([b, a]) == [b]
+        local = tmp_path / "b.txt"
+        local.write_bytes(b"file b\n")
+        backend.upload_snapshot_blob(b, local)  # a path works as well as a stream
+        assert backend.missing_snapshot_blobs([a, b]) == []
+        backend.upload_snapshot_blob(a, io.BytesIO(b"file a\n"))  # a retry is a no-op
+        with backend.open_snapshot_blob(a) as f:
+            assert f.read() == b"file a\n"
+
+    def test_a_blob_that_does_not_hash_to_its_digest_is_refused(self, backend: Backend) -> None:
+        claimed = _digest(b"the real bytes")
+        with pytest.raises(ValidationError, match=claimed) as caught:
+            backend.upload_snapshot_blob(claimed, io.BytesIO(b"other bytes"))
+        assert caught.value.field == "source"
+        assert backend.missing_snapshot_blobs([claimed]) == [claimed]  # nothing stored
+        with pytest.raises(NotFoundError):
+            backend.open_snapshot_blob(claimed)
+        # Big enough to go up in parts on an object store: still all or nothing.
+        big = b"x" * (12 << 20)
+        claimed = _digest(big[:-1] + b"y")
+        with pytest.raises(ValidationError):
+            backend.upload_snapshot_blob(claimed, io.BytesIO(big))
+        assert backend.missing_snapshot_blobs([claimed]) == [claimed]
+
+    def test_a_manifest_is_stored_only_with_all_its_blobs(self, backend: Backend) -> None:
+        stored, missing = _digest(b"stored\n"), _digest(b"missing\n")
+        backend.upload_snapshot_blob(stored, io.BytesIO(b"stored\n"))
+        manifest = encode_manifest(
+            [
+                ManifestEntry("a.py", stored, 7, False),
+                ManifestEntry("lib/b.py", missing, 8, True),
+            ]
+        )
+        snapshot_id = _digest(manifest)
+        with pytest.raises(ConflictError, match=f"{missing}.*'lib/b.py'"):
+            backend.put_snapshot_manifest(manifest)
+        with pytest.raises(NotFoundError):
+            backend.get_snapshot_manifest(snapshot_id)
+
+        backend.upload_snapshot_blob(missing, io.BytesIO(b"missing\n"))
+        wrong_size = encode_manifest([ManifestEntry("a.py", stored, 70, False)])
+        with pytest.raises(ValidationError, match=r"'a\.py' is listed with 70 bytes"):
+            backend.put_snapshot_manifest(wrong_size)
+        assert backend.put_snapshot_manifest(manifest) == snapshot_id
+        assert backend.put_snapshot_manifest(manifest) == snapshot_id  # a retry: the same id
+        assert backend.get_snapshot_manifest(snapshot_id) == manifest
+
+    def test_snapshot_ids_and_manifests_are_checked(self, backend: Backend) -> None:
+        good = _digest(b"x")
+        bad_digests: list[Any] = ["../../etc/passwd", good.upper(), good[:-1], good + "0", "", 7]
+        for bad in bad_digests:
+            with pytest.raises(ValidationError):
+                backend.missing_snapshot_blobs([good, bad])
+            with pytest.raises(ValidationError):
+                backend.upload_snapshot_blob(bad, io.BytesIO(b"x"))
+            with pytest.raises(ValidationError):
+                backend.get_snapshot_manifest(bad)
+            with pytest.raises(ValidationError):
+                backend.open_snapshot_blob(bad)
+        with pytest.raises(NotFoundError):
+            backend.get_snapshot_manifest("0" * 64)
+        with pytest.raises(NotFoundError):
+            backend.open_snapshot_blob("0" * 64)
+        backend.upload_snapshot_blob(good, io.BytesIO(b"x"))
+        entry = {"sha256": good, "size": 1, "executable": False}
+        for not_a_manifest in (
+            b"not json",
+            b'{"files":{},"format":99}',
+            json.dumps({"format": 1, "files": {"../out.txt": entry}}).encode(),
+            json.dumps({"format": 1, "files": {"a.txt": entry}}).encode(),  # not canonical
+        ):
+            with pytest.raises(ValidationError) as caught:
+                backend.put_snapshot_manifest(not_a_manifest)
+            assert caught.value.field == "manifest"
+            with pytest.raises(NotFoundError):
+                backend.get_snapshot_manifest(_digest(not_a_manifest))
 
 
 class TestSQLiteAndFolder(BackendContract):

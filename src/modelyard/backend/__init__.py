@@ -1,1 +1,2 @@
-"""Backends: the one contract (base.py) and its implementations."""
+"""Backends: the one contract (base.py), its implementations, and the source snapshots that
+both the SDK and the runner take and restore through it (snapshot.py)."""

@@ -4,7 +4,8 @@
 backend will implement it as HTTP calls to a server that wraps a ``LocalBackend``. The SDK
 never learns which one it has. The contract is shaped for a network from the start:
 
-- **Batches**: metric points travel many to a call (``log_metrics``).
+- **Batches**: metric points travel many to a call (``log_metrics``), and one call asks which
+  of many snapshot blobs a store lacks (``missing_snapshot_blobs``).
 - **Streams**: files go up and down as readable streams, never whole in memory.
 - **Idempotent retries**: every call that creates something takes a client-chosen key
   (``run_id``, ``batch_id``, ``upload_id``); repeating a call after a timeout returns the first
@@ -462,3 +463,57 @@ class Backend(abc.ABC):
     ) -> list[EnvironmentRecord]:
         """Registered versions (of ``name``, or of every environment), by name and newest
         version first (paged: see the module docstring)."""
+
+    # -- snapshots -----------------------------------------------------------------------
+    # A run's source snapshot is content-addressed (the format is in backend/snapshot.py):
+    # blobs named by the SHA-256 of their bytes, and a manifest named by the SHA-256 of its
+    # own bytes that lists them. Nothing stored can change, so every call is idempotent and
+    # a client that repeats one after a timeout gets the same result. Digests and ids are 64
+    # lowercase hex digits; anything else is a ValidationError before the store is touched.
+
+    @abc.abstractmethod
+    def missing_snapshot_blobs(self, digests: list[str]) -> list[str]:
+        """Which of ``digests`` the store lacks, in the order given, each once: one call for
+        many blobs, since a round trip per file is too slow on a network (callers send a
+        thousand or so at a time).
+
+        Example::
+
+            backend.missing_snapshot_blobs([sha_a, sha_b])      # [sha_b]
+        """
+
+    @abc.abstractmethod
+    def upload_snapshot_blob(self, digest: str, source: FileSource) -> None:
+        """Store one blob, read from ``source`` as a stream. The backend checks that the bytes
+        hash to ``digest``: when they do not, it raises ValidationError (field ``source``) and
+        stores nothing. Written atomically: no reader sees half a blob. Uploading a blob that
+        is stored already is a no-op.
+
+        Example::
+
+            backend.upload_snapshot_blob(hashlib.sha256(b"x").hexdigest(), io.BytesIO(b"x"))
+        """
+
+    @abc.abstractmethod
+    def put_snapshot_manifest(self, manifest: bytes) -> str:
+        """Store a manifest (canonical JSON: sorted keys, no spaces) and return its id, the
+        SHA-256 of its bytes. Every blob it lists must be stored first: otherwise
+        ConflictError naming the first missing blob, and nothing is stored; so a manifest that
+        exists has all its blobs. A manifest that is not one (bad JSON, format, paths or
+        digests) is a ValidationError (field ``manifest``). Putting it again returns the same
+        id.
+
+        Example::
+
+            snapshot_id = backend.put_snapshot_manifest(manifest_bytes)
+        """
+
+    @abc.abstractmethod
+    def get_snapshot_manifest(self, snapshot_id: str) -> bytes:
+        """The bytes of manifest ``snapshot_id``; NotFoundError when it is not stored, and
+        StorageError when the stored bytes no longer hash to the id."""
+
+    @abc.abstractmethod
+    def open_snapshot_blob(self, digest: str) -> IO[bytes]:
+        """A stream of one blob; NotFoundError when it is not stored. The reader checks the
+        bytes against ``digest`` where it can (see backend/snapshot.py)."""

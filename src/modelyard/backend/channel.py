@@ -82,6 +82,9 @@ class ChannelBackend(Backend):
     def upload_model_file(self, model_name: str, upload_id: str, relpath: str, source: Any) -> None:
         self._call("upload_model_file", (model_name, upload_id, relpath, self._payload(source)), {})
 
+    def upload_snapshot_blob(self, digest: str, source: Any) -> None:
+        self._call("upload_snapshot_blob", (digest, self._payload(source)), {})
+
     def _payload(self, source: Any) -> Path | bytes:
         if isinstance(source, Path):
             real = os.path.realpath(source)
@@ -95,6 +98,9 @@ class ChannelBackend(Backend):
 
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
         return io.BytesIO(self._call("open_model_file", (name, version, relpath), {}))
+
+    def open_snapshot_blob(self, digest: str) -> IO[bytes]:
+        return io.BytesIO(self._call("open_snapshot_blob", (digest,), {}))
 
 
 def _forwarding(method: str) -> Any:

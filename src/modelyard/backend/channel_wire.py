@@ -50,10 +50,14 @@ ERROR_TYPES = {
     if isinstance(cls, type) and issubclass(cls, errors.ModelyardError)
 }
 # Methods whose result is a stream: the channel carries the bytes and the client re-wraps them.
-STREAM_METHODS = {"open_run_file", "open_model_file"}
+STREAM_METHODS = {"open_run_file", "open_model_file", "open_snapshot_blob"}
 # Methods taking a file source (this argument): bytes from the wire become a stream again,
 # and a path must be one the run's scope lets the supervisor read.
-UPLOAD_METHODS = {"upload_run_file": "source", "upload_model_file": "source"}
+UPLOAD_METHODS = {
+    "upload_run_file": "source",
+    "upload_model_file": "source",
+    "upload_snapshot_blob": "source",
+}
 
 
 def encode(value: Any) -> Any:

@@ -1,1 +1,1 @@
-"""Running scripts: source snapshots, the run supervisor and the launchers below it."""
+"""Running scripts: the run supervisor and the launchers below it."""

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelyard.backend.source_tree import check_taken
 from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
-from modelyard.runner.source_tree import check_taken
 
 JOB_FILE = "system_logs/job.json"
 

@@ -19,6 +19,9 @@ datastores (read)               the datastores the run was given as data referen
 models                          read all; register (from the run's files or uploaded)
 environments (read)             all
 ``get_workspace``               always (its name and id)
+snapshots                       all (blobs and manifests: what ``exp.submit`` of a child run
+                                needs); they are content-addressed and the backend checks
+                                each digest, so a script cannot change anyone's snapshot
 everything else                 refused (listing experiments and queues, deleting or
                                 retagging models, registering datastores and environments,
                                 claiming runs and their leases)
@@ -72,6 +75,14 @@ _FREE_READS = {
     "get_environment",
     "list_environments",
     "upload_model_file",  # staging only: a version exists once create_model is allowed
+    # Snapshots are named by the SHA-256 of their bytes, which the backend checks: adding one
+    # cannot change another run's, and reading one needs its digest (a manifest's id comes
+    # from a run the script may read).
+    "missing_snapshot_blobs",
+    "upload_snapshot_blob",
+    "put_snapshot_manifest",
+    "get_snapshot_manifest",
+    "open_snapshot_blob",
 }
 _REFUSED = {
     "list_experiments": "list the workspace's experiments",

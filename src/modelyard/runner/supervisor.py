@@ -62,6 +62,7 @@ from modelyard.backend.records import (
     STARTING,
     TERMINAL_STATES,
 )
+from modelyard.backend.snapshot import restore_snapshot
 from modelyard.errors import ConflictError, ModelyardError
 from modelyard.names import TMP_PREFIX
 from modelyard.runner import checks, data, envbuild, launchers
@@ -71,7 +72,6 @@ from modelyard.runner.process_identity import start_time
 from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
-from modelyard.runner.snapshot import restore_snapshot
 from modelyard.store import local_tree
 from modelyard.store.private import write_private_file
 
@@ -243,7 +243,7 @@ class Supervisor:
             raise _Stopped(FAILED, {"message": problem})
         self.set_status(STARTING)
         if spec.snapshot_id is not None:
-            restore_snapshot(self.backend.files, spec.snapshot_id, self.workdir)  # type: ignore[attr-defined]
+            restore_snapshot(self.backend, spec.snapshot_id, self.workdir)
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
         paths = data.resolve(self.backend, spec.data_references(), self.workdir, self.cache_dir)

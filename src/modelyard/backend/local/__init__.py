@@ -1,7 +1,7 @@
 """The backend of an embedded workspace: a SQL database and a file store in this process.
 
 One class, :class:`LocalBackend`, assembled from one part per area of the contract (runs,
-metrics, datastores, models, environments), each in its own module.
+metrics, datastores, models, environments, snapshots), each in its own module.
 
 Example::
 
@@ -20,6 +20,7 @@ from modelyard.backend.local.environments import EnvironmentStore
 from modelyard.backend.local.metrics import MetricStore
 from modelyard.backend.local.models import ModelStore
 from modelyard.backend.local.runs import RunStore
+from modelyard.backend.local.snapshots import SnapshotStore
 from modelyard.backend.records import WorkspaceRecord
 from modelyard.store import migrate
 from modelyard.store.database import Database
@@ -27,7 +28,9 @@ from modelyard.store.files import FileStore
 from modelyard.store.secrets import SECRETS_FILE
 
 
-class LocalBackend(RunStore, MetricStore, DatastoreStore, ModelStore, EnvironmentStore):
+class LocalBackend(
+    RunStore, MetricStore, DatastoreStore, ModelStore, EnvironmentStore, SnapshotStore
+):
     """Metadata in a SQL database (SQLite by default), files in an fsspec file store.
 
     ``storage_options`` go to the fsspec filesystem of ``storage_url``: for an S3-compatible

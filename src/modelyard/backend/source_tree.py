@@ -1,4 +1,4 @@
-"""Which files of a source folder a snapshot takes (the rules are in ``snapshot.py``'s
+"""Which files of a source folder a snapshot takes (the rules are in ``backend/snapshot.py``'s
 docstring): ignore files with gitignore semantics, ``.git`` left out, links never followed
 out of the folder.
 
