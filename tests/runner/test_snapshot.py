@@ -17,6 +17,7 @@ import pytest
 
 from modelyard.backend import snapshot as snapshot_module
 from modelyard.backend.base import FileSource
+from modelyard.backend.channel import ChannelBackend
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.snapshot import (
     Snapshot,
@@ -27,7 +28,6 @@ from modelyard.backend.snapshot import (
 )
 from modelyard.errors import NotFoundError, PermissionDeniedError, StorageError, ValidationError
 from modelyard.experiment import Experiment
-from modelyard.runner.channel import ChannelBackend
 from modelyard.workspace import Workspace
 from tests.helpers import serve_to_script
 
