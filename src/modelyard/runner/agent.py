@@ -59,9 +59,10 @@ from modelyard.backend.records import (
     QUEUED,
     RUNNING,
     STARTING,
+    TERMINAL_STATES,
 )
 from modelyard.backend.workspace_folder import open_backend, read_workspace_file
-from modelyard.errors import ModelyardError
+from modelyard.errors import ModelyardError, NotFoundError
 from modelyard.runner.local_compute import (
     COMPUTE_PROPERTY,
     LOCAL,
@@ -71,7 +72,7 @@ from modelyard.runner.local_compute import (
     socket_path,
 )
 from modelyard.runner.process_identity import is_reused, is_running
-from modelyard.runner.processes import stop_process_groups
+from modelyard.runner.processes import group_exists, stop_process_groups
 from modelyard.runner.supervisor import Supervisor
 
 ACTIVE_STATES = [PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
@@ -80,6 +81,7 @@ POLL_INTERVAL_S = 1.0
 # HEARTBEAT_INTERVAL_S): six missed beats. With the agents' sweep every POLL_INTERVAL_S a run
 # whose supervisor and agent died together is Failed within about 31 s.
 LEASE_SECONDS = 30.0
+SWEPT_FILE = "swept"  # in a run's folder: its processes are known to be gone
 
 
 class Agent:
@@ -93,6 +95,8 @@ class Agent:
         self.dir = compute_dir(location)
         # Who holds the leases of the runs this agent starts (one id per agent process).
         self.worker_id = worker_id()
+        self.next_sweep = 0.0  # the first step looks for orphans (stop_orphans)
+        self.watched = 0  # runs active in the workspace, this agent's or not
         self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
         self.started: set[str] = set()
         self.limit = max_concurrent_runs()
@@ -128,7 +132,9 @@ class Agent:
                         return
                 else:
                     self.step()
-                if self.children:
+                # Runs active anywhere keep it too: it is their watcher should their lease
+                # expire (their supervisor and its agent died, on this machine or another).
+                if self.children or self.watched:
                     self.last_busy = time.monotonic()
                 elif time.monotonic() - self.last_busy > idle_seconds():
                     self.log("idle; exiting")
@@ -158,8 +164,46 @@ class Agent:
         self.reap()
         self.check_supervisors()
         self.end_expired()
+        if time.monotonic() >= self.next_sweep:
+            self.stop_orphans()
+            self.next_sweep = time.monotonic() + LEASE_SECONDS
         self.cancel_queued()
         self.start_queued()
+
+    def stop_orphans(self) -> None:
+        """Stop the processes of runs that ended while nobody here watched them: their
+        supervisor and this machine's agent died together, and another agent sharing the
+        database failed the run when its lease expired (or this one did, just now). Each
+        run folder is looked at until its run has ended and its supervisor is gone, then
+        marked ``swept`` so later sweeps skip it."""
+        runs = self.dir / "runs"
+        if not runs.is_dir():
+            return
+        for folder in runs.iterdir():
+            if (folder / SWEPT_FILE).exists() or folder.name in self.children.values():
+                continue
+            info = self._processes(folder.name)
+            if info is None:
+                continue
+            try:
+                record = self.backend.get_run(folder.name)
+            except NotFoundError:
+                continue
+            if record.status not in TERMINAL_STATES:
+                continue  # check_supervisors and end_expired look after it
+            pid = info.get("supervisor_pid")
+            if pid is not None and is_running(pid, info.get("supervisor_start")):
+                continue  # its supervisor is finishing it
+            groups = self._process_groups(folder.name)
+            alive = [group for group in groups if group_exists(group)]
+            if alive:
+                self.log(
+                    f"{folder.name}: ended {record.status}; stopping its leftover "
+                    f"process groups {alive}"
+                )
+                stop_process_groups(alive, grace=2.0)
+            with contextlib.suppress(OSError):
+                (folder / SWEPT_FILE).touch()
 
     def end_expired(self) -> None:
         """Fail the runs whose lease expired (any agent's), stopping their processes when
@@ -189,9 +233,11 @@ class Agent:
     def check_supervisors(self) -> None:
         """Runs whose supervisor is gone without ending them (it was not our child: an
         earlier agent started it)."""
-        for record in self.backend.list_runs_in_states(
+        active = self.backend.list_runs_in_states(
             ACTIVE_STATES, properties={COMPUTE_PROPERTY: LOCAL}
-        ):
+        )
+        self.watched = len(active)
+        for record in active:
             if record.id in self.children.values():
                 continue
             info = self._processes(record.id)

@@ -368,7 +368,7 @@ def stop_process_groups(
     while alive and time.monotonic() < deadline:
         if reap is not None:
             reap()
-        alive = [pgid for pgid in alive if _group_exists(pgid)]
+        alive = [pgid for pgid in alive if group_exists(pgid)]
         if alive:
             time.sleep(0.05)
     for pgid in alive:
@@ -381,7 +381,8 @@ def stop_process_group(pgid: int, grace: float, reap: Callable[[], object] | Non
     stop_process_groups([pgid], grace, reap)
 
 
-def _group_exists(pgid: int) -> bool:
+def group_exists(pgid: int) -> bool:
+    """Whether any process is in the process group ``pgid``."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
