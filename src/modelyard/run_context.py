@@ -61,7 +61,9 @@ def run_from_environment() -> Run:
     backend = ChannelBackend(  # type: ignore[abstract]
         context["socket"], context["workspace_name"], context.get("workdir")
     )
-    workspace = Workspace._attached(context["workspace_name"], context["workspace_id"], backend)
+    workspace = Workspace._attached(
+        context["workspace_name"], context["workspace_id"], backend, context["run_id"]
+    )
     experiment = Experiment(workspace, context["experiment_name"])
     run = Run(experiment, context["run_id"])
     index = os.environ.get(PROCESS_INDEX_ENV, "")

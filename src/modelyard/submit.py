@@ -6,6 +6,9 @@ Submitting returns at once with the run Queued, and tells the run's compute targ
 Snapshot limits default to 300 MB and 2,000 files; ``MODELYARD_SNAPSHOT_MAX_MB`` and
 ``MODELYARD_SNAPSHOT_MAX_FILES`` change them (v1 had ``AZUREML_SNAPSHOT_...`` settings too).
 
+Inside a submitted script, ``exp.submit`` (of the script's own experiment) queues a child of
+the script's run, through the script's channel: a pipeline's steps.
+
 Example::
 
     run = submit(exp, ScriptRunConfig("./src", "train.py"), tags={"try": "1"})
@@ -72,6 +75,9 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
         experiment.name,
         run_type=SCRIPT,
         status=NOT_STARTED,
+        # Inside a submitted script what it submits is a child of its run (a pipeline's
+        # steps): its channel reaches that run and the runs below it only.
+        parent_id=workspace._script_run_id,
         tags=clean_tags,
         properties={
             COMPUTE_PROPERTY: spec.compute_target,

@@ -131,14 +131,19 @@ class Workspace:
         self._name = info.name
         self._id = info.id
         self._location = folder
+        self._script_run_id: str | None = None
         self._database: str | None = database_for_people(folder, info)
         self._backend: Backend = open_backend(folder, info)
 
     @classmethod
-    def _attached(cls, name: str, workspace_id: str, backend: Backend) -> Workspace:
+    def _attached(
+        cls, name: str, workspace_id: str, backend: Backend, script_run_id: str | None = None
+    ) -> Workspace:
         """A workspace object on a given backend, with no folder of its own (inside a
-        submitted script, where the backend is the channel to the supervisor)."""
+        submitted script, where the backend is the channel to the supervisor, and
+        ``script_run_id`` is the script's run: what it submits becomes its children)."""
         ws = cls.__new__(cls)
+        ws._script_run_id = script_run_id
         ws._name = name
         ws._id = workspace_id
         ws._location = Path.cwd()

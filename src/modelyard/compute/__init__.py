@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelyard.compute.base import Compute
-from modelyard.compute.local import LocalCompute
+from modelyard.compute.local import LocalCompute, LocalFromScript
 from modelyard.errors import ComputeTargetException
 from modelyard.names import check_name
 from modelyard.runner.local_compute import LOCAL
@@ -44,7 +44,10 @@ class ComputeTarget:
             )
         self.workspace = workspace
         self.name = name
-        self._compute: Compute = LocalCompute(workspace.location, workspace.name)
+        in_script = workspace._script_run_id is not None
+        self._compute: Compute = (LocalFromScript if in_script else LocalCompute)(
+            workspace.location, workspace.name
+        )
 
     @property
     def max_concurrent_runs(self) -> int:

@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,35 +28,18 @@ from modelyard.runner.local_compute import (
     compute_dir,
     max_concurrent_runs,
     socket_path,
+    tell,
+    wake,
 )
 from modelyard.runner.run_environment import agent_environment
 
 START_TIMEOUT_S = 20.0
 
 
-def _tell(location: Path, word: bytes) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(2.0)
-            sock.connect(socket_path(location))
-            sock.sendall(word + b"\n")
-            if word == b"stop":
-                sock.recv(1)  # the agent closes the connection when it has stopped
-        return True
-    except OSError:
-        return False
-
-
-def wake(location: Path) -> bool:
-    """Ask the agent to look at the queue now; False when no agent answers (ConfigError when
-    the socket's only possible folder is unsafe, see :func:`socket_path`)."""
-    return _tell(location, b"wake")
-
-
 def stop_agent(location: Path) -> bool:
     """Stop the workspace's agent once its running runs have ended (queued runs stay
     queued until the next submit starts an agent again); False when none was running."""
-    return _tell(location, b"stop")
+    return tell(location, b"stop")
 
 
 def ensure_agent(location: Path, name: str) -> None:
@@ -127,3 +109,16 @@ class LocalCompute(Compute):
     def stop(self) -> bool:
         """Stop the agent once its running runs have ended; False when none was running."""
         return stop_agent(self.location)
+
+
+class LocalFromScript(LocalCompute):
+    """The ``local`` target as a submitted script sees it (``exp.submit`` of a child run, a
+    pipeline): a run's processes are not given the agent's socket, so they never start or
+    wake it; their supervisor wakes it when they queue or cancel a run through its channel
+    (``runner/channel.py``)."""
+
+    def queued(self) -> None:
+        """The supervisor wakes the agent."""
+
+    def cancel_requested(self) -> None:
+        """The supervisor wakes the agent."""

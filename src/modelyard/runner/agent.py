@@ -70,6 +70,7 @@ from modelyard.runner.local_compute import (
     idle_seconds,
     max_concurrent_runs,
     socket_path,
+    wake,
 )
 from modelyard.runner.process_identity import is_reused, is_running
 from modelyard.runner.processes import group_exists, stop_process_groups
@@ -328,7 +329,15 @@ class Agent:
             self.selector.close()
             self.lock_file.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            code = Supervisor(self.backend, run_id, self.dir, self.worker_id, LEASE_SECONDS).run()
+            supervisor = Supervisor(
+                self.backend,
+                run_id,
+                self.dir,
+                self.worker_id,
+                LEASE_SECONDS,
+                on_queue_change=lambda: wake(self.location),
+            )
+            code = supervisor.run()
         except BaseException:
             traceback.print_exc()
         finally:

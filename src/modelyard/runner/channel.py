@@ -23,6 +23,7 @@ import io
 import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,19 @@ class ChannelServer:
     call is first decided by ``scope`` (``run_scope.py``): the processes reach their run only.
     """
 
-    def __init__(self, backend: Backend, socket_path: str, scope: RunScope) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        socket_path: str,
+        scope: RunScope,
+        on_queue_change: Callable[[], object] | None = None,
+    ) -> None:
         self.backend = backend
         self.socket_path = socket_path
         self.scope = scope
+        # Called when the run's processes queue or cancel a child run (exp.submit in a
+        # script): they cannot reach the compute themselves, so the supervisor tells it.
+        self.on_queue_change = on_queue_change
         self._server = _Server(socket_path)
         self._server.channel = self
         self._thread = threading.Thread(
@@ -132,6 +142,12 @@ class ChannelServer:
                 else:
                     raise errors.ValidationError(source_field, "send a path or bytes")
             result = getattr(self.backend, method)(*call.args[1:], **call.kwargs)
+            if (
+                method == "update_run_status"
+                and arguments["status"] in (records.QUEUED, records.CANCEL_REQUESTED)
+                and self.on_queue_change is not None
+            ):
+                self.on_queue_change()
             if method in STREAM_METHODS:
                 with result:
                     result = result.read()

@@ -1,7 +1,8 @@
 """The local compute's shared facts: its folder, its agent's socket, its settings.
 
 The agent (``agent.py``) and its clients (:mod:`modelyard.compute.local`, which starts and wakes
-it) both need them; neither imports the other.
+it, and a supervisor whose script queued a child run) both need them; neither imports the
+other.
 
 Example::
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -127,3 +129,23 @@ def _check_temp_folder(folder: Path) -> None:
             "XDG_RUNTIME_DIR to a private folder of yours, or use a workspace folder with a "
             "shorter path"
         )
+
+
+def tell(location: Path, word: bytes) -> bool:
+    """Send ``word`` (``wake``, ``stop``) to the agent; False when none answers."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2.0)
+            sock.connect(socket_path(location))
+            sock.sendall(word + b"\n")
+            if word == b"stop":
+                sock.recv(1)  # the agent closes the connection when it has stopped
+        return True
+    except OSError:
+        return False
+
+
+def wake(location: Path) -> bool:
+    """Ask the agent to look at the queue now; False when no agent answers (ConfigError when
+    the socket's only possible folder is unsafe, see :func:`socket_path`)."""
+    return tell(location, b"wake")

@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,11 @@ class Supervisor:
         compute_dir: Path,
         worker_id: str,
         lease_seconds: float,
+        on_queue_change: Callable[[], object] | None = None,
     ) -> None:
         self.backend = backend
+        # How to tell the compute that the script queued or canceled a child run.
+        self.on_queue_change = on_queue_change
         self.run_id = run_id
         # The run was claimed for worker_id; the heartbeat renews that lease (renew_lease).
         self.lease = _Lease(backend, run_id, worker_id, lease_seconds)
@@ -291,7 +295,7 @@ class Supervisor:
         experiment_name = self.backend.get_run(self.run_id).experiment_name
         given = {reference["datastore_name"] for reference in self.spec.data_references()}
         scope = RunScope(self.backend, self.run_id, experiment_name, self.workdir, given)
-        self.channel = ChannelServer(self.backend, socket_path, scope)
+        self.channel = ChannelServer(self.backend, socket_path, scope, self.on_queue_change)
         self.channel.start()
         workspace = self.backend.get_workspace()
         context = {
