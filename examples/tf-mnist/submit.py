@@ -5,6 +5,13 @@ This is DESIGN.md's v1 notebook with only the imports changed, on the ``local`` 
 
     python examples/tf-mnist/submit.py                 # what `make demo` runs
     python examples/tf-mnist/submit.py --epochs 3 --data ~/datasets/mnist
+    python examples/tf-mnist/submit.py --database-url postgresql+psycopg://me@db/team \
+        --storage-url s3://models/team --storage-endpoint http://minio:9000
+
+The last puts the workspace's metadata in PostgreSQL and its files (run files, snapshots,
+logs, models) in an S3-compatible store, with the key and secret of ``AWS_ACCESS_KEY_ID`` and
+``AWS_SECRET_ACCESS_KEY``, kept in the private ``workspace.json`` (the local compute agent does
+not inherit a client's AWS variables).
 
 MNIST comes from ``--data``, else ``$MNIST_DIR``, else a download of the full set (cached),
 else the 10,000-image sample in ``shared/data/mnist``; the script says which it used.
@@ -16,6 +23,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from mnist_data import find_mnist
 
@@ -34,6 +42,9 @@ def arguments(description: str, epochs: int) -> argparse.ArgumentParser:
     parser.add_argument(
         "--workspace", default=".modelyard/mnist-demo", help="the embedded workspace's folder"
     )
+    parser.add_argument("--database-url", help="metadata in this PostgreSQL database")
+    parser.add_argument("--storage-url", help="files in this object store (s3://bucket/prefix)")
+    parser.add_argument("--storage-endpoint", help="the S3-compatible endpoint's URL")
     return parser
 
 
@@ -42,13 +53,30 @@ def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore
     default datastore under ``mnist/``. Returns the workspace, the datastore and the local
     MNIST folder."""
     # Once per project: a workspace and the config.json that notebooks find.
-    Workspace.create("mnist-demo", location=args.workspace).write_config()
+    Workspace.create(
+        "mnist-demo",
+        location=args.workspace,
+        database_url=args.database_url,
+        storage_url=args.storage_url,
+        storage_options=storage_options(args.storage_endpoint) if args.storage_url else None,
+    ).write_config()
 
     ws = Workspace.from_config()
     ds = ws.get_default_datastore()
     data_folder, _source = find_mnist(args.data)
     ds.upload(src_dir=str(data_folder), target_path="mnist", overwrite=True, show_progress=True)
     return ws, ds, data_folder
+
+
+def storage_options(endpoint: str | None) -> dict[str, Any]:
+    """The S3 store's options: its endpoint, and the key and secret of the AWS variables."""
+    options: dict[str, Any] = {}
+    if endpoint:
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        options["key"] = os.environ["AWS_ACCESS_KEY_ID"]
+        options["secret"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    return options
 
 
 def register_and_check(

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from modelyard import Experiment, Workspace
 from modelyard.train import TensorFlow
 from tests.examples.test_tf_mnist_script import EXAMPLE, load_mnist_data
+from tests.s3 import S3Server, isolated_env
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +81,41 @@ def test_tensorflow_mnist_from_submit_to_registered_model(
     )
     accuracy = float(check.stdout.split("ACC")[1])
     assert accuracy > 0.8
+
+
+def test_the_demo_script_on_postgresql_and_s3(
+    sample: Path, tmp_path: Path, postgres_url: str, s3_server: S3Server
+) -> None:
+    """`make demo`'s script, unchanged but for its options, on a workspace whose metadata is
+    in PostgreSQL and whose files are on an S3 endpoint."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed (pip install -e '.[tensorflow]')")
+    storage_url, _options = s3_server.new_bucket("mnist-demo")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE / "submit.py"),
+            *("--epochs", "2", "--data", str(sample), "--workspace", str(tmp_path / "ws")),
+            *("--database-url", postgres_url, "--storage-url", storage_url),
+            *("--storage-endpoint", s3_server.endpoint_url),
+        ],
+        cwd=tmp_path,
+        env={**isolated_env(), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "the downloaded model predicts" in done.stdout
+
+    ws = Workspace.from_config(tmp_path)
+    assert ws.get_details()["database"].startswith("postgresql")
+    (run,) = Experiment(ws, "tf-mnist").get_runs()
+    assert run.get_status() == "Completed"
+    assert ws.models["tf-dnn-mnist"].run_id == run.id
+    # The run's files went to the bucket, not to the workspace folder.
+    bucket_files = fsspec.filesystem("s3", **s3_server.storage_options).find(storage_url)
+    assert any(path.endswith(f"runs/{run.id}/outputs/model/model.keras") for path in bucket_files)
+    assert not (tmp_path / "ws" / "artifacts").exists() or not any(
+        (tmp_path / "ws" / "artifacts").rglob("model.keras")
+    )

@@ -39,11 +39,13 @@ import inspect
 import io
 import os
 import stat
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar, cast
 
 import fsspec
+import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
 
 from modelyard.backend.records import FileInfo
@@ -153,13 +155,32 @@ def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P
     return decorate
 
 
+# The stores on object stores that this process made (see _reopen_in_child).
+_object_stores: weakref.WeakSet[FileStore] = weakref.WeakSet()
+
+
+def _reopen_in_child() -> None:
+    # fsspec's asynchronous filesystems (s3fs) run their requests on an event loop in a thread
+    # of the process that made them; a forked child (the agent forks each run's supervisor)
+    # has neither the thread nor a usable loop ("This class is not fork-safe"). It gets a
+    # fresh loop and filesystem objects of its own; nothing is sent until it uses them.
+    if len(_object_stores):
+        fsspec.asyn.reset_lock()
+        for store in list(_object_stores):
+            store._reopen()
+
+
+os.register_at_fork(after_in_child=_reopen_in_child)
+
+
 class FileStore:
     """Files below one root URL; see the module docstring. Its methods raise modelyard
     errors (NotFoundError, ValidationError, StorageError), never a raw OSError."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self._storage_options = dict(storage_options or {})
+        self.fs, root = fsspec.core.url_to_fs(url, **self._storage_options)
         self.root = root.rstrip("/")
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.renames = bool(_RENAMING_PROTOCOLS.intersection(protocols))
@@ -168,6 +189,13 @@ class FileStore:
         # append at that end is one PUT. Only a hint: a chunk is created exclusively, so a
         # stale end (another writer went on) fails the PUT and the real end is listed.
         self._log_ends: dict[str, int] = {}
+        if not self.is_local:
+            _object_stores.add(self)
+
+    def _reopen(self) -> None:
+        """A filesystem object of this process's own (after a fork, see below)."""
+        options = {**self._storage_options, "skip_instance_cache": True}
+        self.fs, _ = fsspec.core.url_to_fs(self.url, **options)
 
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from modelyard.store.private import write_private_file
+
 CACHE_ENV = "MODELYARD_ENV_CACHE"
 RECORD_FILE = "modelyard-env.json"
 KEY_PATTERN = re.compile(r"[0-9a-f]{20}")
@@ -238,13 +240,9 @@ class EnvironmentCache:
     def publish(self, key: str, folder: Path, record: dict[str, Any]) -> CachedEnvironment:
         """Write ``record`` into the built ``folder``, then make it the environment ``key``
         in one rename."""
-        record_file = folder / RECORD_FILE
-        temporary = folder / f".{RECORD_FILE}.tmp"
-        with open(temporary, "w") as out:
-            json.dump(record, out, indent=2, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, record_file)
+        write_private_file(
+            folder / RECORD_FILE, json.dumps(record, indent=2, sort_keys=True).encode()
+        )
         link = self.root / f".{key}.{secrets.token_hex(4)}.link"
         link.symlink_to(Path("builds") / folder.name)
         os.replace(link, self.root / key)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
+from modelyard.store.private import write_private_file
 
 CACHE_FILE = "interpreters.json"
 _NAME = re.compile(r"python3(\.\d+)?")
@@ -131,9 +132,7 @@ def list_interpreters(cache_dir: Path) -> list[Interpreter]:
             else:
                 known[real] = [to_probe[real], "", ""]
         cache_dir.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_name(f".{CACHE_FILE}.{os.getpid()}")
-        temporary.write_text(json.dumps(known, indent=1, sort_keys=True))
-        os.replace(temporary, cache_file)
+        write_private_file(cache_file, json.dumps(known, indent=1, sort_keys=True).encode())
     return sorted(
         result.values(),
         key=lambda found: [int(part) for part in found.version.split(".") if part.isdigit()],
