@@ -153,6 +153,18 @@ def test_sigterm_to_the_supervisor_stops_the_run_uploads_what_it_has_and_records
     assert log.rstrip().endswith("status: Failed")
 
 
+def test_sigterm_to_the_supervisor_with_a_cancel_pending_ends_the_run_canceled(
+    workspace: Workspace, experiment: Experiment
+) -> None:
+    run = submit_steady(experiment)
+    info = processes(workspace, run)
+    run.cancel()
+    os.kill(info["supervisor_pid"], signal.SIGTERM)
+    wait_for(lambda: run.get_status() == "Canceled", timeout=LOST_RUN_S)
+    assert run.get_details()["error"]["message"] == "canceled by the user"
+    wait_for(lambda: nothing_of_the_run_lives_on(workspace, run, info))
+
+
 def test_a_second_signal_to_the_supervisor_skips_the_grace_and_still_records_the_end(
     workspace: Workspace, experiment: Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -191,8 +191,8 @@ class Supervisor:
         raise _Stopped(
             FAILED,
             {
-                "message": f"the run's supervisor was asked to stop ({name}); the run's "
-                "processes were stopped. Submit the run again to run it",
+                "message": f"the run's supervisor was asked to stop ({name}) and stopped the "
+                "run before it ended; submit it again to run it",
                 "signal": name,
             },
         )
