@@ -98,9 +98,9 @@ class Agent:
         self.limit = max_concurrent_runs()
         self.last_busy = time.monotonic()
         # Names of the stop signals received (noted by the handler, acted on by the loop),
-        # how many of them were forwarded to the supervisors, and until when they may run.
+        # whether the supervisors were told, and until when they may run.
         self.signals: list[str] = []
-        self.forwarded = 0
+        self.told_supervisors = False
         self.stop_deadline = 0.0
 
     def log(self, message: str) -> None:
@@ -188,8 +188,8 @@ class Agent:
         """One turn of stopping after a signal (see the module docstring); True when the
         agent is to exit now."""
         self.reap()
-        if self.forwarded == 0:
-            self.forwarded = 1
+        if not self.told_supervisors:
+            self.told_supervisors = True
             wait = kill_grace_seconds() + STOP_MARGIN_S
             self.stop_deadline = time.monotonic() + wait
             self.log(
