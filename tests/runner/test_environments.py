@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from modelyard import Environment, Experiment, Run, Workspace
+from modelyard.compute import local
 from modelyard.errors import NotFoundError, RunFailedError, ValidationError
 from modelyard.runner import local_compute
 from modelyard.runner.envbuild.interpreters import list_interpreters
@@ -206,6 +207,62 @@ def test_canceling_a_run_stops_its_build(
     wait_for(stalling_index.requested.is_set)
     run.cancel()
     wait_for(lambda: run.get_status() == "Canceled", timeout=30)
+    assert published(env_cache) == [] and build_folders(env_cache) == []
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_sigterm_to_the_supervisor_while_preparing_stops_the_build_and_fails_the_run(
+    workspace: Workspace,
+    experiment: Experiment,
+    env_cache: Path,
+    stalling_index: StallingIndex,
+    tmp_path: Path,
+) -> None:
+    name = unique_name()
+    make_wheel(tmp_path / "served", name)
+    run = experiment.submit(report(Environment("tiny", pip_packages=[name])))
+    wait_for(stalling_index.requested.is_set)  # the installer is in the middle of the build
+    run_folder = local_compute.compute_dir(workspace.location) / "runs" / run.id
+    processes = json.loads((run_folder / "processes.json").read_text())
+    os.kill(processes["supervisor_pid"], signal.SIGTERM)
+    wait_for(lambda: run.get_status() == "Failed", timeout=60)
+    assert "supervisor was asked to stop (SIGTERM)" in run.get_details()["error"]["message"]
+    assert not _alive(processes["pgid"])  # stopped before the run was recorded
+    supervisor_log = run_file(run, "system_logs/supervisor.txt")
+    assert "the environment build was stopped" in supervisor_log
+    assert "status: Starting" not in supervisor_log
+    assert published(env_cache) == [] and build_folders(env_cache) == []
+
+
+def test_a_cancel_while_preparing_after_an_agent_restart_stops_the_build(
+    workspace: Workspace,
+    experiment: Experiment,
+    env_cache: Path,
+    stalling_index: StallingIndex,
+    tmp_path: Path,
+) -> None:
+    name = unique_name()
+    make_wheel(tmp_path / "served", name)
+    run = experiment.submit(report(Environment("tiny", pip_packages=[name])))
+    wait_for(stalling_index.requested.is_set)
+    run_folder = local_compute.compute_dir(workspace.location) / "runs" / run.id
+    processes = json.loads((run_folder / "processes.json").read_text())
+    agent = _parent(processes["supervisor_pid"])
+    os.kill(agent, signal.SIGKILL)
+    wait_for(lambda: not _alive(agent))
+    # A new agent, which did not start the run's supervisor; the cancel wakes it at once.
+    local.ensure_agent(workspace.location, workspace.name)
+    run.cancel()
+    wait_for(lambda: run.get_status() == "Canceled", timeout=60)
+    # Recorded by the supervisor once the build had stopped, not by the agent meanwhile.
+    assert run.get_details()["error"]["message"] == "canceled by the user"
+    assert not _alive(processes["pgid"])
+    assert "the environment build was stopped: canceled by the user" in run_file(
+        run, "system_logs/supervisor.txt"
+    )
     assert published(env_cache) == [] and build_folders(env_cache) == []
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -104,23 +103,6 @@ def test_max_run_duration_fails_the_run(experiment: Experiment) -> None:
     with pytest.raises(RunFailedError, match="max_run_duration_seconds"):
         run.wait_for_completion()
     assert run.get_status() == "Failed"
-
-
-def test_a_killed_supervisor_fails_the_run_and_its_processes_stop(
-    workspace: Workspace, experiment: Experiment
-) -> None:
-    run = experiment.submit(ScriptRunConfig(SCRIPTS, "sleep.py"))
-    grandchild = _child_pid(workspace, run)
-    info = json.loads(
-        (
-            local_compute.compute_dir(workspace.location) / "runs" / run.id / "processes.json"
-        ).read_text()
-    )
-    os.kill(info["supervisor_pid"], signal.SIGKILL)
-    wait_for(lambda: run.get_status() == "Failed", timeout=60)
-    assert "supervisor" in run.get_details()["error"]["message"]
-    wait_for(lambda: not _pid_alive(grandchild), timeout=10)
-    assert not _pid_alive(info["pgid"])
 
 
 def test_big_fast_output_arrives_whole_and_in_order(experiment: Experiment) -> None:

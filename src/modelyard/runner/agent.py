@@ -11,11 +11,22 @@ gone after a while with nothing to do. It
   sharing a database never start one run twice); the run's supervisor then renews the lease
   with its heartbeat;
 - notices a supervisor that died (killed with SIGKILL, say): it stops the run's processes and
-  marks the run NotResponding, then Failed with the reason;
+  marks the run NotResponding, then Failed with the reason. A run whose supervisor lives on
+  (one an earlier agent started: supervisors outlive their agent) is that supervisor's to
+  end, a cancel included: the supervisor stops what it does, an environment build too, and
+  records Canceled itself;
 - ends the runs whose lease expired (``expire_leases``), whoever held them: their supervisor
   and its agent died, or their node stopped answering. Within ``LEASE_SECONDS`` plus a poll
   such a run is Failed with the reason, and this agent stops its processes when they are on
   this machine.
+
+Signals: a first SIGTERM or SIGINT makes the agent take no new runs and forward SIGTERM to
+its supervisors (each then stops its run cleanly, see ``supervisor.py``); it waits for them,
+at most the kill grace plus ``STOP_MARGIN_S``, then exits (should some still run then, they
+get a second SIGTERM first). A second SIGTERM or SIGINT forwards a second SIGTERM (the
+supervisors skip their grace) and exits at once. Queued runs stay queued for the next agent.
+Each supervisor runs in a process group of its own, so a signal to the agent's group reaches
+the supervisors once, through the agent. What the agent does goes to ``agent.log``.
 
 Clients wake it through a Unix socket after they queue a run, in a folder only the user can
 write to (:func:`socket_path`); it also looks at the queue every second, so a lost wake-up
@@ -46,6 +57,7 @@ import time
 import traceback
 import uuid
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from modelyard.backend.base import Backend
@@ -74,7 +86,7 @@ from modelyard.runner.local_compute import (
 )
 from modelyard.runner.process_identity import is_reused, is_running
 from modelyard.runner.processes import group_exists, stop_process_groups
-from modelyard.runner.supervisor import Supervisor
+from modelyard.runner.supervisor import STOP_SIGNALS, Supervisor, kill_grace_seconds
 
 ACTIVE_STATES = [PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
 POLL_INTERVAL_S = 1.0
@@ -83,6 +95,9 @@ POLL_INTERVAL_S = 1.0
 # whose supervisor and agent died together is Failed within about 31 s.
 LEASE_SECONDS = 30.0
 SWEPT_FILE = "swept"  # in a run's folder: its processes are known to be gone
+# After a SIGTERM, how much longer than the kill grace the supervisors get to finish: the
+# upload of ./outputs and the last logs.
+STOP_MARGIN_S = 30.0
 
 
 class Agent:
@@ -102,6 +117,11 @@ class Agent:
         self.started: set[str] = set()
         self.limit = max_concurrent_runs()
         self.last_busy = time.monotonic()
+        # Names of the stop signals received (noted by the handler, acted on by the loop),
+        # whether the supervisors were told, and until when they may run.
+        self.signals: list[str] = []
+        self.told_supervisors = False
+        self.stop_deadline = 0.0
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", flush=True)
@@ -122,11 +142,22 @@ class Agent:
         self.listener = listener
         selector = self.selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
-        self.log(f"agent for {self.location} (up to {self.limit} runs at once)")
+        # A signal writes a byte into this pipe (set_wakeup_fd), so the wait below ends at
+        # once; the handler itself only notes the signal.
+        self.wake_reader, self.wake_writer = os.pipe()
+        for fd in (self.wake_reader, self.wake_writer):
+            os.set_blocking(fd, False)
+        selector.register(self.wake_reader, selectors.EVENT_READ)
+        previous = {signum: signal.signal(signum, self.note_signal) for signum in STOP_SIGNALS}
+        signal.set_wakeup_fd(self.wake_writer)
+        self.log(f"agent (pid {os.getpid()}) for {self.location} (up to {self.limit} runs at once)")
         stop_requests: list[socket.socket] = []
         try:
             while True:
-                if stop_requests:
+                if self.signals:
+                    if self.stop_on_signal():
+                        return
+                elif stop_requests:
                     self.reap()
                     if not self.children:
                         self.log("asked to stop; exiting")
@@ -143,8 +174,13 @@ class Agent:
                 if not self.location.exists():
                     self.log("the workspace folder is gone; exiting")
                     return
-                timeout = 0.05 if stop_requests else POLL_INTERVAL_S
-                for _key, _events in selector.select(timeout=timeout):
+                timeout = 0.05 if stop_requests or self.signals else POLL_INTERVAL_S
+                for key, _events in selector.select(timeout=timeout):
+                    if key.fileobj == self.wake_reader:
+                        with contextlib.suppress(BlockingIOError):
+                            while os.read(self.wake_reader, 64):
+                                pass
+                        continue
                     with contextlib.suppress(OSError):
                         connection, _ = listener.accept()
                         connection.settimeout(1.0)
@@ -154,12 +190,61 @@ class Agent:
                             connection.close()
                 # Children that ended while we waited are collected at the next step.
         finally:
+            signal.set_wakeup_fd(-1)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            os.close(self.wake_reader)
+            os.close(self.wake_writer)
             selector.close()
             listener.close()
             for connection in stop_requests:
                 connection.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+    def note_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """The SIGTERM/SIGINT handler: only notes the signal, acted on by the loop."""
+        self.signals.append(signal.Signals(signum).name)
+
+    def stop_on_signal(self) -> bool:
+        """One turn of stopping after a signal (see the module docstring); True when the
+        agent is to exit now."""
+        self.reap()
+        if not self.told_supervisors:
+            self.told_supervisors = True
+            wait = kill_grace_seconds() + STOP_MARGIN_S
+            self.stop_deadline = time.monotonic() + wait
+            self.log(
+                f"asked to stop ({self.signals[0]}): taking no new runs; SIGTERM to the "
+                f"supervisors of {self._running_runs()}; waiting up to {wait:g} s for them"
+            )
+            self.forward()
+        if len(self.signals) >= 2:
+            self.log(
+                f"asked again ({self.signals[1]}): SIGTERM again to the supervisors of "
+                f"{self._running_runs()}, which stop their runs at once; exiting"
+            )
+            self.forward()
+            return True
+        if not self.children:
+            self.log("the supervisors have ended; exiting")
+            return True
+        if time.monotonic() > self.stop_deadline:
+            self.log(
+                f"the supervisors of {self._running_runs()} are still running; SIGTERM again "
+                "to them, which stop their runs at once; exiting"
+            )
+            self.forward()
+            return True
+        return False
+
+    def _running_runs(self) -> str:
+        return ", ".join(sorted(self.children.values())) or "no runs"
+
+    def forward(self) -> None:
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def step(self) -> None:
         self.reap()
@@ -288,6 +373,9 @@ class Agent:
             self.backend.update_run_status(run_id, FAILED, error={"message": message})
 
     def cancel_queued(self) -> None:
+        """Cancel runs whose cancel request came while they were queued. A run that a
+        supervisor took (Preparing, say: no start time yet) is left to that supervisor, even
+        one an earlier agent started: it stops the build and records Canceled itself."""
         for record in self.backend.list_runs_in_states(
             [CANCEL_REQUESTED], properties={COMPUTE_PROPERTY: LOCAL}
         ):
@@ -305,7 +393,7 @@ class Agent:
             return
         queued = self.backend.list_runs_in_states([QUEUED], properties={COMPUTE_PROPERTY: LOCAL})
         for record in queued:
-            if free <= 0:
+            if free <= 0 or self.signals:  # asked to stop meanwhile: no new run
                 return
             if record.id in self.started:
                 continue
@@ -317,18 +405,27 @@ class Agent:
 
     def fork_supervisor(self, run_id: str) -> int:
         sys.stdout.flush()
+        # Blocked across the fork: a signal for the new supervisor waits until its own
+        # handler is in place (Supervisor.run unblocks them), not caught by the agent's.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             self.log(f"{run_id}: supervisor pid {pid}")
             return pid
         code = 70
         try:
             # Nothing of the agent's may outlive it in a supervisor: above all not the lock,
             # which would keep a new agent from starting while this run goes on.
+            signal.set_wakeup_fd(-1)
+            os.close(self.wake_reader)
+            os.close(self.wake_writer)
             self.listener.close()
             self.selector.close()
             self.lock_file.close()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            # Its own process group: a signal to the agent's group reaches it only through
+            # the agent, once (the run's processes have groups of their own anyway).
+            os.setpgid(0, 0)
             supervisor = Supervisor(
                 self.backend,
                 run_id,

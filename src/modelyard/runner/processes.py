@@ -323,11 +323,12 @@ class Processes:
                 with contextlib.suppress(ProcessLookupError):
                     process.popen.send_signal(signal.SIGTERM)
 
-    def stop(self, grace: float) -> None:
-        """Stop every process still running (SIGTERM, SIGKILL after ``grace`` seconds), then
-        let the pumps read what they wrote, for a moment."""
+    def stop(self, grace: float, cut_short: Callable[[], bool] | None = None) -> None:
+        """Stop every process still running (SIGTERM, SIGKILL after ``grace`` seconds, or as
+        soon as ``cut_short`` says so), then let the pumps read what they wrote, for a
+        moment."""
         self.note_rank_groups()
-        stop_process_groups(self.groups, grace, reap=self._reap)
+        stop_process_groups(self.groups, grace, reap=self._reap, cut_short=cut_short)
         for process in self.all:
             if process.popen is not None:
                 process.popen.wait()
@@ -351,13 +352,17 @@ class Processes:
 
 
 def stop_process_groups(
-    pgids: list[int], grace: float, reap: Callable[[], object] | None = None
+    pgids: list[int],
+    grace: float,
+    reap: Callable[[], object] | None = None,
+    cut_short: Callable[[], bool] | None = None,
 ) -> None:
     """SIGTERM process groups, wait up to ``grace`` seconds for them to end, then SIGKILL
     what is left.
 
     ``reap`` collects group leaders that are our children: until then their zombies keep the
-    groups alive in the kernel's eyes.
+    groups alive in the kernel's eyes. ``cut_short`` is asked while waiting: when it says
+    True (a second stop signal came), the rest of the grace is skipped.
     """
     alive = []
     for pgid in pgids:
@@ -366,6 +371,8 @@ def stop_process_groups(
             alive.append(pgid)
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
+        if cut_short is not None and cut_short():
+            break
         if reap is not None:
             reap()
         alive = [pgid for pgid in alive if group_exists(pgid)]

@@ -22,6 +22,19 @@ forks it), and:
 5. Ends **Completed** (exit code 0), **Failed** (with the exit code and the tail of stderr) or
    **Canceled** (SIGTERM to the process group, SIGKILL after a grace period).
 
+**Signals.** A first SIGTERM or SIGINT to the supervisor means "finish cleanly": at its next
+safe point (the watch loop, the environment build's poll, between two phases) it stops the
+run's processes the usual way (SIGTERM, SIGKILL after the grace) or the environment build,
+uploads what there is (output, ``./logs``, ``./outputs``) and records the run **Failed**
+("the run's supervisor was asked to stop (SIGTERM) ..."): the run did not do its work, and
+nobody asked for that but whoever stopped the machine. When a cancel request is pending at
+that moment the run ends **Canceled**, as the user asked. A signal that comes once the script
+has ended changes nothing of its outcome. A second SIGTERM or SIGINT means "now": the run's
+process groups get SIGKILL without waiting for the grace, nothing more is uploaded (a run
+that would have ended Completed ends Failed, since its outputs are missing), and the final
+state is still recorded. The handlers only note the signal; the work is done at the safe
+points.
+
 Its own log goes to ``system_logs/supervisor.txt``. The process groups it starts are recorded
 in ``<compute>/runs/<run id>/processes.json`` so the agent can stop them if the supervisor
 dies.
@@ -39,14 +52,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from modelyard.backend.base import Backend
@@ -86,6 +102,8 @@ HEARTBEAT_INTERVAL_S = 5.0
 LOGS_SYNC_INTERVAL_S = 2.0
 DRAIN_TIMEOUT_S = 2.0  # after the script exits, how long its output pipes may stay open
 RANK_DIR = "ranks"  # below the run's folder: MPI's hostfile, the ranks' pipes and statuses
+# The signals that stop a supervisor: the first cleanly, the second at once.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def kill_grace_seconds() -> float:
@@ -132,6 +150,10 @@ class Supervisor:
         self.status = ""
         # The interpreter the script runs with; Preparing may choose another one.
         self.python = sys.executable
+        # Names of the stop signals received, in order (see the module docstring).
+        self.signals: list[str] = []
+        self.signal_acted_on = False
+        self.uploads_skipped = False
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -158,10 +180,44 @@ class Supervisor:
         if status == CANCEL_REQUESTED:
             raise _Stopped(CANCELED, {"message": "canceled by the user"})
 
+    # -- signals -------------------------------------------------------------------------
+
+    def note_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """The SIGTERM/SIGINT handler: only notes the signal, acted on at a safe point."""
+        self.signals.append(signal.Signals(signum).name)
+
+    @property
+    def hurried(self) -> bool:
+        """Whether a second stop signal came: stop at once, skip the grace and uploads."""
+        return len(self.signals) >= 2
+
+    def check_signal(self) -> None:
+        """At a safe point: raise _Stopped (once) when a stop signal came."""
+        if not self.signals or self.signal_acted_on:
+            return
+        self.signal_acted_on = True
+        name = self.signals[0]
+        self.say(f"asked to stop ({name}): stopping the run")
+        with contextlib.suppress(ModelyardError):
+            if self.backend.get_run(self.run_id).status == CANCEL_REQUESTED:
+                raise _Stopped(CANCELED, {"message": "canceled by the user"})
+        raise _Stopped(
+            FAILED,
+            {
+                "message": f"the run's supervisor was asked to stop ({name}) and stopped the "
+                "run before it ended; submit it again to run it",
+                "signal": name,
+            },
+        )
+
     # -- the phases ----------------------------------------------------------------------
 
     def run(self) -> int:
         """Take the run to its final state; returns the supervisor's exit code."""
+        with _catching_stop_signals(self.note_signal):
+            return self._run()
+
+    def _run(self) -> int:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_processes()
         final, error = COMPLETED, None
@@ -197,12 +253,20 @@ class Supervisor:
             self.say(f"finalizing failed: {unexpected}\n{traceback.format_exc()}")
             if final == COMPLETED:
                 final, error = FAILED, {"message": f"finalizing failed: {unexpected}"}
+        if self.uploads_skipped and final == COMPLETED:
+            final = FAILED
+            error = {
+                "message": f"the run's supervisor was asked to stop at once ({self.signals[1]}) "
+                "before the run's ./outputs were uploaded",
+                "signal": self.signals[1],
+            }
         if error is not None:
             self.say(f"error: {error['message']}")
         try:
             self.backend.update_run_status(self.run_id, final, error=error)
-        except ConflictError as ended:  # someone ended it already (its lease expired)
-            self.say(f"the final state {final} was not recorded: {ended}")
+        except ConflictError:
+            # Ended meanwhile by someone else (say, as lost): that state stands.
+            self.say(f"the run had already ended ({self.backend.get_run(self.run_id).status})")
             return 0
         self.say(f"status: {final}")
         return 0
@@ -220,16 +284,22 @@ class Supervisor:
                     "none); submit with use_gpu=False or to a compute target with GPUs"
                 },
             )
+        self.check_signal()
         try:
             prepared = envbuild.prepare_environment(
                 spec,
                 log=envbuild.RunFileLog(self.backend, self.run_id),
-                poll=_PreparingPoll(self.backend, self.run_id, self.lease),
+                poll=_PreparingPoll(self.backend, self.run_id, self.lease, self.check_signal),
                 on_process=lambda pgid: _record_build_process(self.run_dir, pgid),
                 run_id=self.run_id,
             )
         except envbuild.EnvironmentBuildError as error:
             raise _Stopped(FAILED, error.details()) from None
+        except _Stopped as stop:
+            # The build's processes have ended by now (the builder stops its step's group).
+            reason = stop.error["message"] if stop.error else stop.status
+            self.say(f"the environment build was stopped: {reason}")
+            raise
         self.python = prepared.python
         spec.environment_variables.update(prepared.variables)
         # Held until this process ends: prune leaves the environment alone while it is used.
@@ -245,6 +315,7 @@ class Supervisor:
         )
         if problem:
             raise _Stopped(FAILED, {"message": problem})
+        self.check_signal()
         self.set_status(STARTING)
         if spec.snapshot_id is not None:
             restore_snapshot(self.backend, spec.snapshot_id, self.workdir)
@@ -279,6 +350,7 @@ class Supervisor:
                 self.say(f"mpirun: {plan.mpirun}")
         log_name = launchers.process_log_name if plan.distributed else lambda _: STD_LOG
         self.processes = Processes(plan, command, self.workdir, env, rank_dir, log_name)
+        self.check_signal()
         self.set_status(RUNNING)
         try:
             self.processes.start()
@@ -339,6 +411,8 @@ class Supervisor:
             if now >= next_logs:
                 self.sync_logs()
                 next_logs = now + LOGS_SYNC_INTERVAL_S
+            if code is None:  # a signal after the script ended changes nothing of it
+                self.check_signal()
             if now >= next_status:
                 self.check_status()
                 next_status = now + STATUS_INTERVAL_S
@@ -478,8 +552,12 @@ class Supervisor:
         if self.status not in TERMINAL_STATES:
             with contextlib.suppress(_Stopped):
                 self.set_status(FINALIZING)
-        self.sync_logs()
-        self._upload_changed("outputs")
+        if self.hurried:
+            self.uploads_skipped = True
+            self.say(f"asked again ({self.signals[1]}): ./logs and ./outputs are not uploaded")
+        else:
+            self.sync_logs()
+            self._upload_changed("outputs")
         if hasattr(self, "channel"):
             self.channel.stop()
 
@@ -490,10 +568,17 @@ class Supervisor:
             return
         mpirun_running = processes.plan.mpirun is not None and processes.launcher_code() is None
         if mpirun_running or any(not p.stopped for p in processes.running()):
-            self.say(
-                f"stopping the run's processes (SIGTERM, SIGKILL after {kill_grace_seconds():g} s)"
-            )
-        processes.stop(kill_grace_seconds())
+            if self.hurried:
+                self.say("stopping the run's processes at once (SIGKILL)")
+            else:
+                self.say(
+                    "stopping the run's processes (SIGTERM, SIGKILL after "
+                    f"{kill_grace_seconds():g} s)"
+                )
+        # A second stop signal during the grace cuts it short.
+        processes.stop(kill_grace_seconds(), cut_short=lambda: self.hurried)
+        if self.hurried:
+            self.say(f"asked again ({self.signals[1]}): the grace was skipped (SIGKILL)")
         # Output the processes wrote while they stopped.
         self.ship_output()
 
@@ -544,19 +629,46 @@ def _write_process_groups(run_dir: Path, groups: list[int]) -> None:
     write_private_file(run_dir / PROCESSES_FILE, json.dumps(record).encode())
 
 
+@contextlib.contextmanager
+def _catching_stop_signals(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for SIGTERM and SIGINT while the block runs (when it runs on the main
+    thread: only there can Python handle signals); the earlier handlers after it. The agent
+    blocks these signals around the fork of a supervisor, so none is lost before the handler
+    is in place: they are unblocked here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        for signum, earlier in previous.items():
+            signal.signal(signum, earlier)
+
+
 class _PreparingPoll:
     """Called often while an environment is built or waited for: a cancel request stops the
-    build (looked for every STATUS_INTERVAL_S), and the run's heartbeat stays fresh through a
+    build (looked for every STATUS_INTERVAL_S), and so does a stop signal (``check_signal``,
+    every call) or the run ended by someone else; the run's heartbeat stays fresh through a
     long build (every HEARTBEAT_INTERVAL_S)."""
 
-    def __init__(self, backend: Backend, run_id: str, lease: _Lease) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        run_id: str,
+        lease: _Lease,
+        check_signal: Callable[[], None],
+    ) -> None:
         self.backend = backend
         self.run_id = run_id
         self.lease = lease
+        self.check_signal = check_signal
         self.next_status = time.monotonic() + STATUS_INTERVAL_S
         self.next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL_S
 
     def __call__(self) -> None:
+        self.check_signal()
         now = time.monotonic()
         if now >= self.next_heartbeat:
             status = self.lease.renew()
@@ -568,6 +680,9 @@ class _PreparingPoll:
         self.next_status = now + STATUS_INTERVAL_S
         if status == CANCEL_REQUESTED:
             raise _Stopped(CANCELED, {"message": "canceled by the user"})
+        if status in TERMINAL_STATES:
+            # Ended by someone else: building on would be for nothing.
+            raise _Stopped(status, {"message": f"the run had ended ({status})"})
 
 
 class _Lease:
