@@ -53,7 +53,9 @@ def pids(workspace: Workspace, run: Run, count: int) -> list[int]:
         texts = [f.read_text() for f in files]
         return [int(t) for t in texts] if len(files) == count and all(texts) else None
 
-    found: list[int] = wait_for(all_written, timeout=60)
+    # A deadline, not a timing: four processes importing TensorFlow at once on a loaded
+    # 2-core machine took more than 60 s.
+    found: list[int] = wait_for(all_written, timeout=240)
     return found
 
 
