@@ -39,11 +39,13 @@ import inspect
 import io
 import os
 import stat
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar, cast
 
 import fsspec
+import fsspec.asyn  # registers fsspec's own after-fork reset before ours (they run in order)
 from fsspec.implementations.local import LocalFileSystem
 
 from modelyard.backend.records import FileInfo
@@ -75,6 +77,18 @@ except ImportError:
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+
+
+# Every store of this process on a remote filesystem, so a forked child can remake them.
+_remote_stores: weakref.WeakSet[FileStore] = weakref.WeakSet()
+
+
+def _remake_after_fork() -> None:
+    for store in list(_remote_stores):
+        store._after_fork()
+
+
+os.register_at_fork(after_in_child=_remake_after_fork)
 
 
 def local_url(folder: Path) -> str:
@@ -175,7 +189,8 @@ class FileStore:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self._storage_options = storage_options or {}
+        self.fs, root = fsspec.core.url_to_fs(url, **self._storage_options)
         self.root = root.rstrip("/")
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.renames = bool(_RENAMING_PROTOCOLS.intersection(protocols))
@@ -184,6 +199,13 @@ class FileStore:
         # append at that end is one PUT. Only a hint: a chunk is created exclusively, so a
         # stale end (another writer went on) fails the PUT and the real end is listed.
         self._log_ends: dict[str, int] = {}
+        if not self.is_local:
+            _remote_stores.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child (a run's supervisor): a filesystem of its own. s3fs's runs on
+        an event loop in a thread that did not come along ("This class is not fork-safe")."""
+        self.fs = fsspec.core.url_to_fs(self.url, **self._storage_options)[0]
 
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"
