@@ -80,14 +80,15 @@ class TcpProxy:
             self._cond.notify_all()
 
     def wait_until(self, condition: Callable[[TcpProxy], bool], timeout: float = 60.0) -> None:
-        """Wait until ``condition(self)`` holds (checked whenever a counter moves)."""
+        """Wait until ``condition(self)`` holds: checked whenever a counter moves, and every
+        50 ms for a condition on something else."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not condition(self):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"the proxy's condition not met within {timeout} s")
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.05))
 
     def stop(self) -> None:
         with self._cond:

@@ -2,7 +2,7 @@
 
 ``./logs`` is synced every few seconds while the script runs, by what changed since the last
 sync: a file that only grew (same inode, bigger, and the bytes stored before unchanged: the
-hash of that prefix, read again, is the one stored) sends just its new tail, through
+CRC of that prefix, read again, is the one stored) sends just its new tail, through
 ``append_run_file`` (on an object store, one chunk of the tail's size; see
 :mod:`modelyard.store.log_chunks`); a new file, or one rewritten, shrunk or replaced, is
 uploaded whole; an unchanged one (same inode, size and mtime) is not even opened. Checking
@@ -23,10 +23,10 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import stat
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +47,10 @@ class _Stored:
     inode: int
     size: int
     mtime_ns: int
-    digest: bytes  # of the file's first ``size`` bytes, the ones stored
+    # CRC-32 of the file's first ``size`` bytes, the ones stored: it tells a rewrite by the
+    # script's own code (not an adversary: a script fooling it garbles only its own logs), at
+    # about 3 GB/s here against 250 MB/s for SHA-256.
+    crc: int
 
 
 class LogsFolderSync:
@@ -113,15 +116,15 @@ class LogsFolderSync:
         it must be uploaded whole instead."""
         if not self.appends or info.st_ino != known.inode or info.st_size < known.size:
             return None
-        digest = hashlib.sha256()
+        crc = 0
         left = known.size
         while left:
             block = file.read(min(left, _READ_BYTES))
             if not block:
                 return None  # shrunk meanwhile
-            digest.update(block)
+            crc = zlib.crc32(block, crc)
             left -= len(block)
-        if digest.digest() != known.digest:
+        if crc != known.crc:
             return None  # the stored bytes were rewritten: the store's copy is stale
         size = known.size
         # Up to the size seen at open: bytes written after that go in the next sync.
@@ -129,15 +132,15 @@ class LogsFolderSync:
             block := file.read(min(info.st_size - size, MAX_CALL_BYTES))
         ):
             self.backend.append_run_file(self.run_id, name, size, block)
-            digest.update(block)
+            crc = zlib.crc32(block, crc)
             size += len(block)
-        return _Stored(info.st_ino, size, info.st_mtime_ns, digest.digest())
+        return _Stored(info.st_ino, size, info.st_mtime_ns, crc)
 
     def _upload_whole(self, name: str, file: IO[bytes], info: os.stat_result) -> _Stored:
         file.seek(0)
         reader = _HashingReader(file)
         self.backend.upload_run_file(self.run_id, name, io.BufferedReader(reader))
-        return _Stored(info.st_ino, reader.size, info.st_mtime_ns, reader.digest.digest())
+        return _Stored(info.st_ino, reader.size, info.st_mtime_ns, reader.crc)
 
 
 @dataclass
@@ -164,13 +167,13 @@ class RunLogs:
 
 
 class _HashingReader(io.RawIOBase):
-    """A file read once from where it stands, counting and hashing the bytes it gives."""
+    """A file read once from where it stands, counting the bytes it gives and their CRC."""
 
     def __init__(self, file: IO[bytes]) -> None:
         super().__init__()
         self._file = file
         self.size = 0
-        self.digest = hashlib.sha256()
+        self.crc = 0
 
     def readable(self) -> bool:
         return True
@@ -180,7 +183,7 @@ class _HashingReader(io.RawIOBase):
         data = self._file.read(len(view))
         view[: len(data)] = data
         self.size += len(data)
-        self.digest.update(data)
+        self.crc = zlib.crc32(data, self.crc)
         return len(data)
 
 
