@@ -204,8 +204,8 @@ def test_a_store_away_for_good_is_raised_by_flush_naming_the_log(on_s3: Target) 
     shipper.append(LOG, b"stored\n")
     shipper.flush()
     on_s3.proxy.set_mode("refuse")
-    shipper.append(LOG, b"never stored\n")
     with pytest.raises(StorageError, match=r"13 bytes of 'user_logs/std_log.txt' from offset 7"):
+        shipper.append(LOG, b"never stored\n")
         shipper.flush()
     shipper.flush()  # reported once
     on_s3.proxy.set_mode("forward")
@@ -226,8 +226,10 @@ def test_a_log_the_store_refuses_is_raised_at_once_and_the_others_go_on(
     (files.local_path(f"runs/{on_folder.run_id}/{LOG}") / "in-the-way").mkdir(parents=True)
     shipper = LogShipper(on_folder.backend, on_folder.run_id, retry_seconds=600)
     shipper.append(LOG, b"x" * 10)
-    shipper.append("logs/fine.txt", b"fine\n")
     with pytest.raises(StorageError, match=r"10 bytes of 'user_logs/std_log.txt'.*refused"):
+        # Raised by whichever call comes first once the store refused (an append takes its
+        # bytes before it raises).
+        shipper.append("logs/fine.txt", b"fine\n")
         shipper.flush()
     shipper.close()
     assert on_folder.stored("logs/fine.txt") == b"fine\n"

@@ -139,16 +139,15 @@ def test_a_run_on_s3_shows_its_live_log_and_its_grown_logs_file(
     url, options = s3_store
     ws = Workspace.create("ws", location=tmp_path / "ws", storage_url=url, storage_options=options)
     run = Experiment(ws, "e").submit(ScriptRunConfig(SCRIPTS, "grow_logs.py"))
-    details = run.wait_for_completion(show_output=True)
-    assert details["status"] == "Completed", run._backend.read_run_file(
-        run.id, "system_logs/supervisor.txt"
-    )
+    details = run.wait_for_completion(show_output=True, raise_on_error=False)
     printed = capsys.readouterr().out
+    context = printed + run._backend.read_run_file(run.id, "system_logs/supervisor.txt").decode()
+    assert details["status"] == "Completed", context
     assert "output line 0" in printed and "output line 199" in printed and "grown" in printed
     log = run._backend.read_run_file(run.id, "user_logs/std_log.txt", 0, 1 << 30).decode()
     assert [line for line in log.splitlines() if line.startswith("output line")] == [
         f"output line {i}" for i in range(200)
-    ]
+    ], context
     first = b"".join(b"step %04d\n" % i for i in range(100))
     second = b"".join(b"more %04d\n" % i for i in range(150))
     assert run._backend.read_run_file(run.id, "logs/progress.txt") == first + second
@@ -161,4 +160,4 @@ def test_a_run_on_s3_shows_its_live_log_and_its_grown_logs_file(
     assert sizes == {
         f"progress.txt.chunks/{0:020d}": 1000,
         f"progress.txt.chunks/{1000:020d}": 1500,
-    }
+    }, context
