@@ -160,3 +160,13 @@ def test_on_s3_a_log_written_whole_between_appends_reads_back_right(s3: FileStor
     }
     # The whole file became chunk 0 (the chunks it hid are gone); each tail is its own chunk.
     assert stored == {f"{0:020d}": 11, f"{11:020d}": 5, f"{16:020d}": 5}
+
+
+def test_on_s3_a_reader_of_a_whole_file_goes_on_when_an_append_moves_it(s3: FileStore) -> None:
+    s3.write_bytes(LOG, b"written whole\n")
+    reader = s3.open_read(LOG)  # opened while the log is one plain object
+    s3.append(LOG, 14, b"appended\n")  # moves it into chunk 0, then removes it
+    with reader:
+        assert reader.read(8) == b"written "
+        assert reader.read() == b"whole\nappended\n"
+    assert s3.read_range(LOG, 10, 100) == b"ole\nappended\n"

@@ -412,7 +412,8 @@ class FileStore:
                 raise NotFoundError(f"file {relpath!r} does not exist in {self.url}")
             return os.fdopen(fd, "rb")
         try:
-            return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+            plain = self.fs.open(path, "rb")
+            return io.BufferedReader(log_chunks.PlainOrChunks(self.fs, path, plain), 1 << 20)
         except (FileNotFoundError, IsADirectoryError) as error:
             chunks = log_chunks.find_chunks(self.fs, path)
             if not chunks:
