@@ -4,12 +4,13 @@ the bytes appended."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelyard.errors import ConflictError, NotFoundError
+from modelyard.errors import ConflictError, NotFoundError, StorageError
 from modelyard.store.files import FileStore, local_url
 
 LOG = "runs/r1/user_logs/std_log.txt"
@@ -117,3 +118,55 @@ def test_on_s3_two_writers_of_one_log_never_overwrite_each_other(
     assert second.read_bytes(LOG) == b"0123456789abcdefghijKLM"
     with pytest.raises(ConflictError, match="has 23 bytes"):
         second.append(LOG, 30, b"late")
+
+
+def test_an_append_to_a_folder_of_the_log_s_name_is_refused(tmp_path: Path) -> None:
+    store = FileStore(local_url(tmp_path / "files"))
+    (tmp_path / "files" / LOG / "in-the-way").mkdir(parents=True)
+    # Shorter than a folder's size: it used to look stored.
+    with pytest.raises(ConflictError, match="something other than a file"):
+        store.append(LOG, 0, b"short")
+
+
+def test_an_object_store_that_does_not_answer_raises_a_storage_error(
+    s3_store: tuple[str, dict[str, Any]],
+) -> None:
+    url, options = s3_store
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    away = {
+        **options,
+        "client_kwargs": {**options["client_kwargs"], "endpoint_url": f"http://127.0.0.1:{port}"},
+        "config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}},
+    }
+    store = FileStore(url, away)
+    store.fs.retries = 1  # s3fs's own retries (a class attribute)
+    with pytest.raises(StorageError, match="did not answer"):
+        store.append(LOG, 0, b"lost?")
+    with pytest.raises(StorageError, match="did not answer"):
+        store.read_range(LOG, 0, 10)
+
+
+def test_on_s3_a_log_written_whole_between_appends_reads_back_right(s3: FileStore) -> None:
+    _grow(s3, [b"one\n", b"two\n"])
+    s3.write_bytes(LOG, b"whole file\n")  # what a sync of a rewritten ./logs file does
+    s3.append(LOG, 11, b"tail\n")
+    s3.append(LOG, 16, b"more\n")
+    assert s3.read_bytes(LOG) == b"whole file\ntail\nmore\n"
+    assert s3.read_range(LOG, 9, 9) == b"e\ntail\nmo"  # across the two chunks
+    stored = {
+        p.rsplit("/", 1)[-1]: int(i["size"]) for p, i in s3.fs.find(s3.root, detail=1).items()
+    }
+    # The whole file became chunk 0 (the chunks it hid are gone); each tail is its own chunk.
+    assert stored == {f"{0:020d}": 11, f"{11:020d}": 5, f"{16:020d}": 5}
+
+
+def test_on_s3_a_reader_of_a_whole_file_goes_on_when_an_append_moves_it(s3: FileStore) -> None:
+    s3.write_bytes(LOG, b"written whole\n")
+    reader = s3.open_read(LOG)  # opened while the log is one plain object
+    s3.append(LOG, 14, b"appended\n")  # moves it into chunk 0, then removes it
+    with reader:
+        assert reader.read(8) == b"written "
+        assert reader.read() == b"whole\nappended\n"
+    assert s3.read_range(LOG, 10, 100) == b"ole\nappended\n"

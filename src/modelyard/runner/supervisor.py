@@ -53,7 +53,6 @@ import contextlib
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -81,15 +80,14 @@ from modelyard.backend.records import (
 )
 from modelyard.backend.snapshot import restore_snapshot
 from modelyard.errors import ConflictError, ModelyardError
-from modelyard.names import TMP_PREFIX
 from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
+from modelyard.runner.logs_sync import LogsFolderSync, RunLogs
 from modelyard.runner.process_identity import start_time
 from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
-from modelyard.store import local_tree
 from modelyard.store.private import write_private_file
 
 STD_LOG = "user_logs/std_log.txt"
@@ -144,7 +142,7 @@ class Supervisor:
         self.spec: JobSpec | None = None
         self.output = Output()  # process 0's, once started
         self.system_log_offset = 0
-        self.synced_logs: dict[str, tuple[int, int]] = {}
+        self.live_logs = RunLogs.of_run(self.backend, run_id, self.workdir, self.say)
         self.processes: Processes | None = None
         self.process: subprocess.Popen[bytes] | None = None  # the first process, or mpirun
         self.status = ""
@@ -245,7 +243,12 @@ class Supervisor:
             error = {"message": f"the run supervisor failed: {unexpected}"}
             self.say(traceback.format_exc())
         finally:
-            self.stop_processes()
+            try:
+                self.stop_processes()
+            except Exception as unexpected:  # a log that could not be stored, say
+                self.say(f"stopping the run's processes failed: {unexpected}")
+                if final == COMPLETED:
+                    final, error = FAILED, {"message": f"the run's output was lost: {unexpected}"}
         try:
             if self.process is not None:
                 self.finalize()
@@ -504,60 +507,47 @@ class Supervisor:
         )
 
     def ship_output(self) -> None:
-        """Append what each process wrote since the last call to its log."""
+        """Hand what each process wrote since the last call to the log shipper, which
+        stores it in the background (log_shipping.py)."""
         if self.processes is None:
             return
         for stream in self.processes.streams:
             chunk = stream.output.take()
             if chunk:
-                self.backend.append_run_file(self.run_id, stream.name, stream.offset, chunk)
+                self.live_logs.shipper.append(stream.name, chunk)
                 stream.offset += len(chunk)
+        if self.process is None:
+            # The processes failed to start: no finalize follows to flush what they wrote.
+            self.live_logs.shipper.flush()
 
     def sync_logs(self) -> None:
-        """Upload the files of ``./logs`` that are new or changed since the last sync."""
-        self._upload_changed("logs")
+        """Store what changed in ``./logs`` since the last sync: grown files by their new
+        bytes, new or rewritten ones whole (logs_sync.py)."""
+        self.live_logs.folder.sync()
 
     def _upload_changed(self, folder_name: str) -> None:
-        """Upload the files of ``./<folder_name>`` that are new or changed. The script made
-        them, so nothing is read through a link leading out of the working folder (a link
-        to a file inside is taken as that file, as a snapshot does), and the store's own
-        temporary names are left alone."""
-        folder = self.workdir / folder_name
-        if folder.is_symlink():
-            self.say(f"./{folder_name} is a symbolic link; its files are not uploaded")
-            return
-        if not folder.is_dir():
-            return
-        found, _ = local_tree.list_source_files(os.fspath(folder))
-        for source, relpath in found:
-            if any(part.startswith(TMP_PREFIX) for part in relpath.split("/")):
-                continue
-            name = f"{folder_name}/{relpath}"
-            try:
-                listed = os.stat(source, follow_symlinks=False)
-            except OSError:
-                continue
-            if self.synced_logs.get(name) == (listed.st_size, listed.st_mtime_ns):
-                continue  # unchanged since the last sync: not even opened
-            fd = _open_inside(source, self.workdir)
-            if fd is None:
-                continue
-            with os.fdopen(fd, "rb") as file:
-                info = os.fstat(file.fileno())  # what is uploaded, should it change meanwhile
-                self.backend.upload_run_file(self.run_id, name, file)
-            self.synced_logs[name] = (info.st_size, info.st_mtime_ns)
+        """Upload the files of ``./<folder_name>`` whole (``./outputs``, once the script has
+        ended), with the rules for links of logs_sync.py."""
+        LogsFolderSync(
+            self.backend, self.run_id, self.workdir, folder_name, self.say, appends=False
+        ).sync()
 
     def finalize(self) -> None:
-        self.ship_output()
-        if self.status not in TERMINAL_STATES:
-            with contextlib.suppress(_Stopped):
-                self.set_status(FINALIZING)
-        if self.hurried:
-            self.uploads_skipped = True
-            self.say(f"asked again ({self.signals[1]}): ./logs and ./outputs are not uploaded")
-        else:
-            self.sync_logs()
-            self._upload_changed("outputs")
+        try:
+            self.ship_output()
+            if self.status not in TERMINAL_STATES:
+                with contextlib.suppress(_Stopped):
+                    self.set_status(FINALIZING)
+            if self.hurried:
+                self.uploads_skipped = True
+                self.say(f"asked again ({self.signals[1]}): ./logs and ./outputs are not uploaded")
+            else:
+                self.sync_logs()
+                self._upload_changed("outputs")
+        finally:
+            # Every byte of output is stored before the run's final state is recorded (or
+            # its loss fails the run); the shipper's thread ends here.
+            self.live_logs.shipper.close()
         if hasattr(self, "channel"):
             self.channel.stop()
 
@@ -586,20 +576,6 @@ class Supervisor:
         """Record the process groups to stop if this supervisor dies (read by the agent)."""
         groups = self.processes.groups if self.processes is not None else []
         _write_process_groups(self.run_dir, groups)
-
-
-def _open_inside(path: str, root: Path) -> int | None:
-    """A read descriptor of the regular file ``path`` when it lies inside ``root`` as opened
-    (a link swapped in after the listing is not followed), else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    real = os.path.realpath(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else path
-    if not stat.S_ISREG(os.fstat(fd).st_mode) or not Path(real).is_relative_to(root.resolve()):
-        os.close(fd)
-        return None
-    return fd
 
 
 def _expand_references(value: str, paths: dict[str, str]) -> str:

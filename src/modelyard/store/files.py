@@ -66,6 +66,15 @@ _RENAMING_PROTOCOLS = {"file", "local", "memory"}
 # Most file systems (ext4, xfs, btrfs, tmpfs, APFS) allow 255 bytes per name.
 _NAME_MAX = 255
 
+# What s3fs lets through untranslated when an S3 endpoint does not answer (a connection
+# closed or refused): botocore's own errors. Without the s3 extra there are none.
+try:
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
+
+    _TRANSLATED: tuple[type[Exception], ...] = (OSError, BotoCoreError)
+except ImportError:
+    _TRANSLATED = (OSError,)
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -114,7 +123,8 @@ def os_error(
 
 
 def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]:
-    """Let a FileStore method raise modelyard errors, never a raw OSError (see os_error).
+    """Let a FileStore method raise modelyard errors, never a raw OSError (see os_error) or
+    an object store client's error (a StorageError: the store did not answer).
 
     For a generator (the body of a ``contextmanager``) the errors of the caller's ``with``
     block, which reach the generator at its ``yield``, are translated too: a full disk while
@@ -124,13 +134,19 @@ def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P
     def decorate(method: Callable[_P, _T]) -> Callable[_P, _T]:
         signature = inspect.signature(method)
 
-        def translate(error: OSError, args: Any, kwargs: Any) -> ModelyardError:
+        def translate(error: Exception, args: Any, kwargs: Any) -> ModelyardError:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             named = bound.arguments
             relpath = named.get("relpath", named.get("prefix", ""))
             field = named.get("field", "path")
-            return os_error(error, named["self"].url, str(relpath), str(field), doing)
+            url = named["self"].url
+            if not isinstance(error, OSError):
+                return StorageError(
+                    f"{doing} {relpath!r} in {url} failed: the store did not answer ({error}); "
+                    "check that it is reachable and try again"
+                )
+            return os_error(error, url, str(relpath), str(field), doing)
 
         if inspect.isgeneratorfunction(method):
 
@@ -138,7 +154,7 @@ def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P
             def generator(*args: Any, **kwargs: Any) -> Any:
                 try:
                     return (yield from cast(Any, method)(*args, **kwargs))
-                except OSError as error:
+                except _TRANSLATED as error:
                     raise translate(error, args, kwargs) from error
 
             return cast(Callable[_P, _T], generator)
@@ -147,7 +163,7 @@ def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P
         def plain(*args: _P.args, **kwargs: _P.kwargs) -> _T:
             try:
                 return method(*args, **kwargs)
-            except OSError as error:
+            except _TRANSLATED as error:
                 raise translate(error, args, kwargs) from error
 
         return plain
@@ -332,6 +348,13 @@ class FileStore:
             with self._local_folder(folder_path, "path", create=True) as folder:
                 assert folder is not None  # create=True makes it
                 info = local_tree.lstat(folder, name)
+                if info is not None and not stat.S_ISREG(info.st_mode):
+                    # A folder's size is not a log's: without this, a short append to a
+                    # folder of the log's name would look stored.
+                    raise ConflictError(
+                        f"cannot append to {relpath!r} in {self.url}: something other than a "
+                        "file (a folder or a link) has its name; remove it or use another name"
+                    )
                 size = 0 if info is None else info.st_size
                 if offset > size:
                     raise ConflictError(f"{relpath!r} has {size} bytes; cannot append at {offset}")
@@ -370,6 +393,7 @@ class FileStore:
         chunks = log_chunks.find_chunks(self.fs, path)
         return chunks[-1].end if chunks else 0
 
+    @_translate_os_errors("reading")
     def read_range(self, relpath: str, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes of a file from ``offset``; empty at or past its end."""
         with self.open_read(relpath) as f:
@@ -394,7 +418,8 @@ class FileStore:
                 raise NotFoundError(f"file {relpath!r} does not exist in {self.url}")
             return os.fdopen(fd, "rb")
         try:
-            return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+            plain = self.fs.open(path, "rb")
+            return io.BufferedReader(log_chunks.PlainOrChunks(self.fs, path, plain), 1 << 20)
         except (FileNotFoundError, IsADirectoryError) as error:
             chunks = log_chunks.find_chunks(self.fs, path)
             if not chunks:

@@ -16,7 +16,8 @@ so a chunk, once there, never changes: a repeated append finds its bytes already
 writer with a stale idea of the end learns the real one instead of overwriting it.
 
 A plain object of the log's name, when there is one, is the file (it was written whole later);
-the next append moves it into chunk 0.
+the next append moves it into chunk 0 (copied there, then removed). A reader that opened the
+plain object just before it was removed goes on from the chunks (:class:`PlainOrChunks`).
 
 Example::
 
@@ -134,3 +135,54 @@ class ChunkReader(io.RawIOBase):
             written += len(part)
         self._pos += written
         return written
+
+
+class PlainOrChunks(io.RawIOBase):
+    """A plain object of a log's name, read as a stream that survives its move into chunk 0:
+    when the object is gone mid-read (an append moved it), reading goes on from the log's
+    chunks at the same position, which hold the same bytes and maybe more."""
+
+    def __init__(self, fs: Any, path: str, plain: Any) -> None:
+        super().__init__()
+        self._fs = fs
+        self._path = path
+        self._stream: Any = plain
+        self._moved = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return int(self._stream.tell())
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return int(self._stream.seek(offset, whence))
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._stream.read(len(view))
+        except FileNotFoundError:
+            if self._moved:
+                raise
+            self._switch_to_chunks()
+            data = self._stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _switch_to_chunks(self) -> None:
+        position = self._stream.tell()
+        chunks = find_chunks(self._fs, self._path)
+        if not chunks:
+            raise FileNotFoundError(self._path)
+        self._stream.close()
+        self._stream = ChunkReader(self._fs, chunks)
+        self._stream.seek(position)
+        self._moved = True
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
