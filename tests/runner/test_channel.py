@@ -356,3 +356,34 @@ def test_errors_keep_their_type_and_field(channel: tuple[LocalBackend, ChannelBa
     assert info.value.field == "limit" and str(info.value).startswith("limit: ")
     with pytest.raises(StorageError, match="lost the connection"):
         ChannelBackend("/nonexistent/socket").get_run("r")  # type: ignore[abstract]
+
+
+def test_a_new_supervisor_on_the_socket_is_reached_past_every_stale_connection(
+    tmp_path: Path,
+) -> None:
+    backend = LocalBackend(
+        "ws", f"sqlite:///{tmp_path / 'c.db'}", (tmp_path / "files").as_posix(), base_dir=tmp_path
+    )
+    backend.create_run("r", "e", run_type="script", status=RUNNING)
+    backend.upload_run_file("r", "outputs/a.bin", io.BytesIO(b"a" * (3 << 20)))
+    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+
+    def serve() -> ChannelServer:
+        server = ChannelServer(backend, socket_path, RunScope(backend, "r", "e", tmp_path, set()))
+        server.start()
+        return server
+
+    server = serve()
+    client = ChannelBackend(socket_path, "ws", str(tmp_path))  # type: ignore[abstract]
+    download = client.open_run_file("r", "outputs/a.bin")  # holds one connection
+    assert client.get_run("r").id == "r"  # so this call made a second one
+    assert download.read() == b"a" * (3 << 20)
+    download.close()  # both are idle now, and both go stale with their server
+    server.stop()
+    server = serve()
+    try:
+        assert client.get_run("r").status == RUNNING
+        with client.open_run_file("r", "outputs/a.bin") as again:
+            assert again.read(3) == b"aaa"
+    finally:
+        server.stop()
