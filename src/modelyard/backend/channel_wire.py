@@ -94,6 +94,18 @@ class ProtocolError(ConnectionError):
     """The other side broke the wire format (or a cap): the connection cannot go on."""
 
 
+class MessageTooLarge(errors.ValidationError):
+    """A message over ``MAX_MESSAGE_BYTES`` (``size`` bytes) was not sent."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(
+            "message",
+            f"a channel message of {size:,} bytes is over the limit of {MAX_MESSAGE_BYTES:,}: "
+            "send less in one call (files travel as streams)",
+        )
+
+
 class StreamTag:
     """Stands in a request or a reply for the stream that follows it (see the module
     docstring); :data:`STREAM` is its one instance."""
@@ -189,14 +201,10 @@ def error_from_wire(info: dict[str, Any]) -> errors.ModelyardError:
 
 
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
-    """Send one message; a ValidationError (nothing sent) when it is over the cap."""
+    """Send one message; MessageTooLarge (nothing sent) when it is over the cap."""
     body = json.dumps(message, separators=(",", ":")).encode()
     if len(body) > MAX_MESSAGE_BYTES:
-        raise errors.ValidationError(
-            "message",
-            f"a channel message of {len(body):,} bytes is over the limit of "
-            f"{MAX_MESSAGE_BYTES:,}: send less in one call (files travel as streams)",
-        )
+        raise MessageTooLarge(len(body))
     sock.sendall(_HEADER.pack(_MESSAGE, len(body)))
     sock.sendall(body)
 

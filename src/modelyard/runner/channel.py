@@ -34,6 +34,7 @@ from modelyard.backend.channel_wire import (
     STREAM,
     STREAM_METHODS,
     UPLOAD_METHODS,
+    MessageTooLarge,
     ProtocolError,
     StreamReader,
     decode,
@@ -138,8 +139,14 @@ class ChannelServer:
         try:
             try:
                 send(sock, reply)
-            except errors.ValidationError as error:  # an answer over the message cap
-                send(sock, {"error": error_to_wire(error)})
+            except MessageTooLarge as error:
+                too_large = errors.ValidationError(
+                    "message",
+                    f"the answer to {request.get('method')} is {error.size:,} bytes, over the "
+                    "limit of one channel message: ask for less in one call (read_run_file's "
+                    "size, a page's limit) or open the file as a stream",
+                )
+                send(sock, {"error": error_to_wire(too_large)})
                 return
             if download is not None:
                 send_stream(sock, download)  # a failed read ends the stream with its error
