@@ -310,7 +310,7 @@ def test_frames_and_messages_over_their_caps_are_refused(
     assert info.value.field == "message"
     # So is an answer too large for one: the caller is told, the channel goes on.
     backend.upload_run_file("r", "outputs/log.txt", io.BytesIO(b"z" * (2 << 20)))
-    with pytest.raises(ValidationError, match="the answer to read_run_file is .* over the limit"):
+    with pytest.raises(ValidationError, match=r"the answer to read_run_file is .* over the limit"):
         client.read_run_file("r", "outputs/log.txt", 0, 2 << 20)
     assert client.read_run_file("r", "outputs/log.txt", 0, 3) == b"zzz"
     assert backend.get_run_details("r").tags == {}
