@@ -6,11 +6,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from modelyard.backend.base import Backend
 from modelyard.backend.channel import ChannelBackend
 from modelyard.experiment import Experiment
 from modelyard.run import Run
@@ -90,3 +92,37 @@ def serve_to_script(workspace: Workspace, run: Run) -> ScriptSide:
     script_ws = Workspace._attached(workspace.name, workspace._id + "-script", client)
     script_run = Run(Experiment(script_ws, run.experiment.name), run.id)
     return ScriptSide(script_run, socket_path, scope, server)
+
+
+class UnscopedForTransportTests(RunScope):
+    """A scope that allows every call, for tests of the channel's transport only (records,
+    errors, streams, pages, retries across the socket): the contract suite run through the
+    channel. Real supervisors use :class:`RunScope`, whose rules test_run_scope.py checks."""
+
+    def __init__(self, backend: Backend, workdir: Path) -> None:
+        super().__init__(backend, "", "", workdir, set())
+
+    def authorize(self, method: str, arguments: dict[str, Any]) -> None:
+        pass
+
+    def check_source(self, field: str, path: Path) -> Path:
+        return path
+
+    def answer(self, method: str, arguments: dict[str, Any], result: Any) -> Any:
+        return result
+
+    def record_wish(self, arguments: dict[str, Any]) -> None:
+        return None
+
+
+@contextmanager
+def channel_to(backend: Backend, scope: RunScope) -> Iterator[ChannelBackend]:
+    """A script-side client of a channel server serving ``backend`` within ``scope`` (a real
+    Unix socket, in a short temporary folder: socket paths are limited to ~100 bytes)."""
+    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+    server = ChannelServer(backend, socket_path, scope)
+    server.start()
+    try:
+        yield ChannelBackend(socket_path, "ws", str(scope.workdir))  # type: ignore[abstract]
+    finally:
+        server.stop()

@@ -4,8 +4,11 @@
 ``backend`` fixture, all of them real: a SQLite file with files in a folder, a SQLite file
 with files on fsspec's in-memory filesystem (no local folder, and no append: its live logs
 are chunks, as on object stores), a real PostgreSQL (tests/postgres.py) with files in a
-folder, and PostgreSQL with files on a real S3 endpoint (moto's server, tests/s3.py). The
-HTTP backend joins as another subclass when the server exists.
+folder, PostgreSQL with files on a real S3 endpoint (moto's server, tests/s3.py), and the
+script-side channel (a ChannelBackend over a real socket to a ChannelServer serving a SQLite
+file and a folder, with a scope that allows every call: the suite checks the transport, and
+tests/runner/test_run_scope.py the scope). The HTTP backend joins as another subclass when the
+server exists.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from modelyard.backend.records import (
 )
 from modelyard.backend.snapshot_manifest import ManifestEntry, encode_manifest
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
-from tests.helpers import wait_for
+from tests.helpers import UnscopedForTransportTests, channel_to, wait_for
 
 # Leases that run out at once (the tests poll for their end) and leases that never do.
 SHORT_LEASE_S = 0.05
@@ -713,3 +716,17 @@ class TestPostgresAndS3(BackendContract):
     ) -> Backend:
         url, options = s3_store
         return LocalBackend("ws", postgres_url, url, base_dir=tmp_path, storage_options=options)
+
+
+class TestChannelToSQLiteAndFolder(BackendContract):
+    """The script's side of the channel: every call crosses a real Unix socket (files as
+    streams, since the test's files lie outside the served working folder)."""
+
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[Backend]:
+        db = f"sqlite:///{tmp_path / 'contract.db'}"
+        served = LocalBackend("ws", db, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+        workdir = tmp_path / "workdir"
+        workdir.mkdir()
+        with channel_to(served, UnscopedForTransportTests(served, workdir)) as client:
+            yield client

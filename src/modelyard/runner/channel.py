@@ -25,18 +25,25 @@ import socketserver
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from modelyard import errors
 from modelyard.backend import records
 from modelyard.backend.base import Backend
 from modelyard.backend.channel_wire import (
+    FRAME_BYTES,
+    STREAM,
     STREAM_METHODS,
     UPLOAD_METHODS,
+    MessageTooLarge,
+    ProtocolError,
+    StreamReader,
     decode,
     encode,
+    error_to_wire,
     receive,
     send,
+    send_stream,
 )
 from modelyard.runner.run_scope import RunScope
 
@@ -46,6 +53,9 @@ _SIGNATURES = {
 
 
 class _Handler(socketserver.BaseRequestHandler):
+    """One connection (one process of the run, or one of its threads or open streams): its
+    calls one after another."""
+
     server: _Server
 
     def setup(self) -> None:
@@ -57,12 +67,21 @@ class _Handler(socketserver.BaseRequestHandler):
             self.server.connections.discard(self.request)
 
     def handle(self) -> None:
+        sock: socket.socket = self.request
         while True:
             try:
-                request = receive(self.request)
-            except (ConnectionError, OSError):
+                request = receive(sock)
+                self.server.channel.serve(request, sock)
+            except ProtocolError as error:
+                # Out of step: say why (best effort), then drop the connection.
+                with contextlib.suppress(OSError):
+                    send(
+                        sock,
+                        {"error": error_to_wire(errors.ValidationError("message", str(error)))},
+                    )
                 return
-            send(self.request, self.server.channel.dispatch(request))
+            except OSError:
+                return  # the process went away, or dropped a stream it stopped reading
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
@@ -80,6 +99,8 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 class ChannelServer:
     """Serves a backend to the run's processes over a Unix socket (in the supervisor); each
     call is first decided by ``scope`` (``run_scope.py``): the processes reach their run only.
+    Files go up and down as streams of bounded frames (``channel_wire``), so the supervisor
+    holds at most a few MiB of a file a script uploads or reads, whatever its size.
     """
 
     def __init__(
@@ -113,10 +134,45 @@ class ChannelServer:
                     connection.shutdown(socket.SHUT_RDWR)
         Path(self.socket_path).unlink(missing_ok=True)
 
-    def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
+    def serve(self, request: dict[str, Any], sock: socket.socket) -> None:
+        """Answer one request read from ``sock``: read the stream of an upload that follows
+        it, send the reply, and the stream of a download after it. OSError (and
+        ProtocolError) when the connection cannot go on."""
+        reader = StreamReader(sock) if STREAM in _flat(request) else None
+        upload = io.BufferedReader(reader, FRAME_BYTES) if reader is not None else None
+        try:
+            reply, download = self.dispatch(request, upload)
+        finally:
+            if reader is not None:
+                # An upload refused (or failed) before its end is read to the end and dropped.
+                reader.drain()
+        try:
+            try:
+                send(sock, reply)
+            except MessageTooLarge as error:
+                too_large = errors.ValidationError(
+                    "message",
+                    f"the answer to {request.get('method')} is {error.size:,} bytes, over the "
+                    "limit of one channel message: ask for less in one call (read_run_file's "
+                    "size, a page's limit) or open the file as a stream",
+                )
+                send(sock, {"error": error_to_wire(too_large)})
+                return
+            if download is not None:
+                send_stream(sock, download)  # a failed read ends the stream with its error
+        finally:
+            if download is not None:
+                download.close()
+
+    def dispatch(
+        self, request: dict[str, Any], upload: IO[bytes] | None = None
+    ) -> tuple[dict[str, Any], IO[bytes] | None]:
+        """The reply to ``request``, and the stream to send after it (a download's): the
+        call decided by the scope and made on the backend. ``upload`` reads the stream that
+        followed an upload's request."""
         method = request.get("method")
         if method not in Backend.__abstractmethods__:
-            return {"error": {"type": "UserError", "message": f"unknown call {method!r}"}}
+            return {"error": {"type": "UserError", "message": f"unknown call {method!r}"}}, None
         try:
             try:
                 call = _SIGNATURES[method].bind(
@@ -131,16 +187,20 @@ class ChannelServer:
             if method == "update_run_status":
                 wished = self.scope.record_wish(arguments)
                 if wished is not None:
-                    return {"result": encode(wished)}
+                    return {"result": encode(wished)}, None
             source_field = UPLOAD_METHODS.get(method)
             if source_field is not None:
                 source = arguments[source_field]
-                if isinstance(source, bytes):
-                    arguments[source_field] = io.BytesIO(source)
+                if source is STREAM and upload is not None:
+                    arguments[source_field] = upload
                 elif isinstance(source, Path):
                     arguments[source_field] = self.scope.check_source(source_field, source)
                 else:
-                    raise errors.ValidationError(source_field, "send a path or bytes")
+                    raise errors.ValidationError(
+                        source_field, "send a path inside the run's working folder or a stream"
+                    )
+            elif upload is not None:
+                raise errors.ValidationError("args", f"{method} takes no stream")
             result = getattr(self.backend, method)(*call.args[1:], **call.kwargs)
             if (
                 method == "update_run_status"
@@ -148,23 +208,24 @@ class ChannelServer:
                 and self.on_queue_change is not None
             ):
                 self.on_queue_change()
-            if method in STREAM_METHODS:
-                with result:
-                    result = result.read()
             result = self.scope.answer(method, arguments, result)
-            return {"result": encode(_without_credentials(result))}
-        except errors.ModelyardError as error:
-            return {
-                "error": {
-                    "type": type(error).__name__,
-                    "message": str(error),
-                    "field": getattr(error, "field", None),
-                }
-            }
+            if method in STREAM_METHODS:
+                return {"result": encode(STREAM)}, result
+            return {"result": encode(_without_credentials(result))}, None
         except Exception as error:
-            return {
-                "error": {"type": "StorageError", "message": f"{type(error).__name__}: {error}"}
-            }
+            return {"error": error_to_wire(error)}, None
+
+
+def _flat(value: Any) -> list[Any]:
+    """The values in a request as it came (not decoded), at any depth: a request with a
+    stream's tag anywhere in it is followed by a stream."""
+    if isinstance(value, dict):
+        if value == {"__stream__": None}:
+            return [STREAM]
+        return [item for entry in value.values() for item in _flat(entry)]
+    if isinstance(value, list | tuple):
+        return [item for entry in value for item in _flat(entry)]
+    return [value]
 
 
 def _without_credentials(result: Any) -> Any:
