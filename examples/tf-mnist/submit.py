@@ -23,12 +23,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from mnist_data import find_mnist
 
 from modelyard import Datastore, Experiment, Run, Workspace
 from modelyard.compute import ComputeTarget, ComputeTargetException
+from modelyard.store.files import s3_storage_options
 from modelyard.train import TensorFlow
 
 HERE = Path(__file__).resolve().parent
@@ -58,7 +58,7 @@ def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore
         location=args.workspace,
         database_url=args.database_url,
         storage_url=args.storage_url,
-        storage_options=storage_options(args.storage_endpoint) if args.storage_url else None,
+        storage_options=s3_storage_options(args.storage_endpoint) if args.storage_url else None,
     ).write_config()
 
     ws = Workspace.from_config()
@@ -66,17 +66,6 @@ def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore
     data_folder, _source = find_mnist(args.data)
     ds.upload(src_dir=str(data_folder), target_path="mnist", overwrite=True, show_progress=True)
     return ws, ds, data_folder
-
-
-def storage_options(endpoint: str | None) -> dict[str, Any]:
-    """The S3 store's options: its endpoint, and the key and secret of the AWS variables."""
-    options: dict[str, Any] = {}
-    if endpoint:
-        options["client_kwargs"] = {"endpoint_url": endpoint}
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        options["key"] = os.environ["AWS_ACCESS_KEY_ID"]
-        options["secret"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-    return options
 
 
 def register_and_check(

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+import fsspec
 import pytest
 from click.testing import CliRunner
 
 from modelyard import Experiment, Workspace, errors
 from modelyard.cli.main import EXIT_CODES, cli
+from tests.s3 import KEY, SECRET, S3Server, isolated_env
 
 TIMEOUT_S = 120
 
@@ -153,6 +155,36 @@ def test_a_workspace_on_postgresql_from_the_cli(tmp_path: Path, postgres_url: st
     assert listed["status"] == "Completed"
     metrics = cli_run(tmp_path, "run", "metrics", listed["runId"], "--json").json()
     assert [(m["name"], m["lastValue"]) for m in metrics] == [("x", 1.0)]
+
+
+def test_a_workspace_on_postgresql_and_s3_from_the_cli(
+    tmp_path: Path, postgres_url: str, s3_server: S3Server
+) -> None:
+    storage_url, _ = s3_server.new_bucket("team")
+    env = {k: v for k, v in isolated_env().items() if k != "MODELYARD_CONFIG"}
+    created = cli_start(
+        tmp_path,
+        *("workspace", "create", "team", "--database-url", postgres_url),
+        *("--storage-url", storage_url, "--storage-endpoint", s3_server.endpoint_url, "--json"),
+        env=env,
+    ).result()
+    assert created.returncode == 0, created.stderr
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "hello.py").write_text("print('hello from s3')\n")
+    submitted = cli_start(
+        tmp_path, "run", "submit", "--experiment", "e", "--wait", str(source), "hello.py", env=env
+    ).result()
+    assert "hello from s3" in submitted.ok().stdout
+    (listed,) = cli_run(tmp_path, "run", "list", "--experiment", "e", "--json").json()
+    # Read back by a client without AWS variables: the key and secret are the workspace's.
+    logs = cli_run(tmp_path, "run", "logs", listed["runId"]).ok().stdout
+    assert "hello from s3" in logs
+    bucket = fsspec.filesystem("s3", **s3_server.storage_options)
+    assert bucket.find(f"{storage_url}/runs/{listed['runId']}/user_logs")  # the live log
+    assert bucket.find(f"{storage_url}/snapshots")
+    assert not list((tmp_path / ".modelyard" / "team").rglob("std_log*"))
+    assert KEY not in created.stdout and SECRET not in created.stdout
 
 
 def test_workspace_create_show_and_config_lookup(tmp_path: Path) -> None:

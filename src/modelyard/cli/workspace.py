@@ -11,6 +11,7 @@ from modelyard.cli.output import print_fields, print_json, print_message
 from modelyard.cli.params import json_option
 from modelyard.cli.state import CliState
 from modelyard.errors import ConflictError, NotFoundError
+from modelyard.store.files import s3_storage_options
 from modelyard.workspace import Workspace
 
 
@@ -50,6 +51,18 @@ def group() -> None:
     help="Keep the metadata in this database instead of a SQLite file in the folder: "
     "postgresql+psycopg://USER@HOST/DB (needs the postgres extra).",
 )
+@click.option(
+    "--storage-url",
+    metavar="URL",
+    help="Keep the files (run files, snapshots, logs, models) in this object store instead of "
+    "the folder: s3://BUCKET/PREFIX (needs the s3 extra); the key and secret come from "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and are kept in the private workspace.json.",
+)
+@click.option(
+    "--storage-endpoint",
+    metavar="URL",
+    help="The S3-compatible endpoint of --storage-url (MinIO, Ceph...; default: AWS).",
+)
 @json_option
 def create(
     name: str,
@@ -57,6 +70,8 @@ def create(
     write_config: bool,
     exist_ok: bool,
     database_url: str | None,
+    storage_url: str | None,
+    storage_endpoint: str | None,
     as_json: bool,
 ) -> None:
     """Create a workspace and write its config.
@@ -68,11 +83,20 @@ def create(
     Example:
       modelyard workspace create demo --location /data/workspaces/demo
       modelyard workspace create team --database-url postgresql+psycopg://me@db/modelyard
+      modelyard workspace create team --storage-url s3://models/team \\
+        --storage-endpoint http://minio:9000
     """
     try:
         ws = Workspace.get(name, location)
     except NotFoundError:
-        ws = Workspace.create(name, location, exist_ok=False, database_url=database_url)
+        ws = Workspace.create(
+            name,
+            location,
+            exist_ok=False,
+            database_url=database_url,
+            storage_url=storage_url,
+            storage_options=s3_storage_options(storage_endpoint) if storage_url else None,
+        )
         created = True
     else:
         if not exist_ok:

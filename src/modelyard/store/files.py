@@ -40,7 +40,7 @@ import io
 import os
 import stat
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar, cast
 
@@ -77,6 +77,29 @@ except ImportError:
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+
+
+def s3_storage_options(
+    endpoint_url: str | None = None, environ: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """The fsspec options of an S3-compatible store: its endpoint (None: AWS's own), and the
+    key and secret of ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` when they are set.
+    Given to ``Workspace.create``, they are kept in its private ``workspace.json``: the local
+    compute agent, which opens the store for the runs, does not inherit a client's AWS
+    variables.
+
+    Example::
+
+        s3_storage_options("http://minio:9000")
+        # {'client_kwargs': {'endpoint_url': 'http://minio:9000'}, 'key': ..., 'secret': ...}
+    """
+    options: dict[str, Any] = {}
+    if endpoint_url:
+        options["client_kwargs"] = {"endpoint_url": endpoint_url}
+    if environ.get("AWS_ACCESS_KEY_ID"):
+        options["key"] = environ["AWS_ACCESS_KEY_ID"]
+        options["secret"] = environ.get("AWS_SECRET_ACCESS_KEY", "")
+    return options
 
 
 def local_url(folder: Path) -> str:
