@@ -218,6 +218,7 @@ class Supervisor:
     def _run(self) -> int:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_processes()
+        self.lease.start()
         final, error = COMPLETED, None
         try:
             self.prepare()
@@ -265,6 +266,7 @@ class Supervisor:
             }
         if error is not None:
             self.say(f"error: {error['message']}")
+        self.lease.stop()
         try:
             self.backend.update_run_status(self.run_id, final, error=error)
         except ConflictError:
@@ -395,7 +397,7 @@ class Supervisor:
         processes = self.processes
         started = time.monotonic()
         limit = self.spec.max_run_duration_seconds
-        next_status = next_heartbeat = next_logs = 0.0
+        next_status = next_logs = 0.0
         ended_at: float | None = None
         while True:
             processes.arrived.wait(SHIP_INTERVAL_S)
@@ -419,9 +421,7 @@ class Supervisor:
             if now >= next_status:
                 self.check_status()
                 next_status = now + STATUS_INTERVAL_S
-            if now >= next_heartbeat:
-                self.lease.renew()
-                next_heartbeat = now + HEARTBEAT_INTERVAL_S
+            self.lease.check()
             if limit is not None and now - started > limit and code is None:
                 raise _Stopped(
                     FAILED,
@@ -626,8 +626,7 @@ def _catching_stop_signals(handler: Callable[[int, FrameType | None], None]) -> 
 class _PreparingPoll:
     """Called often while an environment is built or waited for: a cancel request stops the
     build (looked for every STATUS_INTERVAL_S), and so does a stop signal (``check_signal``,
-    every call) or the run ended by someone else; the run's heartbeat stays fresh through a
-    long build (every HEARTBEAT_INTERVAL_S)."""
+    every call), a lost lease, or the run ended by someone else."""
 
     def __init__(
         self,
@@ -641,18 +640,14 @@ class _PreparingPoll:
         self.lease = lease
         self.check_signal = check_signal
         self.next_status = time.monotonic() + STATUS_INTERVAL_S
-        self.next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL_S
 
     def __call__(self) -> None:
         self.check_signal()
+        self.lease.check()
         now = time.monotonic()
-        if now >= self.next_heartbeat:
-            status = self.lease.renew()
-            self.next_heartbeat = now + HEARTBEAT_INTERVAL_S
-        elif now >= self.next_status:
-            status = self.backend.get_run(self.run_id).status
-        else:
+        if now < self.next_status:
             return
+        status = self.backend.get_run(self.run_id).status
         self.next_status = now + STATUS_INTERVAL_S
         if status == CANCEL_REQUESTED:
             raise _Stopped(CANCELED, {"message": "canceled by the user"})
@@ -662,20 +657,45 @@ class _PreparingPoll:
 
 
 class _Lease:
-    """The run's lease, renewed by the supervisor's heartbeat. When renewing finds the run
-    ended without this supervisor (its lease expired, a stalled machine say, and a watcher
-    failed it), the run is stopped: its processes must not go on unsupervised."""
+    """The run's lease, renewed every HEARTBEAT_INTERVAL_S by a thread of its own for as long
+    as the supervisor lives: through an environment build, the script and the upload of
+    ``./outputs`` alike (a long upload must not look like a dead supervisor). When renewing
+    finds the run ended without this supervisor (its lease expired, a stalled machine say,
+    and a watcher failed it) or taken by another worker, :meth:`check` stops the run at the
+    next safe point: its processes must not go on unsupervised."""
 
     def __init__(self, backend: Backend, run_id: str, worker_id: str, seconds: float) -> None:
         self.backend = backend
         self.run_id = run_id
         self.worker_id = worker_id
         self.seconds = seconds
+        self.lost: str | None = None  # why the run is no longer this supervisor's
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="modelyard-lease", daemon=True)
 
-    def renew(self) -> str:
-        status = self.backend.renew_lease(self.run_id, self.worker_id, self.seconds)
-        if status in TERMINAL_STATES or status == NOT_RESPONDING:
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _keep(self) -> None:
+        while not self._done.wait(HEARTBEAT_INTERVAL_S):
+            try:
+                status = self.backend.renew_lease(self.run_id, self.worker_id, self.seconds)
+            except ConflictError as taken:
+                self.lost = str(taken)
+                return
+            except ModelyardError:
+                continue  # the database is away: the lease outlasts several missed beats
+            if status in TERMINAL_STATES or status == NOT_RESPONDING:
+                self.lost = f"the run became {status} without its supervisor"
+                return
+
+    def check(self) -> None:
+        """Raise _Stopped when the lease was lost."""
+        if self.lost is not None:
             raise _Stopped(
-                FAILED, {"message": "the run's lease expired while its supervisor was alive"}
+                FAILED,
+                {"message": f"the run's lease was lost while its supervisor ran: {self.lost}"},
             )
-        return status
