@@ -4,7 +4,6 @@ parts arrive, many files side by side, and failures that leave nothing half-writ
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import socket
@@ -103,7 +102,7 @@ def quiet(**kwargs: Any) -> dict[str, Any]:
 
 
 def test_a_large_file_goes_up_in_parts_and_comes_back_whole(
-    store: FileStore, tmp_path: Path, watch: ProgressWatch
+    store: FileStore, tmp_path: Path
 ) -> None:
     data = write_random(tmp_path / "src" / "big.bin", BIG)
 
@@ -116,8 +115,6 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_whole(
     assert pending_uploads(store) == []
     down = transfer.download(store, store.list("raw"), tmp_path / "out", **quiet())
     assert (down.files, down.bytes) == (1, BIG)
-    copy = (tmp_path / "out" / "raw" / "big.bin").read_bytes()
-    assert hashlib.sha256(copy).digest() == hashlib.sha256(data).digest()
     assert local_files(tmp_path / "out") == {"raw/big.bin": data}
 
 
@@ -138,10 +135,8 @@ def test_progress_moves_as_each_part_arrives_not_only_at_the_end(
     assert len([done for done in down if 0 < done < BIG]) >= 2
     assert down[-1] == BIG
     # The file counts as done once, when its last part made the object.
-    assert [files for kind, _, files in watch.seen if kind == "upload"][-1] == 1
-    assert [files for kind, done, files in watch.seen if kind == "upload" and done < BIG] == [
-        0
-    ] * len([done for done in up if done < BIG])
+    files_done = [files for kind, _, files in watch.seen if kind == "upload"]
+    assert files_done == [0] * (len(up) - 1) + [1]
 
 
 def test_a_file_just_over_the_threshold_and_one_just_under_both_arrive(
