@@ -38,6 +38,7 @@ import math
 import mimetypes
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +54,9 @@ except ImportError:  # s3fs (which brings botocore) is an optional dependency: n
 MULTIPART_THRESHOLD = 8 << 20
 PART_SIZE = 8 << 20
 MAX_PARTS = 10_000
+# How long a completion that an earlier try may still be doing is waited for: moto's server
+# took over 15 s to join 1 GiB on a loaded machine, and S3 may take minutes for large objects.
+COMPLETION_WAIT = 120.0
 # What one read of a streamed GET waits for: progress moves by this much, and each thread holds
 # at most this much in memory.
 READ_SIZE = 1 << 20
@@ -170,11 +174,34 @@ class MultipartUpload:
             # Joining the parts of 1 GiB took moto's server more than s3fs's 15 s read
             # timeout: s3fs asked again, and the store, in the middle of the first request
             # or done with it, no longer knew the upload (a 500 from moto, NoSuchUpload from
-            # S3). The object is there, whole, when it has the ETag these parts make.
-            if not self._made_of(parts):
+            # S3). The object is there, whole, once it has the ETag these parts make.
+            if not self._completed_meanwhile(upload_id, parts):
                 raise
         self.complete = True
         self.fs.invalidate_cache(self.target)
+        return True
+
+    def _completed_meanwhile(self, upload_id: str, parts: list[dict[str, Any]]) -> bool:
+        """Whether a completion that failed was done by an earlier try of it: the store no
+        longer knows the upload, and the object these parts make appears within
+        :data:`COMPLETION_WAIT` seconds (the earlier try may still be joining the parts)."""
+        try:
+            _call(
+                self.fs,
+                "list_parts",
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                MaxParts=1,
+            )
+            return False  # the upload is still there: the completion really failed
+        except OSError:
+            pass
+        deadline = time.monotonic() + COMPLETION_WAIT
+        while not self._made_of(parts):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
         return True
 
     def _made_of(self, parts: list[dict[str, Any]]) -> bool:
@@ -287,6 +314,7 @@ async def _read_chunk(body: Any, size: int) -> bytes:
 
 
 __all__ = [
+    "COMPLETION_WAIT",
     "MAX_PARTS",
     "MULTIPART_THRESHOLD",
     "PART_SIZE",
