@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -38,36 +37,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# The same data as the local upload benchmark: one 1 GiB file, 10,000 files of 1-4 KiB.
+from bench_upload import BIG_SIZE, SMALL_FILES, make_big_file, make_small_files
+
 from modelyard.datastore import Datastore
 from modelyard.store.files import FileStore
 from modelyard.workspace import Workspace
 from tests.s3 import S3Server, isolated_env
 
-BIG_SIZE = 1 << 30
-SMALL_FILES = 10_000
-SMALL_FOLDERS = 20
 WORK = Path(__file__).resolve().parent / ".work"
 AWS_VENV = WORK / "awscli-venv"
-
-
-def make_big_file(path: Path) -> None:
-    # 64 MiB of random bytes written 16 times: a second to make instead of ten from os.urandom.
-    block = os.urandom(64 << 20)
-    with open(path, "wb") as f:
-        for _ in range(BIG_SIZE // len(block)):
-            f.write(block)
-
-
-def make_small_files(folder: Path) -> int:
-    rng = random.Random(42)
-    total = 0
-    for i in range(SMALL_FILES):
-        sub = folder / f"part{i % SMALL_FOLDERS:02d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        size = rng.randint(1024, 4096)
-        (sub / f"img{i:05d}.bin").write_bytes(rng.randbytes(size))
-        total += size
-    return total
 
 
 def aws_command(given: str | None) -> str:
