@@ -30,6 +30,7 @@ from modelyard import Experiment, Run, Workspace
 ws = Workspace.get("bench", location=sys.argv[1])
 run = Run(Experiment(ws, "ingest"), sys.argv[2])
 points, every, base = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print("ready", flush=True)
 sys.stdin.readline()                   # start together
 for i in range(points):
     run.log("value", float(base + i))
@@ -55,11 +56,13 @@ def measure(ws: Workspace, processes: int, points: int, every: int) -> float:
                 str(n * per_process),
             ],
             stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
         )
         for n in range(processes)
     ]
-    time.sleep(2.0)  # let every interpreter import modelyard before the clock starts
+    for process in started:  # every interpreter has imported modelyard and opened the run
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
     start = time.perf_counter()
     for process in started:
         assert process.stdin is not None
