@@ -112,7 +112,7 @@ class Agent:
         # Who holds the leases of the runs this agent starts (one id per agent process).
         self.worker_id = worker_id()
         self.next_sweep = 0.0  # the first step looks for orphans (stop_orphans)
-        self.watched = 0  # runs active in the workspace, this agent's or not
+        self.watched = 0  # leased runs active in the workspace, this agent's or not
         self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
         self.started: set[str] = set()
         self.limit = max_concurrent_runs()
@@ -322,7 +322,9 @@ class Agent:
         active = self.backend.list_runs_in_states(
             ACTIVE_STATES, properties={COMPUTE_PROPERTY: LOCAL}
         )
-        self.watched = len(active)
+        # Only leased runs can expire; one without a lease (started before leases) is
+        # looked after by its supervisor's pid alone, and must not keep the agent up.
+        self.watched = sum(1 for record in active if record.lease_holder is not None)
         for record in active:
             if record.id in self.children.values():
                 continue
