@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from modelyard.backend.base import Backend
 from modelyard.names import TMP_PREFIX
-from modelyard.runner.log_shipping import MAX_CALL_BYTES, LogShipper
+from modelyard.runner.log_shipping import MAX_CALL_BYTES
 from modelyard.store import local_tree
 
 _READ_BYTES = 1 << 20
@@ -141,29 +141,6 @@ class LogsFolderSync:
         reader = _HashingReader(file)
         self.backend.upload_run_file(self.run_id, name, io.BufferedReader(reader))
         return _Stored(info.st_ino, reader.size, info.st_mtime_ns, reader.crc)
-
-
-@dataclass
-class RunLogs:
-    """What a supervisor keeps of its run's live logs: the processes' output, shipped in the
-    background (``shipper``), and the files of ``./logs`` (``folder``).
-
-    Example::
-
-        logs = RunLogs.of_run(backend, run_id, workdir, say=print)
-        logs.shipper.append("user_logs/std_log.txt", b"hello\\n")
-        logs.folder.sync()
-        logs.shipper.close()
-    """
-
-    shipper: LogShipper
-    folder: LogsFolderSync
-
-    @classmethod
-    def of_run(
-        cls, backend: Backend, run_id: str, workdir: Path, say: Callable[[str], None]
-    ) -> RunLogs:
-        return cls(LogShipper(backend, run_id), LogsFolderSync(backend, run_id, workdir, say=say))
 
 
 class _HashingReader(io.RawIOBase):

@@ -83,7 +83,8 @@ from modelyard.errors import ConflictError, ModelyardError
 from modelyard.runner import checks, data, envbuild, launchers
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.job import JOB_FILE, JobSpec
-from modelyard.runner.logs_sync import LogsFolderSync, RunLogs
+from modelyard.runner.log_shipping import LogShipper
+from modelyard.runner.logs_sync import LogsFolderSync
 from modelyard.runner.process_identity import start_time
 from modelyard.runner.processes import Output, Processes, RunProcess
 from modelyard.runner.run_environment import run_process_environment
@@ -142,7 +143,9 @@ class Supervisor:
         self.spec: JobSpec | None = None
         self.output = Output()  # process 0's, once started
         self.system_log_offset = 0
-        self.live_logs = RunLogs.of_run(self.backend, run_id, self.workdir, self.say)
+        # The processes' output, stored in the background, and ./logs, synced by what changed.
+        self.shipper = LogShipper(backend, run_id)
+        self.logs_folder = LogsFolderSync(backend, run_id, self.workdir, "logs", self.say)
         self.processes: Processes | None = None
         self.process: subprocess.Popen[bytes] | None = None  # the first process, or mpirun
         self.status = ""
@@ -514,22 +517,22 @@ class Supervisor:
         for stream in self.processes.streams:
             chunk = stream.output.take()
             if chunk:
-                self.live_logs.shipper.append(stream.name, chunk)
+                self.shipper.append(stream.name, chunk)
                 stream.offset += len(chunk)
         if self.process is None:
             # The processes failed to start: no finalize follows to flush what they wrote.
-            self.live_logs.shipper.flush()
+            self.shipper.flush()
 
     def sync_logs(self) -> None:
         """Store what changed in ``./logs`` since the last sync: grown files by their new
         bytes, new or rewritten ones whole (logs_sync.py)."""
-        self.live_logs.folder.sync()
+        self.logs_folder.sync()
 
-    def _upload_changed(self, folder_name: str) -> None:
-        """Upload the files of ``./<folder_name>`` whole (``./outputs``, once the script has
-        ended), with the rules for links of logs_sync.py."""
+    def upload_outputs(self) -> None:
+        """Upload the files of ``./outputs`` whole, once the script has ended, with the rules
+        for links of logs_sync.py."""
         LogsFolderSync(
-            self.backend, self.run_id, self.workdir, folder_name, self.say, appends=False
+            self.backend, self.run_id, self.workdir, "outputs", self.say, appends=False
         ).sync()
 
     def finalize(self) -> None:
@@ -543,11 +546,11 @@ class Supervisor:
                 self.say(f"asked again ({self.signals[1]}): ./logs and ./outputs are not uploaded")
             else:
                 self.sync_logs()
-                self._upload_changed("outputs")
+                self.upload_outputs()
         finally:
             # Every byte of output is stored before the run's final state is recorded (or
             # its loss fails the run); the shipper's thread ends here.
-            self.live_logs.shipper.close()
+            self.shipper.close()
         if hasattr(self, "channel"):
             self.channel.stop()
 

@@ -38,7 +38,9 @@ import functools
 import inspect
 import io
 import os
+import shutil
 import stat
+import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -194,6 +196,9 @@ def _translate_os_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P
     return decorate
 
 
+# Bytes of an object-store write kept in memory before they spill to a temporary file.
+SPOOL_IN_MEMORY = 8 << 20
+
 # The stores on object stores that this process made (see _reopen_in_child).
 _object_stores: weakref.WeakSet[FileStore] = weakref.WeakSet()
 
@@ -320,8 +325,15 @@ class FileStore:
         parent = target.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         if not self.renames:
-            with self.fs.open(target, "wb") as f:
-                yield f
+            # An object store's file is uploaded when it closes, even when the block raised
+            # (s3fs completes the upload on close): the bytes are spooled (in memory up to
+            # SPOOL_IN_MEMORY, then in a temporary file) and sent only after a clean end, so
+            # a write that fails half-way leaves no object.
+            with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as spool:
+                yield spool
+                spool.seek(0)
+                with self.fs.open(target, "wb") as f:
+                    shutil.copyfileobj(spool, f, SPOOL_IN_MEMORY)
             return
         temp = f"{parent}/{temp_name()}"
         try:

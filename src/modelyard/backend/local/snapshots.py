@@ -5,19 +5,16 @@ The layout is the one workspaces have always had, so their snapshots stay readab
     snapshots/blobs/<first 2 hex digits>/<sha256>   one file's bytes, written once
     snapshots/manifests/<id>.json                   a manifest (backend/snapshot_manifest.py)
 
-A blob is stored only once its bytes have been seen to hash to its name: on a store that
-renames (a local folder, memory://) it is written to a temporary name and renamed; on an
-object store, where a write that fails half-way still leaves an object (s3fs completes the
-upload when the file is closed, error or not), the bytes are first spooled (in memory up to
-8 MiB, then in a temporary file) and checked, then sent. A manifest is stored only once every
-blob it lists is, with the size it gives: a manifest that exists has all its blobs.
+A blob is stored only once its bytes have been seen to hash to its name: they are checked as
+they are written through ``FileStore.open_write``, which stores nothing when the block raises
+(a temporary name renamed, or on an object store bytes spooled and sent at the end). A
+manifest is stored only once every blob it lists is, with the size it gives: a manifest that
+exists has all its blobs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,8 +36,6 @@ BLOBS = "snapshots/blobs"
 MANIFESTS = "snapshots/manifests"
 
 _CHUNK = 8 << 20
-# Above this a spooled blob goes from memory to a temporary file on disk.
-_SPOOL_IN_MEMORY = 8 << 20
 # An object store answers each existence check in tens of milliseconds: overlap them.
 _REMOTE_CHECKS = 16
 
@@ -65,21 +60,13 @@ class SnapshotStore(LocalBase):
     def upload_snapshot_blob(self, digest: str, source: FileSource) -> None:
         check_digest("digest", digest)
         path = blob_path(digest)
-        if self.files.renames:
-            if self.files.exists(path):
-                return
-            with _opened(source) as stream, self.files.open_write(path, "digest") as target:
-                # Raising inside open_write drops the temporary file.
-                _copy_checked(stream, target, digest)
-            return
         # On an object store the caller has just been told the blob is missing, and a look
         # costs as much as the PUT of a small file: the checked bytes are simply put again,
         # which leaves a stored blob as it was (same name, same bytes; a PUT is atomic).
-        with _opened(source) as stream, tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY) as spool:
-            _copy_checked(stream, spool, digest)
-            spool.seek(0)
-            with self.files.open_write(path, "digest") as target:
-                shutil.copyfileobj(spool, target, _CHUNK)
+        if self.files.renames and self.files.exists(path):
+            return
+        with _opened(source) as stream, self.files.open_write(path, "digest") as target:
+            _copy_checked(stream, target, digest)  # raising here stores nothing
 
     def put_snapshot_manifest(self, manifest: bytes) -> str:
         if not isinstance(manifest, bytes):
