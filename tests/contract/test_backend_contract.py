@@ -30,18 +30,31 @@ from modelyard.backend.base import Backend, every_item, page_key
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
+    CANCELED,
     COMPLETED,
     FAILED,
     PREPARING,
+    PROVISIONING,
     QUEUED,
     RUNNING,
     SCALAR,
+    STARTING,
     MetricBatch,
     RunRecord,
 )
 from modelyard.backend.snapshot_manifest import ManifestEntry, encode_manifest
-from modelyard.errors import ConflictError, NotFoundError, ValidationError
+from modelyard.errors import (
+    ComputeTargetException,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from modelyard.runner.run_scope import RunScope
 from tests.helpers import UnscopedForTransportTests, channel_to, wait_for
+
+# What ComputeTarget.create stores for AmlCompute.provisioning_configuration(...).
+GPU_CLUSTER = {"vm_size": "STANDARD_NC6", "min_nodes": 0, "max_nodes": 4, "provider": "local"}
 
 # Leases that run out at once (the tests poll for their end) and leases that never do.
 SHORT_LEASE_S = 0.05
@@ -596,6 +609,262 @@ class BackendContract:
         reported = sorted(run.id for mine in failed_by for run in mine)
         assert reported == runs  # every run failed, and reported by one watcher only
         assert all(run.status == FAILED for mine in failed_by for run in mine)
+
+    def test_a_cluster_claims_a_run_into_provisioning_until_its_nodes_are_there(
+        self, backend: Backend
+    ) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+
+        claimed = backend.claim_run("r", "cluster-gpu", 30.0, status=PROVISIONING)
+
+        assert claimed is not None
+        assert (claimed.status, claimed.lease_holder) == (PROVISIONING, "cluster-gpu")
+        assert backend.claim_run("r", "agent-2", 30.0) is None  # still one claimer only
+        assert backend.claim_run("r", "agent-2", 30.0, status=PROVISIONING) is None
+        # The holder's retry is a renewal, and leaves the state as it is.
+        again = backend.claim_run("r", "cluster-gpu", LONG_LEASE_S, status=PROVISIONING)
+        assert again is not None and again.status == PROVISIONING
+        assert backend.renew_lease("r", "cluster-gpu", LONG_LEASE_S) == PROVISIONING
+        # The nodes are up: on through Preparing to the end.
+        for status in (PREPARING, STARTING, RUNNING, COMPLETED):
+            assert backend.update_run_status("r", status).status == status
+        assert backend.claim_run("r", "cluster-gpu", 30.0, status=PROVISIONING) is None
+        assert backend.get_run("r").status == COMPLETED
+
+    def test_a_claim_goes_to_preparing_or_provisioning_only(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        for status in (RUNNING, QUEUED, COMPLETED, "Waiting"):
+            with pytest.raises(ValidationError, match=f"'{status}'.*Provisioning") as caught:
+                backend.claim_run("r", "agent-1", 30.0, status=status)
+            assert caught.value.field == "status"
+        assert backend.get_run("r").status == QUEUED  # nothing claimed
+        assert backend.get_run("r").lease_holder is None
+
+    def test_a_provisioning_run_whose_lease_expired_is_failed(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        backend.claim_run("r", "cluster-gpu", SHORT_LEASE_S, status=PROVISIONING)
+
+        (failed,) = wait_for(backend.expire_leases)
+
+        assert (failed.id, failed.status, failed.lease_holder) == ("r", FAILED, "cluster-gpu")
+        assert failed.error is not None
+        assert re.fullmatch(EXPIRY_REASON.format("cluster-gpu"), failed.error["message"])
+        assert backend.renew_lease("r", "cluster-gpu", 30.0) == FAILED
+
+    def test_a_run_waiting_for_nodes_can_be_canceled(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=QUEUED)
+        backend.claim_run("r", "cluster-gpu", LONG_LEASE_S, status=PROVISIONING)
+
+        backend.update_run_status("r", CANCEL_REQUESTED)
+
+        # The holder learns of it with its heartbeat, and its next step does not hide it.
+        assert backend.renew_lease("r", "cluster-gpu", LONG_LEASE_S) == CANCEL_REQUESTED
+        assert backend.update_run_status("r", PREPARING).status == CANCEL_REQUESTED
+        canceled = backend.update_run_status("r", CANCELED)
+        assert canceled.status == CANCELED and canceled.ended_at is not None
+        assert backend.expire_leases() == []
+
+    # -- compute targets -------------------------------------------------------------------
+
+    def test_compute_targets_are_created_found_updated_and_deleted(self, backend: Backend) -> None:
+        created = backend.create_compute("gpucluster", "AmlCompute", GPU_CLUSTER)
+        assert (created.name, created.compute_type, created.provisioning) == (
+            "gpucluster",
+            "AmlCompute",
+            GPU_CLUSTER,
+        )
+        assert (created.state, created.address, created.errors) == ("Creating", None, [])
+        assert created.updated_at == created.created_at
+        assert backend.get_compute("gpucluster") == created
+        assert backend.find_compute("gpucluster") == created
+        backend.create_compute("cpucluster", "AmlCompute", {"vm_size": "STANDARD_D2_V2"})
+        assert [c.name for c in backend.list_computes()] == ["cpucluster", "gpucluster"]
+
+        up = backend.update_compute("gpucluster", state="Succeeded", address="127.0.0.1:6379")
+        assert (up.state, up.address, up.errors) == ("Succeeded", "127.0.0.1:6379", [])
+        assert up.updated_at >= created.updated_at and up.created_at == created.created_at
+        # Only the fields given change.
+        problem = [{"code": "NodeLost", "message": "node 1 stopped answering"}]
+        failed = backend.update_compute("gpucluster", errors=problem)
+        assert (failed.state, failed.address, failed.errors) == (
+            "Succeeded",
+            "127.0.0.1:6379",
+            problem,
+        )
+        assert backend.update_compute("gpucluster", errors=problem) == backend.get_compute(
+            "gpucluster"
+        )
+        assert backend.update_compute("gpucluster", state="Deleting").errors == problem
+        assert backend.get_compute("gpucluster").provisioning == GPU_CLUSTER
+
+        backend.delete_compute("gpucluster")
+        assert backend.find_compute("gpucluster") is None
+        assert [c.name for c in backend.list_computes()] == ["cpucluster"]
+        # The name is free again, for another configuration.
+        again = backend.create_compute("gpucluster", "AmlCompute", {"vm_size": "STANDARD_NC12"})
+        assert (again.state, again.provisioning) == ("Creating", {"vm_size": "STANDARD_NC12"})
+
+    def test_creating_a_compute_target_again_is_a_retry_unless_it_differs(
+        self, backend: Backend
+    ) -> None:
+        first = backend.create_compute("gpucluster", "AmlCompute", GPU_CLUSTER)
+        backend.update_compute("gpucluster", state="Succeeded")
+        # The same configuration (in any key order): the record as it is now, not a second.
+        retried = backend.create_compute(
+            "gpucluster", "AmlCompute", dict(reversed(GPU_CLUSTER.items()))
+        )
+        assert retried == backend.get_compute("gpucluster")
+        assert (retried.state, retried.created_at) == ("Succeeded", first.created_at)
+        for compute_type, provisioning in (
+            ("AmlCompute", {**GPU_CLUSTER, "max_nodes": 8}),
+            ("KubernetesCompute", GPU_CLUSTER),
+        ):
+            with pytest.raises(ConflictError, match=r"'gpucluster' exists.*delete it first"):
+                backend.create_compute("gpucluster", compute_type, provisioning)
+        assert backend.get_compute("gpucluster") == retried
+        assert len(backend.list_computes()) == 1
+
+    def test_of_racing_creations_of_one_name_one_makes_it(self, backend: Backend) -> None:
+        outcomes: list[Any] = []
+        barrier = threading.Barrier(6)
+
+        def create(max_nodes: int) -> None:
+            barrier.wait()
+            try:
+                outcomes.append(backend.create_compute("c", "AmlCompute", {"max_nodes": max_nodes}))
+            except ConflictError as error:
+                outcomes.append(error)
+
+        # Three clients retrying one creation, three asking for another configuration.
+        threads = [threading.Thread(target=create, args=(i % 2 + 1,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        (stored,) = backend.list_computes()
+        made = [outcome for outcome in outcomes if not isinstance(outcome, ConflictError)]
+        assert made == [stored] * 3  # the winner's three calls, each given the one record
+        assert len(outcomes) == 6
+
+    def test_compute_target_names_and_values_are_checked(self, backend: Backend) -> None:
+        for name in ("local", "LOCAL"):
+            with pytest.raises(ValidationError, match="this machine and always exists") as caught:
+                backend.create_compute(name, "AmlCompute", GPU_CLUSTER)
+            assert caught.value.field == "name"
+        for name in ("bad name", "", "../up", "x" * 256):
+            with pytest.raises(ValidationError, match="not a valid name") as caught:
+                backend.create_compute(name, "AmlCompute", GPU_CLUSTER)
+            assert caught.value.field == "name"
+        with pytest.raises(ValidationError, match="compute_type"):
+            backend.create_compute("c", "Aml Compute", GPU_CLUSTER)
+        not_json: list[Any] = [
+            {"vm_size": object()},
+            {"max_nodes": float("nan")},
+            {("a", "tuple"): "as a key"},
+            ["a", "list"],
+        ]
+        for provisioning in not_json:
+            with pytest.raises(ValidationError) as caught:
+                backend.create_compute("c", "AmlCompute", provisioning)
+            assert caught.value.field == "provisioning"
+        with pytest.raises(ValidationError, match="over the limit of 65,536") as caught:
+            backend.create_compute("c", "AmlCompute", {"notes": "x" * (64 << 10)})
+        assert caught.value.field == "provisioning"
+        assert backend.list_computes() == []  # nothing was written
+
+        backend.create_compute("c", "AmlCompute", GPU_CLUSTER)
+        bad_updates: list[tuple[str, dict[str, Any]]] = [
+            ("state", {"state": ""}),
+            ("state", {"state": "x" * 65}),
+            ("state", {"state": "Fine\x1b[2J"}),
+            ("address", {"address": 6379}),
+            ("errors", {"errors": {"message": "not a list"}}),
+            ("errors", {"errors": ["not a dict"]}),
+            ("errors", {"errors": [{"when": object()}]}),
+        ]
+        for field, update in bad_updates:
+            with pytest.raises(ValidationError) as caught:
+                backend.update_compute("c", **update)
+            assert caught.value.field == field
+        assert backend.get_compute("c").state == "Creating"
+
+    def test_a_missing_compute_target_is_a_compute_target_exception(self, backend: Backend) -> None:
+        for call in (
+            lambda: backend.get_compute("gpucluster"),
+            lambda: backend.update_compute("gpucluster", state="Succeeded"),
+        ):
+            # v1 notebooks catch ComputeTargetException; it is a NotFoundError too.
+            with pytest.raises(
+                ComputeTargetException, match=r"'gpucluster'.*'ws'.*create"
+            ) as caught:
+                call()
+            assert isinstance(caught.value, NotFoundError)
+        assert backend.find_compute("gpucluster") is None
+        assert backend.find_compute("local") is None  # this machine has no record
+        assert backend.list_computes() == []
+
+    def test_deleting_a_compute_target_twice_is_not_an_error(self, backend: Backend) -> None:
+        backend.create_compute("gpucluster", "AmlCompute", GPU_CLUSTER)
+        backend.create_compute("other", "AmlCompute", GPU_CLUSTER)
+        backend.delete_compute("gpucluster")
+        backend.delete_compute("gpucluster")  # the retry of a call whose reply was lost
+        backend.delete_compute("never-was")
+        assert [c.name for c in backend.list_computes()] == ["other"]
+
+    def test_compute_targets_read_in_pages(self, backend: Backend) -> None:
+        for i in range(25):
+            backend.create_compute(f"c{i:02}", "AmlCompute", {"max_nodes": i})
+        paged = _in_pages(
+            lambda limit, after: backend.list_computes(limit=limit, after=after),
+            10,
+            lambda: backend.delete_compute("c09"),  # the cursor's own item: it still leads on
+        )
+        assert [c.name for c in paged] == [f"c{i:02}" for i in range(25)]
+        assert len(backend.list_computes()) == 24
+        assert [c.provisioning for c in backend.list_computes(limit=2, after="c20")] == [
+            {"max_nodes": 21},
+            {"max_nodes": 22},
+        ]
+        with pytest.raises(ValidationError, match="limit"):
+            backend.list_computes(limit=0)
+
+    def test_a_run_s_script_may_not_create_change_or_read_compute_targets(
+        self, backend: Backend, tmp_path: Path
+    ) -> None:
+        backend.create_compute(
+            "gpucluster", "AmlCompute", {**GPU_CLUSTER, "admin_user_password": "pw"}
+        )
+        backend.create_run("mine", "e", run_type="s", status=RUNNING)
+        backend.create_run("queued", "e", run_type="s", status=QUEUED)
+        workdir = tmp_path / "script-workdir"
+        workdir.mkdir()
+        scope = RunScope(backend, "mine", "e", workdir, set())
+        before = backend.get_compute("gpucluster")
+
+        with channel_to(backend, scope) as script:
+            for call in (
+                lambda: script.create_compute("mine", "AmlCompute", GPU_CLUSTER),
+                lambda: script.update_compute("gpucluster", state="Failed"),
+                lambda: script.delete_compute("gpucluster"),
+                # Reads too: a provisioning configuration keeps every v1 setting it was
+                # given, credentials among them.
+                lambda: script.get_compute("gpucluster"),
+                lambda: script.find_compute("gpucluster"),
+                lambda: script.list_computes(),
+                lambda: script.claim_run("queued", "script", 30.0, status=PROVISIONING),
+                lambda: script.claim_run("queued", "script", 30.0),
+            ):
+                with pytest.raises(PermissionDeniedError, match="its own run 'mine' only"):
+                    call()
+
+        # Nothing of it happened.
+        assert backend.get_compute("gpucluster") == before
+        assert [c.name for c in backend.list_computes()] == ["gpucluster"]
+        assert (backend.get_run("queued").status, backend.get_run("queued").lease_holder) == (
+            QUEUED,
+            None,
+        )
 
     # -- snapshots: content-addressed blobs and manifests ----------------------------------
 

@@ -162,3 +162,21 @@ def test_the_lease_columns_go_down_and_up_keeping_each_run_s_data(
     assert _lease_columns(backend.db) == {"lease_holder", "lease_expires_at"}
     assert backend.get_run_details("r").tags == {"t": "1"}
     assert backend.get_run("r").lease_holder is None  # claims made before are forgotten
+
+
+def test_compute_targets_go_down_and_up_leaving_the_rest(database_url: str, tmp_path: Path) -> None:
+    backend = LocalBackend("ws", database_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+    backend.create_run("r", "e", run_type="s", status=QUEUED, tags={"t": "1"})
+    backend.create_compute("gpucluster", "AmlCompute", {"vm_size": "STANDARD_NC6"})
+
+    migrate.downgrade(backend.db, "0005")
+
+    assert "compute_targets" not in sa.inspect(backend.db.engine).get_table_names()
+    assert backend.get_run_details("r").tags == {"t": "1"}
+    migrate.upgrade(backend.db)
+    assert backend.db.schema_revision() == "0006"
+    # An older modelyard knew no compute targets: they are gone, and can be made again.
+    assert backend.list_computes() == []
+    created = backend.create_compute("gpucluster", "AmlCompute", {"vm_size": "STANDARD_NC6"})
+    assert backend.get_compute("gpucluster") == created
+    assert backend.get_run("r").status == QUEUED

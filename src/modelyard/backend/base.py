@@ -15,9 +15,10 @@ never learns which one it has. The contract is shaped for a network from the sta
   is written. Backends translate their vendor errors into ``modelyard.errors``.
 - **Idempotent deletes**: a retried delete is not an error; deleting what is already gone
   returns quietly, so a client that lost the first reply may simply call again (today's one
-  delete is ``delete_model``; every delete added keeps the rule).
+  deletes are ``delete_model`` and ``delete_compute``; every delete added keeps the rule).
 - **Pages**: the listing calls (``list_experiments``, ``list_runs``, ``list_run_files``,
-  ``list_datastores``, ``list_models``, ``list_model_files``, ``list_environments``) return a
+  ``list_datastores``, ``list_models``, ``list_model_files``, ``list_environments``,
+  ``list_computes``) return a
   list, in an order each documents that is total (ties broken by a unique key), and take
   ``limit`` (the most items to return; None for all) and
   ``after`` (a cursor: :func:`page_key` of the last item of the page before; None starts at
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from modelyard.backend.records import (
+    PREPARING,
+    ComputeRecord,
     DatastoreRecord,
     EnvironmentRecord,
     ExperimentRecord,
@@ -53,7 +56,7 @@ from modelyard.backend.records import (
     RunRecord,
     WorkspaceRecord,
 )
-from modelyard.errors import ValidationError
+from modelyard.errors import ComputeTargetException, ValidationError
 
 # A file to upload: a local path (backends may copy it without reading it through Python) or
 # an open binary stream.
@@ -73,6 +76,7 @@ ListedRecord = TypeVar(
     DatastoreRecord,
     ModelRecord,
     EnvironmentRecord,
+    ComputeRecord,
     FileInfo,
 )
 
@@ -83,6 +87,7 @@ def page_key(
     | DatastoreRecord
     | ModelRecord
     | EnvironmentRecord
+    | ComputeRecord
     | FileInfo,
 ) -> str:
     """The cursor after ``record`` for the next page of the list it came from: the values of
@@ -242,25 +247,35 @@ class Backend(abc.ABC):
     # workers on machines whose clocks differ agree on them.
 
     @abc.abstractmethod
-    def claim_run(self, run_id: str, worker_id: str, lease_seconds: float) -> RunRecord | None:
+    def claim_run(
+        self, run_id: str, worker_id: str, lease_seconds: float, *, status: str = PREPARING
+    ) -> RunRecord | None:
         """Take the Queued run ``run_id`` for ``worker_id``: in one atomic step the run moves
-        to Preparing, held by ``worker_id`` for ``lease_seconds``; returns the run. Returns
+        to ``status``, held by ``worker_id`` for ``lease_seconds``; returns the run. Returns
         None when the run is not Queued (another worker claimed it first, it was canceled,
         it ended). Of any number of workers claiming one run at once, exactly one gets it,
         so two agents sharing a database never start the same run.
 
+        ``status`` is Preparing (the default: a worker that starts the run at once) or
+        Provisioning (a cluster that waits for nodes to hold the run first; it moves the
+        run on to Preparing with ``update_run_status`` when they are there). Provisioning is
+        an active, leased state like the ones after it: the lease is renewed, a cancel
+        request reaches the holder, and an expired lease fails the run.
+
         Idempotent: the holder claiming again a run it holds while the run is active (a
-        retry after a lost reply) gets it again, its lease renewed. A worker that claimed a
-        run must renew the lease (``renew_lease``) until the run ends; if it stops,
-        ``expire_leases`` fails the run. NotFoundError for an unknown run;
-        ValidationError for a ``worker_id`` that is not a name or a ``lease_seconds`` that is
-        not a positive number.
+        retry after a lost reply) gets it again as it is now (its status is left alone),
+        its lease renewed. A worker that claimed a run must renew the lease
+        (``renew_lease``) until the run ends; if it stops, ``expire_leases`` fails the run.
+        NotFoundError for an unknown run; ValidationError for a ``worker_id`` that is not a
+        name, a ``lease_seconds`` that is not a positive number or a ``status`` other than
+        Preparing and Provisioning.
 
         Example::
 
             run = backend.claim_run(run_id, "node1-agent-4242", 30.0)
             if run is not None:
                 start_supervisor(run)
+            backend.claim_run(run_id, "cluster-gpu", 30.0, status=PROVISIONING)
         """
 
     @abc.abstractmethod
@@ -282,7 +297,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def expire_leases(self) -> list[RunRecord]:
-        """End the active runs (Preparing to Finalizing, or CancelRequested) whose lease
+        """End the active runs (Preparing to Finalizing, Provisioning included, or
+        CancelRequested) whose lease
         expired: each goes NotResponding, then Failed with the reason ("the run's lease held
         by <worker> expired at <time>: its supervisor or node stopped answering"). Returns
         the runs this call failed, as they are now. Any number of watchers may call it at
@@ -369,6 +385,82 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def set_default_datastore(self, name: str) -> None:
         """Make ``name`` the default datastore."""
+
+    # -- compute targets -----------------------------------------------------------------
+    # Clusters the workspace knows by name. The store keeps what the SDK says about each (its
+    # provisioning configuration, state, address, errors); starting and stopping the cluster
+    # itself is the compute side's work, which records each step here. ``local`` is this
+    # machine: it always exists, has no record, and no record may take its name.
+
+    @abc.abstractmethod
+    def create_compute(
+        self, name: str, compute_type: str, provisioning: dict[str, Any]
+    ) -> ComputeRecord:
+        """Record a new compute target ``name`` of ``compute_type`` (``"AmlCompute"``), with
+        its JSON-ready ``provisioning`` configuration (64 KiB at most as JSON), in state
+        Creating. Idempotent: when ``name`` exists with the same type and provisioning (a
+        retry after a lost reply, or a second ``ComputeTarget.create`` of the same
+        configuration), the existing record is returned as it is now. ConflictError when
+        ``name`` exists with another type or provisioning; ValidationError for a bad name,
+        ``local``, or a ``provisioning`` that is not JSON data or is too large, before
+        anything is written. Of concurrent creations of one name, one makes the record.
+
+        Example::
+
+            backend.create_compute("gpucluster", "AmlCompute", {"vm_size": "STANDARD_NC6"})
+        """
+
+    @abc.abstractmethod
+    def get_compute(self, name: str) -> ComputeRecord:
+        """The compute target ``name``; ComputeTargetException (a NotFoundError) when the
+        workspace has none of that name, as v1 raised it (``local`` has no record either)."""
+
+    def find_compute(self, name: str) -> ComputeRecord | None:
+        """The compute target ``name``, or None when there is none (``get_compute`` without
+        the exception).
+
+        Example::
+
+            if backend.find_compute("gpucluster") is None:
+                backend.create_compute("gpucluster", "AmlCompute", config)
+        """
+        try:
+            return self.get_compute(name)
+        except ComputeTargetException:
+            return None
+
+    @abc.abstractmethod
+    def list_computes(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> list[ComputeRecord]:
+        """All compute targets (``local`` is not one), by name (paged: see the module
+        docstring)."""
+
+    @abc.abstractmethod
+    def update_compute(
+        self,
+        name: str,
+        *,
+        state: str | None = None,
+        address: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> ComputeRecord:
+        """Set the given fields of compute target ``name`` (None leaves a field as it is) and
+        stamp ``updated_at``; returns the record. ``state`` is free text of at most 64
+        printable characters (``"Succeeded"``); ``errors`` replaces the list (JSON data).
+        Idempotent: repeating an update sets the same values. ComputeTargetException for an
+        unknown name; ValidationError for bad values, before anything is written.
+
+        Example::
+
+            backend.update_compute("gpucluster", state="Succeeded", address="10.0.0.5:6379")
+        """
+
+    @abc.abstractmethod
+    def delete_compute(self, name: str) -> None:
+        """Forget compute target ``name`` (its cluster is stopped by the compute side first).
+        A retried delete is not an error: a name that is gone already, or never was, is
+        left as it is, quietly."""
 
     # -- models --------------------------------------------------------------------------
 

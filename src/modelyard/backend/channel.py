@@ -21,7 +21,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
+import json
 import os
 import socket
 import threading
@@ -34,6 +36,7 @@ from modelyard.backend.base import Backend
 from modelyard.backend.channel_wire import (
     FRAME_BYTES,
     STREAM,
+    NotJSON,
     StreamReader,
     decode,
     encode,
@@ -117,7 +120,10 @@ class ChannelBackend(Backend):
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Send one call and return its decoded result (a stream for a download)."""
-        return self._exchange(method, args, kwargs, None)
+        try:
+            return self._exchange(method, args, kwargs, None)
+        except NotJSON as error:
+            raise _not_json_argument(method, args, kwargs, error) from None
 
     def _exchange(
         self,
@@ -199,6 +205,26 @@ class ChannelBackend(Backend):
     def open_snapshot_blob(self, digest: str) -> IO[bytes]:
         stream: IO[bytes] = self._call("open_snapshot_blob", (digest,), {})
         return stream
+
+
+def _not_json_argument(
+    method: str, args: tuple[Any, ...], kwargs: dict[str, Any], error: NotJSON
+) -> errors.ValidationError:
+    """The ValidationError a backend in this process raises for a call that cannot go out
+    as JSON: naming the argument at fault (found only once a call failed, so calls that
+    go out are encoded once)."""
+    try:
+        bound = inspect.signature(getattr(Backend, method)).bind(None, *args, **kwargs)
+    except TypeError:
+        return error
+    for name, value in list(bound.arguments.items())[1:]:
+        try:
+            json.dumps(encode(value))
+        except (TypeError, ValueError) as reason:
+            return errors.ValidationError(
+                name, f"must be JSON data (dicts, lists, strings, numbers): {reason}"
+            )
+    return error
 
 
 def _open_source(path: Path) -> IO[bytes]:

@@ -110,6 +110,15 @@ class MessageTooLarge(errors.ValidationError):
         )
 
 
+class NotJSON(errors.ValidationError):
+    """A message holding a value JSON cannot carry (an object, a tuple as a dict key) was
+    not sent; ``reason`` is what the JSON encoder said."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("message", f"holds a value that is not JSON data: {reason}")
+
+
 class StreamTag:
     """Stands in a request or a reply for the stream that follows it (see the module
     docstring); :data:`STREAM` is its one instance."""
@@ -205,8 +214,12 @@ def error_from_wire(info: dict[str, Any]) -> errors.ModelyardError:
 
 
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
-    """Send one message; MessageTooLarge (nothing sent) when it is over the cap."""
-    body = json.dumps(message, separators=(",", ":")).encode()
+    """Send one message; MessageTooLarge or NotJSON (nothing sent) when it is over the cap
+    or holds what JSON cannot carry."""
+    try:
+        body = json.dumps(message, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as error:
+        raise NotJSON(str(error)) from None
     if len(body) > MAX_MESSAGE_BYTES:
         raise MessageTooLarge(len(body))
     sock.sendall(_HEADER.pack(_MESSAGE, len(body)))

@@ -38,6 +38,14 @@ RUN_STATES = (
     CANCELED,
 )
 TERMINAL_STATES = frozenset({COMPLETED, FAILED, CANCELED})
+# What a worker may claim a Queued run into (Backend.claim_run): Preparing on a machine that
+# starts it at once, Provisioning on a cluster that first waits for nodes to hold it.
+CLAIM_STATES = (PREPARING, PROVISIONING)
+
+# The compute target that is this machine: it always exists, so no record may take its name.
+LOCAL_COMPUTE = "local"
+# The state of a compute target just created (Backend.create_compute); its owner moves it on.
+COMPUTE_CREATING = "Creating"
 
 # Metric kinds: how the points of a metric are shaped and how get_metrics returns them.
 SCALAR = "scalar"  # run.log: one number, string or bool per point
@@ -181,3 +189,23 @@ class FileInfo:
 
     path: str
     size: int
+
+
+@dataclass(frozen=True)
+class ComputeRecord:
+    """A compute target of the workspace (a cluster; ``local`` is this machine and has none).
+
+    ``provisioning`` is the JSON-ready configuration the SDK stored at creation; ``state`` is
+    free text its owner keeps up to date ("Creating", "Succeeded", "Failed", "Deleting");
+    ``address`` is where the cluster answers once it does (a Ray address); ``errors`` are
+    what went wrong, as v1's ``get_status().errors`` shows them.
+    """
+
+    name: str
+    compute_type: str
+    provisioning: dict[str, Any]
+    state: str
+    address: str | None
+    errors: list[dict[str, Any]]
+    created_at: float
+    updated_at: float

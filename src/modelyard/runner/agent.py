@@ -68,6 +68,7 @@ from modelyard.backend.records import (
     FINALIZING,
     NOT_RESPONDING,
     PREPARING,
+    PROVISIONING,
     QUEUED,
     RUNNING,
     STARTING,
@@ -88,7 +89,7 @@ from modelyard.runner.process_identity import is_reused, is_running
 from modelyard.runner.processes import group_exists, stop_process_groups
 from modelyard.runner.supervisor import STOP_SIGNALS, Supervisor, kill_grace_seconds
 
-ACTIVE_STATES = [PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
+ACTIVE_STATES = [PREPARING, PROVISIONING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED]
 POLL_INTERVAL_S = 1.0
 # How long a claimed run stays its supervisor's without a heartbeat (one every
 # HEARTBEAT_INTERVAL_S): six missed beats. With the agents' sweep every POLL_INTERVAL_S a run

@@ -22,6 +22,9 @@ environments (read)             all
 snapshots                       all (blobs and manifests: what ``exp.submit`` of a child run
                                 needs); they are content-addressed and the backend checks
                                 each digest, so a script cannot change anyone's snapshot
+compute targets                 refused, reads too: a provisioning configuration keeps
+                                every v1 setting it was given, ``admin_user_password``
+                                included
 everything else                 refused (listing experiments and queues, deleting or
                                 retagging models, registering datastores and environments,
                                 claiming runs and their leases)
@@ -92,6 +95,12 @@ _REFUSED = {
     "update_model_tags": "change the tags of registered models",
     "delete_model": "delete models",
     "register_environment": "register environments",
+    "create_compute": "create compute targets",
+    "get_compute": "read compute targets",
+    "list_computes": "list compute targets",
+    "update_compute": "change compute targets",
+    "delete_compute": "delete compute targets",
+    "claim_run": "claim runs",
 }
 
 

@@ -175,3 +175,18 @@ environments = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("name", "version", name="uq_environments_name_version"),
 )
+
+# Compute targets (clusters) by name (issue 10): what the SDK stored about each and what the
+# compute side records as the cluster comes and goes. Provisioning and errors are JSON text.
+compute_targets = Table(
+    "compute_targets",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("compute_type", String(255), nullable=False),
+    Column("provisioning", Text, nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("address", Text, nullable=True),
+    Column("errors", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -1,7 +1,8 @@
 """The backend of an embedded workspace: a SQL database and a file store in this process.
 
 One class, :class:`LocalBackend`, assembled from one part per area of the contract (runs,
-metrics, datastores, models, environments, snapshots), each in its own module.
+metrics, datastores, models, environments, compute targets, snapshots), each in its own
+module.
 
 Example::
 
@@ -15,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from modelyard.backend.local.computes import ComputeStore
 from modelyard.backend.local.datastores import DatastoreStore
 from modelyard.backend.local.environments import EnvironmentStore
 from modelyard.backend.local.metrics import MetricStore
@@ -29,7 +31,13 @@ from modelyard.store.secrets import SECRETS_FILE
 
 
 class LocalBackend(
-    RunStore, MetricStore, DatastoreStore, ModelStore, EnvironmentStore, SnapshotStore
+    RunStore,
+    MetricStore,
+    DatastoreStore,
+    ModelStore,
+    EnvironmentStore,
+    ComputeStore,
+    SnapshotStore,
 ):
     """Metadata in a SQL database (SQLite by default), files in an fsspec file store.
 

@@ -18,6 +18,7 @@ from modelyard.backend.local.base import (
 )
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
+    CLAIM_STATES,
     FAILED,
     FINALIZING,
     NOT_RESPONDING,
@@ -78,7 +79,8 @@ _RUN_COLUMNS = (
 
 _RUNS_JOIN = t.runs.join(t.experiments, t.runs.c.experiment_id == t.experiments.c.id)
 
-# The states a lease keeps a run in: from its claim (which moves it to Preparing) until it ends.
+# The states a lease keeps a run in: from its claim (which moves it to Preparing, or to
+# Provisioning on a cluster) until it ends.
 _LEASED_STATES = (PREPARING, PROVISIONING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED)
 
 
@@ -300,9 +302,17 @@ class RunStore(LocalBase):
     # Lease times are the database's clock (db.clock()), which every machine sharing the
     # database reads alike; heartbeat and end times stay this process's, like the others.
 
-    def claim_run(self, run_id: str, worker_id: str, lease_seconds: float) -> RunRecord | None:
+    def claim_run(
+        self, run_id: str, worker_id: str, lease_seconds: float, *, status: str = PREPARING
+    ) -> RunRecord | None:
         check_name("worker_id", worker_id)
         lease = _check_lease_seconds(lease_seconds)
+        if status not in CLAIM_STATES:
+            raise ValidationError(
+                "status",
+                f"{status!r} is not a state to claim a run into: give {PREPARING} (to start "
+                f"it now) or {PROVISIONING} (to wait for a cluster's nodes first)",
+            )
         runs = t.runs
         now = self.db.clock()
         claimable = sa.or_(
@@ -318,7 +328,7 @@ class RunStore(LocalBase):
             sa.and_(runs.c.status.in_(_LEASED_STATES), runs.c.lease_holder == worker_id),
         )
 
-        # The claim moves the run to Preparing in the same statement: a run that stayed
+        # The claim moves the run on (to ``status``) in the same statement: a run that stayed
         # Queued until its supervisor moved it on could be claimed again by a second worker
         # while a slow first one still meant to start it, and both would.
         def claim(conn: Connection) -> bool:
@@ -326,7 +336,8 @@ class RunStore(LocalBase):
                 runs.update()
                 .where(runs.c.id == run_id, claimable)
                 .values(
-                    status=sa.case((runs.c.status == QUEUED, PREPARING), else_=runs.c.status),
+                    # A renewal leaves the status alone: the run may have moved on since.
+                    status=sa.case((runs.c.status == QUEUED, status), else_=runs.c.status),
                     lease_holder=worker_id,
                     lease_expires_at=now + lease,
                     heartbeat_at=_now(),
