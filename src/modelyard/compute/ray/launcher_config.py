@@ -74,8 +74,8 @@ def cluster_launcher_config(
     if provider not in CLOUD_PROVIDERS:
         raise ValidationError(
             "provider",
-            f"{provider!r} is not a cloud Ray's cluster launcher is exported for: use one of "
-            f"{', '.join(CLOUD_PROVIDERS)}",
+            f"{provider!r} is not a cloud to write a cluster-launcher file for: use one of "
+            f"{', '.join(CLOUD_PROVIDERS)} (a cluster on this machine needs no file)",
         )
     if provider == "gcp" and not _GCP_LABEL.fullmatch(name):
         raise ValidationError(
@@ -289,3 +289,6 @@ def _header(name: str, config: ProvisioningConfiguration, provider: str) -> str:
         f"Stop:    ray down {name}.yaml",
     ]
     return "".join(f"# {line}\n" for line in lines)
+
+
+__all__ = ["CLOUD_PROVIDERS", "cloud_size", "cluster_launcher_config", "export_yaml"]

@@ -433,3 +433,13 @@ def _recorded(name: str, value: Any) -> Any:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         return repr(value)
+
+
+__all__ = [
+    "FAKE_HEAD_NODE_ID",
+    "AmlComputeProvisioningConfiguration",
+    "ProvisioningConfiguration",
+    "local_autoscaler_config",
+    "provisioning_configuration",
+    "split_address",
+]

@@ -271,3 +271,6 @@ def _memory_gb(text: str, value: str) -> float:
     # GB and GiB are the same here, as in Azure's figures (memoryGB counts GiB).
     unit = (match.group(2) or "gb").lower()
     return amount / 1024 if unit.startswith("m") else amount
+
+
+__all__ = ["CATALOGUE", "GCP_ACCELERATORS", "VmSize", "supported_vm_sizes", "vm_size"]
