@@ -3,7 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev,tensorflow,distributed,postgres,s3
+EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster
 # PyTorch for distributed runs and their tests, pinned: pip finds this CPU build in the
 # machine's wheel sources, where a plain `torch` requirement may pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
@@ -37,13 +37,15 @@ system-deps:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
+# loadgroup: the tests of one xdist_group (the Ray cluster's) share one worker and its cluster.
 test: system-deps install
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 demo: system-deps install
 	$(PY) examples/tf-mnist/submit.py
 
 bench: system-deps install
+	$(PY) -m pip install -q -e ".[$(EXTRAS),bench]"
 	$(PY) benchmarks/run_all.py
 
 lint: install

@@ -343,7 +343,7 @@ class Workspace:
         """Every compute target, by name (``local`` always exists)."""
         from modelyard.compute import ComputeTarget
 
-        return ComputeTarget.list(self)
+        return {target.name: target for target in ComputeTarget.list(self)}
 
     @property
     def models(self) -> dict[str, Model]:

@@ -444,10 +444,12 @@ class Backend(abc.ABC):
         state: str | None = None,
         address: str | None = None,
         errors: list[dict[str, Any]] | None = None,
+        nodes: dict[str, int] | None = None,
     ) -> ComputeRecord:
         """Set the given fields of compute target ``name`` (None leaves a field as it is) and
         stamp ``updated_at``; returns the record. ``state`` is free text of at most 64
-        printable characters (``"Succeeded"``); ``errors`` replaces the list (JSON data).
+        printable characters (``"Succeeded"``); ``errors`` replaces the list (JSON data);
+        ``nodes`` replaces the node counts (names to whole numbers >= 0).
         Idempotent: repeating an update sets the same values. ComputeTargetException for an
         unknown name; ValidationError for bad values, before anything is written.
 

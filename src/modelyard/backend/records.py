@@ -198,7 +198,9 @@ class ComputeRecord:
     ``provisioning`` is the JSON-ready configuration the SDK stored at creation; ``state`` is
     free text its owner keeps up to date ("Creating", "Succeeded", "Failed", "Deleting");
     ``address`` is where the cluster answers once it does (a Ray address); ``errors`` are
-    what went wrong, as v1's ``get_status().errors`` shows them.
+    what went wrong, as v1's ``get_status().errors`` shows them; ``nodes`` are the cluster's
+    node counts as its compute side last saw them (``{"current": 2, "target": 2, "idle": 0,
+    ...}``), so clients read them without reaching the cluster.
     """
 
     name: str
@@ -209,3 +211,4 @@ class ComputeRecord:
     errors: list[dict[str, Any]]
     created_at: float
     updated_at: float
+    nodes: dict[str, int] = field(default_factory=dict)

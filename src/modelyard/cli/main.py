@@ -22,6 +22,7 @@ import click
 
 import modelyard
 from modelyard.cli import (
+    compute,
     datastore,
     env,
     experiment,
@@ -126,7 +127,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = CliState(config_path=config_path)
 
 
-for _noun in (workspace, experiment, run, datastore, model, env):
+for _noun in (workspace, experiment, run, datastore, model, env, compute):
     cli.add_command(_noun.group)
 
 

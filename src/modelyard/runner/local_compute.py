@@ -78,12 +78,20 @@ def socket_path(location: Path) -> str:
         in_runtime = Path(runtime) / f"modelyard-{digest}.sock"
         if _fits(in_runtime) and _private_folder(in_runtime.parent, group_may_read=False):
             return str(in_runtime)
+    return str(user_temp_folder() / f"{digest}.sock")
+
+
+def user_temp_folder() -> Path:
+    """``<tmp>/modelyard-<uid>``: this account's private folder under the temporary folder,
+    for what needs a short path (Unix sockets). Its name is fixed, so it is checked (with
+    lstat: not a link, a folder, owned by this account, mode 0700) and refused with a
+    ConfigError naming it when another account planted it."""
     folder = Path(tempfile.gettempdir()) / f"modelyard-{os.getuid()}"
     with contextlib.suppress(FileExistsError, PermissionError):
         folder.mkdir(mode=0o700)
         os.chmod(folder, 0o700)  # ours, just made: exactly 0700 whatever the umask
     _check_temp_folder(folder)
-    return str(folder / f"{digest}.sock")
+    return folder
 
 
 def _fits(path: Path) -> bool:

@@ -60,6 +60,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -110,6 +111,17 @@ def kill_grace_seconds() -> float:
     return float(os.environ.get("MODELYARD_KILL_GRACE_SECONDS", "10"))
 
 
+@dataclass(frozen=True)
+class NodeRole:
+    """A supervisor's part of a run on a cluster: the nodes' layout (this node's rank
+    among them), where to write this node's outcome, and for MPI across nodes the command
+    mpirun starts its remote daemons with."""
+
+    layout: launchers.NodeLayout
+    result_file: Path
+    rsh_agent: list[str] | None = None
+
+
 class _Stopped(Exception):
     """The run ends early; carries its final status and error."""
 
@@ -127,15 +139,19 @@ class Supervisor:
         backend: Backend,
         run_id: str,
         compute_dir: Path,
-        worker_id: str,
+        worker_id: str | None,
         lease_seconds: float,
         on_queue_change: Callable[[], object] | None = None,
+        node: NodeRole | None = None,
     ) -> None:
         self.backend = backend
+        # On a cluster: this node's part of the run (None: the whole run, on this machine).
+        self.node = node
         # How to tell the compute that the script queued or canceled a child run.
         self.on_queue_change = on_queue_change
         self.run_id = run_id
-        # The run was claimed for worker_id; the heartbeat renews that lease (renew_lease).
+        # The run was claimed for worker_id; the heartbeat renews that lease (renew_lease). On
+        # a cluster the admission holds the lease (worker_id None): it outlives any one node.
         self.lease = _Lease(backend, run_id, worker_id, lease_seconds)
         self.run_dir = compute_dir / "runs" / run_id
         self.workdir = self.run_dir / "wd"
@@ -168,7 +184,16 @@ class Supervisor:
         except ModelyardError:
             print(line.decode(), end="", file=sys.stderr)
 
+    @property
+    def leads(self) -> bool:
+        """Whether this supervisor records the run's progress: always on one machine; on a
+        cluster, the first node's."""
+        return self.node is None or self.node.layout.rank == 0
+
     def set_status(self, status: str, error: dict[str, Any] | None = None) -> None:
+        if not self.leads:
+            self.check_status()
+            return
         record = self.backend.update_run_status(self.run_id, status, error=error)
         self.status = record.status
         self.say(f"status: {status}")
@@ -270,6 +295,13 @@ class Supervisor:
         if error is not None:
             self.say(f"error: {error['message']}")
         self.lease.stop()
+        if self.node is not None:
+            # The admission combines every node's outcome into the run's final state.
+            write_private_file(
+                self.node.result_file, json.dumps({"status": final, "error": error}).encode()
+            )
+            self.say(f"this node's part ended: {final}")
+            return 0
         try:
             self.backend.update_run_status(self.run_id, final, error=error)
         except ConflictError:
@@ -351,7 +383,15 @@ class Supervisor:
         command = [self.python, spec.script, *arguments]
         self.say(f"command: {command}")
         rank_dir = self.run_dir / RANK_DIR
-        plan = launchers.plan_launch(spec.distributed, command, env, rank_dir, sorted(run_env))
+        plan = launchers.plan_launch(
+            spec.distributed,
+            command,
+            env,
+            rank_dir,
+            sorted(run_env),
+            nodes=self.node.layout if self.node is not None else None,
+            rsh_agent=self.node.rsh_agent if self.node is not None else None,
+        )
         if plan.distributed:
             self.say(f"launch: {plan.summary}")
             if plan.mpirun is not None:
@@ -544,6 +584,10 @@ class Supervisor:
             if self.hurried:
                 self.uploads_skipped = True
                 self.say(f"asked again ({self.signals[1]}): ./logs and ./outputs are not uploaded")
+            elif not self.leads:
+                # Every node's ./outputs, as v1 uploads them (a name two nodes write: the last
+                # upload wins); ./logs is synced by growth, from the first node only.
+                self.upload_outputs()
             else:
                 self.sync_logs()
                 self.upload_outputs()
@@ -667,7 +711,9 @@ class _Lease:
     and a watcher failed it) or taken by another worker, :meth:`check` stops the run at the
     next safe point: its processes must not go on unsupervised."""
 
-    def __init__(self, backend: Backend, run_id: str, worker_id: str, seconds: float) -> None:
+    def __init__(
+        self, backend: Backend, run_id: str, worker_id: str | None, seconds: float
+    ) -> None:
         self.backend = backend
         self.run_id = run_id
         self.worker_id = worker_id
@@ -677,12 +723,14 @@ class _Lease:
         self._thread = threading.Thread(target=self._keep, name="modelyard-lease", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self.worker_id is not None:  # None: someone else holds the lease
+            self._thread.start()
 
     def stop(self) -> None:
         self._done.set()
 
     def _keep(self) -> None:
+        assert self.worker_id is not None
         while not self._done.wait(HEARTBEAT_INTERVAL_S):
             try:
                 status = self.backend.renew_lease(self.run_id, self.worker_id, self.seconds)

@@ -189,4 +189,5 @@ compute_targets = Table(
     Column("errors", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("nodes", Text, nullable=False),
 )

@@ -72,6 +72,18 @@ def _check_errors(errors: object) -> str:
     return _json_text("errors", errors, MAX_ERRORS_BYTES)
 
 
+def _check_nodes(nodes: object) -> str:
+    if not isinstance(nodes, dict) or not all(
+        isinstance(key, str)
+        and isinstance(count, int)
+        and not isinstance(count, bool)
+        and count >= 0
+        for key, count in nodes.items()
+    ):
+        raise ValidationError("nodes", "must be a dict of node counts, such as {'current': 2}")
+    return _json_text("nodes", nodes, MAX_ERRORS_BYTES)
+
+
 def _compute_record(row: sa.Row[Any]) -> ComputeRecord:
     return ComputeRecord(
         name=row.name,
@@ -82,6 +94,7 @@ def _compute_record(row: sa.Row[Any]) -> ComputeRecord:
         errors=json.loads(row.errors),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        nodes=json.loads(row.nodes),
     )
 
 
@@ -123,6 +136,7 @@ class ComputeStore(LocalBase):
                         state=COMPUTE_CREATING,
                         address=None,
                         errors="[]",
+                        nodes="{}",
                         created_at=now,
                         updated_at=now,
                     )
@@ -169,6 +183,7 @@ class ComputeStore(LocalBase):
         state: str | None = None,
         address: str | None = None,
         errors: list[dict[str, Any]] | None = None,
+        nodes: dict[str, int] | None = None,
     ) -> ComputeRecord:
         values: dict[str, Any] = {}
         if state is not None:
@@ -177,6 +192,8 @@ class ComputeStore(LocalBase):
             values["address"] = _check_text("address", address, MAX_ADDRESS_LENGTH)
         if errors is not None:
             values["errors"] = _check_errors(errors)
+        if nodes is not None:
+            values["nodes"] = _check_nodes(nodes)
         select = sa.select(t.compute_targets).where(t.compute_targets.c.name == name)
 
         def update(conn: Connection) -> sa.Row[Any]:

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("errors", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
+        sa.Column("nodes", sa.Text, nullable=False),
     )
 
 

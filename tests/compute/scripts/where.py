@@ -1,0 +1,19 @@
+"""Prints where it runs (its node's working folder), logs a metric, sleeps when asked."""
+
+import os
+import sys
+import time
+
+from modelyard import Run
+
+run = Run.get_context()
+print(
+    f"hello from {os.getcwd()} process {os.environ.get('MODELYARD_PROCESS_INDEX', '0')}", flush=True
+)
+run.log("answer", 42)
+os.makedirs("outputs", exist_ok=True)
+with open(f"outputs/where_{os.environ.get('MODELYARD_PROCESS_INDEX', '0')}.txt", "w") as f:
+    f.write(os.getcwd())
+if len(sys.argv) > 1:
+    time.sleep(float(sys.argv[1]))
+print("done", flush=True)

@@ -1,0 +1,271 @@
+"""Compute clusters on a real multi-node Ray cluster on this machine: Ray's autoscaler (its
+fake multi-node provider) starts and stops worker nodes as local processes.
+
+One cluster for the module (max 2 nodes of 2 CPUs, scaled down after 15 s idle), created by
+the v1 find-or-create block, deleted at the end (which must leave no Ray process). The module
+runs on one xdist worker (``xdist_group``): a second cluster would only slow both down.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="compute clusters need the cluster extra (Ray)")
+
+from modelyard import Experiment, Run, Workspace  # noqa: E402
+from modelyard.backend.records import COMPLETED, PROVISIONING, QUEUED  # noqa: E402
+from modelyard.compute import AmlCompute, ComputeTarget  # noqa: E402
+from modelyard.compute.ray.cluster import ClusterState, session_processes  # noqa: E402
+from modelyard.compute.ray.targets import cluster_folder  # noqa: E402
+from modelyard.compute_target import ComputeTargetException  # noqa: E402
+from modelyard.distributed import PyTorchConfiguration, TensorflowConfiguration  # noqa: E402
+from modelyard.errors import RunFailedError  # noqa: E402
+from modelyard.train import Estimator, PyTorch, TensorFlow  # noqa: E402
+from tests.helpers import wait_for  # noqa: E402
+
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
+
+SCRIPTS = Path(__file__).parent / "scripts"
+DISTRIBUTED = Path(__file__).parent.parent / "runner" / "distributed_scripts"
+NAME = "cpucluster"
+
+
+def find_or_create(ws: Workspace) -> tuple[ComputeTarget, bool]:
+    """The v1 notebooks' block, as written (imports changed); says whether it created."""
+    created = False
+    try:
+        compute_target = ComputeTarget(workspace=ws, name=NAME)
+    except ComputeTargetException:
+        compute_config = AmlCompute.provisioning_configuration(
+            vm_size="cpu=2,memory=4GB,gpu=0",
+            min_nodes=0,
+            max_nodes=2,
+            idle_seconds_before_scaledown=15,
+        )
+        compute_target = ComputeTarget.create(ws, NAME, compute_config)
+        compute_target.wait_for_completion(
+            show_output=True, min_node_count=None, timeout_in_minutes=5
+        )
+        created = True
+    return compute_target, created
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, AmlCompute]]:
+    ws = Workspace.create("ray-ws", location=tmp_path_factory.mktemp("ray") / "ws")
+    target, created = find_or_create(ws)
+    assert created and isinstance(target, AmlCompute)
+    state = ClusterState.load(cluster_folder(ws.location, NAME))
+    assert state is not None
+    yield ws, target
+    target.delete()
+    assert session_processes(state.session_id) == []
+
+
+def worker_nodes(state: ClusterState) -> list[dict[str, object]]:
+    """The cluster's alive worker nodes, as Ray lists them."""
+    from modelyard.compute.ray.cluster import client_environment
+
+    code = (
+        f"import json, ray; ray.init(address={state.address!r}, logging_level='error', "
+        "log_to_driver=False); print(json.dumps([n['NodeID'] for n in ray.nodes() if "
+        "n['Alive'] and 'node:__internal_head__' not in n['Resources']]))"
+    )
+    env = {**os.environ, **client_environment(state.token_file)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    import json
+
+    return [{"id": node} for node in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def read(run: Run, name: str) -> str:
+    return run._backend.read_run_file(run.id, name, 0, 1 << 30).decode()
+
+
+def test_the_find_or_create_block_finds_the_cluster_it_created(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, _ = cluster
+    found, created = find_or_create(ws)
+    assert not created and isinstance(found, AmlCompute) and found.name == NAME
+    assert [t.name for t in ComputeTarget.list(ws)] == ["local", NAME]
+    assert list(ws.compute_targets) == ["local", NAME]
+    status = found.get_status()
+    assert status.provisioning_state == "Succeeded"
+    serialized = status.serialize()
+    assert serialized["scaleSettings"]["maxNodeCount"] == 2
+    assert serialized["vmSize"] == found.vm_size
+    assert serialized["currentNodeCount"] == status.current_node_count
+
+
+def test_a_run_on_the_cluster_streams_its_output_and_completes(
+    cluster: tuple[Workspace, AmlCompute], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, target = cluster
+    run = Experiment(ws, "on-cluster").submit(
+        Estimator(str(SCRIPTS), "where.py", compute_target=target)
+    )
+    run.wait_for_completion(show_output=True)
+    printed = capsys.readouterr().out
+    assert "hello from" in printed and "done" in printed
+    assert run.get_status() == COMPLETED
+    assert run.get_metrics()["answer"] == 42
+    where = read(run, "outputs/where_0.txt")
+    # It ran in a node's own folder, not in the local compute's.
+    assert str(cluster_folder(ws.location, NAME) / "nodes") in where
+    # It waited in Provisioning for its node, which the admission asked Ray for.
+    assert "waiting for 1 node(s)" in read(run, "system_logs/admission.txt")
+
+
+def test_a_run_asking_for_more_nodes_than_max_nodes_is_refused_at_submit(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    with pytest.raises(ComputeTargetException, match="max_nodes=2"):
+        Experiment(ws, "too-big").submit(
+            Estimator(str(SCRIPTS), "where.py", compute_target=target, node_count=3)
+        )
+
+
+def test_pytorch_ddp_across_two_nodes_ends_with_identical_parameters(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    est = PyTorch(
+        str(DISTRIBUTED),
+        "torch_ddp.py",
+        compute_target=target,
+        node_count=2,
+        distributed_training=PyTorchConfiguration(
+            communication_backend="gloo", process_count=2, node_count=2
+        ),
+    )
+    run = Experiment(ws, "ddp-2-nodes").submit(est)
+    run.wait_for_completion()
+    ranks = [read(run, f"outputs/rank_{rank}.txt").split() for rank in range(2)]
+    assert [r[0] for r in ranks] == ["3.0", "3.0"]  # allreduce of 1 + 2
+    assert ranks[0][1] == ranks[1][1]  # identical parameters after one optimiser step
+    assert [r[2] for r in ranks] == ["0", "0"]  # each alone on its node: LOCAL_RANK 0
+    logs = [read(run, f"user_logs/std_log_process_{i:02d}.txt") for i in range(2)]
+    assert "rank 0 of 2" in logs[0] and "rank 1 of 2" in logs[1]
+    admission = read(run, "system_logs/admission.txt")
+    assert "running on" in admission
+    nodes = admission.split("running on", 1)[1].splitlines()[0]
+    assert len({part.split()[0] for part in nodes.split(",")}) == 2  # two distinct nodes
+
+
+def test_tensorflow_multiworker_across_two_nodes(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    est = TensorFlow(
+        str(DISTRIBUTED),
+        "tf_multiworker.py",
+        compute_target=target,
+        node_count=2,
+        distributed_training=TensorflowConfiguration(worker_count=2, parameter_server_count=0),
+    )
+    run = Experiment(ws, "tf-2-nodes").submit(est)
+    run.wait_for_completion()
+    workers = [read(run, f"outputs/worker_{i}.txt").split() for i in range(2)]
+    assert [w[0] for w in workers] == ["2", "2"]  # two replicas in sync
+    assert workers[0][1] == workers[1][1]
+
+
+def test_more_runs_than_the_cluster_holds_are_admitted_in_order(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    exp = Experiment(ws, "queue")
+    # Each takes both nodes: the second and third wait until the one before has ended.
+    runs = [
+        exp.submit(
+            Estimator(
+                str(SCRIPTS), "where.py", arguments=["3"], compute_target=target, node_count=2
+            )
+        )
+        for _ in range(3)
+    ]
+    assert runs[2].get_status() in (QUEUED, PROVISIONING)
+    for run in runs:
+        run.wait_for_completion()
+    starts = [run.get_details()["startTimeUtc"] for run in runs]
+    ends = [run.get_details()["endTimeUtc"] for run in runs]
+    assert starts == sorted(starts)
+    assert starts[1] >= ends[0] and starts[2] >= ends[1]
+
+
+def test_a_node_killed_mid_run_fails_the_run_naming_the_node(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    run = Experiment(ws, "node-lost").submit(
+        Estimator(str(SCRIPTS), "where.py", arguments=["600"], compute_target=target, node_count=2)
+    )
+    wait_for(
+        lambda: (
+            "hello from" in read_or_empty(run, "user_logs/std_log.txt")
+            or "hello from" in read_or_empty(run, "user_logs/std_log_process_01.txt")
+        ),
+        timeout=240,
+    )
+    admission = read(run, "system_logs/admission.txt")
+    second = admission.split("running on", 1)[1].split(",")[1].split()[0]
+    killed = kill_node(second)
+    assert killed
+    with pytest.raises(RunFailedError):
+        run.wait_for_completion()
+    error = run.get_details()["error"]
+    assert second in error["message"] and "lost" in error["message"]
+
+
+def read_or_empty(run: Run, name: str) -> str:
+    try:
+        return read(run, name)
+    except Exception:
+        return ""
+
+
+def kill_node(node_tail: str) -> list[int]:
+    """SIGKILL every process of the fake node whose id ends with ``node_tail``."""
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(b"RAY_OVERRIDE_NODE_ID_FOR_TESTING=") and item.endswith(
+                node_tail.encode()
+            ):
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+    return killed
+
+
+def test_the_cluster_scales_down_after_the_idle_time_and_up_from_zero(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    state = ClusterState.load(cluster_folder(ws.location, NAME))
+    assert state is not None
+    wait_for(lambda: target.get_status().current_node_count == 0, timeout=180, interval=1)
+    run = Experiment(ws, "scale-up").submit(
+        Estimator(str(SCRIPTS), "where.py", compute_target=target, node_count=2)
+    )
+    run.wait_for_completion()
+    assert len(worker_nodes(state)) == 2 or target.get_status().current_node_count == 2
+    # Idle again: after idle_seconds_before_scaledown the autoscaler takes both nodes away.
+    wait_for(lambda: target.get_status().current_node_count == 0, timeout=180, interval=1)
+    assert worker_nodes(state) == []
