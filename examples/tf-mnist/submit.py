@@ -1,10 +1,12 @@
 """The user's walkthrough end to end, on this machine: upload MNIST, train, register, check.
 
-This is DESIGN.md's v1 notebook with only the imports changed, on the ``local`` compute target
-(there is no ``cpucluster`` yet, so the v1 pattern falls back to ``local``)::
+This is DESIGN.md's v1 notebook with only the imports changed: it finds the compute cluster
+``cpucluster``, or creates it (a Ray cluster on this machine whose autoscaler starts a worker
+node for the run and takes it away when idle), trains on it, and deletes the cluster at the end
+unless ``--keep-cluster``. ``--compute local`` runs on this machine's processes instead::
 
     python examples/tf-mnist/submit.py                 # what `make demo` runs
-    python examples/tf-mnist/submit.py --epochs 3 --data ~/datasets/mnist
+    python examples/tf-mnist/submit.py --epochs 3 --data ~/datasets/mnist --compute local
     python examples/tf-mnist/submit.py --database-url postgresql+psycopg://me@db/team \
         --storage-url s3://models/team --storage-endpoint http://minio:9000
 
@@ -27,7 +29,7 @@ from pathlib import Path
 from mnist_data import find_mnist
 
 from modelyard import Datastore, Experiment, Run, Workspace
-from modelyard.compute import ComputeTarget, ComputeTargetException
+from modelyard.compute import AmlCompute, ComputeTarget, ComputeTargetException
 from modelyard.store.files import s3_storage_options
 from modelyard.train import TensorFlow
 
@@ -46,6 +48,22 @@ def arguments(description: str, epochs: int) -> argparse.ArgumentParser:
     parser.add_argument("--storage-url", help="files in this object store (s3://bucket/prefix)")
     parser.add_argument("--storage-endpoint", help="the S3-compatible endpoint's URL")
     return parser
+
+
+def cluster(ws: Workspace) -> ComputeTarget:
+    """The v1 notebooks' find-or-create block, as written (imports changed); a worker node
+    of 2 CPUs, of which the cluster has at most 2."""
+    try:
+        compute_target = ComputeTarget(workspace=ws, name="cpucluster")
+    except ComputeTargetException:
+        compute_config = AmlCompute.provisioning_configuration(
+            vm_size="cpu=2,memory=7GB,gpu=0", max_nodes=2, idle_seconds_before_scaledown=120
+        )
+        compute_target = ComputeTarget.create(ws, "cpucluster", compute_config)
+        compute_target.wait_for_completion(
+            show_output=True, min_node_count=None, timeout_in_minutes=20
+        )
+    return compute_target
 
 
 def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore, Path]:
@@ -95,15 +113,39 @@ def register_and_check(
 
 
 def main() -> int:
-    args = arguments(__doc__.splitlines()[0], epochs=20).parse_args()
+    parser = arguments(__doc__.splitlines()[0], epochs=20)
+    parser.add_argument(
+        "--compute",
+        choices=["cluster", "local"],
+        default="cluster",
+        help="train on the cluster 'cpucluster' (found or created), or on this machine",
+    )
+    parser.add_argument(
+        "--keep-cluster", action="store_true", help="leave the cluster running at the end"
+    )
+    args = parser.parse_args()
     ws, ds, data_folder = workspace_with_mnist(args)
-    exp = Experiment(workspace=ws, name="tf-mnist")
 
-    try:
-        compute_target = ComputeTarget(workspace=ws, name="cpucluster")
-    except ComputeTargetException:
+    if args.compute == "cluster":
+        compute_target = cluster(ws)
+    else:
         compute_target = ComputeTarget(workspace=ws, name="local")
+    try:
+        return train_and_register(args, ws, ds, data_folder, compute_target)
+    finally:
+        if isinstance(compute_target, AmlCompute) and not args.keep_cluster:
+            print("deleting the cluster 'cpucluster' (--keep-cluster leaves it running)")
+            compute_target.delete()
 
+
+def train_and_register(
+    args: argparse.Namespace,
+    ws: Workspace,
+    ds: Datastore,
+    data_folder: Path,
+    compute_target: ComputeTarget,
+) -> int:
+    exp = Experiment(workspace=ws, name="tf-mnist")
     est = TensorFlow(
         source_directory=str(HERE),
         entry_script="tf_mnist.py",

@@ -25,7 +25,7 @@ from modelyard.compute import AmlCompute, ComputeTarget  # noqa: E402
 from modelyard.compute.ray.cluster import ClusterState, session_processes  # noqa: E402
 from modelyard.compute.ray.targets import cluster_folder  # noqa: E402
 from modelyard.compute_target import ComputeTargetException  # noqa: E402
-from modelyard.distributed import PyTorchConfiguration, TensorflowConfiguration  # noqa: E402
+from modelyard.distributed import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration  # noqa: E402
 from modelyard.errors import RunFailedError  # noqa: E402
 from modelyard.train import Estimator, PyTorch, TensorFlow  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
@@ -179,6 +179,28 @@ def test_tensorflow_multiworker_across_two_nodes(
     workers = [read(run, f"outputs/worker_{i}.txt").split() for i in range(2)]
     assert [w[0] for w in workers] == ["2", "2"]  # two replicas in sync
     assert workers[0][1] == workers[1][1]
+
+
+def test_an_mpi_allreduce_across_two_nodes_starts_each_daemon_through_ray(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    est = Estimator(
+        str(DISTRIBUTED),
+        "mpi_allreduce.py",
+        compute_target=target,
+        distributed_training=MpiConfiguration(process_count_per_node=1, node_count=2),
+    )
+    run = Experiment(ws, "mpi-2-nodes").submit(est)
+    run.wait_for_completion()
+    ranks = {
+        name: read(run, name) for name in run.get_file_names() if name.startswith("outputs/rank_")
+    }
+    # rank, world size, sum of rank + 1 over 2 ranks, local rank: one rank on each node
+    assert ranks == {f"outputs/rank_{r}.txt": f"{r} 2 3 0" for r in range(2)}
+    supervisor = read(run, "system_logs/supervisor.txt")
+    assert "modelyard-node-0 slots=1" not in supervisor  # the hostfile is a file, not logged
+    assert "plm_rsh_agent" in supervisor and "modelyard.compute.ray.rsh" in supervisor
 
 
 def test_more_runs_than_the_cluster_holds_are_admitted_in_order(

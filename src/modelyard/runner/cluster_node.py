@@ -26,14 +26,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelyard.backend.local import LocalBackend
+from modelyard.backend.base import Backend
 from modelyard.backend.workspace_folder import WorkspaceFile, open_backend, read_workspace_file
 from modelyard.errors import ConfigError, NotFoundError
 from modelyard.runner.launchers import NodeLayout
 from modelyard.runner.supervisor import NodeRole, Supervisor
 
 
-def open_node_backend(location: Path, info: WorkspaceFile, node_dir: Path) -> LocalBackend:
+def open_node_backend(location: Path, info: WorkspaceFile, node_dir: Path) -> Backend:
     """The workspace's backend from this node: through its folder when this node has it,
     else through its database and object store (a PostgreSQL + S3 workspace)."""
     try:

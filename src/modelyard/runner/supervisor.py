@@ -405,7 +405,8 @@ class Supervisor:
         finally:
             self.process = self.processes.main
             self._write_processes()
-        self.output = self.processes.all[0].log.output
+        if self.processes.all:  # none: an MPI run's other node (its ranks come via mpirun)
+            self.output = self.processes.all[0].log.output
 
     def _open_channel(self) -> dict[str, str]:
         # Unix socket paths are limited to ~100 bytes: keep it in a short temporary folder.

@@ -340,7 +340,7 @@ class Admission:
                 "workspace": self.workspace,
                 "run_id": run.run_id,
                 "layout": layout.to_dict(),
-                "rsh": self._rsh(run) if rank == 0 and _mpi(run.spec) and count > 1 else None,
+                "rsh": self._rsh(run) if _mpi(run.spec) and count > 1 else None,
             }
             run.pending[host.run.remote(request)] = rank
 
