@@ -8,6 +8,7 @@ runs on one xdist worker (``xdist_group``): a second cluster would only slow bot
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,13 +23,18 @@ ray = pytest.importorskip("ray", reason="compute clusters need the cluster extra
 from modelyard import Experiment, Run, Workspace  # noqa: E402
 from modelyard.backend.records import COMPLETED, PROVISIONING, QUEUED  # noqa: E402
 from modelyard.compute import AmlCompute, ComputeTarget  # noqa: E402
-from modelyard.compute.ray.cluster import ClusterState, session_processes  # noqa: E402
+from modelyard.compute.ray.cluster import (  # noqa: E402
+    ClusterState,
+    client_environment,
+    session_processes,
+)
 from modelyard.compute.ray.targets import cluster_folder  # noqa: E402
 from modelyard.compute_target import ComputeTargetException  # noqa: E402
 from modelyard.distributed import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration  # noqa: E402
 from modelyard.errors import RunFailedError  # noqa: E402
 from modelyard.train import Estimator, PyTorch, TensorFlow  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
+from tests.s3 import S3Server  # noqa: E402
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
@@ -71,8 +77,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspac
 
 def worker_nodes(state: ClusterState) -> list[dict[str, object]]:
     """The cluster's alive worker nodes, as Ray lists them."""
-    from modelyard.compute.ray.cluster import client_environment
-
     code = (
         f"import json, ray; ray.init(address={state.address!r}, logging_level='error', "
         "log_to_driver=False); print(json.dumps([n['NodeID'] for n in ray.nodes() if "
@@ -82,8 +86,6 @@ def worker_nodes(state: ClusterState) -> list[dict[str, object]]:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
-    import json
-
     return [{"id": node} for node in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
@@ -291,3 +293,117 @@ def test_the_cluster_scales_down_after_the_idle_time_and_up_from_zero(
     # Idle again: after idle_seconds_before_scaledown the autoscaler takes both nodes away.
     wait_for(lambda: target.get_status().current_node_count == 0, timeout=180, interval=1)
     assert worker_nodes(state) == []
+
+
+def test_an_embedded_workspace_cannot_send_runs_to_a_cluster_on_other_machines(
+    cluster: tuple[Workspace, AmlCompute], tmp_path: Path
+) -> None:
+    ws = Workspace.create("elsewhere", location=tmp_path / "ws")
+    config = AmlCompute.provisioning_configuration(
+        vm_size="cpu=2,memory=4GB,gpu=0", max_nodes=2, address="ray://10.0.0.5:10001"
+    )
+    target = ComputeTarget.create(ws, "remote", config)
+    with pytest.raises(ComputeTargetException, match="PostgreSQL \\+ S3 workspace"):
+        Experiment(ws, "refused").submit(Estimator(str(SCRIPTS), "where.py", compute_target=target))
+    assert list(Experiment(ws, "refused").get_runs()) == []  # nothing of the run was stored
+    ComputeTarget(ws, "remote").delete()  # never came up: forgotten at once
+    assert list(ws.compute_targets) == ["local"]
+
+
+def test_a_postgresql_and_s3_workspace_runs_on_an_attached_cluster(
+    cluster: tuple[Workspace, AmlCompute],
+    tmp_path: Path,
+    postgres_url: str,
+    s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """address= attaches a running Ray cluster (here the module's own): its nodes reach the
+    workspace through its database and object store, not through its folder."""
+    ws0, _ = cluster
+    state = ClusterState.load(cluster_folder(ws0.location, NAME))
+    assert state is not None
+    storage_url, options = s3_server.new_bucket("team")
+    ws = Workspace.create(
+        "team",
+        location=tmp_path / "team",
+        database_url=postgres_url,
+        storage_url=storage_url,
+        storage_options=options,
+    )
+    # The attached cluster's token, as its users have it: in their environment.
+    for name, value in client_environment(state.token_file).items():
+        monkeypatch.setenv(name, value)
+    config = AmlCompute.provisioning_configuration(
+        vm_size="cpu=2,memory=4GB,gpu=0", max_nodes=2, address=state.address
+    )
+    target = ComputeTarget.create(ws, "attached", config)
+    target.wait_for_completion(timeout_in_minutes=3)
+    assert target.get_status().serialize()["provisioningState"] == "Succeeded"
+    try:
+        run = Experiment(ws, "attached").submit(
+            Estimator(str(SCRIPTS), "where.py", compute_target=target)
+        )
+        run.wait_for_completion()
+        assert run.get_metrics()["answer"] == 42
+        assert "hello from" in read(run, "user_logs/std_log.txt")
+        # Its node worked in a folder of its own, not below either workspace's folder.
+        assert str(tmp_path) not in read(run, "outputs/where_0.txt")
+    finally:
+        target.delete()
+    assert list(ws.compute_targets) == ["local"]
+    assert session_processes(state.session_id)  # the attached cluster itself runs on
+
+
+def test_a_run_canceled_on_the_cluster_stops_on_every_node(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    run = Experiment(ws, "cancel").submit(
+        Estimator(str(SCRIPTS), "where.py", arguments=["600"], compute_target=target, node_count=2)
+    )
+    wait_for(
+        lambda: (
+            "hello from" in read_or_empty(run, "user_logs/std_log_process_01.txt")
+            or "hello from" in read_or_empty(run, "user_logs/std_log.txt")
+        ),
+        timeout=240,
+    )
+    run.cancel()
+    with pytest.raises(RunFailedError, match="Canceled"):
+        run.wait_for_completion()
+    assert run.get_status() == "Canceled"
+
+
+def test_the_cli_lists_shows_and_exports_the_cluster(
+    cluster: tuple[Workspace, AmlCompute], tmp_path: Path
+) -> None:
+    ws, _ = cluster
+    config = ws.write_config(tmp_path)
+    shown = cli("--workspace-config", str(config), "compute", "show", NAME, "--json")
+    assert json.loads(shown)["status"]["scaleSettings"]["maxNodeCount"] == 2
+    listed = cli("--workspace-config", str(config), "compute", "list")
+    assert "local" in listed and NAME in listed
+    out = tmp_path / "cluster.yaml"
+    cli(
+        "--workspace-config",
+        str(config),
+        "compute",
+        "export",
+        NAME,
+        "--provider",
+        "aws",
+        "--output",
+        str(out),
+    )
+    assert "provider:" in out.read_text() and "ray up" in out.read_text()
+
+
+def cli(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "modelyard.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -179,6 +179,13 @@ class RayCompute(Compute):
 
     def check(self, spec: JobSpec) -> None:
         where = f"compute target {self.name!r}"
+        if self.config.address is not None and self.embedded:
+            raise ComputeTargetException(
+                f"{where} is attached at {self.config.address}: its nodes cannot reach this "
+                "embedded workspace's folder; use a PostgreSQL + S3 workspace "
+                "(Workspace.create(..., database_url=..., storage_url=...)) with clusters on "
+                "other machines"
+            )
         if self.record.state == FAILED_STATE:
             errors = "; ".join(e.get("message", "") for e in self.record.errors)
             raise ComputeTargetException(
@@ -189,13 +196,6 @@ class RayCompute(Compute):
                 f"node_count={spec.node_count}, but {where} has max_nodes="
                 f"{self.config.max_nodes}: ask for at most {self.config.max_nodes} nodes, or "
                 "create a cluster with more"
-            )
-        if self.config.address is not None and self.embedded:
-            raise ComputeTargetException(
-                f"{where} is attached at {self.config.address}: its nodes cannot reach this "
-                "embedded workspace's folder; use a PostgreSQL + S3 workspace "
-                "(Workspace.create(..., database_url=..., storage_url=...)) with clusters on "
-                "other machines"
             )
         if spec.use_gpu and not self.config.vm().gpus:
             raise ComputeTargetException(
