@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from modelyard.backend.records import COMPLETED, QUEUED, TERMINAL_STATES
 from modelyard.compute import compute_for
+from modelyard.compute.ray.targets import ADMISSION_LOG
 from modelyard.errors import NotFoundError, RunFailedError
 from modelyard.runner.envbuild.errors import BUILD_LOG
 from modelyard.runner.launchers import (
@@ -108,9 +109,16 @@ def wait_for_completion(
     """Block until the run ends; see ``Run.wait_for_completion``."""
     out = out or sys.stdout
     log_name, process_count = output_log(run) if show_output else (STD_LOG, 1)
-    # The environment build's log first: it is written, and ends, before the script starts.
+    # On a cluster, what its admission does first (waiting for nodes, where the run goes);
+    # then the environment build's log: it is written, and ends, before the script starts.
     followers = (
-        [LogFollower(run, BUILD_LOG, out), LogFollower(run, log_name, out)] if show_output else []
+        [
+            LogFollower(run, ADMISSION_LOG, out),
+            LogFollower(run, BUILD_LOG, out),
+            LogFollower(run, log_name, out),
+        ]
+        if show_output
+        else []
     )
     if run.get_status() == QUEUED and run.type == "script":
         # A queued run needs its compute target (the local agent may have gone idle meanwhile).

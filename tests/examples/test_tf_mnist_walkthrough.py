@@ -17,7 +17,9 @@ from modelyard.train import TensorFlow
 from tests.examples.test_tf_mnist_script import EXAMPLE, load_mnist_data
 from tests.s3 import S3Server, isolated_env
 
-pytestmark = pytest.mark.slow
+# The demo script trains on a Ray cluster it creates: with the cluster tests' xdist group, so
+# two clusters never share the machine's two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture
@@ -81,6 +83,42 @@ def test_tensorflow_mnist_from_submit_to_registered_model(
     )
     accuracy = float(check.stdout.split("ACC")[1])
     assert accuracy > 0.8
+
+
+def test_the_demo_script_trains_on_the_cluster_it_creates_and_deletes_it(
+    sample: Path, tmp_path: Path
+) -> None:
+    """`make demo`'s script as it runs there: the v1 find-or-create block makes the cluster
+    `cpucluster` (Ray on this machine), the run trains on one of its nodes, and the cluster
+    is deleted at the end, leaving no Ray process."""
+    if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("ray") is None:
+        pytest.skip("TensorFlow and Ray are needed (pip install -e '.[tensorflow,cluster]')")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE / "submit.py"),
+            *("--epochs", "2", "--data", str(sample), "--workspace", str(tmp_path / "ws")),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Succeeded" in done.stdout and "waiting for 1 node(s)" in done.stdout
+    assert "the downloaded model predicts" in done.stdout
+    ws = Workspace.from_config(tmp_path)
+    (run,) = Experiment(ws, "tf-mnist").get_runs()
+    assert run.get_properties()["modelyard.compute"] == "cpucluster"
+    admission = run._backend.read_run_file(run.id, "system_logs/admission.txt").decode()
+    assert "running on" in admission and "status: Completed" in admission
+    assert list(ws.compute_targets) == ["local"]
+    assert not any(
+        b"/compute/clusters/cpucluster/" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and Path(f"/proc/{pid}/cmdline").exists()
+    )
 
 
 def test_the_demo_script_on_postgresql_and_s3(

@@ -149,7 +149,7 @@ class AmlCompute(ComputeTarget):
         self._record = record or self.workspace._backend.get_compute(self.name)
         self._config = ProvisioningConfiguration.from_dict(self._record.provisioning)
         self._compute = targets.RayCompute(
-            self.workspace.location, self._record, _embedded(self.workspace)
+            self.workspace.location, self.workspace.name, self._record, _embedded(self.workspace)
         )
 
     @property

@@ -65,7 +65,7 @@ from modelyard.backend.records import (
 from modelyard.backend.workspace_folder import WorkspaceFile
 from modelyard.compute.ray.actor_names import NAMESPACE, admission_name, host_name
 from modelyard.compute.ray.node import NodeHost
-from modelyard.compute.ray.targets import DELETED_STATE, DELETING_STATE
+from modelyard.compute.ray.targets import ADMISSION_LOG, DELETED_STATE, DELETING_STATE
 from modelyard.errors import ConflictError, ModelyardError, NotFoundError
 from modelyard.runner.cluster_node import open_node_backend
 from modelyard.runner.job import JOB_FILE, MPI, JobSpec
@@ -77,7 +77,6 @@ LEASE_SECONDS = 30.0
 RENEW_INTERVAL_S = 5.0
 SWEEP_INTERVAL_S = 2.0
 HOST_START_TIMEOUT_S = 120.0
-ADMISSION_LOG = "system_logs/admission.txt"
 NODES_INTERVAL_S = 1.0
 DELETE_GRACE_S = 30.0
 HEAD_RESOURCE = "node:__internal_head__"

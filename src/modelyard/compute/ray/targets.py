@@ -27,7 +27,6 @@ from pathlib import Path
 
 from modelyard.backend.base import Backend
 from modelyard.backend.records import ComputeRecord
-from modelyard.backend.workspace_folder import read_workspace_file
 from modelyard.compute.base import Compute
 from modelyard.compute.ray.cluster import (
     STATE_FILE,
@@ -52,6 +51,8 @@ DELETING_STATE = "Deleting"  # asked: the admission stops the cluster's runs
 DELETED_STATE = "Deleted"  # the admission has stopped them and ended
 DELETE_TIMEOUT_S = 90.0
 PROVISION_LOG = "provision.log"
+# A cluster run's file: what its admission did (waited for nodes, placed it, ended it).
+ADMISSION_LOG = "system_logs/admission.txt"
 # Ray's variables for reaching a cluster with token authentication: an attached cluster's
 # token comes from the user's environment (the local provider's from its own file).
 RAY_AUTH_NAMES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
@@ -170,8 +171,11 @@ def _stop_recorded(processes_file: Path) -> None:
 class RayCompute(Compute):
     """The client side of a cluster compute target."""
 
-    def __init__(self, location: Path, record: ComputeRecord, embedded: bool) -> None:
+    def __init__(
+        self, location: Path, workspace_name: str, record: ComputeRecord, embedded: bool
+    ) -> None:
         self.location = location
+        self.workspace_name = workspace_name
         self.name = record.name
         self.record = record
         self.config = ProvisioningConfiguration.from_dict(record.provisioning)
@@ -210,8 +214,7 @@ class RayCompute(Compute):
             return
         state = ClusterState.load(cluster_folder(self.location, self.name))
         if state is None or not cluster_running(state):
-            workspace_name = read_workspace_file(self.location).name
-            start_provisioning(self.location, workspace_name, self.name, self.config)
+            start_provisioning(self.location, self.workspace_name, self.name, self.config)
 
     def cancel_requested(self) -> None:
         """Nothing to do: the admission and each node's supervisor look for it."""
