@@ -24,7 +24,7 @@ from modelyard.store.private import write_private_file
 
 @click.group("compute")
 def group() -> None:
-    """Create, list, show, delete and export compute clusters (Ray).
+    """Compute clusters on Ray: create, list, show, delete, export.
 
     \b
     Example:
@@ -77,8 +77,10 @@ def create(
     wait: bool,
     as_json: bool,
 ) -> None:
-    """Create a cluster: a Ray cluster on this machine (its autoscaler keeps between
-    --min-nodes and --max-nodes worker nodes), or an existing one with --address.
+    """Create a cluster on this machine, or attach one.
+
+    A Ray cluster on this machine, whose autoscaler keeps between --min-nodes and --max-nodes
+    worker nodes, or an existing Ray cluster with --address.
 
     \b
     Example:
@@ -102,7 +104,7 @@ def create(
 @json_option
 @click.pass_obj
 def list_computes(state: CliState, as_json: bool) -> None:
-    """List the compute targets of the workspace (``local`` first).
+    """List the workspace's compute targets (local first).
 
     \b
     Example:
@@ -178,7 +180,10 @@ def _show(target: AmlCompute, as_json: bool) -> None:
 @click.argument("name")
 @click.pass_obj
 def delete(state: CliState, name: str) -> None:
-    """Delete a cluster: stop its runs and, for one on this machine, every Ray process of it.
+    """Delete a cluster, stopping its runs.
+
+    A cluster on this machine is stopped whole (every Ray process of it); of an attached one,
+    only modelyard's part stops.
 
     \b
     Example:
@@ -203,8 +208,10 @@ def delete(state: CliState, name: str) -> None:
 def export(
     state: CliState, name: str, provider: str, region: str | None, output: Path | None
 ) -> None:
-    """Write the Ray cluster-launcher file (`ray up FILE`) for the cluster's provisioning
-    configuration on a cloud; attach the cluster it starts with --address.
+    """Write a Ray cluster-launcher file for a cloud.
+
+    The file (`ray up FILE` starts it) has the cluster's provisioning configuration on AWS,
+    GCP or Azure; attach the cluster it starts with `compute create --address`.
 
     \b
     Example:
