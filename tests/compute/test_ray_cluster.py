@@ -124,6 +124,7 @@ def test_a_run_on_the_cluster_streams_its_output_and_completes(
     where = read(run, "outputs/where_0.txt")
     # It ran in a node's own folder, not in the local compute's.
     assert str(cluster_folder(ws.location, NAME) / "nodes") in where
+    assert read(run, "outputs/ray_variables.txt") == ""  # no Ray setting, no token
     # It waited in Provisioning for its node, which the admission asked Ray for.
     assert "waiting for 1 node(s)" in read(run, "system_logs/admission.txt")
 

@@ -1,28 +1,26 @@
 """A run's supervisor on one node of a cluster.
 
-The cluster's node host (``compute/ray/node.py``) starts it on its node, as ``python -m
-modelyard.runner.cluster_node <request file>``, with a request file
-(JSON, private to the account): the workspace (its folder and its ``workspace.json``), the run,
-the node's working folder, the nodes' layout and where to write this node's outcome. It opens
-the workspace's backend itself and runs a :class:`~modelyard.runner.supervisor.Supervisor` for
-this node's part of the run (``NodeRole``): the first node records the run's progress and
-uploads ``./outputs``; every node prepares its environment, unpacks the snapshot in its own
-folder, resolves data references, starts its processes and ships their logs and metrics.
+The cluster's node host (``compute/ray/node.py``, a Ray actor on each node) runs it, in a
+thread of its own process, for each run placed on the node: it opens the workspace's backend
+(:func:`open_node_backend`) and makes a :class:`~modelyard.runner.supervisor.Supervisor` for
+this node's part of the run (:func:`supervisor_for`, a ``NodeRole``): the first node records
+the run's progress; every node prepares its environment, unpacks the snapshot in its own
+folder, resolves data references, starts its processes, ships their logs and metrics, uploads
+their ``./outputs`` and writes how its part ended, which the cluster's admission combines.
 
 The workspace must be reachable from the node: its folder on this machine (an embedded
 workspace, when the cluster runs on the same machine), or its PostgreSQL database and S3
 storage (a workspace created with ``database_url`` and ``storage_url``), which any node
-reaches with the ``workspace.json`` the request carries.
+reaches with the ``workspace.json`` the admission hands over.
 
-Example (what the node host runs)::
+Example (what the node host does)::
 
-    python -m modelyard.runner.cluster_node /tmp/modelyard-1000/nodes/n1/runs/<id>/request.json
+    backend = open_node_backend(location, info, node_dir)
+    supervisor_for(backend, run_id, node_dir, layout, node_dir / "result.json", None).run()
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,24 +50,17 @@ def open_node_backend(location: Path, info: WorkspaceFile, node_dir: Path) -> Ba
     return open_backend(node_dir, info)
 
 
-def run_node(request: dict[str, Any]) -> int:
-    """Supervise this node's part of the run the request names; returns the exit code."""
-    node_dir = Path(request["node_dir"])
-    info = WorkspaceFile.model_validate(request["workspace"])
-    backend = open_node_backend(Path(request["location"]), info, node_dir)
+def supervisor_for(
+    backend: Backend,
+    run_id: str,
+    node_dir: Path,
+    layout: dict[str, Any],
+    result_file: Path,
+    rsh_agent: list[str] | None,
+) -> Supervisor:
+    """The supervisor of this node's part of ``run_id``: ``layout`` is the nodes' layout
+    (``NodeLayout.to_dict()``); the lease is the admission's, so this one holds none."""
     role = NodeRole(
-        layout=NodeLayout.from_dict(request["layout"]),
-        result_file=Path(request["result_file"]),
-        rsh_agent=request.get("rsh_agent"),
+        layout=NodeLayout.from_dict(layout), result_file=result_file, rsh_agent=rsh_agent
     )
-    supervisor = Supervisor(backend, request["run_id"], node_dir, None, 0.0, node=role)
-    return supervisor.run()
-
-
-def main(argv: list[str]) -> None:
-    request = json.loads(Path(argv[0]).read_text())
-    sys.exit(run_node(request))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    return Supervisor(backend, run_id, node_dir, None, 0.0, node=role)

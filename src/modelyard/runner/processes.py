@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import IO
 
 from modelyard.runner.launchers import LaunchPlan, ProcessPlan
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 STDERR_TAIL_BYTES = 4096
 LAUNCHER_LOG = "system_logs/launcher.txt"  # mpirun's own messages
@@ -194,8 +197,11 @@ class Processes:
         environment: dict[str, str],
         rank_dir: Path,
         log_name: Callable[[int], str],
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
+        # Run in each child before it starts (die_with_parent on a cluster's node).
+        self.preexec = preexec
         self.command = command
         self.cwd = cwd
         self.environment = environment
@@ -233,6 +239,7 @@ class Processes:
                 # join a group of another session).
                 start_new_session=alone,
                 process_group=None if alone else (self.main.pid if self.main else 0),
+                preexec_fn=self.preexec,
             )
             process.popen = popen
             if self.main is None:
@@ -262,6 +269,7 @@ class Processes:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=self.preexec,
         )
         self.groups.append(self.main.pid)
         assert self.main.stdout is not None and self.main.stderr is not None
@@ -349,6 +357,15 @@ class Processes:
     def _close_fifo_writers(self) -> None:
         for process in self.all:
             process.close_fifo_writers()
+
+
+def die_with_parent() -> None:
+    """In a child before it runs: SIGKILL when the thread that started it ends, its process
+    included (Linux's PR_SET_PDEATHSIG; elsewhere nothing). On a cluster's node the run's
+    supervisor lives in the node's host, which Ray may kill at once: its processes must not
+    go on unsupervised."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def stop_process_groups(

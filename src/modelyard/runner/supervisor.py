@@ -87,7 +87,7 @@ from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.log_shipping import LogShipper
 from modelyard.runner.logs_sync import LogsFolderSync
 from modelyard.runner.process_identity import start_time
-from modelyard.runner.processes import Output, Processes, RunProcess
+from modelyard.runner.processes import Output, Processes, RunProcess, die_with_parent
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.runner.run_scope import RunScope
 from modelyard.store.private import write_private_file
@@ -397,7 +397,16 @@ class Supervisor:
             if plan.mpirun is not None:
                 self.say(f"mpirun: {plan.mpirun}")
         log_name = launchers.process_log_name if plan.distributed else lambda _: STD_LOG
-        self.processes = Processes(plan, command, self.workdir, env, rank_dir, log_name)
+        self.processes = Processes(
+            plan,
+            command,
+            self.workdir,
+            env,
+            rank_dir,
+            log_name,
+            # On a cluster this supervisor lives in its node's host, which Ray may kill.
+            preexec=die_with_parent if self.node is not None else None,
+        )
         self.check_signal()
         self.set_status(RUNNING)
         try:

@@ -46,11 +46,13 @@ from typing import Any
 
 import ray
 from ray.autoscaler.v2.sdk import get_cluster_status
-from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
-from ray.util.scheduling_strategies import (
-    NodeAffinitySchedulingStrategy,
-    PlacementGroupSchedulingStrategy,
+from ray.util.placement_group import (
+    PlacementGroup,
+    placement_group,
+    placement_group_table,
+    remove_placement_group,
 )
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from modelyard.backend.base import Backend
 from modelyard.backend.records import (
@@ -77,7 +79,13 @@ LEASE_SECONDS = 30.0
 RENEW_INTERVAL_S = 5.0
 SWEEP_INTERVAL_S = 2.0
 HOST_START_TIMEOUT_S = 120.0
+# How long a node's host stays after its last run (a node with a host is never idle to Ray,
+# so the node goes this much later than the compute's idle_seconds_before_scaledown).
+HOST_LINGER_S = 10.0
 NODES_INTERVAL_S = 1.0
+# How long a host whose replies Ray loses may stay unreachable before its node counts as lost
+# (Ray's own health check declares a dead node within about this).
+UNAVAILABLE_GRACE_S = 30.0
 DELETE_GRACE_S = 30.0
 HEAD_RESOURCE = "node:__internal_head__"
 
@@ -90,11 +98,14 @@ class _Admitted:
     spec: JobSpec
     group: PlacementGroup
     log_offset: int = 0
-    hosts: list[Any] = field(default_factory=list)
+    hosts: list[Any] = field(default_factory=list)  # by node rank
+    node_ids: list[str] = field(default_factory=list)
     where: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[Any, int] = field(default_factory=dict)  # ObjectRef of run() -> node rank
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
     failure: dict[str, Any] | None = None
+    # Since when each host's replies have been lost (ActorUnavailableError), by node rank.
+    unavailable_since: dict[int, float] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -111,8 +122,11 @@ class Admission:
         compute_name: str,
         bundle: dict[str, float],
         nodes_root: str | None,
+        warm_hosts: int = 0,
     ) -> None:
         self.info = WorkspaceFile.model_validate(workspace)
+        # How many idle nodes keep their host (the cluster's min_nodes: those stay anyway).
+        self.warm_hosts = warm_hosts
         self.location = location
         self.workspace = workspace
         self.compute_name = compute_name
@@ -123,6 +137,9 @@ class Admission:
         self.backend: Backend = open_node_backend(Path(location), self.info, own)
         self.worker_id = f"{compute_name}-admission-{uuid.uuid4().hex[:12]}"
         self.runs: dict[str, _Admitted] = {}
+        self.hosts: dict[str, Any] = {}  # a NodeHost on each node, by node id
+        self.host_used: dict[str, float] = {}  # when each host last had a run (monotonic)
+        self.seen_nodes: set[str] = set()
         self.next_renew = self.next_sweep = self.next_nodes = 0.0
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="admission", daemon=True)
@@ -149,7 +166,7 @@ class Admission:
                     "error": {"message": f"the compute target {self.compute_name!r} was deleted"},
                 }
             for host in run.hosts:
-                host.stop.remote()
+                host.stop.remote(run.run_id)
         deadline = time.monotonic() + grace_s
         while any(run.pending for run in self.runs.values()) and time.monotonic() < deadline:
             for run in list(self.runs.values()):
@@ -219,6 +236,7 @@ class Admission:
         if now >= self.next_renew:
             self.renew()
             self.next_renew = now + RENEW_INTERVAL_S
+        self.keep_hosts()
         self.cancel_queued()
         self.admit()
         for run in list(self.runs.values()):
@@ -250,6 +268,57 @@ class Admission:
                 self._end(run, CANCELED, {"message": "canceled by the user"})
             elif status in TERMINAL_STATES and not run.running:
                 self._drop(run)
+
+    # -- the nodes' hosts ----------------------------------------------------------------
+
+    def host_name(self, node_id: str) -> str:
+        return host_name(self.info.id, self.compute_name, node_id)
+
+    def host_for(self, node_id: str) -> Any:
+        """The host on node ``node_id``, started when there is none yet."""
+        if node_id not in self.hosts:
+            self.host_used[node_id] = time.monotonic()
+            self.hosts[node_id] = (
+                ray.remote(NodeHost)
+                .options(
+                    name=self.host_name(node_id),
+                    namespace=NAMESPACE,
+                    get_if_exists=True,
+                    num_cpus=0,
+                    max_concurrency=16,
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+                )
+                .remote(self.compute_name, self.nodes_root)
+            )
+        return self.hosts[node_id]
+
+    def keep_hosts(self) -> None:
+        """A host on every node as soon as it joins (a run placed there then starts at
+        once: a scale-up brings the host up with the node), none for a node that left, and
+        none left on a node without runs for HOST_LINGER_S beyond the ``warm_hosts`` most
+        recently used: Ray counts a node with an actor on it as busy, and would never take
+        it away when idle."""
+        alive = {
+            node["NodeID"]
+            for node in ray.nodes()
+            if node["Alive"] and node.get("Resources", {}).get("CPU", 0) > 0
+        }
+        for node_id in alive - self.seen_nodes:
+            self.seen_nodes.add(node_id)
+            self.host_for(node_id)
+        now = time.monotonic()
+        for run in self.runs.values():
+            for node_id in run.node_ids:
+                self.host_used[node_id] = now
+        for node_id in set(self.hosts) - alive:
+            del self.hosts[node_id]
+            self.host_used.pop(node_id, None)
+        by_use = sorted(self.hosts, key=lambda node_id: self.host_used[node_id], reverse=True)
+        for node_id in by_use[self.warm_hosts :]:
+            if now - self.host_used[node_id] > HOST_LINGER_S:
+                with contextlib.suppress(Exception):
+                    ray.kill(self.hosts.pop(node_id))
+                self.host_used.pop(node_id, None)
 
     def cancel_queued(self) -> None:
         for record in self.backend.list_runs_in_states(
@@ -300,19 +369,10 @@ class Admission:
             return
         count = run.spec.node_count
         per_node = max(1, run.spec.process_count_per_node)
-        node_host = ray.remote(NodeHost)
-        run.hosts = [
-            node_host.options(
-                name=host_name(run.run_id, rank),
-                namespace=NAMESPACE,
-                num_cpus=0,
-                max_concurrency=4,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(
-                    run.group, placement_group_bundle_index=rank
-                ),
-            ).remote(self.compute_name, self.nodes_root, run.run_id)
-            for rank in range(count)
-        ]
+        # The node each bundle got, by rank; its host runs the run's part there.
+        placed = placement_group_table(run.group)["bundles_to_node_id"]
+        run.node_ids = [placed[rank] for rank in range(count)]
+        run.hosts = [self.host_for(node_id) for node_id in run.node_ids]
         try:
             run.where = ray.get(
                 [
@@ -341,21 +401,25 @@ class Admission:
                 "layout": layout.to_dict(),
                 "rsh": self._rsh(run) if _mpi(run.spec) and count > 1 else None,
             }
-            run.pending[host.run.remote(request)] = rank
+            run.pending[host.run.remote(run.run_id, request)] = rank
 
     def watch(self, run: _Admitted) -> None:
         if run.pending:
             ready, _ = ray.wait(list(run.pending), num_returns=len(run.pending), timeout=0)
             for ref in ready:
                 rank = run.pending.pop(ref)
-                run.results[rank] = self._result(run, rank, ref)
-                outcome = run.results[rank]
+                outcome = self._result(run, rank, ref)
+                if outcome is None:
+                    # The reply was lost on the way, not the host: ask it again for it.
+                    run.pending[run.hosts[rank].result.remote(run.run_id)] = rank
+                    continue
+                run.results[rank] = outcome
                 if outcome["status"] != COMPLETED and run.failure is None:
                     run.failure = outcome
                     if run.pending:
                         self.say(run, f"stopping the other nodes: {_describe(outcome)}")
                         for other in run.pending.values():
-                            run.hosts[other].stop.remote()
+                            run.hosts[other].stop.remote(run.run_id)
         if not run.pending:
             self._conclude(run)
 
@@ -366,30 +430,41 @@ class Admission:
             "address": ray.get_runtime_context().gcs_address,
             "token_file": os.environ.get("RAY_AUTH_TOKEN_PATH"),
             "run_id": run.run_id,
-            "node_count": run.spec.node_count,
+            "hosts": [self.host_name(node_id) for node_id in run.node_ids],
         }
 
-    def _result(self, run: _Admitted, rank: int, ref: Any) -> dict[str, Any]:
+    def _result(self, run: _Admitted, rank: int, ref: Any) -> dict[str, Any] | None:
+        """Node ``rank``'s outcome; None when Ray lost the reply but the host may live (its
+        RPC broke for a moment: ``ActorUnavailableError``), for UNAVAILABLE_GRACE_S at most."""
         where = run.where[rank]
         try:
             outcome: dict[str, Any] = ray.get(ref)
             return outcome
+        except ray.exceptions.ActorUnavailableError as error:
+            first = run.unavailable_since.setdefault(rank, time.monotonic())
+            if time.monotonic() - first < UNAVAILABLE_GRACE_S:
+                print(f"{run.run_id}: node {rank}'s host is unavailable ({error}); asking again")
+                return None
+            return self._lost(where, error)
         except Exception as error:
-            # The host died: its node was lost (Ray says so), or the host itself crashed.
-            reason = (
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            )
-            return {
-                "status": FAILED,
-                "error": {
-                    "message": f"node {where['node_id']} ({where['address']}) of the run was "
-                    f"lost: {reason}",
-                    "node": where["node_id"],
-                },
-                "node_id": where["node_id"],
-                "address": where["address"],
-                "lost": True,
-            }
+            return self._lost(where, error)
+
+    def _lost(self, where: dict[str, Any], error: Exception) -> dict[str, Any]:
+        """The outcome of a host that died: its node was lost (Ray says so), or the host
+        itself crashed."""
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        return {
+            "status": FAILED,
+            "error": {
+                "message": f"node {where['node_id']} ({where['address']}) of the run was "
+                f"lost: {reason}",
+                "node": where["node_id"],
+            },
+            "node_id": where["node_id"],
+            "address": where["address"],
+            "lost": True,
+        }
 
     def _conclude(self, run: _Admitted) -> None:
         error: dict[str, Any] | None
@@ -411,7 +486,7 @@ class Admission:
     def _drop(self, run: _Admitted) -> None:
         for host in run.hosts:
             with contextlib.suppress(Exception):
-                ray.kill(host)
+                host.forget.remote(run.run_id)
         with contextlib.suppress(Exception):
             remove_placement_group(run.group)
         self.runs.pop(run.run_id, None)
@@ -444,6 +519,7 @@ def start_admission(
     compute_name: str,
     bundle: dict[str, float],
     nodes_root: str | None,
+    warm_hosts: int = 0,
 ) -> Any:
     """Start the compute target's admission actor on the head (or find the running one),
     from a process connected to the cluster (``ray.init``); returns its handle."""
@@ -464,7 +540,7 @@ def start_admission(
             max_restarts=-1,
             scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=True),
         )
-        .remote(location, workspace, compute_name, bundle, nodes_root)
+        .remote(location, workspace, compute_name, bundle, nodes_root, warm_hosts)
     )
     ray.get(actor.ping.remote(), timeout=HOST_START_TIMEOUT_S)
     return actor

@@ -64,7 +64,12 @@ def provision(location: Path, workspace_name: str, name: str) -> None:
         # The token is in this process's environment (targets.start_provisioning).
         ray.init(address=address, namespace=NAMESPACE, logging_level="warning", log_to_driver=False)
         start_admission(
-            str(location.resolve()), info.model_dump(), name, bundle_for(config), nodes_root
+            str(location.resolve()),
+            info.model_dump(),
+            name,
+            bundle_for(config),
+            nodes_root,
+            warm_hosts=config.min_nodes,
         )
         ray.shutdown()
         backend.update_compute(name, state=SUCCEEDED_STATE, address=address, errors=[])
