@@ -15,6 +15,10 @@ compute target says so: ``get_status().current_node_count == 0``, none coming). 
   ``{"CPU": 2}``, ``STRICT_SPREAD``, on the same cluster, from just before the call to
   ``pg.ready()`` returning.
 
+Each trial also shows Ray's own figure for the placement group of either side (from its
+creation request to its bundles reserved, ``placement_group_table()``): what is left of
+modelyard's time is its own (claiming the run, starting the hosts and the supervisors).
+
 ``--trials`` trials of each, alternating; each trial is printed, then the medians, the
 difference (target: modelyard within 1 s of Ray) and the ratio modelyard / Ray.
 
@@ -26,9 +30,18 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
-from cluster_bench import Cluster, Phases, connect_ray, local_cluster, median, seconds
+from cluster_bench import (
+    Cluster,
+    Phases,
+    connect_ray,
+    group_latency,
+    local_cluster,
+    median,
+    run_group_latency,
+    seconds,
+)
 
 from modelyard import Experiment
 from modelyard.backend.records import RUNNING, TERMINAL_STATES
@@ -43,8 +56,8 @@ HOLD = "import sys, time\nprint('up', flush=True)\ntime.sleep(float(sys.argv[1])
 
 
 def modelyard_once(
-    cluster: Cluster, exp: Experiment, source: Path, poll: float
-) -> tuple[float, Phases]:
+    cluster: Cluster, exp: Experiment, source: Path, poll: float, ray: ModuleType
+) -> tuple[float, Phases, float | None]:
     est = Estimator(
         str(source), "hold.py", arguments=["2"], compute_target=cluster.target, node_count=NODES
     )
@@ -60,19 +73,24 @@ def modelyard_once(
         time.sleep(poll)
     elapsed = time.perf_counter() - started
     phases.note(status)
+    latency = run_group_latency(ray, run.id)
     run.wait_for_completion()
-    return elapsed, phases
+    return elapsed, phases, latency
 
 
-def ray_once(ray: Any) -> float:
+def ray_once(ray: ModuleType, trial: int) -> tuple[float, float | None]:
     from ray.util.placement_group import placement_group, remove_placement_group
 
+    name = f"bench-scaleup-{trial}"
     started = time.perf_counter()
-    group = placement_group([dict(BUNDLE) for _ in range(NODES)], strategy="STRICT_SPREAD")
+    group = placement_group(
+        [dict(BUNDLE) for _ in range(NODES)], strategy="STRICT_SPREAD", name=name
+    )
     ray.get(group.ready(), timeout=TIMEOUT_S)
     elapsed = time.perf_counter() - started
+    latency = group_latency(ray, name)
     remove_placement_group(group)
-    return elapsed
+    return elapsed, latency
 
 
 def main() -> None:
@@ -91,14 +109,16 @@ def main() -> None:
         all_phases: list[Phases] = []
         for trial in range(args.trials):
             cluster.wait_for_nodes(0)
-            elapsed, phases = modelyard_once(cluster, exp, source, args.poll)
+            elapsed, phases, our_group = modelyard_once(cluster, exp, source, args.poll, ray)
             ours.append(elapsed)
             all_phases.append(phases)
             cluster.wait_for_nodes(0)
-            theirs.append(ray_once(ray))
+            elapsed, their_group = ray_once(ray, trial)
+            theirs.append(elapsed)
             print(
-                f"trial {trial + 1}: modelyard {ours[-1]:.2f} s (first seen: {phases}), "
-                f"Ray's autoscaler alone {theirs[-1]:.2f} s",
+                f"trial {trial + 1}: modelyard {ours[-1]:.2f} s (first seen: {phases}; its "
+                f"placement group took {_maybe(our_group)} in Ray), Ray's autoscaler alone "
+                f"{theirs[-1]:.2f} s (in Ray: {_maybe(their_group)})",
                 flush=True,
             )
     print(f"modelyard statuses, median first seen (s): {Phases.medians(all_phases)}")
@@ -115,6 +135,10 @@ def main() -> None:
         f"difference modelyard - Ray {difference:+.2f} s (target <= {TARGET_S:.0f} s: "
         f"{verdict}); ratio modelyard / Ray {ours_s / theirs_s:.2f}"
     )
+
+
+def _maybe(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f} s"
 
 
 if __name__ == "__main__":

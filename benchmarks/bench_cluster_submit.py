@@ -13,6 +13,10 @@ waits for Ray's autoscaler), with one unmeasured run of each side first. Then, a
   pyenv shim, a shell script of its own start-up). Ray runs an entrypoint on the head unless it
   asks for CPUs (``--ray-entrypoint-cpus 2`` puts it on the worker node, as modelyard's run is).
 
+Each modelyard run also shows when it was first seen in each status, and Ray's own figure for
+its placement group (``placement_group_table()``): the rest is modelyard's (the admission's
+poll, starting the run's host and its supervisor on the node).
+
 Both clocks start just before the submit call, and both sides poll every ``--poll`` seconds.
 Each side runs ``--runs`` times (each run ends before the next starts); the figures are the
 median and the 90th percentile (nearest rank), and the ratio is Ray / modelyard.
@@ -28,6 +32,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from cluster_bench import (
@@ -37,6 +42,7 @@ from cluster_bench import (
     local_cluster,
     median,
     percentile,
+    run_group_latency,
     seconds,
 )
 
@@ -49,8 +55,8 @@ TIMEOUT_S = 300.0
 
 
 def modelyard_once(
-    cluster: Cluster, exp: Experiment, source: Path, poll: float
-) -> tuple[float, Phases]:
+    cluster: Cluster, exp: Experiment, source: Path, poll: float, ray: ModuleType
+) -> tuple[float, Phases, float | None]:
     config = ScriptRunConfig(source, "hello.py", compute_target=cluster.target)
     backend = cluster.workspace._backend
     started = time.perf_counter()
@@ -68,7 +74,7 @@ def modelyard_once(
         time.sleep(poll)
     elapsed = time.perf_counter() - started
     run.wait_for_completion()
-    return elapsed, phases
+    return elapsed, phases, run_group_latency(ray, run.id)
 
 
 def ray_once(client: Any, source: Path, poll: float, entrypoint_cpus: float) -> float:
@@ -106,27 +112,28 @@ def main() -> None:
         source = cluster.folder / "src"
         source.mkdir()
         (source / "hello.py").write_text(f"print({LINE!r}, flush=True)\n")
-        connect_ray(cluster)  # the job client needs Ray imported with the cluster's token
+        ray = connect_ray(cluster)  # the job client needs Ray imported with the cluster's token
         from ray.job_submission import JobSubmissionClient
 
         # Not a line per job about the working folder's upload between the figures.
-        logging.getLogger("ray.dashboard").setLevel(logging.WARNING)
+        logging.getLogger("ray.dashboard.modules.dashboard_sdk").setLevel(logging.WARNING)
         client = JobSubmissionClient(cluster.state.dashboard_url)
         exp = Experiment(cluster.workspace, "submit-latency")
         # Unmeasured: the first run of each side (Ray uploads the working folder once).
-        modelyard_once(cluster, exp, source, args.poll)
+        modelyard_once(cluster, exp, source, args.poll, ray)
         ray_once(client, source, args.poll, args.ray_entrypoint_cpus)
         ours: list[float] = []
         theirs: list[float] = []
         all_phases: list[Phases] = []
         for index in range(args.runs):
-            elapsed, phases = modelyard_once(cluster, exp, source, args.poll)
+            elapsed, phases, group = modelyard_once(cluster, exp, source, args.poll, ray)
             ours.append(elapsed)
             all_phases.append(phases)
             theirs.append(ray_once(client, source, args.poll, args.ray_entrypoint_cpus))
+            in_ray = "?" if group is None else f"{group:.3f} s"
             print(
-                f"run {index + 1}: modelyard {ours[-1]:.3f} s (first seen: {phases}), "
-                f"Ray Jobs {theirs[-1]:.3f} s",
+                f"run {index + 1}: modelyard {ours[-1]:.3f} s (first seen: {phases}; its "
+                f"placement group took {in_ray} in Ray), Ray Jobs {theirs[-1]:.3f} s",
                 flush=True,
             )
     print(f"modelyard statuses, median first seen (s): {Phases.medians(all_phases)}")

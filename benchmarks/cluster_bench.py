@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import statistics
@@ -106,18 +107,25 @@ def local_cluster(name: str, min_nodes: int, idle_seconds: int = 5) -> Iterator[
         finally:
             disconnect_ray()
             target.delete()
-            leave_nothing_behind(name, state)
+            leave_nothing_behind(name, state, Path(tmp))
 
 
-def leave_nothing_behind(name: str, state: ClusterState | None) -> None:
-    """Check that the deleted cluster left no process, and remove the admission's empty
-    scratch folder, which the cluster's deletion leaves in the account's temporary folder."""
+def leave_nothing_behind(name: str, state: ClusterState | None, folder: Path) -> None:
+    """Check that the deleted cluster left no process, and remove the empty folders its runs
+    left in the temporary folder: the admission's scratch folder, and each run's folder of
+    its script channel's socket (the supervisor removes the socket, not its folder). Each
+    run says where its socket was in its ``context.json``, below ``folder``."""
     if state is not None:
         left = session_processes(state.session_id)
         if left:
             raise SystemExit(f"cluster {name!r} left processes behind after delete(): {left}")
-    with contextlib.suppress(OSError):  # not empty: something of it is in use, leave it
-        (user_temp_folder() / "admission" / name).rmdir()
+    empty = [user_temp_folder() / "admission" / name]
+    for context in folder.rglob("context.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            empty.append(Path(json.loads(context.read_text())["socket"]).parent)
+    for path in empty:
+        with contextlib.suppress(OSError):  # not empty: something of it is in use, leave it
+            path.rmdir()
 
 
 def connect_ray(cluster: Cluster) -> ModuleType:
@@ -140,6 +148,23 @@ def disconnect_ray() -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+def group_latency(ray: ModuleType, name: str) -> float | None:
+    """Ray's own figure for placement group ``name`` (any job's, even removed): from its
+    creation request to its bundles reserved, in seconds; None when Ray has no such group."""
+    from ray.util.placement_group import placement_group_table
+
+    for group in placement_group_table().values():
+        if group.get("name") == name:
+            return float(group["stats"]["end_to_end_creation_latency_ms"]) / 1000
+    return None
+
+
+def run_group_latency(ray: ModuleType, run_id: str) -> float | None:
+    """``group_latency`` of the placement group the admission made for run ``run_id`` (it
+    names each after its run: compute/ray/admission.py)."""
+    return group_latency(ray, f"modelyard-{run_id}")
 
 
 class Phases:
