@@ -18,7 +18,7 @@ One unmeasured run of each side first, then ``--trials`` of each, alternating. P
 trial, the medians, and the ratios modelyard / Ray Train of the wall times and of the loop
 times; and the final loss of each side (the same number: the same work was done).
 
-Run: .venv/bin/python benchmarks/bench_cluster_ddp.py [--steps 200] [--trials 1]
+Run: .venv/bin/python benchmarks/bench_cluster_ddp.py [--steps 200] [--trials 3]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def ray_once(cluster: Cluster, steps: int, trial: str) -> tuple[float, dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--trials", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--poll", type=float, default=0.01, help="seconds between looks")
     args = parser.parse_args()
     with local_cluster("bench-ddp", min_nodes=NODES) as cluster:
