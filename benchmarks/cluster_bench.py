@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import statistics
@@ -31,7 +30,6 @@ from modelyard import Workspace
 from modelyard.compute import AmlCompute, ComputeTarget, ComputeTargetException
 from modelyard.compute.ray.cluster import ClusterState, client_environment, session_processes
 from modelyard.compute.ray.targets import cluster_folder
-from modelyard.runner.local_compute import user_temp_folder
 from tests.helpers import wait_for
 
 # Two nodes of two CPUs: the most this two-core machine holds without starving the head.
@@ -111,21 +109,11 @@ def local_cluster(name: str, min_nodes: int, idle_seconds: int = 5) -> Iterator[
 
 
 def leave_nothing_behind(name: str, state: ClusterState | None, folder: Path) -> None:
-    """Check that the deleted cluster left no process, and remove the empty folders its runs
-    left in the temporary folder: the admission's scratch folder, and each run's folder of
-    its script channel's socket (the supervisor removes the socket, not its folder). Each
-    run says where its socket was in its ``context.json``, below ``folder``."""
+    """Check that the deleted cluster left no process behind."""
     if state is not None:
         left = session_processes(state.session_id)
         if left:
             raise SystemExit(f"cluster {name!r} left processes behind after delete(): {left}")
-    empty = [user_temp_folder() / "admission" / name]
-    for context in folder.rglob("context.json"):
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            empty.append(Path(json.loads(context.read_text())["socket"]).parent)
-    for path in empty:
-        with contextlib.suppress(OSError):  # not empty: something of it is in use, leave it
-            path.rmdir()
 
 
 def connect_ray(cluster: Cluster) -> ModuleType:

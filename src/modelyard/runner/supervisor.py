@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +172,7 @@ class Supervisor:
         self.signals: list[str] = []
         self.signal_acted_on = False
         self.uploads_skipped = False
+        self.channel_folder: Path | None = None  # the script's socket's, made by _open_channel
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -294,6 +296,7 @@ class Supervisor:
             }
         if error is not None:
             self.say(f"error: {error['message']}")
+        self.close_channel()  # finalize does when the processes started; this when not
         self.lease.stop()
         if self.node is not None:
             # The admission combines every node's outcome into the run's final state.
@@ -419,7 +422,7 @@ class Supervisor:
 
     def _open_channel(self) -> dict[str, str]:
         # Unix socket paths are limited to ~100 bytes: keep it in a short temporary folder.
-        folder = Path(tempfile.mkdtemp(prefix="modelyard-"))
+        folder = self.channel_folder = Path(tempfile.mkdtemp(prefix="modelyard-"))
         socket_path = str(folder / "s")
         assert self.spec is not None
         experiment_name = self.backend.get_run(self.run_id).experiment_name
@@ -605,8 +608,15 @@ class Supervisor:
             # Every byte of output is stored before the run's final state is recorded (or
             # its loss fails the run); the shipper's thread ends here.
             self.shipper.close()
+        self.close_channel()
+
+    def close_channel(self) -> None:
+        """Stop the script's channel and remove its folder (idempotent)."""
         if hasattr(self, "channel"):
             self.channel.stop()
+        if self.channel_folder is not None:
+            shutil.rmtree(self.channel_folder, ignore_errors=True)
+            self.channel_folder = None
 
     def stop_processes(self) -> None:
         """SIGTERM the run's process groups, then SIGKILL what is left after the grace."""

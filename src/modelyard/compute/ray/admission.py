@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import threading
 import time
 import traceback
@@ -73,6 +74,7 @@ from modelyard.runner.cluster_node import open_node_backend
 from modelyard.runner.job import JOB_FILE, MPI, JobSpec
 from modelyard.runner.launchers import NodeLayout
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, user_temp_folder
+from modelyard.store.private import make_private_folder
 
 POLL_INTERVAL_S = 0.2
 LEASE_SECONDS = 30.0
@@ -132,9 +134,10 @@ class Admission:
         self.compute_name = compute_name
         self.bundle = bundle
         self.nodes_root = nodes_root
-        own = user_temp_folder() / "admission" / compute_name
-        own.mkdir(parents=True, exist_ok=True)
-        self.backend: Backend = open_node_backend(Path(location), self.info, own)
+        # Where a PostgreSQL + S3 workspace's backend keeps what it keeps in a folder.
+        self.own = user_temp_folder() / "admission" / f"{self.info.id}-{compute_name}"
+        make_private_folder(self.own)
+        self.backend: Backend = open_node_backend(Path(location), self.info, self.own)
         self.worker_id = f"{compute_name}-admission-{uuid.uuid4().hex[:12]}"
         self.runs: dict[str, _Admitted] = {}
         self.hosts: dict[str, Any] = {}  # a NodeHost on each node, by node id
@@ -184,6 +187,7 @@ class Admission:
         self.stop_runs()
         with contextlib.suppress(ModelyardError):
             self.backend.update_compute(self.compute_name, state=DELETED_STATE)
+        shutil.rmtree(self.own, ignore_errors=True)
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
     def record_nodes(self) -> None:
