@@ -12,8 +12,9 @@ compute target says so: ``get_status().current_node_count == 0``, none coming). 
   nodes, the autoscaler starts them, the admission places a host on each, and each node's
   supervisor prepares its part and starts its process.
 - **Ray's autoscaler alone**: a driver (this process) creates a placement group of 2 bundles
-  ``{"CPU": 2}``, ``STRICT_SPREAD``, on the same cluster, from just before the call to
-  ``pg.ready()`` returning.
+  ``{"CPU": 2}``, ``STRICT_SPREAD``, on the same cluster, from just before the call to Ray
+  reporting the group created (``placement_group_table``: its nodes up, its bundles
+  reserved). Not ``pg.ready()``, which also waits for a Ray worker to start on a node.
 
 Each trial also shows Ray's own figure for the placement group of either side (from its
 creation request to its bundles reserved, ``placement_group_table()``): what is left of
@@ -78,15 +79,25 @@ def modelyard_once(
     return elapsed, phases, latency
 
 
-def ray_once(ray: ModuleType, trial: int) -> tuple[float, float | None]:
-    from ray.util.placement_group import placement_group, remove_placement_group
+def ray_once(ray: ModuleType, trial: int, poll: float) -> tuple[float, float | None]:
+    from ray.util.placement_group import (
+        placement_group,
+        placement_group_table,
+        remove_placement_group,
+    )
 
     name = f"bench-scaleup-{trial}"
     started = time.perf_counter()
     group = placement_group(
         [dict(BUNDLE) for _ in range(NODES)], strategy="STRICT_SPREAD", name=name
     )
-    ray.get(group.ready(), timeout=TIMEOUT_S)
+    # Its nodes are up and its bundles reserved once Ray's control service says CREATED;
+    # pg.ready() would add the start of a Ray worker on a node (it runs a task there).
+    deadline = started + TIMEOUT_S
+    while placement_group_table(group).get("state") != "CREATED":
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"placement group {name} not created within {TIMEOUT_S} s")
+        time.sleep(poll)
     elapsed = time.perf_counter() - started
     latency = group_latency(ray, name)
     remove_placement_group(group)
@@ -113,7 +124,7 @@ def main() -> None:
             ours.append(elapsed)
             all_phases.append(phases)
             cluster.wait_for_nodes(0)
-            elapsed, their_group = ray_once(ray, trial)
+            elapsed, their_group = ray_once(ray, trial, args.poll)
             theirs.append(elapsed)
             print(
                 f"trial {trial + 1}: modelyard {ours[-1]:.2f} s (first seen: {phases}; its "

@@ -250,7 +250,10 @@ class Admission:
                 self.provision(run)
 
     def say(self, run: _Admitted, message: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        )
         line = f"{stamp}Z {message}\n".encode()
         print(f"{run.run_id}: {message}", flush=True)
         with contextlib.suppress(ModelyardError):
@@ -368,8 +371,9 @@ class Admission:
 
     def provision(self, run: _Admitted) -> None:
         """Start the run's hosts once its placement group is ready."""
-        ready, _ = ray.wait([run.group.ready()], timeout=0)
-        if not ready:
+        # The group's state in Ray's control service, not pg.ready(): that one schedules a task
+        # in the group, which waits for a new Ray worker process on the node (seconds).
+        if placement_group_table(run.group).get("state") != "CREATED":
             return
         count = run.spec.node_count
         per_node = max(1, run.spec.process_count_per_node)

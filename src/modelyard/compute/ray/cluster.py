@@ -145,6 +145,7 @@ def start_local_cluster(folder: Path, autoscaler_config: dict[str, Any]) -> Clus
         "RAY_CLOUD_INSTANCE_ID": FAKE_HEAD_NODE_ID,
         "RAY_OVERRIDE_NODE_ID_FOR_TESTING": FAKE_HEAD_NODE_ID,
         "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+        "RAY_gcs_create_placement_group_retry_max_interval_ms": "200",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
     with open(folder / HEAD_LOG, "ab") as log:
