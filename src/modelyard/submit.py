@@ -29,7 +29,7 @@ from modelyard.names import check_tags
 from modelyard.run import SCRIPT, Run, new_run_id
 from modelyard.runner.envbuild import check_submittable
 from modelyard.runner.job import JOB_FILE
-from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PROCESS_COUNT_PROPERTY
+from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PER_NODE, PROCESS_COUNT_PROPERTY
 from modelyard.runner.local_compute import COMPUTE_PROPERTY
 
 if TYPE_CHECKING:
@@ -64,6 +64,10 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
         )
         properties[DISTRIBUTED_PROPERTY] = spec.distributed["type"]
         properties[PROCESS_COUNT_PROPERTY] = str(spec.distributed["process_count"])
+    elif spec.node_count > 1:
+        # The script on each node (a cluster): one process, and one log, per node.
+        properties[DISTRIBUTED_PROPERTY] = PER_NODE
+        properties[PROCESS_COUNT_PROPERTY] = str(spec.node_count)
     compute.check(spec)
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend

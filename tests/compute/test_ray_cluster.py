@@ -223,6 +223,12 @@ def test_more_runs_than_the_cluster_holds_are_admitted_in_order(
     assert runs[2].get_status() in (QUEUED, PROVISIONING)
     for run in runs:
         run.wait_for_completion()
+    # Without distribution the script runs on each of its nodes: a log and a folder each.
+    logs = {name for name in runs[0].get_file_names() if name.startswith("user_logs/")}
+    assert logs == {"user_logs/std_log_process_00.txt", "user_logs/std_log_process_01.txt"}
+    folders = {read(runs[0], f"outputs/where_{i}.txt") for i in range(2)}
+    assert len(folders) == 2
+    assert runs[0].get_metrics(process=1) == {"answer": 42}
     starts = [run.get_details()["startTimeUtc"] for run in runs]
     ends = [run.get_details()["endTimeUtc"] for run in runs]
     assert starts == sorted(starts)

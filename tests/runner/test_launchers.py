@@ -262,6 +262,7 @@ def test_mpi_on_two_nodes_node_zero_runs_one_mpirun_over_every_node(tmp_path: Pa
     assert mca == {
         "plm_rsh_agent": "/opt/modelyard/bin/python -m ray_rsh --run r1",
         "plm_rsh_no_tree_spawn": "1",
+        "routed": "direct",
     }
     assert command[command.index("-x") + 1] == "MY_SETTING"
     assert ("--allow-run-as-root" in command) == (os.geteuid() == 0)
@@ -465,10 +466,13 @@ os.execvp("sh", ["sh", "-c", " ".join(sys.argv[2:])])
 """
 
 MPI_ALL_REDUCE = """
+import os
+
 from mpi4py import MPI
 
 world = MPI.COMM_WORLD
-print(world.Get_rank(), world.Get_size(), world.allreduce(world.Get_rank() + 1), flush=True)
+line = f"{world.Get_rank()} {world.Get_size()} {world.allreduce(world.Get_rank() + 1)}\\n"
+os.write(1, line.encode())  # one write: the ranks' lines never interleave
 """
 
 

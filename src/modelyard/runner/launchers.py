@@ -69,6 +69,8 @@ from modelyard.store.private import write_private_file
 DISTRIBUTED_PROPERTY = "modelyard.distributed"
 PROCESS_COUNT_PROPERTY = "modelyard.process_count"
 PROCESS_COUNT_ENV = "MODELYARD_PROCESS_COUNT"
+# DISTRIBUTED_PROPERTY of a run of several nodes without distribution: the script on each.
+PER_NODE = "per-node"
 RANK_WRAPPER = Path(__file__).with_name("mpi_rank.py")
 MPIRUN = "mpirun"
 LOCALHOST = "127.0.0.1"
@@ -258,7 +260,13 @@ def plan_launch(
     (a ValueError) when the layout does not fit the run.
     """
     if distributed is None:
-        return LaunchPlan(None, [ProcessPlan(0, "script")])
+        if nodes is None or nodes.count == 1:
+            return LaunchPlan(None, [ProcessPlan(0, "script")])
+        # The script on each node, as v1 runs a run of several nodes without distribution:
+        # one process per node, numbered by node (each its own log and metrics).
+        index = nodes.rank
+        process = ProcessPlan(index, f"node {index}", _indexed(index, nodes.count, {}))
+        return LaunchPlan(None, [process], summary=f"the script on each of {nodes.count} nodes")
     kind = distributed["type"]
     count = int(distributed["process_count"])
     if (
@@ -409,6 +417,10 @@ def _plan_mpi_nodes(
     # Every daemon straight from mpirun: with tree spawn, daemons start other nodes' daemons,
     # which would need the agent on their own nodes too.
     arguments += ["--mca", "plm_rsh_agent", agent, "--mca", "plm_rsh_no_tree_spawn", "1"]
+    # Each daemon talks to mpirun directly. With the default routing (a tree), a daemon
+    # sometimes could not route to another whose node reports the same host name (several
+    # nodes on one machine): "ORTE does not know how to route a message to the daemon".
+    arguments += ["--mca", "routed", "direct"]
     arguments += _mpirun_options(per_node, environment, exported)
     arguments += _ranks(command, rank_dir)
     processes = [ProcessPlan(rank, f"rank {rank}") for rank in range(count)]

@@ -399,7 +399,8 @@ class Supervisor:
             self.say(f"launch: {plan.summary}")
             if plan.mpirun is not None:
                 self.say(f"mpirun: {plan.mpirun}")
-        log_name = launchers.process_log_name if plan.distributed else lambda _: STD_LOG
+        per_process = plan.distributed or (self.node is not None and self.node.layout.count > 1)
+        log_name = launchers.process_log_name if per_process else lambda _: STD_LOG
         self.processes = Processes(
             plan,
             command,

@@ -32,7 +32,8 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Protocol
 
 import ray
 
@@ -44,7 +45,6 @@ from modelyard.runner.launchers import reserve_ports
 from modelyard.runner.local_compute import user_temp_folder
 from modelyard.runner.processes import die_with_parent
 from modelyard.runner.run_environment import run_process_environment
-from modelyard.runner.supervisor import Supervisor
 from modelyard.store.private import make_private_folder, write_private_file
 
 RESULT_FILE = "result.json"
@@ -57,11 +57,19 @@ def node_folder(nodes_root: str | None, cluster: str, node_id: str) -> Path:
     return root / f"{cluster}-{node_id[-12:]}"
 
 
+class _Supervisor(Protocol):
+    """What a host does with a node's supervisor (``cluster_node.supervisor_for``)."""
+
+    def run(self) -> int: ...
+
+    def note_signal(self, signum: int, frame: FrameType | None) -> None: ...
+
+
 @dataclass
 class _Part:
     """One run's part on this node."""
 
-    supervisor: Supervisor | None = None
+    supervisor: _Supervisor | None = None
     executed: list[subprocess.Popen[bytes]] = field(default_factory=list)  # MPI daemons
     stops: int = 0
     outcome: dict[str, Any] | None = None
