@@ -242,13 +242,7 @@ def test_a_node_killed_mid_run_fails_the_run_naming_the_node(
     run = Experiment(ws, "node-lost").submit(
         Estimator(str(SCRIPTS), "where.py", arguments=["600"], compute_target=target, node_count=2)
     )
-    wait_for(
-        lambda: (
-            "hello from" in read_or_empty(run, "user_logs/std_log.txt")
-            or "hello from" in read_or_empty(run, "user_logs/std_log_process_01.txt")
-        ),
-        timeout=240,
-    )
+    wait_until_started_on_both_nodes(run)
     admission = read(run, "system_logs/admission.txt")
     second = admission.split("running on", 1)[1].split(",")[1].split()[0]
     killed = kill_node(second)
@@ -257,6 +251,12 @@ def test_a_node_killed_mid_run_fails_the_run_naming_the_node(
         run.wait_for_completion()
     error = run.get_details()["error"]
     assert second in error["message"] and "lost" in error["message"]
+
+
+def wait_until_started_on_both_nodes(run: Run) -> None:
+    """Until the script has printed on each of the run's two nodes (where.py's first line)."""
+    logs = [f"user_logs/std_log_process_{index:02d}.txt" for index in range(2)]
+    wait_for(lambda: all("hello from" in read_or_empty(run, log) for log in logs), timeout=240)
 
 
 def read_or_empty(run: Run, name: str) -> str:
@@ -368,13 +368,7 @@ def test_a_run_canceled_on_the_cluster_stops_on_every_node(
     run = Experiment(ws, "cancel").submit(
         Estimator(str(SCRIPTS), "where.py", arguments=["600"], compute_target=target, node_count=2)
     )
-    wait_for(
-        lambda: (
-            "hello from" in read_or_empty(run, "user_logs/std_log_process_01.txt")
-            or "hello from" in read_or_empty(run, "user_logs/std_log.txt")
-        ),
-        timeout=240,
-    )
+    wait_until_started_on_both_nodes(run)
     run.cancel()
     with pytest.raises(RunFailedError, match="Canceled"):
         run.wait_for_completion()
