@@ -109,20 +109,16 @@ def wait_for_completion(
     """Block until the run ends; see ``Run.wait_for_completion``."""
     out = out or sys.stdout
     log_name, process_count = output_log(run) if show_output else (STD_LOG, 1)
-    # On a cluster, what its admission does first (waiting for nodes, where the run goes);
-    # then the environment build's log: it is written, and ends, before the script starts.
-    followers = (
-        [
-            LogFollower(run, ADMISSION_LOG, out),
-            LogFollower(run, BUILD_LOG, out),
-            LogFollower(run, log_name, out),
-        ]
-        if show_output
-        else []
-    )
+    target = run._backend.get_run_details(run.id).properties.get(COMPUTE_PROPERTY, LOCAL)
+    followers = []
+    if show_output:
+        # On a cluster, what its admission does first (waiting for nodes, where the run
+        # goes); then the environment build's log: it ends before the script starts.
+        if target != LOCAL:
+            followers.append(LogFollower(run, ADMISSION_LOG, out))
+        followers += [LogFollower(run, BUILD_LOG, out), LogFollower(run, log_name, out)]
     if run.get_status() == QUEUED and run.type == "script":
         # A queued run needs its compute target (the local agent may have gone idle meanwhile).
-        target = run._backend.get_run_details(run.id).properties.get(COMPUTE_PROPERTY, LOCAL)
         compute_for(run.workspace, target).queued()
     if show_output:
         out.write(f"RunId: {run.id}\nStatus: {run.get_status()}\n\n")

@@ -20,11 +20,12 @@ import stat
 import tempfile
 from pathlib import Path
 
+from modelyard.backend.records import LOCAL_COMPUTE
 from modelyard.errors import ConfigError
 
 # The run property naming the compute target a run was submitted to.
 COMPUTE_PROPERTY = "modelyard.compute"
-LOCAL = "local"
+LOCAL = LOCAL_COMPUTE  # the compute target that is this machine
 # A Unix socket path holds 108 bytes on Linux and 104 on macOS, with the final NUL.
 SOCKET_PATH_MAX = 100
 
