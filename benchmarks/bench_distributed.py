@@ -129,7 +129,7 @@ def main() -> None:
         source = Path(tmp) / "src"
         source.mkdir()
         shutil.copy(JOIN, source / JOIN.name)
-        workspace = Workspace.create("bench", location=Path(tmp) / "ws")
+        workspace = Workspace.create("bench", folder=Path(tmp) / "ws")
         experiment = Experiment(workspace, "distributed")
         # Starts the compute agent, and warms the disk cache: not measured.
         warm = Path(tmp) / "warm"
@@ -156,7 +156,7 @@ def main() -> None:
                     f"{ours_s / hand_s:>6.2f}",
                     flush=True,
                 )
-        stop_agent(workspace.location)
+        stop_agent(workspace.folder)
 
 
 if __name__ == "__main__":

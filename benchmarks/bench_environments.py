@@ -42,7 +42,7 @@ def preparing_with_a_cached_environment(tmp: Path) -> list[float]:
     source = tmp / "src"
     source.mkdir()
     (source / "train.py").write_text("import tabulate, yaml\nprint('ready')\n")
-    ws = Workspace.create("bench", location=tmp / "ws")
+    ws = Workspace.create("bench", folder=tmp / "ws")
     exp = Experiment(ws, "environments")
     config = ScriptRunConfig(
         source, "train.py", environment=Environment("bench-env", pip_packages=PACKAGES)
@@ -57,7 +57,7 @@ def preparing_with_a_cached_environment(tmp: Path) -> list[float]:
         if found is None:
             raise SystemExit(f"no cached environment in run {run.id}:\n{log}")
         times.append(float(found.group(1)))
-    stop_agent(ws.location)
+    stop_agent(ws.folder)
     return times
 
 

@@ -27,7 +27,7 @@ from tests.postgres import PostgresServer
 LOGGER = """
 import sys
 from modelyard import Experiment, Run, Workspace
-ws = Workspace.get("bench", location=sys.argv[1])
+ws = Workspace.get("bench", folder=sys.argv[1])
 run = Run(Experiment(ws, "ingest"), sys.argv[2])
 points, every, base = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 print("ready", flush=True)
@@ -49,7 +49,7 @@ def measure(ws: Workspace, processes: int, points: int, every: int) -> float:
                 sys.executable,
                 "-c",
                 LOGGER,
-                str(ws.location),
+                str(ws.folder),
                 run.id,
                 str(per_process),
                 str(every),
@@ -85,9 +85,9 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workspaces = {
-                "SQLite": Workspace.create("bench", location=Path(tmp) / "sqlite"),
+                "SQLite": Workspace.create("bench", folder=Path(tmp) / "sqlite"),
                 "PostgreSQL": Workspace.create(
-                    "bench", location=Path(tmp) / "pg", database_url=server.new_database()
+                    "bench", folder=Path(tmp) / "pg", database_url=server.new_database()
                 ),
             }
             for name, ws in workspaces.items():

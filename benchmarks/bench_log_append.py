@@ -71,7 +71,7 @@ def main() -> None:
         url, options = server.new_bucket()
         with tempfile.TemporaryDirectory() as folder:
             ws = Workspace.create(
-                "bench", location=Path(folder) / "ws", storage_url=url, storage_options=options
+                "bench", folder=Path(folder) / "ws", storage_url=url, storage_options=options
             )
             backend = ws._backend
             assert isinstance(backend, LocalBackend)

@@ -35,7 +35,7 @@ def measure(threads: int, points_per_thread: int) -> dict[str, float | int | boo
     from modelyard import Experiment, Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.create("bench", location=Path(tmp) / "ws")
+        ws = Workspace.create("bench", folder=Path(tmp) / "ws")
         run = Experiment(ws, "bench").start_logging()
         barrier = threading.Barrier(threads + 1)
 

@@ -36,7 +36,7 @@ def main() -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-        ws = Workspace.create("bench", location=Path(tmp) / "ws")
+        ws = Workspace.create("bench", folder=Path(tmp) / "ws")
         ds = ws.get_default_datastore()
         ds.upload(str(data), target_path="mnist", overwrite=True, show_progress=False)
         exp = Experiment(ws, "mnist")
@@ -68,7 +68,7 @@ def main() -> None:
             start = time.perf_counter()
             exp.submit(est).wait_for_completion()
             submitted.append(time.perf_counter() - start)
-        stop_agent(ws.location)
+        stop_agent(ws.folder)
     d, s = statistics.median(direct), statistics.median(submitted)
     ratio = s / d
     verdict = "ok" if ratio <= 1.05 else "ABOVE TARGET"

@@ -151,7 +151,7 @@ def main() -> int:
         bucket_url = url  # s3://<bucket>/data
         store = FileStore(url, options)
         aws = Aws(aws_cmd, server.endpoint_url)
-        ws = Workspace.create("bench", location=work / "ws")
+        ws = Workspace.create("bench", folder=work / "ws")
         ds = Datastore.register(ws, "s3data", url, **options)
 
         small_src = work / "small"

@@ -103,13 +103,13 @@ def main() -> None:
         source = Path(tmp) / "src"
         source.mkdir()
         (source / "log_many.py").write_text(SCRIPT)
-        ws = Workspace.create("bench", location=Path(tmp) / "ws")
+        ws = Workspace.create("bench", folder=Path(tmp) / "ws")
         exp = Experiment(ws, "logging")
         _submitted(exp, source, "none")  # warm the agent and the page cache
         base_wall, base_loop, _ = _submitted(exp, source, "none")
         wall, loop, run_id = _submitted(exp, source, "log")
         stored = len(exp.workspace._backend.get_metric_series(run_id, ["value"])[0].values)
-        stop_agent(ws.location)
+        stop_agent(ws.folder)
         added = wall - base_wall
         verdict = "ok" if added <= 2.0 and stored == POINTS else "MISSES TARGET"
         print(

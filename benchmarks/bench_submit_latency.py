@@ -35,9 +35,9 @@ def main() -> None:
             source = Path(tmp) / "src"
             source.mkdir()
             (source / "hello.py").write_text("print('first line', flush=True)\n")
-            measure("SQLite", Workspace.create("bench", location=Path(tmp) / "sqlite"), source)
+            measure("SQLite", Workspace.create("bench", folder=Path(tmp) / "sqlite"), source)
             pg = Workspace.create(
-                "bench", location=Path(tmp) / "pg", database_url=server.new_database()
+                "bench", folder=Path(tmp) / "pg", database_url=server.new_database()
             )
             measure("PostgreSQL", pg, source)
     finally:
@@ -61,7 +61,7 @@ def measure(name: str, ws: Workspace, source: Path) -> None:
             time.sleep(0.002)
         latencies.append(time.perf_counter() - returned)
         run.wait_for_completion()
-    stop_agent(ws.location)
+    stop_agent(ws.folder)
     median = statistics.median(latencies)
     verdict = "ok" if median <= 0.5 else "SLOWER THAN TARGET"
     print(

@@ -29,7 +29,7 @@ def _report(label: str, seconds: float, target: float) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.create("bench", location=Path(tmp) / "ws")
+        ws = Workspace.create("bench", folder=Path(tmp) / "ws")
         exp = Experiment(ws, "bench")
 
         run = exp.start_logging()

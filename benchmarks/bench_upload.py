@@ -129,7 +129,7 @@ def main() -> int:
         if free < needed:
             print(f"needs {needed >> 30} GiB free in {WORK}, has {free >> 30} GiB")
             return 1
-        ws = Workspace.create("bench", location=work / "ws")
+        ws = Workspace.create("bench", folder=work / "ws")
         ds: Datastore = ws.get_default_datastore()
         # cp writes into the datastore's own folder, beside what ds.upload writes: ext4 puts
         # a folder's files in its parent's block group, and groups differ in speed for minutes

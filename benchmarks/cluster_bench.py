@@ -70,7 +70,7 @@ def local_cluster(name: str, min_nodes: int, idle_seconds: int = 5) -> Iterator[
     # shares the admission's scratch folder (see leave_nothing_behind).
     name = f"{name}-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
-        ws = Workspace.create("bench", location=Path(tmp) / "ws")
+        ws = Workspace.create("bench", folder=Path(tmp) / "ws")
         config = AmlCompute.provisioning_configuration(
             vm_size=VM_SIZE,
             min_nodes=min_nodes,
@@ -94,7 +94,7 @@ def local_cluster(name: str, min_nodes: int, idle_seconds: int = 5) -> Iterator[
                 target.wait_for_completion(
                     min_node_count=min_nodes or None, timeout_in_minutes=PROVISION_MINUTES
                 )
-            state = ClusterState.load(cluster_folder(ws.location, name))
+            state = ClusterState.load(cluster_folder(ws.folder, name))
             assert state is not None, f"cluster {name!r} is up but has no cluster.json"
             print(
                 f"cluster {name!r} up with {min_nodes} node(s) of {VM_SIZE} in "

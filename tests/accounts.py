@@ -7,7 +7,7 @@ root the tests that need it are skipped, saying why.
 Example::
 
     def test_private(mallory: Account, workspace: Workspace) -> None:
-        mallory.do(lambda: open(workspace.location / "modelyard.db").read())   # fails
+        mallory.do(lambda: open(workspace.folder / "modelyard.db").read())   # fails
 """
 
 from __future__ import annotations

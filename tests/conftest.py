@@ -33,7 +33,7 @@ def clean_memory_fs() -> Iterator[None]:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     """A new embedded workspace (SQLite file, local folders) in a temporary folder."""
-    return Workspace.create("test-ws", location=tmp_path / "ws")
+    return Workspace.create("test-ws", folder=tmp_path / "ws")
 
 
 @pytest.fixture(scope="session")

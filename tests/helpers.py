@@ -85,7 +85,7 @@ def serve_to_script(workspace: Workspace, run: Run) -> ScriptSide:
     """Start a channel server for ``run`` and return the run as its script sees it; the
     caller stops ``server`` (and may start another on ``socket_path``)."""
     socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
-    scope = RunScope(workspace._backend, run.id, run.experiment.name, workspace.location, set())
+    scope = RunScope(workspace._backend, run.id, run.experiment.name, workspace.folder, set())
     server = ChannelServer(workspace._backend, socket_path, scope)
     server.start()
     client = ChannelBackend(socket_path, workspace.name)  # type: ignore[abstract]

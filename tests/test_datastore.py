@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("clean_memory_fs")
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    return Workspace.create("t", location=str(tmp_path / "ws"))
+    return Workspace.create("t", folder=str(tmp_path / "ws"))
 
 
 @pytest.fixture(params=["default", "memory"])

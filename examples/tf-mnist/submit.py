@@ -73,7 +73,8 @@ def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore
     # Once per project: a workspace and the config.json that notebooks find.
     Workspace.create(
         "mnist-demo",
-        location=args.workspace,
+        exist_ok=True,
+        folder=args.workspace,
         database_url=args.database_url,
         storage_url=args.storage_url,
         storage_options=s3_storage_options(args.storage_endpoint) if args.storage_url else None,

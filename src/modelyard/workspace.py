@@ -2,10 +2,10 @@
 
 An embedded workspace is a folder::
 
-    <location>/workspace.json       name, id, and where its metadata and files live
-    <location>/modelyard.db         the metadata database (SQLite, WAL)
-    <location>/artifacts/           run files, snapshots, registered models
-    <location>/datastores/workspaceblobstore/   the default datastore
+    <folder>/workspace.json       name, id, and where its metadata and files live
+    <folder>/modelyard.db         the metadata database (SQLite, WAL)
+    <folder>/artifacts/           run files, snapshots, registered models
+    <folder>/datastores/workspaceblobstore/   the default datastore
 
 ``workspace.json`` may point ``database_url`` at PostgreSQL and ``storage_url`` at an object
 store instead; nothing above the backend notices.
@@ -15,6 +15,11 @@ Example::
     ws = Workspace.create("demo")          # ./.modelyard/demo
     ws.write_config()                      # ./.modelyard/config.json
     ws = Workspace.from_config()           # what a notebook does
+
+v1's Azure coordinates (``subscription_id``, ``resource_group``, ``location``: the region) have
+no meaning here. A workspace keeps the ones it was created with, or that the ``config.json``
+it was found by names, so v1 cells that print or pass them work; without them they read
+``V1_PLACEHOLDERS``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +52,7 @@ from modelyard.errors import (
     ConfigError,
     ConflictError,
     ModelyardError,
+    NotFoundError,
     StorageError,
     ValidationError,
 )
@@ -63,6 +70,42 @@ DEFAULT_DATASTORE = "workspaceblobstore"
 # The folders a new workspace makes for itself; like the workspace folder, owner-only.
 OWN_FOLDERS = ("artifacts", "datastores", f"datastores/{DEFAULT_DATASTORE}", "compute")
 
+# What ws.subscription_id, ws.resource_group and ws.location read when neither the workspace
+# nor its config.json recorded one (v1 notebooks print them; an embedded workspace has none).
+V1_PLACEHOLDERS = {
+    "subscription_id": "00000000-0000-0000-0000-000000000000",
+    "resource_group": "local",
+    "location": "local",
+}
+# Where v1 and modelyard keep a config.json, looked for in this order in each folder.
+CONFIG_NAMES = (f"{CONFIG_DIR}/{CONFIG_FILE}", CONFIG_FILE, f".azureml/{CONFIG_FILE}")
+# Workspace.create's v1 arguments that mean nothing here: recorded, with one warning.
+V1_CREATE_ARGUMENTS = frozenset(
+    {
+        "create_resource_group",
+        "sku",
+        "tags",
+        "friendly_name",
+        "storage_account",
+        "key_vault",
+        "app_insights",
+        "container_registry",
+        "adb_workspace",
+        "primary_user_assigned_identity",
+        "cmk_keyvault",
+        "resource_cmk_uri",
+        "hbi_workspace",
+        "default_cpu_compute_target",
+        "default_gpu_compute_target",
+        "private_endpoint_config",
+        "private_endpoint_auto_approval",
+        "user_assigned_identity_for_cmk_encryption",
+        "system_datastores_auth_mode",
+        "v1_legacy_mode",
+        "show_output",
+    }
+)
+
 # What a Workspace.create that died before writing workspace.json leaves in its folder.
 _REMAINS = {
     *(own.split("/")[0] for own in OWN_FOLDERS),
@@ -71,19 +114,52 @@ _REMAINS = {
 
 
 class ConfigFile(BaseModel):
-    """The contents of a ``config.json`` written by :meth:`Workspace.write_config`.
+    """The contents of a ``config.json``: one :meth:`Workspace.write_config` wrote, or a v1
+    notebook's own (``subscription_id``, ``resource_group``, ``workspace_name``).
 
-    ``location`` is relative to the folder holding the config file when it is not absolute.
+    ``folder`` is relative to the folder holding the config file when it is not absolute
+    (``location`` is the name modelyard 0.1 wrote it under). Without one, the workspace is
+    ``.modelyard/<workspace_name>`` beside the config file (in its folder when that is
+    ``.modelyard`` itself).
     """
 
     model_config = ConfigDict(extra="ignore")
 
     workspace_name: str
-    location: str
+    folder: str | None = None
+    location: str | None = None
+    subscription_id: str | None = None
+    resource_group: str | None = None
+
+    def workspace_folder(self, config: Path) -> Path:
+        """Where the workspace this config file (at ``config``) names lives."""
+        named = self.folder or self.location
+        if named is None:
+            home = config.parent if config.parent.name == CONFIG_DIR else config.parent / CONFIG_DIR
+            if config.parent.name == ".azureml":
+                home = config.parent.parent / CONFIG_DIR
+            return home / self.workspace_name
+        folder = Path(named).expanduser()
+        return folder if folder.is_absolute() else config.parent / folder
 
 
-def _default_location(name: str) -> Path:
+def _default_folder(name: str) -> Path:
     return Path.cwd() / CONFIG_DIR / name
+
+
+def _v1_coordinates(
+    subscription_id: str | None, resource_group: str | None, location: str | None
+) -> dict[str, str]:
+    """The v1 coordinates given (each a string), for workspace.json."""
+    given = {
+        "subscription_id": subscription_id,
+        "resource_group": resource_group,
+        "location": location,
+    }
+    for field_name, value in given.items():
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(field_name, f"must be a string, not {type(value).__name__}")
+    return {key: value for key, value in given.items() if value}
 
 
 def _write_json_privately(path: Path, data: dict[str, Any]) -> None:
@@ -104,11 +180,20 @@ def _creation_lock(folder: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def _recordable(value: object) -> object:
+    """``value`` as workspace.json can hold it (JSON, else its repr)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
 def _folder_error(folder: Path, error: OSError) -> ModelyardError:
     """The error of an OS error while making the workspace folder ``folder``."""
     if error.errno == errno.ENAMETOOLONG:
         return ValidationError(
-            "location",
+            "folder",
             f"{folder}: a part of the path is longer than the file system allows (255 bytes); "
             "choose a shorter name",
         )
@@ -119,21 +204,64 @@ def _folder_error(folder: Path, error: OSError) -> ModelyardError:
 
 class Workspace:
     """An embedded workspace in a folder. Use :meth:`create`, :meth:`get` or
-    :meth:`from_config` rather than the constructor, as in the v1 SDK."""
+    :meth:`from_config`, as in the v1 SDK; the constructor takes v1's arguments too.
 
-    def __init__(self, name: str, location: str | os.PathLike[str] | None = None) -> None:
-        check_name("name", name)
-        folder = Path(location) if location is not None else _default_location(name)
-        folder = folder.expanduser().resolve()
-        self._open(folder, read_workspace_file(folder, name))
+    Example::
+
+        ws = Workspace(subscription_id="...", resource_group="rg", workspace_name="demo")
+    """
+
+    def __init__(
+        self,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        workspace_name: str | None = None,
+        auth: object = None,
+        *,
+        folder: str | os.PathLike[str] | None = None,
+        sku: str = "basic",
+        tags: dict[str, str] | None = None,
+        **v1_private: object,
+    ) -> None:
+        # v1's own private arguments (_location, _cloud, ...) mean nothing here either.
+        unknown = sorted(key for key in v1_private if not key.startswith("_"))
+        if unknown:
+            raise ValidationError(unknown[0], "Workspace() has no such argument")
+        if workspace_name is None:
+            raise ValidationError(
+                "workspace_name",
+                "name the workspace: Workspace.get(name) or Workspace(workspace_name=...)",
+            )
+        check_name("name", workspace_name)
+        where = Path(folder) if folder is not None else _default_folder(workspace_name)
+        where = where.expanduser().resolve()
+        self._open(where, read_workspace_file(where, workspace_name))
+        self._config_coordinates.update(_v1_coordinates(subscription_id, resource_group, None))
 
     def _open(self, folder: Path, info: WorkspaceFile) -> None:
         self._name = info.name
         self._id = info.id
-        self._location = folder
+        self._folder = folder
+        self._coordinates = {
+            key: value
+            for key, value in (
+                ("subscription_id", info.subscription_id),
+                ("resource_group", info.resource_group),
+                ("location", info.location),
+            )
+            if value
+        }
+        self._config_coordinates: dict[str, str] = {}
         self._script_run_id: str | None = None
         self._database: str | None = database_for_people(folder, info)
         self._backend: Backend = open_backend(folder, info)
+
+    @classmethod
+    def _at(cls, folder: Path, name: str | None = None) -> Workspace:
+        """The workspace in ``folder`` (named ``name``, when given)."""
+        ws = cls.__new__(cls)
+        ws._open(folder, read_workspace_file(folder, name))
+        return ws
 
     @classmethod
     def _attached(
@@ -146,7 +274,9 @@ class Workspace:
         ws._script_run_id = script_run_id
         ws._name = name
         ws._id = workspace_id
-        ws._location = Path.cwd()
+        ws._folder = Path.cwd()
+        ws._coordinates = {}
+        ws._config_coordinates = {}
         ws._database = None  # the supervisor's to know
         ws._backend = backend
         return ws
@@ -157,17 +287,22 @@ class Workspace:
     def create(
         cls,
         name: str,
-        location: str | os.PathLike[str] | None = None,
-        exist_ok: bool = True,
+        auth: object = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        location: str | None = None,
+        exist_ok: bool = False,
         *,
+        folder: str | os.PathLike[str] | None = None,
         database_url: str | None = None,
         storage_url: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        **v1_arguments: Any,
     ) -> Workspace:
-        """Make an embedded workspace in ``location`` (default ``./.modelyard/<name>``).
+        """Make an embedded workspace in ``folder`` (default ``./.modelyard/<name>``).
 
-        With ``exist_ok=True`` (the default, as in v1) an existing workspace of that name is
-        returned instead. ``database_url`` puts its metadata in PostgreSQL
+        With ``exist_ok=True`` an existing workspace of that name is returned instead; the
+        default, as in v1, is an error. ``database_url`` puts its metadata in PostgreSQL
         (``postgresql+psycopg://user@host/db``, with the ``postgres`` extra) instead of a
         SQLite file in the folder. ``storage_url`` puts its files (run files, snapshots,
         logs, models) in an object store (``s3://bucket/prefix``, with the ``s3`` extra)
@@ -176,39 +311,66 @@ class Workspace:
         else s3fs reads the usual AWS variables) and are kept in the private
         ``workspace.json``.
 
+        v1's ``subscription_id``, ``resource_group`` and ``location`` (its Azure region) are
+        recorded and read back by the properties of those names. v1's other arguments
+        (``sku``, ``create_resource_group``, ``storage_account``, ...) mean nothing here: they
+        are recorded with one warning.
+
         Example::
 
-            ws = Workspace.create("demo", location="/data/workspaces/demo")
-            ws = Workspace.create("team", storage_url="s3://models/team")
+            ws = Workspace.create("demo", folder="/data/workspaces/demo")
+            ws = Workspace.create("team", storage_url="s3://models/team", exist_ok=True)
         """
         check_name("name", name)
-        folder = Path(location) if location is not None else _default_location(name)
-        folder = folder.expanduser().resolve()
+        unknown = sorted(set(v1_arguments) - V1_CREATE_ARGUMENTS)
+        if unknown:
+            raise ValidationError(
+                unknown[0], "Workspace.create() has no such argument (v1's or modelyard's)"
+            )
+        ignored = sorted(key for key in v1_arguments if key != "show_output")
+        if ignored:
+            warnings.warn(
+                f"Workspace.create: {', '.join(ignored)} mean nothing for a modelyard "
+                "workspace; recorded in its workspace.json and otherwise ignored",
+                stacklevel=2,
+            )
+        coordinates = _v1_coordinates(subscription_id, resource_group, location)
+        where = Path(folder) if folder is not None else _default_folder(name)
+        where = where.expanduser().resolve()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            where.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise _folder_error(folder, error) from error
-        with _creation_lock(folder):
-            if (folder / WORKSPACE_FILE).exists():
+            raise _folder_error(where, error) from error
+        with _creation_lock(where):
+            if (where / WORKSPACE_FILE).exists():
                 if not exist_ok:
                     raise ConflictError(
-                        f"a workspace exists already at {folder}; pass exist_ok=True to use it"
+                        f"a workspace exists already at {where}; pass exist_ok=True to use it"
                     )
-                return cls(name, folder)
-            found = {entry.name for entry in folder.iterdir()}
+                return cls._at(where, name)
+            found = {entry.name for entry in where.iterdir()}
             if found and found <= _REMAINS:
                 raise ConflictError(
-                    f"{folder} holds what an unfinished Workspace.create left (no "
+                    f"{where} holds what an unfinished Workspace.create left (no "
                     f"{WORKSPACE_FILE}); delete the folder and create the workspace again"
                 )
             if found:
                 raise ConflictError(
-                    f"{folder} is not empty and holds no workspace; choose an empty or new folder"
+                    f"{where} is not empty and holds no workspace; choose an empty or new folder"
                 )
+            recorded = {key: _recordable(v1_arguments[key]) for key in ignored}
             try:
-                return cls._make(name, folder, database_url, storage_url, storage_options)
+                return cls._make(
+                    name,
+                    where,
+                    database_url,
+                    storage_url,
+                    storage_options,
+                    coordinates,
+                    recorded,
+                )
             except OSError as error:
-                raise _folder_error(folder, error) from error
+                raise _folder_error(where, error) from error
 
     @classmethod
     def _make(
@@ -218,6 +380,8 @@ class Workspace:
         database_url: str | None,
         storage_url: str | None,
         storage_options: dict[str, Any] | None,
+        coordinates: dict[str, str],
+        v1_arguments: dict[str, Any],
     ) -> Workspace:
         """Fill the empty, locked ``folder`` with a new workspace. ``workspace.json`` is written
         last: a folder that has one holds a whole workspace, so a creation that dies halfway
@@ -232,6 +396,10 @@ class Workspace:
             database_url=database_url,
             storage_url=storage_url,
             storage_options=storage_options or None,
+            v1_arguments=v1_arguments or None,
+            subscription_id=coordinates.get("subscription_id"),
+            resource_group=coordinates.get("resource_group"),
+            location=coordinates.get("location"),
         )
         ws = cls.__new__(cls)
         ws._open(folder, info)
@@ -241,26 +409,52 @@ class Workspace:
         return ws
 
     @classmethod
-    def get(cls, name: str, location: str | os.PathLike[str] | None = None) -> Workspace:
-        """Open the existing workspace ``name`` (in ``location``, default
-        ``./.modelyard/<name>``); NotFoundError when there is none."""
-        return cls(name, location)
+    def get(
+        cls,
+        name: str,
+        auth: object = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        location: str | None = None,
+        cloud: str = "AzureCloud",
+        id: str | None = None,
+        *,
+        folder: str | os.PathLike[str] | None = None,
+    ) -> Workspace:
+        """Open the existing workspace ``name`` (in ``folder``, default
+        ``./.modelyard/<name>``); NotFoundError when there is none. v1's other arguments are
+        accepted; the coordinates given are what the properties of those names read.
+
+        Example::
+
+            ws = Workspace.get("demo", subscription_id="...", resource_group="rg")
+        """
+        check_name("name", name)
+        where = Path(folder) if folder is not None else _default_folder(name)
+        ws = cls._at(where.expanduser().resolve(), name)
+        ws._config_coordinates = _v1_coordinates(subscription_id, resource_group, location)
+        return ws
 
     @classmethod
     def from_config(
-        cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        auth: object = None,
+        _logger: object = None,
+        _file_name: str | None = None,
     ) -> Workspace:
         """Open the workspace named by a config file, as a v1 notebook does.
 
-        Looks for ``.modelyard/config.json`` and then ``config.json`` in ``path`` (a folder,
-        or the config file itself) or, by default, in the current folder and each of its
-        parents. The error lists every place it looked.
+        Looks for ``.modelyard/config.json``, ``config.json`` and ``.azureml/config.json`` in
+        ``path`` (a folder, or the config file itself) or, by default, in the current folder
+        and each of its parents. A v1 ``config.json`` works as it is: its workspace is
+        ``.modelyard/<workspace_name>`` beside it. The error lists every place it looked.
 
         Example::
 
             ws = Workspace.from_config()
         """
-        names = [_file_name] if _file_name else [f"{CONFIG_DIR}/{CONFIG_FILE}", CONFIG_FILE]
+        names = [_file_name] if _file_name else list(CONFIG_NAMES)
         if path is not None and Path(path).is_file():
             candidates = [Path(path)]
         else:
@@ -276,10 +470,19 @@ class Workspace:
                     "modelyard config file",
                     "write it again with Workspace.write_config(), or remove it",
                 )
-                location = Path(config.location)
-                if not location.is_absolute():
-                    location = candidate.parent / location
-                return cls(config.workspace_name, location)
+                where = config.workspace_folder(candidate).resolve()
+                try:
+                    ws = cls._at(where, config.workspace_name)
+                except NotFoundError as error:
+                    raise NotFoundError(
+                        f"{candidate} names workspace {config.workspace_name!r}, which does not "
+                        f"exist at {where}; create it there with Workspace.create("
+                        f"{config.workspace_name!r}, folder={str(where)!r})"
+                    ) from error
+                ws._config_coordinates = _v1_coordinates(
+                    config.subscription_id, config.resource_group, None
+                )
+                return ws
         looked = "\n  ".join(str(c) for c in candidates)
         raise ConfigError(
             "no workspace config file found; looked in:\n  "
@@ -290,12 +493,18 @@ class Workspace:
         self, path: str | os.PathLike[str] | None = None, file_name: str | None = None
     ) -> Path:
         """Write ``<path>/.modelyard/<file_name>`` (default ``./.modelyard/config.json``) so
-        that :meth:`from_config` finds this workspace; returns the file's path."""
-        folder = Path(path) if path is not None else Path.cwd()
-        target = folder.expanduser().resolve() / CONFIG_DIR / (file_name or CONFIG_FILE)
-        location = os.path.relpath(self._location, target.parent)
+        that :meth:`from_config` finds this workspace; returns the file's path. It holds the
+        workspace's name, its folder (relative to the file) and its v1 coordinates."""
+        where = Path(path) if path is not None else Path.cwd()
+        target = where.expanduser().resolve() / CONFIG_DIR / (file_name or CONFIG_FILE)
+        config = {
+            "workspace_name": self._name,
+            "folder": os.path.relpath(self._folder, target.parent),
+            "subscription_id": self.subscription_id,
+            "resource_group": self.resource_group,
+        }
         try:
-            _write_json_privately(target, {"workspace_name": self._name, "location": location})
+            _write_json_privately(target, config)
         except OSError as error:
             if error.errno == errno.ENAMETOOLONG:
                 raise ValidationError(
@@ -314,9 +523,31 @@ class Workspace:
         return self._name
 
     @property
-    def location(self) -> Path:
+    def folder(self) -> Path:
         """The workspace's folder."""
-        return self._location
+        return self._folder
+
+    def _coordinate(self, key: str) -> str:
+        return (
+            self._config_coordinates.get(key) or self._coordinates.get(key) or V1_PLACEHOLDERS[key]
+        )
+
+    @property
+    def subscription_id(self) -> str:
+        """v1's Azure subscription: the one the config file or ``create`` named, else
+        ``V1_PLACEHOLDERS``'s (it means nothing here)."""
+        return self._coordinate("subscription_id")
+
+    @property
+    def resource_group(self) -> str:
+        """v1's Azure resource group, as :attr:`subscription_id` finds it."""
+        return self._coordinate("resource_group")
+
+    @property
+    def location(self) -> str:
+        """v1's Azure region (a string, as v1 notebooks print it), as :attr:`subscription_id`
+        finds it; the workspace's folder is :attr:`folder`."""
+        return self._coordinate("location")
 
     @property
     def experiments(self) -> dict[str, Experiment]:
@@ -366,17 +597,20 @@ class Workspace:
         self._backend.set_default_datastore(name)
 
     def get_details(self) -> dict[str, Any]:
-        """The workspace's name, id, where it lives and its database (a password in the
+        """The workspace's name, id, folder, database and v1 coordinates (a password in the
         database URL shown as ``***``)."""
         return {
             "name": self._name,
             "id": self._id,
-            "location": str(self._location),
+            "folder": str(self._folder),
             "database": self._database,
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "location": self.location,
         }
 
     def __repr__(self) -> str:
-        return f"Workspace.create(name={self._name!r}, location={str(self._location)!r})"
+        return f"Workspace.create(name={self._name!r}, folder={str(self._folder)!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Workspace) and other._id == self._id

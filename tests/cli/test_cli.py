@@ -117,7 +117,7 @@ class Project:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     cwd = tmp_path_factory.mktemp("project")
-    ws = Workspace.create("demo", location=cwd / ".modelyard" / "demo")
+    ws = Workspace.create("demo", folder=cwd / ".modelyard" / "demo")
     config = ws.write_config(cwd)
     (cwd / "model.bin").write_bytes(b"weights")
     with Experiment(ws, "tf-mnist").start_logging(display_name="first") as run:
@@ -213,7 +213,7 @@ def test_workspace_create_show_and_config_lookup(tmp_path: Path) -> None:
     assert_error(bad_name, 2, "'bad name' is not a valid name")
     assert_error(no_config, 5, "no workspace config", "modelyard workspace create")
 
-    create = ("workspace", "create", "--no-config", "--location")
+    create = ("workspace", "create", "--no-config", "--folder")
     again = invoke(config, *create, str(tmp_path / ".modelyard" / "demo"), "demo")
     assert "exists already" in again.ok().stdout
     other = invoke(config, *create, str(tmp_path / "o"), "other")

@@ -52,7 +52,7 @@ def _outputs(*started: subprocess.Popen[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     cwd = tmp_path_factory.mktemp("escaping")
-    ws = Workspace.create("demo", location=cwd / ".modelyard" / "demo")
+    ws = Workspace.create("demo", folder=cwd / ".modelyard" / "demo")
     ws.write_config(cwd)
     with Experiment(ws, "exp").start_logging() as run:
         run.tag("stage", CLEAR_SCREEN)

@@ -22,7 +22,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_submit_wait_logs_and_cancel(tmp_path: Path) -> None:
-    Workspace.create("cli", location=tmp_path / ".modelyard" / "cli").write_config(tmp_path)
+    Workspace.create("cli", folder=tmp_path / ".modelyard" / "cli").write_config(tmp_path)
     source = tmp_path / "src"
     source.mkdir()
     (source / "ok.py").write_text("import sys; print('got', sys.argv[1:])")

@@ -65,10 +65,10 @@ def find_or_create(ws: Workspace) -> tuple[ComputeTarget, bool]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, AmlCompute]]:
-    ws = Workspace.create("ray-ws", location=tmp_path_factory.mktemp("ray") / "ws")
+    ws = Workspace.create("ray-ws", folder=tmp_path_factory.mktemp("ray") / "ws")
     target, created = find_or_create(ws)
     assert created and isinstance(target, AmlCompute)
-    state = ClusterState.load(cluster_folder(ws.location, NAME))
+    state = ClusterState.load(cluster_folder(ws.folder, NAME))
     assert state is not None
     yield ws, target
     target.delete()
@@ -93,6 +93,16 @@ def worker_nodes(state: ClusterState) -> list[str]:
 
 def read(run: Run, name: str) -> str:
     return run._backend.read_run_file(run.id, name, 0, 1 << 30).decode()
+
+
+def completed(run: Run) -> None:
+    """Wait for ``run``; when it did not complete, fail with every log it has (a run across
+    nodes fails on all of them at once, and the cause may be in any node's log)."""
+    run.wait_for_completion(raise_on_error=False)
+    if run.get_status() != COMPLETED:
+        logs = [name for name in run.get_file_names() if name.endswith(".txt")]
+        text = "\n".join(f"--- {name}\n{read(run, name)[-3000:]}" for name in logs)
+        pytest.fail(f"{run.id} ended {run.get_status()}: {run.get_details().get('error')}\n{text}")
 
 
 def test_the_find_or_create_block_finds_the_cluster_it_created(
@@ -125,7 +135,7 @@ def test_a_run_on_the_cluster_streams_its_output_and_completes(
     assert run.get_metrics()["answer"] == 42
     where = read(run, "outputs/where_0.txt")
     # It ran in a node's own folder, not in the local compute's.
-    assert str(cluster_folder(ws.location, NAME) / "nodes") in where
+    assert str(cluster_folder(ws.folder, NAME) / "nodes") in where
     assert read(run, "outputs/ray_variables.txt") == ""  # no Ray setting, no token
     # It waited in Provisioning for its node, which the admission asked Ray for.
     assert "waiting for 1 node(s)" in read(run, "system_logs/admission.txt")
@@ -155,7 +165,7 @@ def test_pytorch_ddp_across_two_nodes_ends_with_identical_parameters(
         ),
     )
     run = Experiment(ws, "ddp-2-nodes").submit(est)
-    run.wait_for_completion()
+    completed(run)
     ranks = [read(run, f"outputs/rank_{rank}.txt").split() for rank in range(2)]
     assert [r[0] for r in ranks] == ["3.0", "3.0"]  # allreduce of 1 + 2
     assert ranks[0][1] == ranks[1][1]  # identical parameters after one optimiser step
@@ -180,7 +190,7 @@ def test_tensorflow_multiworker_across_two_nodes(
         distributed_training=TensorflowConfiguration(worker_count=2, parameter_server_count=0),
     )
     run = Experiment(ws, "tf-2-nodes").submit(est)
-    run.wait_for_completion()
+    completed(run)
     workers = [read(run, f"outputs/worker_{i}.txt").split() for i in range(2)]
     assert [w[0] for w in workers] == ["2", "2"]  # two replicas in sync
     assert workers[0][1] == workers[1][1]
@@ -197,7 +207,7 @@ def test_an_mpi_allreduce_across_two_nodes_starts_each_daemon_through_ray(
         distributed_training=MpiConfiguration(process_count_per_node=1, node_count=2),
     )
     run = Experiment(ws, "mpi-2-nodes").submit(est)
-    run.wait_for_completion()
+    completed(run)
     ranks = {
         name: read(run, name) for name in run.get_file_names() if name.startswith("outputs/rank_")
     }
@@ -291,7 +301,7 @@ def test_the_cluster_scales_down_after_the_idle_time_and_up_from_zero(
     cluster: tuple[Workspace, AmlCompute],
 ) -> None:
     ws, target = cluster
-    state = ClusterState.load(cluster_folder(ws.location, NAME))
+    state = ClusterState.load(cluster_folder(ws.folder, NAME))
     assert state is not None
     wait_for(lambda: target.get_status().current_node_count == 0, timeout=180, interval=1)
     run = Experiment(ws, "scale-up").submit(
@@ -307,7 +317,7 @@ def test_the_cluster_scales_down_after_the_idle_time_and_up_from_zero(
 def test_an_embedded_workspace_cannot_send_runs_to_a_cluster_on_other_machines(
     cluster: tuple[Workspace, AmlCompute], tmp_path: Path
 ) -> None:
-    ws = Workspace.create("elsewhere", location=tmp_path / "ws")
+    ws = Workspace.create("elsewhere", folder=tmp_path / "ws")
     config = AmlCompute.provisioning_configuration(
         vm_size="cpu=2,memory=4GB,gpu=0", max_nodes=2, address="ray://10.0.0.5:10001"
     )
@@ -329,12 +339,12 @@ def test_a_postgresql_and_s3_workspace_runs_on_an_attached_cluster(
     """address= attaches a running Ray cluster (here the module's own): its nodes reach the
     workspace through its database and object store, not through its folder."""
     ws0, _ = cluster
-    state = ClusterState.load(cluster_folder(ws0.location, NAME))
+    state = ClusterState.load(cluster_folder(ws0.folder, NAME))
     assert state is not None
     storage_url, options = s3_server.new_bucket("team")
     ws = Workspace.create(
         "team",
-        location=tmp_path / "team",
+        folder=tmp_path / "team",
         database_url=postgres_url,
         storage_url=storage_url,
         storage_options=options,

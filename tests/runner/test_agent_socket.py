@@ -69,7 +69,7 @@ def test_a_folder_planted_in_tmp_by_another_account_is_refused_at_submit(
 ) -> None:
     planted = fixed_tmp_folder(shared_tmp)
     plant(kind, planted, mallory, shared_tmp)
-    ws = Workspace.create("ws", location=long_location(tmp_path))
+    ws = Workspace.create("ws", folder=long_location(tmp_path))
 
     with pytest.raises(ConfigError) as info:
         Experiment(ws, "exp").submit(ScriptRunConfig(SCRIPTS, "fail.py"))
@@ -88,43 +88,43 @@ def test_a_tmp_folder_of_this_account_open_to_others_is_refused(
     folder = fixed_tmp_folder(shared_tmp)
     folder.mkdir()
     os.chmod(folder, 0o777)
-    ws = Workspace.create("ws", location=long_location(tmp_path))
+    ws = Workspace.create("ws", folder=long_location(tmp_path))
 
     with pytest.raises(ConfigError, match="has mode 0777, not 0700"):
-        local.ensure_agent(ws.location, ws.name)
+        local.ensure_agent(ws.folder, ws.name)
 
 
 def test_a_workspace_with_room_for_its_socket_runs_despite_a_planted_folder(
     mallory: Account, shared_tmp: Path
 ) -> None:
     plant("private folder", fixed_tmp_folder(shared_tmp), mallory, shared_tmp)
-    ws = Workspace.create("ws", location=shared_tmp / "ws")
+    ws = Workspace.create("ws", folder=shared_tmp / "ws")
 
     run = Experiment(ws, "exp").submit(ScriptRunConfig(SCRIPTS, "dump_env.py"))
     run.wait_for_completion()
 
-    assert local_compute.socket_path(ws.location) == str(
-        ws.location / "compute" / "local" / "agent.sock"
+    assert local_compute.socket_path(ws.folder) == str(
+        ws.folder / "compute" / "local" / "agent.sock"
     )
-    assert stat.S_ISSOCK(os.lstat(local_compute.socket_path(ws.location)).st_mode)
-    assert local.stop_agent(ws.location)
+    assert stat.S_ISSOCK(os.lstat(local_compute.socket_path(ws.folder)).st_mode)
+    assert local.stop_agent(ws.folder)
 
 
 def test_xdg_runtime_dir_is_used_only_when_it_is_this_accounts(
     mallory: Account, shared_tmp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = Workspace.create("ws", location=long_location(tmp_path))
+    ws = Workspace.create("ws", folder=long_location(tmp_path))
     runtime = shared_tmp / "run-user"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
 
     run = Experiment(ws, "exp").submit(ScriptRunConfig(SCRIPTS, "dump_env.py"))
     run.wait_for_completion()
-    assert Path(local_compute.socket_path(ws.location)).parent == runtime
-    assert local.stop_agent(ws.location)
+    assert Path(local_compute.socket_path(ws.folder)).parent == runtime
+    assert local.stop_agent(ws.folder)
 
     theirs = shared_tmp / "run-mallory"
     mallory.do(lambda: theirs.mkdir(mode=0o700))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(theirs))
-    assert Path(local_compute.socket_path(ws.location)).parent == fixed_tmp_folder(shared_tmp)
+    assert Path(local_compute.socket_path(ws.folder)).parent == fixed_tmp_folder(shared_tmp)
     assert stat.S_IMODE(fixed_tmp_folder(shared_tmp).stat().st_mode) == 0o700

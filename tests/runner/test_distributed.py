@@ -42,7 +42,7 @@ def supervisor_log(run: Run) -> str:
 
 
 def workdir(workspace: Workspace, run: Run) -> Path:
-    return local_compute.compute_dir(workspace.location) / "runs" / run.id / "wd"
+    return local_compute.compute_dir(workspace.folder) / "runs" / run.id / "wd"
 
 
 def pids(workspace: Workspace, run: Run, count: int) -> list[int]:
@@ -142,7 +142,7 @@ def test_a_killed_supervisor_stops_every_mpi_rank(
     )
     ranks = pids(workspace, run, 3)
     processes_file = (
-        local_compute.compute_dir(workspace.location) / "runs" / run.id / "processes.json"
+        local_compute.compute_dir(workspace.folder) / "runs" / run.id / "processes.json"
     )
     # Each rank is in a process group of its own (mpirun's doing); all are recorded.
     info = wait_for(lambda: (i := json.loads(processes_file.read_text()))["pgids"][3:] and i)

@@ -181,7 +181,7 @@ def test_a_killed_build_leaves_nothing_finished_and_the_next_run_builds_again(
     first = experiment.submit(config)
     wait_for(stalling_index.requested.is_set)  # the installer is in the middle of the build
     processes_file = (
-        local_compute.compute_dir(workspace.location) / "runs" / first.id / "processes.json"
+        local_compute.compute_dir(workspace.folder) / "runs" / first.id / "processes.json"
     )
     processes = json.loads(processes_file.read_text())
     assert processes["pgid"] is not None  # the build step is recorded for the agent to stop
@@ -225,7 +225,7 @@ def test_sigterm_to_the_supervisor_while_preparing_stops_the_build_and_fails_the
     make_wheel(tmp_path / "served", name)
     run = experiment.submit(report(Environment("tiny", pip_packages=[name])))
     wait_for(stalling_index.requested.is_set)  # the installer is in the middle of the build
-    run_folder = local_compute.compute_dir(workspace.location) / "runs" / run.id
+    run_folder = local_compute.compute_dir(workspace.folder) / "runs" / run.id
     processes = json.loads((run_folder / "processes.json").read_text())
     os.kill(processes["supervisor_pid"], signal.SIGTERM)
     wait_for(lambda: run.get_status() == "Failed", timeout=60)
@@ -248,13 +248,13 @@ def test_a_cancel_while_preparing_after_an_agent_restart_stops_the_build(
     make_wheel(tmp_path / "served", name)
     run = experiment.submit(report(Environment("tiny", pip_packages=[name])))
     wait_for(stalling_index.requested.is_set)
-    run_folder = local_compute.compute_dir(workspace.location) / "runs" / run.id
+    run_folder = local_compute.compute_dir(workspace.folder) / "runs" / run.id
     processes = json.loads((run_folder / "processes.json").read_text())
     agent = _parent(processes["supervisor_pid"])
     os.kill(agent, signal.SIGKILL)
     wait_for(lambda: not _alive(agent))
     # A new agent, which did not start the run's supervisor; the cancel wakes it at once.
-    local.ensure_agent(workspace.location, workspace.name)
+    local.ensure_agent(workspace.folder, workspace.name)
     run.cancel()
     wait_for(lambda: run.get_status() == "Canceled", timeout=60)
     # Recorded by the supervisor once the build had stopped, not by the agent meanwhile.

@@ -37,7 +37,7 @@ def run_file(run: Run, name: str) -> str:
 
 
 def run_dir(workspace: Workspace, run: Run) -> Path:
-    return local_compute.compute_dir(workspace.location) / "runs" / run.id
+    return local_compute.compute_dir(workspace.folder) / "runs" / run.id
 
 
 def processes(workspace: Workspace, run: Run) -> dict[str, Any]:
@@ -201,7 +201,7 @@ def test_sigterm_to_the_agent_stops_its_runs_cleanly_and_leaves_the_queue(
     assert "outputs/partial.txt" in run.get_file_names()
     wait_for(lambda: nothing_of_the_run_lives_on(workspace, run, info))
     assert queued.get_status() == "Queued"
-    log = (local_compute.compute_dir(workspace.location) / "agent.log").read_text()
+    log = (local_compute.compute_dir(workspace.folder) / "agent.log").read_text()
     assert (
         f"asked to stop (SIGTERM): taking no new runs; SIGTERM to the supervisors of {run.id}"
         in log
@@ -224,6 +224,6 @@ def test_a_second_signal_to_the_agent_is_forwarded_and_the_agent_exits_at_once(
     wait_for(lambda: not alive(agent), timeout=LOST_RUN_S)
     wait_for(lambda: run.get_status() == "Failed", timeout=LOST_RUN_S)
     wait_for(lambda: nothing_of_the_run_lives_on(workspace, run, info))
-    log = (local_compute.compute_dir(workspace.location) / "agent.log").read_text()
+    log = (local_compute.compute_dir(workspace.folder) / "agent.log").read_text()
     assert "asked again (SIGTERM): SIGTERM again to the supervisors of" in log
     assert "the grace was skipped" in run_file(run, "system_logs/supervisor.txt")

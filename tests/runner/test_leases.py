@@ -60,15 +60,15 @@ def two_machines(
     monkeypatch.setenv("MODELYARD_LOCAL_MAX_RUNS", "2")
     first = Workspace.create(
         "team",
-        location=tmp_path / "machine-a",
+        folder=tmp_path / "machine-a",
         database_url=postgres_url,
         storage_url=local_url(tmp_path / "shared-storage"),
     )
     second = tmp_path / "machine-b"
     second.mkdir(mode=0o700)
-    shutil.copy2(first.location / "workspace.json", second / "workspace.json")
+    shutil.copy2(first.folder / "workspace.json", second / "workspace.json")
     yield first, second
-    for location in (first.location, second):
+    for location in (first.folder, second):
         stop_agent(location)
 
 
@@ -108,7 +108,7 @@ def test_a_run_whose_supervisor_and_agent_died_fails_and_its_processes_stop(
     run = Experiment(first, "crash").submit(
         ScriptRunConfig(str(_script(tmp_path, "stay", STAY)), "stay.py")
     )
-    workdir = local_compute.compute_dir(first.location) / "runs" / run.id / "wd"
+    workdir = local_compute.compute_dir(first.folder) / "runs" / run.id / "wd"
     script_pid = int(wait_for(lambda: (workdir / "pid").exists() and (workdir / "pid").read_text()))
     script_start = start_time(script_pid)
     assert run.get_status() == RUNNING
@@ -128,7 +128,7 @@ def test_a_run_whose_supervisor_and_agent_died_fails_and_its_processes_stop(
     # The second machine cannot reach the first one's processes; the first one's agent,
     # when it comes back (the next submit there starts it), stops what is left.
     assert start_time(script_pid) == script_start
-    ensure_agent(first.location, "team")
+    ensure_agent(first.folder, "team")
     wait_for(lambda: start_time(script_pid) != script_start, timeout=30)
 
 

@@ -82,7 +82,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _child_pid(workspace: Workspace, run: Run) -> int:
-    path = local_compute.compute_dir(workspace.location) / "runs" / run.id / "wd" / "child.pid"
+    path = local_compute.compute_dir(workspace.folder) / "runs" / run.id / "wd" / "child.pid"
     return int(wait_for(lambda: path.exists() and path.read_text()))
 
 
@@ -142,7 +142,7 @@ def test_data_references_mount_and_download(
     mounted.wait_for_completion()
     log = output(mounted)
     assert "file mnist/a.txt A" in log
-    assert str(workspace.location / "datastores" / "workspaceblobstore" / "sets") in log
+    assert str(workspace.folder / "datastores" / "workspaceblobstore" / "sets") in log
     assert "inside_cwd False" in log
     assert "MODELYARD_DATAREFERENCE_workspaceblobstore" in log
     downloaded = experiment.submit(
@@ -207,7 +207,7 @@ def test_the_queue_runs_at_most_n_at_once_first_in_first_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MODELYARD_LOCAL_MAX_RUNS", "1")
-    ws = Workspace.create("queue", location=tmp_path / "queue-ws")
+    ws = Workspace.create("queue", folder=tmp_path / "queue-ws")
     exp = Experiment(ws, "q")
     source = tmp_path / "src"
     source.mkdir()
@@ -253,7 +253,7 @@ def test_ctrl_c_stops_waiting_not_the_run(workspace: Workspace, experiment: Expe
 import sys
 from modelyard import Experiment, Workspace
 from modelyard.script_run_config import ScriptRunConfig
-ws = Workspace.get("test-ws", location={str(workspace.location)!r})
+ws = Workspace.get("test-ws", folder={str(workspace.folder)!r})
 run = Experiment(ws, "exp").submit(ScriptRunConfig({str(SCRIPTS)!r}, "sleep.py"))
 print(run.id, flush=True)
 run.wait_for_completion(show_output=True)

@@ -48,7 +48,7 @@ def _target(ws: Workspace, proxy: TcpProxy | None = None) -> Target:
 
 @pytest.fixture
 def on_folder(tmp_path: Path) -> Target:
-    return _target(Workspace.create("ws", location=tmp_path / "ws"))
+    return _target(Workspace.create("ws", folder=tmp_path / "ws"))
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def on_s3(tmp_path: Path, s3_server: S3Server) -> Iterator[Target]:
             "read_timeout": 30,
         },
     }
-    ws = Workspace.create("ws", location=tmp_path / "ws", storage_url=url, storage_options=options)
+    ws = Workspace.create("ws", folder=tmp_path / "ws", storage_url=url, storage_options=options)
     target = _target(ws, proxy)
     target.backend.files.fs.retries = 1  # s3fs's own retries, a class attribute
     yield target

@@ -47,7 +47,7 @@ class Folder:
 @pytest.fixture
 def on_s3(tmp_path: Path, s3_store: tuple[str, dict[str, Any]]) -> Folder:
     url, options = s3_store
-    ws = Workspace.create("ws", location=tmp_path / "ws", storage_url=url, storage_options=options)
+    ws = Workspace.create("ws", folder=tmp_path / "ws", storage_url=url, storage_options=options)
     return Folder(ws, tmp_path / "wd")
 
 
@@ -102,7 +102,7 @@ def test_on_s3_a_growing_file_costs_its_new_bytes_and_a_rewritten_one_goes_whole
 
 
 def test_in_a_folder_a_growing_file_is_appended_in_place(tmp_path: Path) -> None:
-    folder = Folder(Workspace.create("ws", location=tmp_path / "ws"), tmp_path / "wd")
+    folder = Folder(Workspace.create("ws", folder=tmp_path / "ws"), tmp_path / "wd")
     stored_path = folder.backend.files.local_path(f"runs/{folder.run_id}/{NAME}")
     folder.file.write_bytes(b"one\n")
     folder.sync()
@@ -120,7 +120,7 @@ def test_in_a_folder_a_growing_file_is_appended_in_place(tmp_path: Path) -> None
 
 
 def test_links_in_logs_are_followed_only_to_files_inside(tmp_path: Path) -> None:
-    folder = Folder(Workspace.create("ws", location=tmp_path / "ws"), tmp_path / "wd")
+    folder = Folder(Workspace.create("ws", folder=tmp_path / "ws"), tmp_path / "wd")
     secret = tmp_path / "secret.txt"
     secret.write_text("secret")
     folder.file.write_text("mine")
@@ -137,7 +137,7 @@ def test_a_run_on_s3_shows_its_live_log_and_its_grown_logs_file(
     tmp_path: Path, s3_store: tuple[str, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, options = s3_store
-    ws = Workspace.create("ws", location=tmp_path / "ws", storage_url=url, storage_options=options)
+    ws = Workspace.create("ws", folder=tmp_path / "ws", storage_url=url, storage_options=options)
     run = Experiment(ws, "e").submit(ScriptRunConfig(SCRIPTS, "grow_logs.py"))
     details = run.wait_for_completion(show_output=True, raise_on_error=False)
     printed = capsys.readouterr().out

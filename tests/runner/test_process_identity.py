@@ -51,7 +51,7 @@ def test_a_reused_supervisor_number_fails_the_run_and_spares_the_bystander(
         now = start_time(bystander.pid)
         assert now is not None
         earlier = now - 1  # what the dead supervisor's process had
-        folder = local_compute.compute_dir(workspace.location) / "runs" / run.id
+        folder = local_compute.compute_dir(workspace.folder) / "runs" / run.id
         folder.mkdir(parents=True)
         (folder / "processes.json").write_text(
             json.dumps(
@@ -64,14 +64,14 @@ def test_a_reused_supervisor_number_fails_the_run_and_spares_the_bystander(
                 }
             )
         )
-        local.ensure_agent(workspace.location, workspace.name)
+        local.ensure_agent(workspace.folder, workspace.name)
         failed = wait_for(lambda: backend.get_run(run.id).status == FAILED, timeout=60)
         assert failed
         assert "supervisor" in (backend.get_run(run.id).error or {}).get("message", "")
         assert bystander.poll() is None  # never signalled
-        log = (local_compute.compute_dir(workspace.location) / "agent.log").read_text()
+        log = (local_compute.compute_dir(workspace.folder) / "agent.log").read_text()
         assert f"process groups [{bystander.pid}] belong to other processes now" in log
     finally:
         bystander.kill()
         bystander.wait()
-        local.stop_agent(workspace.location)
+        local.stop_agent(workspace.folder)

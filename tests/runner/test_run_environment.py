@@ -38,7 +38,7 @@ def agent_pids(workspace: Workspace) -> list[int]:
                 parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if b"modelyard.runner.agent" in argv and str(workspace.location).encode() in argv:
+            if b"modelyard.runner.agent" in argv and str(workspace.folder).encode() in argv:
                 found[int(entry.name)] = parent
     return sorted(pid for pid, parent in found.items() if parent not in found)
 
@@ -53,7 +53,7 @@ def long_lived_agent(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> I
     """The agent stays between the submits of a test (and is stopped after it)."""
     monkeypatch.setenv("MODELYARD_AGENT_IDLE_SECONDS", "60")
     yield
-    local.stop_agent(workspace.location)
+    local.stop_agent(workspace.folder)
 
 
 def submit_from_another_client(workspace: Workspace, env: dict[str, str]) -> dict[str, Any]:
@@ -62,13 +62,13 @@ def submit_from_another_client(workspace: Workspace, env: dict[str, str]) -> dic
         "import json, sys\n"
         "from modelyard import Experiment, Workspace\n"
         "from modelyard.train import Estimator\n"
-        "ws = Workspace.get(sys.argv[1], location=sys.argv[2])\n"
+        "ws = Workspace.get(sys.argv[1], folder=sys.argv[2])\n"
         "run = Experiment(ws, 'exp').submit(Estimator(sys.argv[3], 'dump_env.py'))\n"
         "run.wait_for_completion()\n"
         "print(run._backend.read_run_file(run.id, 'outputs/env.json').decode())\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, workspace.name, str(workspace.location), str(SCRIPTS)],
+        [sys.executable, "-c", code, workspace.name, str(workspace.folder), str(SCRIPTS)],
         env=env,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ LOGGING_PROCESSES = 40
 LOG_SCRIPT = """
 import sys
 from modelyard import Workspace, Experiment, Run
-ws = Workspace.get("test-ws", location=sys.argv[1])
+ws = Workspace.get("test-ws", folder=sys.argv[1])
 exp = Experiment(ws, "concurrent")
 run = Run(exp, sys.argv[2])
 sys.stdin.readline()                    # start together
@@ -30,7 +30,7 @@ run.flush()
 REGISTER_SCRIPT = """
 import sys
 from modelyard import Workspace, Model
-ws = Workspace.get("test-ws", location=sys.argv[1])
+ws = Workspace.get("test-ws", folder=sys.argv[1])
 sys.stdin.readline()
 model = Model.register(ws, sys.argv[2], "shared-name", tags={"writer": sys.argv[3]})
 print(model.version)
@@ -42,7 +42,7 @@ def test_forty_processes_log_into_one_run(workspace: Workspace) -> None:
     exp = Experiment(workspace, "concurrent")
     run = exp.start_logging()
     start_together(
-        [[LOG_SCRIPT, str(workspace.location), run.id, str(n)] for n in range(LOGGING_PROCESSES)],
+        [[LOG_SCRIPT, str(workspace.folder), run.id, str(n)] for n in range(LOGGING_PROCESSES)],
         forbidden=("locked",),
     )
     values = Run(exp, run.id).get_metrics("points")["points"]
@@ -59,7 +59,7 @@ def test_eight_processes_register_one_model_name(workspace: Workspace, tmp_path:
     model_file.write_bytes(b"weights")
     versions = start_together(
         [
-            [REGISTER_SCRIPT, str(workspace.location), str(model_file), str(i)]
+            [REGISTER_SCRIPT, str(workspace.folder), str(model_file), str(i)]
             for i in range(PROCESSES)
         ],
         forbidden=("locked",),

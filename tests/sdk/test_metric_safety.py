@@ -320,7 +320,7 @@ def test_a_killed_process_keeps_what_it_flushed(workspace: Workspace) -> None:
     process = _python(
         f"""
         from modelyard import Workspace, Experiment
-        ws = Workspace.get("test-ws", location={str(workspace.location)!r})
+        ws = Workspace.get("test-ws", folder={str(workspace.folder)!r})
         run = Experiment(ws, "killed").start_logging()
         for i in range(10_000):
             run.log("x", i)
@@ -346,7 +346,7 @@ def test_lost_points_are_reported_at_exit(workspace: Workspace) -> None:
         f"""
         from modelyard import Workspace, Experiment
         from modelyard.backend.records import LIST, MetricBatch
-        ws = Workspace.get("test-ws", location={str(workspace.location)!r})
+        ws = Workspace.get("test-ws", folder={str(workspace.folder)!r})
         run = Experiment(ws, "exit").start_logging()
         ws._backend.log_metrics(run.id, [MetricBatch("shape", LIST, "b", [[1]], [0], [0.0])])
         for i in range(7):

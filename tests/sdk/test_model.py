@@ -96,7 +96,7 @@ def test_tags_and_delete(workspace: Workspace, model_folder: Path) -> None:
     model.add_tags({"c": "3", "a": "changed"})
     model.remove_tags(["b"])
     assert Model(workspace, "m").tags == {"a": "changed", "c": "3"}
-    storage = workspace.location / "artifacts" / "models" / "m"
+    storage = workspace.folder / "artifacts" / "models" / "m"
     assert any(storage.rglob("saved_model.pb"))
     model.delete()
     with pytest.raises(NotFoundError):
@@ -132,11 +132,11 @@ def test_get_model_path(workspace: Workspace, model_folder: Path, in_tmp_cwd: Pa
 
 @pytest.mark.parametrize("bad_name", ["../m", "", "a b", "x" * 300])
 def test_bad_names_write_nothing(workspace: Workspace, model_folder: Path, bad_name: str) -> None:
-    before = tree(workspace.location / "artifacts")
+    before = tree(workspace.folder / "artifacts")
     with pytest.raises(ValidationError) as info:
         Model.register(workspace, model_folder, bad_name)
     assert info.value.field == "model_name"
-    assert tree(workspace.location / "artifacts") == before
+    assert tree(workspace.folder / "artifacts") == before
 
 
 def test_missing_or_empty_model_path(workspace: Workspace, tmp_path: Path) -> None:

@@ -18,14 +18,14 @@ FILES = 3000
 REGISTER = """
 import sys
 from modelyard import Model, Workspace
-ws = Workspace.get("test-ws", location=sys.argv[1])
+ws = Workspace.get("test-ws", folder=sys.argv[1])
 Model.register(ws, sys.argv[2], "big")
 """
 
 OPEN = """
 import sys
 from modelyard import Workspace
-Workspace.get("test-ws", location=sys.argv[1])
+Workspace.get("test-ws", folder=sys.argv[1])
 """
 
 
@@ -39,19 +39,17 @@ def big_folder(tmp_path: Path) -> Path:
 
 
 def _staged(workspace: Workspace, name: str) -> list[Path]:
-    return [
-        p for p in (workspace.location / "artifacts" / "models" / name).rglob("*") if p.is_file()
-    ]
+    return [p for p in (workspace.folder / "artifacts" / "models" / name).rglob("*") if p.is_file()]
 
 
 def _locks(workspace: Workspace) -> list[Path]:
-    folder = workspace.location / "artifacts" / "models" / ".staging"
+    folder = workspace.folder / "artifacts" / "models" / ".staging"
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
 def _kill_midway(workspace: Workspace, big_folder: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", REGISTER, str(workspace.location), str(big_folder)]
+        [sys.executable, "-c", REGISTER, str(workspace.folder), str(big_folder)]
     )
     try:
         wait_for(lambda: len(_staged(workspace, "big")) >= 100, timeout=120, interval=0.01)
@@ -80,7 +78,7 @@ def test_a_killed_register_is_swept_when_the_workspace_is_next_opened(
     workspace: Workspace, big_folder: Path
 ) -> None:
     _kill_midway(workspace, big_folder)
-    Workspace.get("test-ws", location=workspace.location)
+    Workspace.get("test-ws", folder=workspace.folder)
     assert _staged(workspace, "big") == []
     assert _locks(workspace) == []
 
@@ -91,8 +89,8 @@ def test_an_upload_in_progress_is_not_swept(workspace: Workspace, tmp_path: Path
     backend = workspace._backend
     backend.upload_model_file("live", "0" * 32, "live/weights.bin", source)
     # Another process opens the workspace (and sweeps), then this one too.
-    subprocess.run([sys.executable, "-c", OPEN, str(workspace.location)], check=True, timeout=120)
-    Workspace.get("test-ws", location=workspace.location)
+    subprocess.run([sys.executable, "-c", OPEN, str(workspace.folder)], check=True, timeout=120)
+    Workspace.get("test-ws", folder=workspace.folder)
     assert len(_staged(workspace, "live")) == 1
     backend.create_model("live", "0" * 32, "live")
     model = Model(workspace, "live")
@@ -109,10 +107,10 @@ def test_a_registered_model_survives_a_sweep_after_its_process_died(
     source = tmp_path / "weights.bin"
     source.write_bytes(b"weights")
     subprocess.run(
-        [sys.executable, "-c", REGISTER, str(workspace.location), str(source)],
+        [sys.executable, "-c", REGISTER, str(workspace.folder), str(source)],
         check=True,
         timeout=120,
     )
-    Workspace.get("test-ws", location=workspace.location)
+    Workspace.get("test-ws", folder=workspace.folder)
     assert Model(workspace, "big").version == 1
     assert len(_staged(workspace, "big")) == 1

@@ -297,7 +297,7 @@ def test_points_logged_without_complete_survive_exit(workspace: Workspace, tmp_p
 
     script = f"""
 from modelyard import Workspace, Experiment
-ws = Workspace.get("test-ws", location={str(workspace.location)!r})
+ws = Workspace.get("test-ws", folder={str(workspace.folder)!r})
 run = Experiment(ws, "exit").start_logging()
 for i in range(1000):
     run.log("x", i)

@@ -28,9 +28,7 @@ SECRET = "s3cr3t-value-94d2a7"
 
 def _database_bytes(ws: Workspace) -> bytes:
     """Every byte of the workspace's SQLite files, as another account would read them."""
-    return b"".join(
-        path.read_bytes() for path in ws.location.glob("modelyard.db*") if path.is_file()
-    )
+    return b"".join(path.read_bytes() for path in ws.folder.glob("modelyard.db*") if path.is_file())
 
 
 @pytest.fixture
@@ -44,16 +42,16 @@ def umask(request: pytest.FixtureRequest) -> Iterator[int]:
 def test_storage_options_live_in_a_private_file_not_in_the_database(
     tmp_path: Path, umask: int
 ) -> None:
-    ws = Workspace.create("ws", location=tmp_path / "ws")
+    ws = Workspace.create("ws", folder=tmp_path / "ws")
     Datastore.register(ws, "raw", "memory://raw", key=KEY, secret=SECRET)
 
     data = _database_bytes(ws)
     assert data and KEY.encode() not in data and SECRET.encode() not in data
-    secrets = ws.location / SECRETS_FILE
+    secrets = ws.folder / SECRETS_FILE
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
-    assert [p.name for p in ws.location.iterdir() if p.name.startswith(f".{SECRETS_FILE}")] == []
+    assert [p.name for p in ws.folder.iterdir() if p.name.startswith(f".{SECRETS_FILE}")] == []
     # Another process's workspace object finds them, and the store opens with them.
-    again = Datastore.get(Workspace.get("ws", location=tmp_path / "ws"), "raw")
+    again = Datastore.get(Workspace.get("ws", folder=tmp_path / "ws"), "raw")
     assert again._record.storage_options == {"key": KEY, "secret": SECRET}
     again.upload_files([__file__], target_path="code")
 
@@ -62,11 +60,11 @@ def test_registering_again_with_other_options_replaces_them(workspace: Workspace
     Datastore.register(workspace, "raw", "memory://raw", key=KEY, secret=SECRET)
     Datastore.register(workspace, "raw", "memory://raw", overwrite=True, anon=True)
     assert Datastore.get(workspace, "raw")._record.storage_options == {"anon": True}
-    assert SECRET not in (workspace.location / SECRETS_FILE).read_text()
+    assert SECRET not in (workspace.folder / SECRETS_FILE).read_text()
 
 
 def _register_many(location: str, worker: int) -> None:
-    ws = Workspace.get("ws", location=location)
+    ws = Workspace.get("ws", folder=location)
     for index in range(5):
         Datastore.register(
             ws, f"d{worker}-{index}", f"memory://d{worker}-{index}", token=f"t{worker}-{index}-xyz"
@@ -74,7 +72,7 @@ def _register_many(location: str, worker: int) -> None:
 
 
 def test_processes_registering_at_once_all_keep_their_credentials(tmp_path: Path) -> None:
-    Workspace.create("ws", location=tmp_path / "ws")
+    Workspace.create("ws", folder=tmp_path / "ws")
     context = multiprocessing.get_context("fork")
     workers = [
         context.Process(target=_register_many, args=(str(tmp_path / "ws"), worker))
@@ -86,7 +84,7 @@ def test_processes_registering_at_once_all_keep_their_credentials(tmp_path: Path
         process.join(120)
         assert process.exitcode == 0
 
-    ws = Workspace.get("ws", location=tmp_path / "ws")
+    ws = Workspace.get("ws", folder=tmp_path / "ws")
     found = {d.name: d._record.storage_options for d in Datastore.list(ws)}
     for worker in range(6):
         for index in range(5):
@@ -158,7 +156,7 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_cli_shows_option_names_and_hides_values(tmp_path: Path, zipped: Path) -> None:
-    ws = Workspace.create("demo", location=tmp_path / "ws")
+    ws = Workspace.create("demo", folder=tmp_path / "ws")
     ws.write_config(tmp_path)
     Datastore.register(ws, "raw", "memory://raw", key=KEY, secret=SECRET)
     Datastore.register(ws, "z", "zip://", fo=str(zipped))

@@ -35,12 +35,12 @@ def _mode(path: Path) -> int:
 
 
 def test_workspace_files_are_private_whatever_the_umask(umask: int, tmp_path: Path) -> None:
-    ws = Workspace.create("w", location=tmp_path / "ws")
+    ws = Workspace.create("w", folder=tmp_path / "ws")
     config = ws.write_config(tmp_path / "project")
     with Experiment(ws, "exp").start_logging() as run:
         run.log("loss", 0.5)
         run.upload_file("outputs/a.txt", config)
-    folder = ws.location
+    folder = ws.folder
     assert _mode(folder) == 0o700
     for name in ("modelyard.db", "modelyard.db-wal", "modelyard.db-shm", "workspace.json"):
         assert _mode(folder / name) == 0o600, name
@@ -62,7 +62,7 @@ def test_write_private_file_is_0600_and_replaces_whole(umask: int, tmp_path: Pat
 def _create_behind_barrier(location: str, barrier: Any, results: Any) -> None:
     barrier.wait(timeout=60)
     try:
-        ws = Workspace.create("race", location=location)
+        ws = Workspace.create("race", folder=location)
         results.put(("ok", ws.get_details()["id"]))
     except Exception as error:
         results.put(("error", f"{type(error).__name__}: {error}"))
@@ -89,7 +89,7 @@ def test_ten_processes_creating_one_workspace_share_one_id(round_: int, tmp_path
     assert errors == []
     ids = {detail for _kind, detail in outcomes}
     assert len(ids) == 1
-    ws = Workspace.get("race", location=location)
+    ws = Workspace.get("race", folder=location)
     assert ws.get_details()["id"] in ids
     assert list(ws.datastores) == ["workspaceblobstore"]
 
@@ -99,12 +99,12 @@ def test_what_an_unfinished_create_left_is_named_as_such(tmp_path: Path) -> None
     (folder / "artifacts").mkdir(parents=True)
     (folder / "modelyard.db").write_bytes(b"")
     with pytest.raises(ConflictError, match=r"unfinished Workspace\.create"):
-        Workspace.create("w", location=folder)
+        Workspace.create("w", folder=folder)
     assert not (folder / "workspace.json").exists()
 
 
 def test_write_config_to_a_path_too_long_is_a_validation_error(tmp_path: Path) -> None:
-    ws = Workspace.create("w", location=tmp_path / "ws")
+    ws = Workspace.create("w", folder=tmp_path / "ws")
     with pytest.raises(ValidationError) as info:
         ws.write_config(tmp_path / ("p" * 256))
     assert info.value.field == "path"
@@ -118,19 +118,19 @@ def test_another_account_reads_nothing_of_the_workspace(
     shared = Path(tempfile.mkdtemp(prefix="my-shared-", dir="/tmp"))
     try:
         os.chmod(shared, 0o755)
-        ws = Workspace.create("w", location=shared / "ws")
+        ws = Workspace.create("w", folder=shared / "ws")
         config = ws.write_config(shared)
         Datastore.register(ws, "raw", "memory://raw", key="AKIA-KEY", secret="s3cr3t-value")
         with Experiment(ws, "exp").start_logging() as run:
             run.log("loss", 0.5)
             run.upload_file("outputs/weights.bin", config)
         targets = [
-            ws.location / "modelyard.db",
-            ws.location / "modelyard.db-wal",
-            ws.location / "workspace.json",
-            ws.location / "secrets.json",
+            ws.folder / "modelyard.db",
+            ws.folder / "modelyard.db-wal",
+            ws.folder / "workspace.json",
+            ws.folder / "secrets.json",
             config,
-            ws.location / "artifacts",
+            ws.folder / "artifacts",
         ]
 
         def look() -> None:
@@ -141,7 +141,7 @@ def test_another_account_reads_nothing_of_the_workspace(
                     else:
                         target.read_bytes()
             with pytest.raises(PermissionError):
-                os.listdir(ws.location)
+                os.listdir(ws.folder)
 
         mallory.do(look)
     finally:

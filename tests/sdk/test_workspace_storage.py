@@ -19,9 +19,7 @@ def test_a_workspace_on_s3_keeps_run_files_and_live_logs_there(
     tmp_path: Path, s3_store: tuple[str, dict[str, Any]]
 ) -> None:
     url, options = s3_store
-    ws = Workspace.create(
-        "s3ws", location=tmp_path / "ws", storage_url=url, storage_options=options
-    )
+    ws = Workspace.create("s3ws", folder=tmp_path / "ws", storage_url=url, storage_options=options)
     run = Experiment(ws, "e").start_logging()
     run.upload_file("outputs/model.txt", io.BytesIO(b"weights"))
     backend = ws._backend

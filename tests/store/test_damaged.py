@@ -23,7 +23,7 @@ from modelyard.errors import ConfigError, StorageError
 MAKE_WORKSPACE = """
 import sys
 from modelyard import Experiment, Workspace
-ws = Workspace.create("w", location=sys.argv[1])
+ws = Workspace.create("w", folder=sys.argv[1])
 ws._backend.register_datastore("extra", "datastores/extra", {})
 with Experiment(ws, "exp").start_logging() as run:
     for i in range(2000):
@@ -89,7 +89,7 @@ def test_a_garbage_workspace_file_is_a_config_error_naming_it(
     info_file = project / "ws" / "workspace.json"
     info_file.write_bytes(garbage)
     with pytest.raises(ConfigError) as info:
-        Workspace.get("w", location=project / "ws")
+        Workspace.get("w", folder=project / "ws")
     assert str(info_file) in str(info.value)
     assert "backup" in str(info.value)
 

@@ -43,7 +43,7 @@ def test_a_name_part_of_256_characters_is_a_validation_error(run: Run, small_fil
 
 def test_a_workspace_location_too_long_is_a_validation_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
-        Workspace.create("w", location=tmp_path / LONG / "ws")
+        Workspace.create("w", folder=tmp_path / LONG / "ws")
     assert info.value.field == "location"
     assert "255" in str(info.value)
 
@@ -63,7 +63,7 @@ def full_artifacts(workspace: Workspace) -> Iterator[Path]:
     """The workspace's artifacts folder on a real 1 MiB tmpfs."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    folder = workspace.location / "artifacts"
+    folder = workspace.folder / "artifacts"
     folder.mkdir(exist_ok=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(folder)],

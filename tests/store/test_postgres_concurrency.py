@@ -26,7 +26,7 @@ QUEUED_RUNS = 20
 LOG_SCRIPT = """
 import sys
 from modelyard import Workspace, Experiment, Run
-ws = Workspace.get("pg-ws", location=sys.argv[1])
+ws = Workspace.get("pg-ws", folder=sys.argv[1])
 run = Run(Experiment(ws, "concurrent"), sys.argv[2])
 base = int(sys.argv[3]) * 10_000
 sys.stdin.readline()                    # start together
@@ -40,7 +40,7 @@ run.flush()
 RACE_SCRIPT = """
 import sys
 from modelyard import Workspace, Experiment, Model, Run
-ws = Workspace.get("pg-ws", location=sys.argv[1])
+ws = Workspace.get("pg-ws", folder=sys.argv[1])
 shared_run, me, model_path = sys.argv[2], sys.argv[3], sys.argv[4]
 sys.stdin.readline()
 exp = Experiment(ws, "raced")                            # ensure_experiment, all at once
@@ -86,7 +86,7 @@ while not all(backend.get_run(r).status == "Failed" for r in runs):
 
 @pytest.fixture
 def pg_workspace(tmp_path: Path, postgres_url: str) -> Workspace:
-    return Workspace.create("pg-ws", location=tmp_path / "ws", database_url=postgres_url)
+    return Workspace.create("pg-ws", folder=tmp_path / "ws", database_url=postgres_url)
 
 
 @pytest.mark.slow
@@ -96,7 +96,7 @@ def test_eight_processes_log_into_one_metric_without_loss_or_reuse(
     exp = Experiment(pg_workspace, "concurrent")
     run = exp.start_logging()
     start_together(
-        [[LOG_SCRIPT, str(pg_workspace.location), run.id, str(n)] for n in range(PROCESSES)],
+        [[LOG_SCRIPT, str(pg_workspace.folder), run.id, str(n)] for n in range(PROCESSES)],
         forbidden=("sqlalchemy", "psycopg"),
     )
     values = Run(exp, run.id).get_metrics("points")["points"]
@@ -128,7 +128,7 @@ def test_ten_processes_race_for_names_numbers_tags_and_versions(
     model_file.write_text("weights")
     outputs = start_together(
         [
-            [RACE_SCRIPT, str(pg_workspace.location), shared.id, str(n), str(model_file)]
+            [RACE_SCRIPT, str(pg_workspace.folder), shared.id, str(n), str(model_file)]
             for n in range(RACERS)
         ],
         forbidden=("sqlalchemy", "psycopg"),

@@ -278,14 +278,14 @@ def test_a_datastore_on_s3_uploads_and_downloads_in_parts(
     s3_store: tuple[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     url, options = s3_store
-    ws = Workspace.create("s3-ws", location=tmp_path / "ws")
+    ws = Workspace.create("s3-ws", folder=tmp_path / "ws")
     Datastore.register(ws, "raw", url, **options)
     files = {"big.bin": write_random(tmp_path / "src" / "big.bin", BIG)}
     files |= {
         f"small/{i}.txt": write_random(tmp_path / "src" / f"small/{i}.txt", 2000) for i in range(70)
     }
 
-    ds = Datastore.get(Workspace.get("s3-ws", location=tmp_path / "ws"), "raw")
+    ds = Datastore.get(Workspace.get("s3-ws", folder=tmp_path / "ws"), "raw")
     ref = ds.upload(tmp_path / "src", target_path="mnist", show_progress=False)
 
     assert ref.path_on_datastore == "mnist"

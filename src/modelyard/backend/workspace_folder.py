@@ -3,9 +3,9 @@
 The SDK's :class:`~modelyard.workspace.Workspace` and the local compute's agent (which has no
 SDK objects) both open a workspace folder through this module::
 
-    <location>/workspace.json       name, id, and where its metadata and files live
-    <location>/modelyard.db         the metadata database (SQLite, WAL), unless database_url
-    <location>/artifacts/           run files, snapshots, models, unless storage_url
+    <folder>/workspace.json       name, id, and where its metadata and files live
+    <folder>/modelyard.db         the metadata database (SQLite, WAL), unless database_url
+    <folder>/artifacts/           run files, snapshots, models, unless storage_url
 
 Example::
 
@@ -46,6 +46,12 @@ class WorkspaceFile(BaseModel):
     storage_url: str | None = None
     # fsspec options of storage_url (an S3 endpoint, key and secret): this file is 0600.
     storage_options: dict[str, Any] | None = None
+    # v1's Azure coordinates given to Workspace.create (location is the region, not a folder),
+    # and its arguments that mean nothing here, recorded.
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    location: str | None = None
+    v1_arguments: dict[str, Any] | None = None
 
 
 def read_json_file(path: Path, schema: type[_File], what: str, fix: str) -> _File:
@@ -97,7 +103,7 @@ def read_workspace_file(folder: Path, name: str | None = None) -> WorkspaceFile:
     if not info_path.is_file():
         raise NotFoundError(
             f"workspace {name!r} does not exist at {folder}; create it with "
-            f"Workspace.create({name!r}, location=...)"
+            f"Workspace.create({name!r}, folder=...)"
         )
     info = read_json_file(
         info_path,

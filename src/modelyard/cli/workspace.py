@@ -28,7 +28,7 @@ def group() -> None:
 @group.command("create")
 @click.argument("name")
 @click.option(
-    "--location",
+    "--folder",
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     help="The workspace's folder (default: ./.modelyard/NAME).",
@@ -66,7 +66,7 @@ def group() -> None:
 @json_option
 def create(
     name: str,
-    location: Path | None,
+    folder: Path | None,
     write_config: bool,
     exist_ok: bool,
     database_url: str | None,
@@ -81,17 +81,17 @@ def create(
 
     \b
     Example:
-      modelyard workspace create demo --location /data/workspaces/demo
+      modelyard workspace create demo --folder /data/workspaces/demo
       modelyard workspace create team --database-url postgresql+psycopg://me@db/modelyard
       modelyard workspace create team --storage-url s3://models/team \\
         --storage-endpoint http://minio:9000
     """
     try:
-        ws = Workspace.get(name, location)
+        ws = Workspace.get(name, folder=folder)
     except NotFoundError:
         ws = Workspace.create(
             name,
-            location,
+            folder=folder,
             exist_ok=False,
             database_url=database_url,
             storage_url=storage_url,
@@ -101,8 +101,8 @@ def create(
     else:
         if not exist_ok:
             raise ConflictError(
-                f"workspace {name!r} exists already in {ws.location}; drop --no-exist-ok to "
-                "use it, or choose another name or --location"
+                f"workspace {name!r} exists already in {ws.folder}; drop --no-exist-ok to "
+                "use it, or choose another name or --folder"
             )
         created = False
     config = ws.write_config() if write_config else None
@@ -110,9 +110,9 @@ def create(
         print_json({**ws.get_details(), "created": created, "config": config})
         return
     if created:
-        print_message(f"Created workspace {ws.name!r} in {ws.location}")
+        print_message(f"Created workspace {ws.name!r} in {ws.folder}")
     else:
-        print_message(f"Workspace {ws.name!r} exists already in {ws.location}; using it")
+        print_message(f"Workspace {ws.name!r} exists already in {ws.folder}; using it")
     if config is not None:
         print_message(
             f"Wrote {config}: commands run in {config.parent.parent} (and below) use this workspace"
@@ -145,7 +145,7 @@ def show(state: CliState, as_json: bool) -> None:
         [
             ("name", details["name"]),
             ("id", details["id"]),
-            ("location", details["location"]),
+            ("folder", details["folder"]),
             ("database", details["database"]),
             ("default datastore", details["defaultDatastore"]),
             ("experiments", details["experiments"]),

@@ -127,7 +127,7 @@ class AmlCompute(ComputeTarget):
         if record.state in (targets.CREATING_STATE, targets.FAILED_STATE):
             if record.state == targets.FAILED_STATE:
                 backend.update_compute(name, state=targets.CREATING_STATE, errors=[])
-            targets.start_provisioning(workspace.location, workspace.name, name, config)
+            targets.start_provisioning(workspace.folder, workspace.name, name, config)
         return cls._from_record(workspace, backend.get_compute(name))
 
     # -- v1's static helpers -------------------------------------------------------------
@@ -149,7 +149,7 @@ class AmlCompute(ComputeTarget):
         self._record = record or self.workspace._backend.get_compute(self.name)
         self._config = ProvisioningConfiguration.from_dict(self._record.provisioning)
         self._compute = targets.RayCompute(
-            self.workspace.location, self.workspace.name, self._record, _embedded(self.workspace)
+            self.workspace.folder, self.workspace.name, self._record, _embedded(self.workspace)
         )
 
     @property
@@ -231,7 +231,7 @@ class AmlCompute(ComputeTarget):
                 shown = line
             if state == targets.FAILED_STATE:
                 errors = "; ".join(error.get("message", "") for error in self._record.errors)
-                log = targets.provision_log_tail(self.workspace.location, self.name)
+                log = targets.provision_log_tail(self.workspace.folder, self.name)
                 raise ComputeTargetException(
                     f"compute target {self.name!r} failed to provision: {errors}\n{log}"
                 )
@@ -245,7 +245,7 @@ class AmlCompute(ComputeTarget):
                 raise ComputeTargetException(
                     f"compute target {self.name!r} is still {state} after "
                     f"{timeout_in_minutes:g} minutes; see "
-                    f"{targets.cluster_folder(self.workspace.location, self.name)}"
+                    f"{targets.cluster_folder(self.workspace.folder, self.name)}"
                 )
             time.sleep(POLL_INTERVAL_S)
 
@@ -253,7 +253,7 @@ class AmlCompute(ComputeTarget):
         """Stop the cluster (a local one's every Ray process; an attached one is left running,
         only modelyard's part of it stops) and remove the compute target. Its active runs
         end Failed."""
-        targets.delete_cluster(self.workspace.location, self.workspace._backend, self._record)
+        targets.delete_cluster(self.workspace.folder, self.workspace._backend, self._record)
 
     def serialize(self) -> dict[str, Any]:
         return {

@@ -7,7 +7,7 @@ and starts it when none answers. It imports nothing of the agent: the agent is s
 
 Example::
 
-    compute = LocalCompute(ws.location, ws.name)
+    compute = LocalCompute(ws.folder, ws.name)
     compute.queued()        # start the agent if it is not running, and wake it
     compute.stop()          # stop it once its running runs have ended
 """

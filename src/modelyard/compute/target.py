@@ -52,7 +52,7 @@ class ComputeTarget:
         self.name = name
         in_script = workspace._script_run_id is not None
         self._compute: Compute = (LocalFromScript if in_script else LocalCompute)(
-            workspace.location, workspace.name
+            workspace.folder, workspace.name
         )
 
     @staticmethod

@@ -65,7 +65,7 @@ def socket_path(location: Path) -> str:
 
     Example::
 
-        socket_path(ws.location)   # '/home/me/proj/.modelyard/demo/compute/local/agent.sock'
+        socket_path(ws.folder)   # '/home/me/proj/.modelyard/demo/compute/local/agent.sock'
     """
     in_workspace = compute_dir(location) / "agent.sock"
     if _fits(in_workspace) and all(

@@ -480,6 +480,16 @@ class Admission:
             status, error = run.failure["status"], dict(run.failure.get("error") or {})
             if "node_id" in run.failure:
                 error.setdefault("node", run.failure["node_id"])
+            # Which node's reply comes first is chance: when a process dies, its peers on
+            # other nodes fail too ("connection closed by peer"), and the cause may be in
+            # another node's outcome. Name every node that failed.
+            others = [
+                f"node {rank}: {_describe(outcome)}"
+                for rank, outcome in sorted(run.results.items())
+                if outcome is not run.failure and outcome["status"] != COMPLETED
+            ]
+            if others and "message" in error:
+                error["message"] += " (also " + "; ".join(others) + ")"
         else:
             first = run.results.get(0, {"status": FAILED, "error": {"message": "no outcome"}})
             status, error = first["status"], first.get("error")

@@ -10,7 +10,7 @@ import).
 
 Example::
 
-    start_provisioning(ws.location, ws.name, "gpucluster", config)
+    start_provisioning(ws.folder, ws.name, "gpucluster", config)
     NodeCounts.of(backend.get_compute("gpucluster"))   # NodeCounts(current=0, target=2, ...)
 """
 
