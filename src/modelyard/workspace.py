@@ -147,6 +147,17 @@ def _default_folder(name: str) -> Path:
     return Path.cwd() / CONFIG_DIR / name
 
 
+def _check_auth(auth: object) -> None:
+    """v1's ``auth`` means nothing for an embedded workspace; a path there is a folder given
+    where modelyard 0.1 took it (second argument), which would otherwise be ignored."""
+    if isinstance(auth, str | os.PathLike):
+        raise ValidationError(
+            "auth",
+            f"{auth!r} is not an authentication object; to name the workspace's folder, "
+            "pass folder=...",
+        )
+
+
 def _v1_coordinates(
     subscription_id: str | None, resource_group: str | None, location: str | None
 ) -> dict[str, str]:
@@ -233,6 +244,7 @@ class Workspace:
                 "name the workspace: Workspace.get(name) or Workspace(workspace_name=...)",
             )
         check_name("name", workspace_name)
+        _check_auth(auth)
         where = Path(folder) if folder is not None else _default_folder(workspace_name)
         where = where.expanduser().resolve()
         self._open(where, read_workspace_file(where, workspace_name))
@@ -322,6 +334,7 @@ class Workspace:
             ws = Workspace.create("team", storage_url="s3://models/team", exist_ok=True)
         """
         check_name("name", name)
+        _check_auth(auth)
         unknown = sorted(set(v1_arguments) - V1_CREATE_ARGUMENTS)
         if unknown:
             raise ValidationError(
@@ -430,6 +443,7 @@ class Workspace:
             ws = Workspace.get("demo", subscription_id="...", resource_group="rg")
         """
         check_name("name", name)
+        _check_auth(auth)
         where = Path(folder) if folder is not None else _default_folder(name)
         ws = cls._at(where.expanduser().resolve(), name)
         ws._config_coordinates = _v1_coordinates(subscription_id, resource_group, location)

@@ -100,6 +100,13 @@ def test_get_missing_and_wrong_name(tmp_path: Path) -> None:
         Workspace.get("b", folder=tmp_path / "a")
 
 
+def test_a_folder_where_v1_takes_auth_is_refused_naming_folder(tmp_path: Path) -> None:
+    Workspace.create("a", folder=tmp_path / "a")
+    with pytest.raises(ValidationError, match="folder=") as info:
+        Workspace.get("a", tmp_path / "a")  # type: ignore[arg-type]
+    assert info.value.field == "auth"
+
+
 def test_bad_name_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
         Workspace.create("../evil", folder=tmp_path / "x")

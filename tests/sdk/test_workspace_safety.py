@@ -62,7 +62,7 @@ def test_write_private_file_is_0600_and_replaces_whole(umask: int, tmp_path: Pat
 def _create_behind_barrier(location: str, barrier: Any, results: Any) -> None:
     barrier.wait(timeout=60)
     try:
-        ws = Workspace.create("race", folder=location)
+        ws = Workspace.create("race", folder=location, exist_ok=True)
         results.put(("ok", ws.get_details()["id"]))
     except Exception as error:
         results.put(("error", f"{type(error).__name__}: {error}"))

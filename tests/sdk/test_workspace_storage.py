@@ -31,7 +31,7 @@ def test_a_workspace_on_s3_keeps_run_files_and_live_logs_there(
     run.complete()
 
     # Opened again from its folder, the workspace finds its files on S3.
-    again = Run(Experiment(Workspace.get("s3ws", tmp_path / "ws"), "e"), run.id)
+    again = Run(Experiment(Workspace.get("s3ws", folder=tmp_path / "ws"), "e"), run.id)
     assert again.get_file_names() == ["outputs/model.txt", "user_logs/std_log.txt"]
     assert again.download_file("outputs/model.txt", tmp_path / "m.txt").read_bytes() == b"weights"
     log = again.download_file("user_logs/std_log.txt", tmp_path / "log.txt").read_text()
