@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import builtins
 from typing import TYPE_CHECKING
 
 from modelyard.backend.base import every_item
@@ -89,11 +88,6 @@ class Dataset:
             lambda limit, after: backend.list_datasets(latest=True, limit=limit, after=after)
         )
         return {record.name: AbstractDataset._from_record(workspace, record) for record in records}
-
-    @staticmethod
-    def list(workspace: Workspace) -> builtins.list[AbstractDataset]:
-        """The latest version of every registered dataset, by name."""
-        return builtins.list(Dataset.get_all(workspace).values())
 
 
 __all__ = ["Dataset"]

@@ -420,6 +420,30 @@ class BackendContract:
         ]
         assert [d.version for d in backend.list_datasets("mnist")] == [2, 1]
 
+    def test_racing_dataset_registrations_get_distinct_versions(self, backend: Backend) -> None:
+        outcomes: list[Any] = []
+        barrier = threading.Barrier(3)
+
+        def register(definition: dict[str, Any]) -> None:
+            barrier.wait()
+            outcomes.append(backend.create_dataset("d", definition, create_new_version=True))
+
+        # Three retries of one registration, then three of distinct definitions at once.
+        same = [threading.Thread(target=register, args=({"i": 0},)) for _ in range(3)]
+        distinct = [threading.Thread(target=register, args=({"i": i},)) for i in range(1, 4)]
+        for group in (same, distinct):
+            barrier.reset()
+            outcomes.clear()
+            for thread in group:
+                thread.start()
+            for thread in group:
+                thread.join()
+            assert len(outcomes) == 3
+            if group is same:
+                assert outcomes == [backend.get_dataset("d", 1)] * 3
+        assert sorted(record.version for record in outcomes) == [2, 3, 4]
+        assert [d.version for d in backend.list_datasets("d")] == [4, 3, 2, 1]
+
     def test_datasets_read_in_pages(self, backend: Backend) -> None:
         for i in range(13):
             backend.create_dataset(f"d{i % 3}", {"i": i}, create_new_version=True)

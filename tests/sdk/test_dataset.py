@@ -18,6 +18,7 @@ from modelyard.data import DataPath, FileDataset, TabularDataset
 from modelyard.data.dataset_consumption_config import DatasetConsumptionConfig
 from modelyard.dataset import Dataset
 from modelyard.errors import ConfigError, ConflictError, NotFoundError, ValidationError
+from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator
 
 SCRIPTS = Path(__file__).parent / "dataset_scripts"
@@ -296,3 +297,38 @@ def test_reading_rows_without_pandas_names_the_extra(
         iris.to_pandas_dataframe()
     # Making, registering and listing files need neither.
     assert iris.register(datastore.workspace, "iris").version == 1
+
+
+def test_a_run_mounts_an_s3_dataset_given_in_arguments(
+    workspace: Workspace,
+    experiment: Experiment,
+    s3_store: tuple[str, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    url, options = s3_store
+    s3 = Datastore.register(workspace, "raw", url, **options)
+    source = tmp_path / "up"
+    (source / "mnist").mkdir(parents=True)
+    (source / "mnist" / "a.gz").write_bytes(b"A" * 3)
+    (source / "mnist" / "b.gz").write_bytes(b"B" * 3)
+    (source / "mnist" / "c.txt").write_bytes(b"C")
+    s3.upload(str(source), show_progress=False)
+    mnist = Dataset.File.from_files(path=[(s3, "mnist/*.gz")])
+    run = experiment.submit(
+        ScriptRunConfig(
+            str(SCRIPTS),
+            "list_inputs.py",
+            arguments=[
+                "--data",
+                mnist.as_named_input("mnist").as_mount(),
+                # Given as it is, a file dataset reaches the script as a dataset of local files.
+                "--files",
+                mnist.skip(1).as_named_input("files"),
+            ],
+        )
+    )
+    run.wait_for_completion()
+    log = _log(run)
+    assert run.get_status() == "Completed", log
+    assert 'arg_files ["a.gz", "b.gz"]' in log and "a_bytes AAA" in log
+    assert 'direct_paths ["/b.gz"]' in log
