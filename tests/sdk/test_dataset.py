@@ -78,6 +78,8 @@ def test_from_files_with_a_glob_lists_the_matching_files(datastore: Datastore) -
     assert mnist.skip(1).to_path() == ["/" + n for n in names[1:]]
     first, second = mnist.random_split(0.5, seed=3)
     assert sorted(first.to_path() + second.to_path()) == mnist.to_path()
+    assert mnist.take_sample(1.0, seed=2).to_path() == mnist.to_path()
+    assert mnist.take_sample(0.0, seed=2).to_path() == []
 
 
 def test_download_copies_the_files_and_refuses_to_overwrite(
@@ -192,6 +194,19 @@ def test_delimited_files_to_pandas_with_transformations(datastore: Datastore) ->
     assert text.to_pandas_dataframe()["id"].tolist() == ["1", "2", "3"]
     with pytest.raises(ValidationError, match="no column 'colour'"):
         iris.drop_columns("colour").to_pandas_dataframe()
+    headless = Dataset.Tabular.from_delimited_files(path=(datastore, "iris/2.csv"), header=False)
+    assert headless.to_pandas_dataframe().columns.tolist() == ["Column1", "Column2", "Column3"]
+    assert len(headless.to_pandas_dataframe()) == 3  # the header line is a row now
+
+
+def test_timestamp_columns_are_read_as_times(datastore: Datastore, tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    (folder / "e.csv").write_text("time,value\n2024-01-02 03:04:05,1\n2024-01-03 00:00:00,2\n")
+    datastore.upload(str(folder), target_path="events", show_progress=False)
+    events = Dataset.Tabular.from_delimited_files(path=(datastore, "events/e.csv"))
+    frame = events.with_timestamp_columns(timestamp="time").to_pandas_dataframe()
+    assert frame["time"].dt.day.tolist() == [2, 3]
 
 
 def test_parquet_files_to_pandas(datastore: Datastore, tmp_path: Path) -> None:
@@ -236,6 +251,9 @@ def test_register_versions_and_get_by_name(workspace: Workspace, datastore: Data
     Dataset.File.from_files(path=(datastore, "mnist/*.gz")).register(workspace, "mnist")
     assert {name: d.version for name, d in workspace.datasets.items()} == {"iris": 2, "mnist": 1}
     assert isinstance(workspace.datasets["mnist"], FileDataset)
+    other = Workspace.create("other", folder=workspace.folder.parent / "other")
+    with pytest.raises(ValidationError, match="register it there"):
+        iris.register(other, "iris")
 
 
 def test_a_consumption_config_travels_as_json(datastore: Datastore) -> None:

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from modelyard.backend.base import Backend
 from modelyard.backend.dataset_files import (
+    ROW_STEPS,
+    SAMPLE,
     SKIP,
     SPLIT,
     TAKE,
@@ -129,6 +131,13 @@ class AbstractDataset:
             ds.version      # 2
         """
         check_name("name", name)
+        if self._workspace is not None and self._workspace != workspace:
+            # Its sources name datastores of its own workspace, which this one may not have.
+            raise ValidationError(
+                "workspace",
+                f"this dataset reads datastores of workspace {self._workspace.name!r}; register "
+                "it there, or make it again from datastores of this workspace",
+            )
         record = workspace._backend.create_dataset(
             name,
             self._definition,
@@ -176,6 +185,19 @@ class AbstractDataset:
         first = check_row_step({"op": SPLIT, "percentage": percentage, "seed": chosen, "part": 0})
         return self._with_step(first), self._with_step({**first, "part": 1})
 
+    def take_sample(self, probability: float, seed: int | None = None) -> Self:
+        """Each record (file or row) kept with ``probability`` (0 to 1), drawn from ``seed``
+        (0 when None): the same records every time for one seed.
+
+        Example::
+
+            iris.take_sample(0.1, seed=7)
+        """
+        chosen = 0 if seed is None else seed
+        return self._with_step(
+            check_row_step({"op": SAMPLE, "probability": probability, "seed": chosen})
+        )
+
     # -- runs -----------------------------------------------------------------------------
 
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
@@ -199,7 +221,7 @@ class AbstractDataset:
         return find_files(self._backend(), self._definition["sources"])
 
     def _row_steps(self) -> list[dict[str, Any]]:
-        return [s for s in self._definition.get("steps", []) if s["op"] in (TAKE, SKIP, SPLIT)]
+        return [s for s in self._definition.get("steps", []) if s["op"] in ROW_STEPS]
 
     def get_details(self) -> dict[str, Any]:
         """What a notebook shows of a dataset: name, version, id, description, tags, created

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from modelyard.backend.dataset_files import SAMPLE, check_row_step, pick
+from modelyard.backend.dataset_files import pick
 from modelyard.data.abstract_dataset import TABULAR, AbstractDataset
 from modelyard.errors import ConfigError, ValidationError
 from modelyard.store.files import FileStore
@@ -73,19 +73,6 @@ class TabularDataset(AbstractDataset):
             iris.keep_columns(["sepal_length", "species"])
         """
         return self._with_step({"op": KEEP_COLUMNS, "columns": _columns("columns", columns)})
-
-    def take_sample(self, probability: float, seed: int | None = None) -> TabularDataset:
-        """Each row kept with ``probability`` (0 to 1), drawn from ``seed`` (0 when None): the
-        same rows every time for one seed.
-
-        Example::
-
-            iris.take_sample(0.1, seed=7)
-        """
-        seed = 0 if seed is None else seed
-        return self._with_step(
-            check_row_step({"op": SAMPLE, "probability": probability, "seed": seed})
-        )
 
     def with_timestamp_columns(
         self, timestamp: str | None = None, partition_timestamp: str | None = None
@@ -158,11 +145,15 @@ class TabularDataset(AbstractDataset):
                 options["dtype"] = str
                 options["keep_default_na"] = False
             try:
-                return pandas.read_csv(stream, **options)
+                frame = pandas.read_csv(stream, **options)
             except (ValueError, UnicodeDecodeError) as error:
                 raise ValidationError(
                     "path", f"{path!r} cannot be read as delimited text: {error}"
                 ) from None
+            if not source.get("header", True):
+                # v1's names for the columns of files without a header line.
+                frame.columns = [f"Column{i + 1}" for i in range(len(frame.columns))]
+            return frame
 
 
 __all__ = ["TabularDataset"]

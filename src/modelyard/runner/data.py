@@ -34,9 +34,7 @@ from typing import Any
 from modelyard.backend.base import Backend
 from modelyard.backend.dataset_files import (
     INPUTS_ENV,
-    SKIP,
-    SPLIT,
-    TAKE,
+    ROW_STEPS,
     FileGroup,
     find_files,
     relative_paths,
@@ -126,7 +124,7 @@ def _resolve_dataset(
     definition = reference["dataset"]["definition"]
     groups = find_files(backend, definition["sources"])
     if definition.get("type") == "file":  # a tabular dataset's row steps pick rows, not files
-        steps = [s for s in definition.get("steps", []) if s.get("op") in (TAKE, SKIP, SPLIT)]
+        steps = [s for s in definition.get("steps", []) if s.get("op") in ROW_STEPS]
         groups = select_files(groups, steps)
     relative_paths(groups)  # two sources with one path: refused before copying
     if reference.get("mode") == "download":
@@ -151,7 +149,7 @@ def _local_definition(definition: dict[str, Any], path: str) -> dict[str, Any]:
     supervisor made, with the file steps already applied to it left out."""
     steps = definition.get("steps", [])
     if definition.get("type") == "file":
-        steps = [s for s in steps if s.get("op") not in (TAKE, SKIP, SPLIT)]
+        steps = [s for s in steps if s.get("op") not in ROW_STEPS]
     return {**definition, "sources": [{"url": local_url(Path(path))}], "steps": steps}
 
 
