@@ -3,11 +3,14 @@ and datasets given to runs (real SQLite files, real folders, a real S3 endpoint,
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +353,28 @@ def test_a_run_mounts_an_s3_dataset_given_in_arguments(
     assert run.get_status() == "Completed", log
     assert 'arg_files ["a.gz", "b.gz"]' in log and "a_bytes AAA" in log
     assert 'direct_paths ["/b.gz"]' in log
+
+
+def test_web_urls_are_sources_as_in_v1_mnist_notebooks(tmp_path: Path) -> None:
+    """``from_files(path=[web urls])``, served here by a real HTTP server on 127.0.0.1."""
+    served = tmp_path / "served"
+    names = _mnist_files(served / "mnist")
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/mnist"
+        web = Dataset.File.from_files(path=[f"{base}/{name}" for name in names])
+        assert web.to_path() == ["/" + name for name in names]
+        web.download(target_path=tmp_path / "down")
+        for name in names:
+            assert (tmp_path / "down" / name).read_bytes() == (served / "mnist" / name).read_bytes()
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
