@@ -15,7 +15,8 @@ tags, properties)               reads also for the runs above it (``run.parent``
 ``update_run_status``           children; the run's own final state is recorded as a wish
                                 that the supervisor applies after uploading ``./outputs``
 ``ensure_experiment``           the run's experiment
-datastores (read)               the datastores the run was given as data references
+datastores (read)               the datastores the run was given as data references,
+                                and those its dataset inputs read
 models                          read all; register (from the run's files or uploaded)
 environments (read)             all
 datasets (read)                 all (``Dataset.get_by_name`` in a script); registering
@@ -28,8 +29,8 @@ compute targets                 refused, reads too: a provisioning configuration
                                 every v1 setting it was given, ``admin_user_password``
                                 included
 everything else                 refused (listing experiments and queues, deleting or
-                                retagging models, registering datastores, environments and datasets,
-                                claiming runs and their leases)
+                                retagging models, registering datastores, environments
+                                and datasets, claiming runs and their leases)
 ==============================  ==========================================================
 
 A file the script names by path must be a regular file inside the run's working folder:
