@@ -3,7 +3,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster
+EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data
 # PyTorch for distributed runs and their tests, pinned: pip finds this CPU build in the
 # machine's wheel sources, where a plain `torch` requirement may pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.data_reference import DataReference
+from modelyard.data.data_reference import DataReference
 from modelyard.errors import ValidationError
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.data_reference import DataReference
+from modelyard.data.data_reference import DataReference
 from modelyard.datastore import Datastore
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.workspace import Workspace

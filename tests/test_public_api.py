@@ -9,6 +9,7 @@ import modelyard
 
 def test_top_level_exports() -> None:
     assert modelyard.__all__ == [
+        "Dataset",
         "Datastore",
         "Environment",
         "Experiment",
@@ -31,6 +32,25 @@ def test_walkthrough_imports() -> None:
         assert hasattr(compute, name)
     for name in ("Estimator", "TensorFlow", "PyTorch"):
         assert hasattr(train, name)
+
+
+def test_v1_data_imports() -> None:
+    """``azureml.data`` and ``azureml.core.dataset`` with only ``azureml`` changed."""
+    data = importlib.import_module("modelyard.data")
+    for name in data.__all__:
+        assert getattr(data, name) is not None
+    for module, name in (
+        ("modelyard.data.file_dataset", "FileDataset"),
+        ("modelyard.data.tabular_dataset", "TabularDataset"),
+        ("modelyard.data.dataset_factory", "FileDatasetFactory"),
+        ("modelyard.data.dataset_factory", "TabularDatasetFactory"),
+        ("modelyard.data.datapath", "DataPath"),
+        ("modelyard.data.data_reference", "DataReference"),
+        ("modelyard.data.dataset_consumption_config", "DatasetConsumptionConfig"),
+    ):
+        assert getattr(importlib.import_module(module), name) is getattr(data, name)
+    assert importlib.import_module("modelyard.dataset").Dataset is modelyard.Dataset
+    assert modelyard.Dataset.File is data.FileDatasetFactory
 
 
 def test_errors_have_one_root() -> None:

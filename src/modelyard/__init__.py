@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from modelyard.dataset import Dataset
     from modelyard.datastore import Datastore
     from modelyard.environment import Environment
     from modelyard.errors import ModelyardError
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 # `from modelyard import Run` loads the run and its channel, not the database and storage
 # layers a notebook needs.
 _EXPORTS = {
+    "Dataset": "modelyard.dataset",
     "Datastore": "modelyard.datastore",
     "Environment": "modelyard.environment",
     "Experiment": "modelyard.experiment",
@@ -43,6 +45,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Dataset",
     "Datastore",
     "Environment",
     "Experiment",

@@ -18,7 +18,7 @@ would write or read elsewhere on the disk): one in the way raises ValidationErro
 datastore's links are not among its files. In what is uploaded, the rule of a run's snapshot
 holds: a link to a file inside the folder is uploaded as that file, other links are not
 followed. ``as_mount()``, ``as_download()`` and ``path()``
-return :class:`~modelyard.data_reference.DataReference` objects, which a run turns into local
+return :class:`~modelyard.data.data_reference.DataReference` objects, which a run turns into local
 paths.
 
 Example::
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.records import DatastoreRecord, FileInfo, iso_utc
-from modelyard.data_reference import DOWNLOAD, DataReference
+from modelyard.data.data_reference import DOWNLOAD, DataReference
 from modelyard.errors import ValidationError
 from modelyard.names import check_name, clean_relpath
 from modelyard.store import local_tree, transfer

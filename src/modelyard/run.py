@@ -401,6 +401,23 @@ class Run:
     def get_properties(self) -> dict[str, str]:
         return self._backend.get_run_details(self.id).properties
 
+    @property
+    def input_datasets(self) -> dict[str, Any]:
+        """Inside the run's script, its dataset inputs by name: the local folder's path for
+        one given ``.as_mount()`` or ``.as_download()``, the dataset itself for one given
+        ``as_named_input(name)`` alone (as v1 gives them); elsewhere an empty dict (the
+        inputs a run had are in its property ``modelyard.inputDatasets``).
+
+        Example::
+
+            folder = Run.get_context().input_datasets["mnist"]
+        """
+        # Imported when asked: a script that takes no dataset never loads the dataset and
+        # storage modules (fsspec) behind it.
+        from modelyard.data.run_inputs import input_datasets
+
+        return input_datasets(self.id)
+
     # -- files ---------------------------------------------------------------------------
 
     def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:

@@ -48,6 +48,7 @@ from modelyard.backend.workspace_folder import (
     read_json_file,
     read_workspace_file,
 )
+from modelyard.dataset import Dataset
 from modelyard.errors import (
     ConfigError,
     ConflictError,
@@ -60,6 +61,7 @@ from modelyard.names import check_name
 from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
+    from modelyard.data.abstract_dataset import AbstractDataset
     from modelyard.datastore import Datastore
     from modelyard.experiment import Experiment
     from modelyard.model import Model
@@ -582,6 +584,16 @@ class Workspace:
             record.name: Datastore._from_record(self, record)
             for record in self._backend.list_datastores()
         }
+
+    @property
+    def datasets(self) -> dict[str, AbstractDataset]:
+        """The latest version of every registered dataset, by name.
+
+        Example::
+
+            ws.datasets["mnist"].version     # 3
+        """
+        return Dataset.get_all(self)
 
     @property
     def compute_targets(self) -> dict[str, Any]:

@@ -383,6 +383,84 @@ class BackendContract:
             next(m.id for m in everything if m.name == "m0" and m.tags["even"] == "False")
         ]
 
+    def test_dataset_versions_follow_their_definition(self, backend: Backend) -> None:
+        first_def = {"type": "file", "sources": [{"datastore": "d", "path": "a/*.gz"}]}
+        first = backend.create_dataset("mnist", first_def, description="digits", tags={"k": "v"})
+        assert (first.name, first.version, first.tags) == ("mnist", 1, {"k": "v"})
+        # A retry, or the same definition again (keys in any order): the same version.
+        same = {"sources": [{"path": "a/*.gz", "datastore": "d"}], "type": "file"}
+        assert backend.create_dataset("mnist", same) == first
+        assert backend.create_dataset("mnist", same, create_new_version=True) == first
+        changed = {"type": "file", "sources": [{"datastore": "d", "path": "b"}]}
+        with pytest.raises(ConflictError, match="create_new_version=True"):
+            backend.create_dataset("mnist", changed)
+        second = backend.create_dataset("mnist", changed, create_new_version=True)
+        assert second.version == 2 and second.id != first.id
+        assert backend.get_dataset("mnist") == second
+        assert backend.get_dataset("mnist", 1) == first
+        assert backend.get_dataset_by_id(first.id) == first
+        assert backend.find_dataset("mnist", 3) is None
+        with pytest.raises(NotFoundError, match="'mnist'"):
+            backend.get_dataset("mnist", 3)
+        with pytest.raises(NotFoundError):
+            backend.get_dataset_by_id("no-such-id")
+        with pytest.raises(ValidationError):
+            backend.create_dataset("bad name", first_def)
+        with pytest.raises(ValidationError, match="definition"):
+            backend.create_dataset("x", {"not": float("nan")})
+        backend.create_dataset("iris", {"type": "tabular", "sources": []})
+        assert [(d.name, d.version) for d in backend.list_datasets()] == [
+            ("iris", 1),
+            ("mnist", 2),
+            ("mnist", 1),
+        ]
+        assert [(d.name, d.version) for d in backend.list_datasets(latest=True)] == [
+            ("iris", 1),
+            ("mnist", 2),
+        ]
+        assert [d.version for d in backend.list_datasets("mnist")] == [2, 1]
+
+    def test_racing_dataset_registrations_get_distinct_versions(self, backend: Backend) -> None:
+        outcomes: list[Any] = []
+        barrier = threading.Barrier(3)
+
+        def register(definition: dict[str, Any]) -> None:
+            barrier.wait()
+            outcomes.append(backend.create_dataset("d", definition, create_new_version=True))
+
+        # Three retries of one registration, then three of distinct definitions at once.
+        same = [threading.Thread(target=register, args=({"i": 0},)) for _ in range(3)]
+        distinct = [threading.Thread(target=register, args=({"i": i},)) for i in range(1, 4)]
+        for group in (same, distinct):
+            barrier.reset()
+            outcomes.clear()
+            for thread in group:
+                thread.start()
+            for thread in group:
+                thread.join()
+            assert len(outcomes) == 3
+            if group is same:
+                assert outcomes == [backend.get_dataset("d", 1)] * 3
+        assert sorted(record.version for record in outcomes) == [2, 3, 4]
+        assert [d.version for d in backend.list_datasets("d")] == [4, 3, 2, 1]
+
+    def test_datasets_read_in_pages(self, backend: Backend) -> None:
+        for i in range(13):
+            backend.create_dataset(f"d{i % 3}", {"i": i}, create_new_version=True)
+        everything = backend.list_datasets()
+        paged = _in_pages(
+            lambda limit, after: backend.list_datasets(limit=limit, after=after),
+            5,
+            lambda: backend.create_dataset("zz", {}),  # sorts after the cursor
+        )
+        assert [(d.name, d.version) for d in paged] == [(d.name, d.version) for d in everything] + [
+            ("zz", 1)
+        ]
+        latest = every_item(
+            lambda limit, after: backend.list_datasets(latest=True, limit=limit, after=after), 2
+        )
+        assert [(d.name, d.version) for d in latest] == [("d0", 5), ("d1", 4), ("d2", 4), ("zz", 1)]
+
     def test_environments_read_in_pages(self, backend: Backend) -> None:
         for i in range(25):
             backend.register_environment(f"env{i % 4}", {"i": i})

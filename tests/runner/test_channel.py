@@ -387,3 +387,20 @@ def test_a_new_supervisor_on_the_socket_is_reached_past_every_stale_connection(
             assert again.read(3) == b"aaa"
     finally:
         server.stop()
+
+
+def test_a_script_reads_datasets_and_cannot_register_them(
+    channel: tuple[LocalBackend, ChannelBackend],
+) -> None:
+    backend, client = channel
+    definition = {"type": "file", "sources": [{"datastore": "raw", "path": "x"}], "steps": []}
+    registered = backend.create_dataset("mnist", definition)
+    assert client.get_dataset("mnist") == registered
+    assert client.get_dataset_by_id(registered.id) == registered
+    assert client.find_dataset("mnist", 2) is None
+    assert [d.name for d in client.list_datasets(latest=True)] == ["mnist"]
+    with pytest.raises(PermissionDeniedError, match="register datasets"):
+        client.create_dataset("other", definition)
+    with pytest.raises(PermissionDeniedError, match="register datasets"):
+        client.create_dataset("mnist", {**definition, "steps": [{"op": "take", "count": 1}]})
+    assert [d.name for d in backend.list_datasets()] == ["mnist"]

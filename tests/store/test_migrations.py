@@ -174,9 +174,28 @@ def test_compute_targets_go_down_and_up_leaving_the_rest(database_url: str, tmp_
     assert "compute_targets" not in sa.inspect(backend.db.engine).get_table_names()
     assert backend.get_run_details("r").tags == {"t": "1"}
     migrate.upgrade(backend.db)
-    assert backend.db.schema_revision() == "0006"
+    assert backend.db.schema_revision() == migrate.HEAD_REVISION
     # An older modelyard knew no compute targets: they are gone, and can be made again.
     assert backend.list_computes() == []
     created = backend.create_compute("gpucluster", "AmlCompute", {"vm_size": "STANDARD_NC6"})
     assert backend.get_compute("gpucluster") == created
     assert backend.get_run("r").status == QUEUED
+
+
+def test_datasets_go_down_and_up_leaving_the_rest(database_url: str, tmp_path: Path) -> None:
+    backend = LocalBackend("ws", database_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+    backend.create_run("r", "e", run_type="s", status=QUEUED, tags={"t": "1"})
+    definition = {"type": "file", "sources": [{"datastore": "d", "path": "x"}], "steps": []}
+    backend.create_dataset("mnist", definition, tags={"a": "1"})
+
+    migrate.downgrade(backend.db, "0006")
+
+    assert "datasets" not in sa.inspect(backend.db.engine).get_table_names()
+    assert backend.get_run_details("r").tags == {"t": "1"}
+    migrate.upgrade(backend.db)
+    assert backend.db.schema_revision() == "0007"
+    # An older modelyard knew no datasets: the registrations are gone and can be made again.
+    assert backend.list_datasets() == []
+    again = backend.create_dataset("mnist", definition)
+    assert (again.name, again.version) == ("mnist", 1)
+    assert backend.get_dataset_by_id(again.id) == again

@@ -18,7 +18,7 @@ never learns which one it has. The contract is shaped for a network from the sta
   deletes are ``delete_model`` and ``delete_compute``; every delete added keeps the rule).
 - **Pages**: the listing calls (``list_experiments``, ``list_runs``, ``list_run_files``,
   ``list_datastores``, ``list_models``, ``list_model_files``, ``list_environments``,
-  ``list_computes``) return a
+  ``list_datasets``, ``list_computes``) return a
   list, in an order each documents that is total (ties broken by a unique key), and take
   ``limit`` (the most items to return; None for all) and
   ``after`` (a cursor: :func:`page_key` of the last item of the page before; None starts at
@@ -44,6 +44,7 @@ from typing import IO, Any, TypeVar
 from modelyard.backend.records import (
     PREPARING,
     ComputeRecord,
+    DatasetRecord,
     DatastoreRecord,
     EnvironmentRecord,
     ExperimentRecord,
@@ -56,7 +57,7 @@ from modelyard.backend.records import (
     RunRecord,
     WorkspaceRecord,
 )
-from modelyard.errors import ComputeTargetException, ValidationError
+from modelyard.errors import ComputeTargetException, NotFoundError, ValidationError
 
 # A file to upload: a local path (backends may copy it without reading it through Python) or
 # an open binary stream.
@@ -76,6 +77,7 @@ ListedRecord = TypeVar(
     DatastoreRecord,
     ModelRecord,
     EnvironmentRecord,
+    DatasetRecord,
     ComputeRecord,
     FileInfo,
 )
@@ -87,6 +89,7 @@ def page_key(
     | DatastoreRecord
     | ModelRecord
     | EnvironmentRecord
+    | DatasetRecord
     | ComputeRecord
     | FileInfo,
 ) -> str:
@@ -102,7 +105,7 @@ def page_key(
         return f"{record.created_at!r}/{record.number}"
     if isinstance(record, ModelRecord):
         return f"{record.created_at!r}/{record.name}/{record.version}"
-    if isinstance(record, EnvironmentRecord):
+    if isinstance(record, EnvironmentRecord | DatasetRecord):
         return f"{record.name}/{record.version}"
     if isinstance(record, FileInfo):
         return record.path
@@ -557,6 +560,71 @@ class Backend(abc.ABC):
     ) -> list[EnvironmentRecord]:
         """Registered versions (of ``name``, or of every environment), by name and newest
         version first (paged: see the module docstring)."""
+
+    # -- datasets ------------------------------------------------------------------------
+    # A registered dataset is a name with versions; each version holds a definition (the
+    # JSON-ready description of its files, format and transformations) and has an id of its
+    # own. The files stay where the definition points (datastores, URLs): nothing is copied.
+
+    @abc.abstractmethod
+    def create_dataset(
+        self,
+        name: str,
+        definition: dict[str, Any],
+        *,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        create_new_version: bool = False,
+    ) -> DatasetRecord:
+        """Register ``definition`` (JSON data, 256 KiB at most as JSON) as dataset ``name``.
+
+        Keyed on the definition's content: when the latest version of ``name`` holds the same
+        definition (a retry after a lost reply, or registering an unchanged dataset), that
+        version is returned as it is (its description and tags untouched). Otherwise a name
+        that exists needs ``create_new_version=True``, which makes the next version, else
+        ConflictError, as in v1; a new name gets version 1. Two concurrent registrations never
+        get the same version. ValidationError for a bad name, tags, description or
+        definition, before anything is written.
+
+        Example::
+
+            first = backend.create_dataset("mnist", {"type": "file", "sources": [...]})
+            backend.create_dataset("mnist", changed, create_new_version=True).version   # 2
+        """
+
+    @abc.abstractmethod
+    def get_dataset(self, name: str, version: int | None = None) -> DatasetRecord:
+        """One version of dataset ``name`` (the latest when None), or NotFoundError."""
+
+    @abc.abstractmethod
+    def get_dataset_by_id(self, dataset_id: str) -> DatasetRecord:
+        """The dataset version whose id is ``dataset_id``, or NotFoundError."""
+
+    def find_dataset(self, name: str, version: int | None = None) -> DatasetRecord | None:
+        """``get_dataset`` without the exception: None when there is no such version.
+
+        Example::
+
+            if backend.find_dataset("mnist") is None:
+                backend.create_dataset("mnist", definition)
+        """
+        try:
+            return self.get_dataset(name, version)
+        except NotFoundError:
+            return None
+
+    @abc.abstractmethod
+    def list_datasets(
+        self,
+        name: str | None = None,
+        *,
+        latest: bool = False,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> list[DatasetRecord]:
+        """Registered versions (of ``name``, or of every dataset), by name and newest version
+        first; ``latest`` keeps the newest version of each name. Paged: see the module
+        docstring."""
 
     # -- snapshots -----------------------------------------------------------------------
     # A run's source snapshot is content-addressed (the format is in backend/snapshot.py):

@@ -184,6 +184,22 @@ class EnvironmentRecord:
 
 
 @dataclass(frozen=True)
+class DatasetRecord:
+    """One registered version of a dataset. ``id`` is the version's own id (v1's
+    ``dataset.id``, a UUID); ``definition`` is the JSON-ready description of its files, format
+    and transformations (``modelyard/data/definition.py``); ``content_hash`` is its SHA-256."""
+
+    id: str
+    name: str
+    version: int
+    definition: dict[str, Any]
+    content_hash: str
+    description: str | None
+    created_at: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FileInfo:
     """One file below a root: its relative path and size in bytes."""
 

@@ -15,9 +15,12 @@ tags, properties)               reads also for the runs above it (``run.parent``
 ``update_run_status``           children; the run's own final state is recorded as a wish
                                 that the supervisor applies after uploading ``./outputs``
 ``ensure_experiment``           the run's experiment
-datastores (read)               the datastores the run was given as data references
+datastores (read)               the datastores the run was given as data references,
+                                and those its dataset inputs read
 models                          read all; register (from the run's files or uploaded)
 environments (read)             all
+datasets (read)                 all (``Dataset.get_by_name`` in a script); registering
+                                one is refused
 ``get_workspace``               always (its name and id)
 snapshots                       all (blobs and manifests: what ``exp.submit`` of a child run
                                 needs); they are content-addressed and the backend checks
@@ -26,8 +29,8 @@ compute targets                 refused, reads too: a provisioning configuration
                                 every v1 setting it was given, ``admin_user_password``
                                 included
 everything else                 refused (listing experiments and queues, deleting or
-                                retagging models, registering datastores and environments,
-                                claiming runs and their leases)
+                                retagging models, registering datastores, environments
+                                and datasets, claiming runs and their leases)
 ==============================  ==========================================================
 
 A file the script names by path must be a regular file inside the run's working folder:
@@ -77,6 +80,9 @@ _FREE_READS = {
     "open_model_file",
     "get_environment",
     "list_environments",
+    "get_dataset",
+    "get_dataset_by_id",
+    "list_datasets",
     "upload_model_file",  # staging only: a version exists once create_model is allowed
     # Snapshots are named by the SHA-256 of their bytes, which the backend checks: adding one
     # cannot change another run's, and reading one needs its digest (a manifest's id comes
@@ -95,6 +101,7 @@ _REFUSED = {
     "update_model_tags": "change the tags of registered models",
     "delete_model": "delete models",
     "register_environment": "register environments",
+    "create_dataset": "register datasets",
     "create_compute": "create compute targets",
     "get_compute": "read compute targets",
     "list_computes": "list compute targets",

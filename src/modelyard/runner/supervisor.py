@@ -364,11 +364,14 @@ class Supervisor:
             restore_snapshot(self.backend, spec.snapshot_id, self.workdir)
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
-        paths = data.resolve(self.backend, spec.data_references(), self.workdir, self.cache_dir)
+        references = spec.data_references()
+        paths = data.resolve(self.backend, references, self.workdir, self.cache_dir)
+        data.record_inputs(self.backend, self.run_id, references)
         # What the run sets on top of the allowlisted part of the supervisor's environment
         # (run_environment.py; mpirun passes these on).
         run_env = dict(spec.environment_variables)
         run_env["PYTHONUNBUFFERED"] = "1"
+        run_env.update(data.dataset_environment(self.run_id, references, paths))
         for name, path in paths.items():
             run_env[data.env_name(name)] = path
             self.say(f"data reference {name}: {path}")
@@ -427,7 +430,7 @@ class Supervisor:
         socket_path = str(folder / "s")
         assert self.spec is not None
         experiment_name = self.backend.get_run(self.run_id).experiment_name
-        given = {reference["datastore_name"] for reference in self.spec.data_references()}
+        given = data.datastores_given(self.spec.data_references())
         scope = RunScope(self.backend, self.run_id, experiment_name, self.workdir, given)
         self.channel = ChannelServer(self.backend, socket_path, scope, self.on_queue_change)
         self.channel.start()

@@ -20,7 +20,7 @@ from modelyard.errors import StorageError
 from modelyard.store.database import Database
 
 # The newest revision in migrations/versions; tests/store/test_migrations.py keeps them equal.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

@@ -176,6 +176,22 @@ environments = Table(
     UniqueConstraint("name", "version", name="uq_environments_name_version"),
 )
 
+# Registered dataset versions: the definition (JSON text) names the files, which stay where
+# they are. ``id`` is the version's own id (v1's dataset.id); tags are JSON text.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+)
+
 # Compute targets (clusters) by name (issue 10): what the SDK stored about each and what the
 # compute side records as the cluster comes and goes. Provisioning and errors are JSON text.
 compute_targets = Table(

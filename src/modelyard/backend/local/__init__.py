@@ -1,8 +1,8 @@
 """The backend of an embedded workspace: a SQL database and a file store in this process.
 
 One class, :class:`LocalBackend`, assembled from one part per area of the contract (runs,
-metrics, datastores, models, environments, compute targets, snapshots), each in its own
-module.
+metrics, datastores, models, environments, datasets, compute targets, snapshots), each in its
+own module.
 
 Example::
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.backend.local.computes import ComputeStore
+from modelyard.backend.local.datasets import DatasetStore
 from modelyard.backend.local.datastores import DatastoreStore
 from modelyard.backend.local.environments import EnvironmentStore
 from modelyard.backend.local.metrics import MetricStore
@@ -36,6 +37,7 @@ class LocalBackend(
     DatastoreStore,
     ModelStore,
     EnvironmentStore,
+    DatasetStore,
     ComputeStore,
     SnapshotStore,
 ):

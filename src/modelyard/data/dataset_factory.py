@@ -1,0 +1,192 @@
+"""Making datasets from files (v1's ``azureml.data.dataset_factory``): ``Dataset.File`` is
+:class:`FileDatasetFactory` and ``Dataset.Tabular`` is :class:`TabularDatasetFactory`.
+
+``path`` takes what v1 took, alone or in a list: ``(datastore, "mnist/*.gz")``,
+``DataPath(datastore, "mnist")``, ``datastore.path("mnist")``, or a URL string
+(``s3://bucket/x/*.csv``, ``file:///data/x.csv``, any fsspec URL; its credentials come from
+the usual places of that filesystem, a datastore keeps its own). Datastore paths are checked
+to stay inside their datastore (no ``..``, not absolute); patterns are those of
+``backend/dataset_files.py``.
+
+Example::
+
+    from modelyard.data.dataset_factory import FileDatasetFactory
+
+    mnist = FileDatasetFactory.from_files(path=[(ds, "mnist/*.gz")])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelyard.backend.dataset_files import check_source, find_files
+from modelyard.data.data_reference import DataReference
+from modelyard.data.datapath import DataPath
+from modelyard.data.file_dataset import FileDataset
+from modelyard.data.tabular_dataset import DELIMITED, PARQUET, TabularDataset
+from modelyard.errors import ValidationError
+
+if TYPE_CHECKING:
+    from modelyard.workspace import Workspace
+
+
+def _one_source(item: Any) -> tuple[dict[str, str], Workspace | None]:
+    """The definition entry of one ``path`` item, and the workspace its datastore is in."""
+    if isinstance(item, str):
+        if "://" not in item:
+            raise ValidationError(
+                "path",
+                f"{item!r} is not a URL: give (datastore, path) for a datastore's files, or "
+                "upload local files to a datastore first (datastore.upload)",
+            )
+        return check_source("path", {"url": item}), None
+    if isinstance(item, DataPath):
+        datastore, relpath = item.datastore, item.path_on_datastore
+    elif isinstance(item, DataReference):
+        if item.datastore is None:
+            raise ValidationError(
+                "path", f"{item!r} was read from a configuration: use a datastore"
+            )
+        datastore, relpath = item.datastore, item.path_on_datastore or ""
+    elif isinstance(item, tuple) and len(item) == 2:
+        datastore, relpath = item
+    else:
+        raise ValidationError(
+            "path",
+            f"{item!r} is not a dataset path: give (datastore, 'path/*.csv'), a DataPath, "
+            "datastore.path(...) or a URL",
+        )
+    workspace = getattr(datastore, "workspace", None)
+    name = getattr(datastore, "name", None)
+    if workspace is None or not isinstance(name, str):
+        raise ValidationError("path", f"{datastore!r} is not a datastore")
+    return check_source("path", {"datastore": name, "path": relpath}), workspace
+
+
+def _sources(path: Any) -> tuple[list[dict[str, str]], Workspace | None]:
+    items = path if isinstance(path, list) else [path]
+    if not items:
+        raise ValidationError("path", "give at least one path")
+    sources = []
+    workspaces = []
+    for item in items:
+        source, workspace = _one_source(item)
+        sources.append(source)
+        if workspace is not None:
+            workspaces.append(workspace)
+    if any(w != workspaces[0] for w in workspaces):
+        raise ValidationError("path", "the datastores of one dataset must be of one workspace")
+    return sources, (workspaces[0] if workspaces else None)
+
+
+def _check(sources: list[dict[str, str]], workspace: Workspace | None, validate: bool) -> None:
+    if validate:  # v1's validate: every source matches a file now, not at the first read
+        find_files(workspace._backend if workspace is not None else None, sources)
+
+
+def _flag(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(field, f"expected True or False, got {value!r}")
+    return value
+
+
+class FileDatasetFactory:
+    """``Dataset.File``: datasets of files."""
+
+    @staticmethod
+    def from_files(
+        path: Any, validate: bool = True, partition_format: str | None = None
+    ) -> FileDataset:
+        """A file dataset of the files ``path`` names (see the module docstring).
+
+        Example::
+
+            Dataset.File.from_files(path=[(ds, "mnist/*.gz")])
+        """
+        if partition_format is not None:
+            raise ValidationError("partition_format", "partition formats are not supported")
+        sources, workspace = _sources(path)
+        _check(sources, workspace, _flag("validate", validate))
+        return FileDataset({"type": "file", "sources": sources, "steps": []}, workspace)
+
+
+class TabularDatasetFactory:
+    """``Dataset.Tabular``: datasets of rows."""
+
+    @staticmethod
+    def from_delimited_files(
+        path: Any,
+        validate: bool = True,
+        include_path: bool = False,
+        infer_column_types: bool = True,
+        set_column_types: dict[str, Any] | None = None,
+        separator: str = ",",
+        header: bool = True,
+        partition_format: str | None = None,
+        support_multi_line: bool = False,
+        empty_as_string: bool = False,
+        encoding: str = "utf8",
+    ) -> TabularDataset:
+        """Rows of delimited text files (CSV by default). ``header`` True reads each file's
+        first line as the column names; ``infer_column_types`` False keeps every value text.
+
+        Example::
+
+            Dataset.Tabular.from_delimited_files(path=(ds, "iris/*.csv"), separator=",")
+        """
+        for field, value in (
+            ("include_path", include_path),
+            ("set_column_types", set_column_types),
+            ("partition_format", partition_format),
+        ):
+            if value not in (None, False):
+                raise ValidationError(field, "is not supported; leave it out")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValidationError("separator", f"{separator!r} is not one character")
+        if not isinstance(encoding, str) or not encoding:
+            raise ValidationError("encoding", f"{encoding!r} is not an encoding name")
+        sources, workspace = _sources(path)
+        _check(sources, workspace, _flag("validate", validate))
+        source_format = {
+            "kind": DELIMITED,
+            "separator": separator,
+            "header": _flag("header", header),
+            "infer_column_types": _flag("infer_column_types", infer_column_types),
+            "encoding": encoding,
+        }
+        definition = {"type": "tabular", "sources": sources, "format": source_format, "steps": []}
+        return TabularDataset(definition, workspace)
+
+    @staticmethod
+    def from_parquet_files(
+        path: Any,
+        validate: bool = True,
+        include_path: bool = False,
+        set_column_types: dict[str, Any] | None = None,
+        partition_format: str | None = None,
+    ) -> TabularDataset:
+        """Rows of Parquet files, read with pyarrow.
+
+        Example::
+
+            Dataset.Tabular.from_parquet_files(path=[(ds, "events/*.parquet")])
+        """
+        for field, value in (
+            ("include_path", include_path),
+            ("set_column_types", set_column_types),
+            ("partition_format", partition_format),
+        ):
+            if value not in (None, False):
+                raise ValidationError(field, "is not supported; leave it out")
+        sources, workspace = _sources(path)
+        _check(sources, workspace, _flag("validate", validate))
+        definition = {
+            "type": "tabular",
+            "sources": sources,
+            "format": {"kind": PARQUET},
+            "steps": [],
+        }
+        return TabularDataset(definition, workspace)
+
+
+__all__ = ["FileDatasetFactory", "TabularDatasetFactory"]
