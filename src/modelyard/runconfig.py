@@ -271,7 +271,7 @@ class RunConfiguration:
                 )
         return inputs
 
-    def _recorded(self) -> dict[str, str]:
+    def _recorded_settings(self) -> dict[str, str]:
         """The settings without a meaning here, for the run's properties."""
         if self.framework not in FRAMEWORKS:
             raise ValidationError(

@@ -84,7 +84,11 @@ class ScriptRunConfig:
             self.run_config.environment = environment
         if distributed_job_config is not None:
             self.run_config._set_distribution(distributed_job_config)
-        if max_run_duration_seconds is not None:
+        # v1's 30-day default does not replace a limit the given run_config already has.
+        if max_run_duration_seconds is not None and (
+            max_run_duration_seconds != DEFAULT_MAX_RUN_DURATION_SECONDS
+            or self.run_config.max_run_duration_seconds is None
+        ):
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
         if docker_runtime_config is not None:
             self.run_config.docker = docker_runtime_config
@@ -135,7 +139,7 @@ class ScriptRunConfig:
                 "environment",
                 f"expected a modelyard Environment, not {type(run_config.environment).__name__}",
             )
-        recorded = run_config._recorded()
+        recorded = run_config._recorded_settings()
         distribution = run_config._distribution()
         script, arguments, program = self._what_runs()
         # One way to compile a job: the same path as an Estimator with these settings (the
@@ -173,6 +177,8 @@ class ScriptRunConfig:
         """(script, arguments, program): the script and its arguments, or for a command that
         is not ``python <script>`` its program (and the script None)."""
         if self.command is None:
+            if self.script is None:
+                raise ValidationError("script", "give the script to run (script=) or command=")
             return self.script, self.arguments, None
         if self.script is not None or self.arguments:
             raise ValidationError(

@@ -5,6 +5,7 @@ refused; real runs on the local compute."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,48 @@ def test_the_v1_import_path_holds_the_v1_names() -> None:
     assert PyTorchConfiguration is modelyard_distributed.PyTorchConfiguration
 
 
+def test_the_constructors_take_v1s_arguments_in_v1s_order() -> None:
+    assert list(inspect.signature(ScriptRunConfig).parameters) == [
+        "source_directory",
+        "script",
+        "arguments",
+        "run_config",
+        "_telemetry_values",
+        "compute_target",
+        "environment",
+        "distributed_job_config",
+        "resume_from",
+        "max_run_duration_seconds",
+        "command",
+        "docker_runtime_config",
+    ]
+    assert list(inspect.signature(RunConfiguration).parameters) == [
+        "script",
+        "arguments",
+        "framework",
+        "communicator",
+        "conda_dependencies",
+        "_history_enabled",
+        "_path",
+        "_name",
+        "command",
+    ]
+    assert list(inspect.signature(DockerConfiguration).parameters) == [
+        "use_docker",
+        "shared_volumes",
+        "arguments",
+        "shm_size",
+    ]
+
+
+def test_a_script_run_config_without_script_or_command_is_refused(
+    experiment: Experiment,
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        experiment.submit(ScriptRunConfig(V1_SCRIPTS))
+    assert info.value.field == "script"
+
+
 def test_a_run_configuration_has_v1s_attributes_and_defaults() -> None:
     run_config = RunConfiguration(script="train.py", arguments=["--x", 1])
     assert (run_config.target, run_config.node_count, run_config.framework) == (
@@ -75,6 +118,8 @@ def test_a_run_configuration_has_v1s_attributes_and_defaults() -> None:
     src = ScriptRunConfig(V1_SCRIPTS, run_config=run_config)
     assert (src.script, src.arguments) == ("train.py", ["--x", 1])
     assert ScriptRunConfig(V1_SCRIPTS, "hello.py").max_run_duration_seconds == 2592000
+    run_config.max_run_duration_seconds = 60
+    assert ScriptRunConfig(V1_SCRIPTS, run_config=run_config).max_run_duration_seconds == 60
 
 
 def test_run_config_edits_after_construction_are_what_runs(
