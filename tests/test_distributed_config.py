@@ -14,9 +14,9 @@ from modelyard.distributed import (
     TensorflowConfiguration,
     resolve,
 )
-from modelyard.errors import ComputeTargetException, ValidationError
+from modelyard.errors import ValidationError
 from modelyard.script_run_config import ScriptRunConfig
-from modelyard.train import Estimator, PyTorch, TensorFlow
+from modelyard.train import Estimator, TensorFlow
 
 SCRIPTS = Path(__file__).parent / "runner" / "distributed_scripts"
 
@@ -143,13 +143,19 @@ def test_not_a_configuration_is_refused(experiment: Experiment) -> None:
     assert "is not a distributed configuration" in message
 
 
-def test_several_nodes_are_refused_on_the_local_compute(experiment: Experiment) -> None:
-    for est in (
-        PyTorch(SCRIPTS, "show_env.py", distributed_training=PyTorchConfiguration(node_count=2)),
-        Estimator(SCRIPTS, "show_env.py", distributed_training=MpiConfiguration(node_count=2)),
-    ):
-        with pytest.raises(ComputeTargetException, match="node_count=2"):
-            experiment.submit(est)
+def test_several_nodes_of_a_distributed_run_are_all_on_the_local_compute() -> None:
+    # node_count=2 on the local compute: both nodes' processes run on this machine.
+    _, nodes, per_node = resolve(PyTorchConfiguration(node_count=2).to_config(), 1, 2)
+    assert (nodes, per_node) == (2, 2)
+    mpi, nodes, per_node = resolve(MpiConfiguration(node_count=2).to_config(), 1, 3)
+    assert (mpi["process_count"], nodes, per_node) == (6, 2, 3)
+
+
+def test_a_tensorflow_cluster_spreads_over_the_nodes() -> None:
+    tf, nodes, per_node = resolve(TensorflowConfiguration(worker_count=2).to_config(), 2, 1)
+    assert (tf["process_count"], nodes, per_node) == (3, 2, 2)
+    with pytest.raises(ValidationError, match="node_count=3, but the TensorflowConfiguration"):
+        resolve(TensorflowConfiguration(1, 1).to_config(), 3, 1)
 
 
 def test_counts_given_on_the_estimator_fill_in_the_configuration() -> None:

@@ -207,6 +207,11 @@ def resolve(
     Raises ValidationError naming the bad value: zero workers, counts that do not multiply out,
     a communication backend that does not exist.
 
+    A TensorFlow cluster is spread over ``node_count`` nodes as v1 did it (a worker on each
+    node, the parameter servers between them): ``TensorFlow(node_count=2,
+    distributed_training=TensorflowConfiguration(worker_count=2))`` runs 2 workers and 1
+    parameter server on 2 nodes; ``process_count_per_node``, when given, must multiply out.
+
     Example::
 
         resolve(MpiConfiguration(4).to_config(), node_count=1, process_count_per_node=1)
@@ -238,19 +243,26 @@ def resolve(
                 "chief_count", f"a TensorFlow cluster has at most one chief, not {chiefs}"
             )
         total = chiefs + workers + servers
-        asked = node_count * process_count_per_node
-        if asked != 1 and asked != total:
+        layout = _tf_layout(chiefs, workers, servers)
+        if process_count_per_node != 1 and node_count * process_count_per_node != total:
             raise ValidationError(
                 "process_count_per_node",
                 f"node_count={node_count} × process_count_per_node={process_count_per_node} "
-                f"= {asked} processes, but the TensorflowConfiguration makes {total} "
-                f"({_tf_layout(chiefs, workers, servers)}); make them agree or leave the "
-                "estimator's counts at 1",
+                f"= {node_count * process_count_per_node} processes, but the "
+                f"TensorflowConfiguration makes {total} ({layout}); make them agree or leave "
+                "process_count_per_node at 1",
+            )
+        if node_count > total:
+            raise ValidationError(
+                "node_count",
+                f"node_count={node_count}, but the TensorflowConfiguration makes only {total} "
+                f"processes ({layout}); every node runs at least one: raise worker_count or "
+                "lower node_count",
             )
         resolved["process_count"] = total
-        if asked == 1:
-            return resolved, 1, total
-        return resolved, node_count, process_count_per_node
+        # v1's layout: the processes spread over the nodes in turn (runner/launchers.py), so
+        # a node runs at most ceil(total / node_count) of them.
+        return resolved, node_count, -(-total // node_count)
     backend = config.get("communication_backend")
     if not isinstance(backend, str) or backend.lower() not in PYTORCH_BACKENDS:
         raise ValidationError(

@@ -28,7 +28,7 @@ from modelyard.errors import ValidationError
 from modelyard.names import check_tags
 from modelyard.run import SCRIPT, Run, new_run_id
 from modelyard.runner.envbuild import check_submittable
-from modelyard.runner.job import JOB_FILE
+from modelyard.runner.job import JOB_FILE, RECORDED_PROPERTY_PREFIX
 from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PER_NODE, PROCESS_COUNT_PROPERTY
 from modelyard.runner.local_compute import COMPUTE_PROPERTY
 
@@ -68,6 +68,9 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
         # The script on each node (a cluster): one process, and one log, per node.
         properties[DISTRIBUTED_PROPERTY] = PER_NODE
         properties[PROCESS_COUNT_PROPERTY] = str(spec.node_count)
+    # v1 settings without a meaning here, kept where `run.get_properties()` shows them.
+    for name, value in spec.recorded.items():
+        properties[RECORDED_PROPERTY_PREFIX + name] = value
     compute.check(spec)
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend

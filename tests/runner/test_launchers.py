@@ -211,21 +211,37 @@ def test_tensorflow_chief_workers_and_ps_on_two_nodes(tmp_path: Path) -> None:
         launchers.plan_launch(config, ["p"], {}, tmp_path, [], nodes=_layout(rank))
         for rank in (0, 1)
     ]
-    # Contiguous blocks in process order: chief and worker 0 on node 0, the rest on node 1.
+    # The nodes in turn, in process order: chief and worker 1 on node 0, the rest on node 1.
     assert [[(p.index, p.role, p.waited) for p in plan.processes] for plan in plans] == [
-        [(0, "chief 0", True), (1, "worker 0", False)],
-        [(2, "worker 1", False), (3, "ps 0", False)],
+        [(0, "chief 0", True), (2, "worker 1", False)],
+        [(1, "worker 0", False), (3, "ps 0", False)],
     ]
     clusters = [_tf_config(p)["cluster"] for plan in plans for p in plan.processes]
     assert all(cluster == clusters[0] for cluster in clusters)
     assert clusters[0] == {
         "chief": ["10.0.0.5:29500"],
-        "worker": ["10.0.0.5:29501", "10.0.0.6:29600"],
+        "worker": ["10.0.0.6:29600", "10.0.0.5:29501"],
         "ps": ["10.0.0.6:29601"],
     }
     assert plans[1].summary == (
-        "TensorFlow: 1 chief, 2 workers, 1 parameter server on 2 nodes; node 1 runs worker 1, ps 0"
+        "TensorFlow: 1 chief, 2 workers, 1 parameter server on 2 nodes; node 1 runs worker 0, ps 0"
     )
+
+
+def test_tensorflow_v1_parameter_server_layout_puts_a_worker_on_each_node(tmp_path: Path) -> None:
+    """v1's TensorFlow(node_count=2, ParameterServer(worker_count=2)): 2 workers and 1
+    parameter server over 2 nodes, a worker on each, the parameter server beside worker 0."""
+    config = _config("tensorflow", worker_count=2, parameter_server_count=1, process_count=3)
+    plans = [
+        launchers.plan_launch(config, ["p"], {}, tmp_path, [], nodes=_layout(rank))
+        for rank in (0, 1)
+    ]
+    assert [[p.role for p in plan.processes] for plan in plans] == [
+        ["worker 0", "ps 0"],
+        ["worker 1"],
+    ]
+    cluster = _tf_config(plans[1].processes[0])["cluster"]
+    assert cluster == {"worker": ["10.0.0.5:29500", "10.0.0.6:29600"], "ps": ["10.0.0.5:29501"]}
 
 
 def test_tensorflow_refuses_a_node_with_fewer_ports_than_processes(tmp_path: Path) -> None:

@@ -91,10 +91,14 @@ class LocalCompute(Compute):
         self.workspace_name = workspace_name
 
     def check(self, spec: JobSpec) -> None:
-        if spec.node_count > 1:
+        # A distributed run of several nodes runs every node's processes here (as v1's local
+        # runs of a notebook did before it moved to a cluster); the script once per node,
+        # without distribution, would only repeat itself.
+        if spec.node_count > 1 and spec.distributed is None:
             raise ComputeTargetException(
                 f"node_count={spec.node_count}: the '{LOCAL}' compute target is one machine; "
-                "use node_count=1 (several processes per node are fine) or a cluster"
+                "use node_count=1, a distributed_training configuration (every node's "
+                "processes then run here) or a cluster"
             )
 
     def queued(self) -> None:

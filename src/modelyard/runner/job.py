@@ -24,11 +24,16 @@ from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
 
 JOB_FILE = "system_logs/job.json"
+# Where a job's ``recorded`` settings go in its run's properties: ``modelyard.v1.<name>``.
+RECORDED_PROPERTY_PREFIX = "modelyard.v1."
 
 # The kinds of distributed job (``JobSpec.distributed["type"]``).
 MPI = "mpi"
 TENSORFLOW = "tensorflow"
 PYTORCH = "pytorch"
+
+# A command's first word that means the run's own interpreter.
+PYTHON_NAMES = ("python", "python3")
 
 # Pip distributions that provide each framework's import; any one of them will do.
 FRAMEWORK_DISTRIBUTIONS = {
@@ -72,6 +77,11 @@ class JobSpec:
     python_path: str | None = None  # a user-managed interpreter, used as it is
     inherit_base_packages: bool = False
     environment_name: str | None = None  # "name" or "name:version", for people
+    # A ScriptRunConfig's ``command=`` that is not ``python <script>``: the program and its
+    # first words, run without a shell, before ``arguments`` (``script`` is then "").
+    command: list[str] | None = None
+    # v1 settings without a meaning here (docker, VM sizes), as the user gave them.
+    recorded: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -81,6 +91,24 @@ class JobSpec:
         data = json.loads(text)
         data["arguments"] = [Argument(**a) for a in data.get("arguments", [])]
         return cls(**data)
+
+    def command_line(self, python: str, arguments: list[str]) -> list[str]:
+        """What the run's processes execute: ``python script arguments...``, or the job's
+        ``command`` and its arguments, with a leading ``python`` meaning the run's ``python``.
+
+        Example::
+
+            JobSpec(script="train.py").command_line("/envs/a/bin/python", ["--x", "1"])
+            # ['/envs/a/bin/python', 'train.py', '--x', '1']
+            JobSpec(script="", command=["python", "-m", "pkg"]).command_line("/p", [])
+            # ['/p', '-m', 'pkg']
+        """
+        if self.command is None:
+            return [python, self.script, *arguments]
+        program, *words = self.command
+        if program in PYTHON_NAMES:
+            program = python
+        return [program, *words, *arguments]
 
     def data_references(self) -> list[dict[str, Any]]:
         """Every data reference of the job (arguments first, then inputs), once per name."""
@@ -134,14 +162,20 @@ def arguments_from(
     return result
 
 
-def check_entry_script(source_directory: str | os.PathLike[str], script: str) -> tuple[Path, str]:
-    """The source folder (resolved) and the script's clean relative path; both must exist, and
-    the script must be a file the run's snapshot takes (not a link leading out of the folder)."""
+def check_source_directory(source_directory: str | os.PathLike[str]) -> Path:
+    """The source folder, resolved; it must exist."""
     folder = Path(source_directory).expanduser()
     if not folder.is_dir():
         raise ValidationError("source_directory", f"{folder} is not a folder")
+    return folder.resolve()
+
+
+def check_entry_script(source_directory: str | os.PathLike[str], script: str) -> tuple[Path, str]:
+    """The source folder (resolved) and the script's clean relative path; both must exist, and
+    the script must be a file the run's snapshot takes (not a link leading out of the folder)."""
+    folder = check_source_directory(source_directory)
     relative = clean_relpath("entry_script", script)
     if not (folder / relative).is_file():
         raise ValidationError("entry_script", f"{relative} does not exist in {folder.resolve()}")
     check_taken(folder, relative, "entry_script")
-    return folder.resolve(), relative
+    return folder, relative

@@ -28,8 +28,10 @@ only, numbered as in the whole run, so logs and metrics stay apart.
 
 - PyTorch: node ``r`` runs ranks ``r*P`` to ``r*P + P - 1``; ``MASTER_ADDR`` is node 0's
   address and ``MASTER_PORT`` node 0's first port, the same on every node.
-- TensorFlow: the processes go to the nodes in contiguous blocks; each gets its node's address
-  and the next of its node's ports, and every process sees the same ``cluster``.
+- TensorFlow: the processes go to the nodes in turn, in process order (v1's layout: with 2
+  nodes, 2 workers and 1 parameter server, node 0 runs worker 0 and the parameter server and
+  node 1 worker 1); each gets its node's address and the next of its node's ports, and every
+  process sees the same ``cluster``.
 - MPI: node 0 runs the one mpirun of the run, with a hostfile of ``modelyard-node-<rank>
   slots=P`` lines; mpirun starts each node's ``orted`` through the ``rsh_agent`` command (no
   alias looks local, so node 0's daemon comes through it too). Other nodes start nothing.
@@ -442,7 +444,7 @@ def _plan_tensorflow(
     waited_type = "chief" if chiefs else "worker"
     processes = []
     for index, (task_type, task_index) in enumerate(roles):
-        if nodes is not None and _tensorflow_node(index, len(roles), nodes.count) != nodes.rank:
+        if nodes is not None and _tensorflow_node(index, nodes.count) != nodes.rank:
             continue
         tf_config = {
             "cluster": cluster,
@@ -468,9 +470,11 @@ def _plan_tensorflow(
     return LaunchPlan(TENSORFLOW, processes, summary=f"TensorFlow: {layout}")
 
 
-def _tensorflow_node(index: int, total: int, node_count: int) -> int:
-    """The node of process ``index``: contiguous blocks of ``ceil(total / node_count)``."""
-    return index // -(-total // node_count)
+def _tensorflow_node(index: int, node_count: int) -> int:
+    """The node of process ``index``: the nodes in turn, so the workers spread over every node
+    before a node runs a second one, and the parameter servers after them (a node runs at
+    most ``ceil(total / node_count)`` processes)."""
+    return index % node_count
 
 
 def _tensorflow_addresses(total: int, nodes: NodeLayout | None) -> list[str]:
@@ -480,7 +484,7 @@ def _tensorflow_addresses(total: int, nodes: NodeLayout | None) -> list[str]:
     addresses = []
     used = [0] * nodes.count  # how many of each node's ports are taken
     for index in range(total):
-        node = _tensorflow_node(index, total, nodes.count)
+        node = _tensorflow_node(index, nodes.count)
         if used[node] == len(nodes.ports[node]):
             raise ValidationError(
                 "ports",

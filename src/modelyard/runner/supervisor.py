@@ -386,7 +386,7 @@ class Supervisor:
                 arguments.append(f"{argument.prefix}{local}{argument.suffix}")
             else:
                 arguments.append(_expand_references(argument.value or "", paths))
-        command = [self.python, spec.script, *arguments]
+        command = spec.command_line(self.python, arguments)
         self.say(f"command: {command}")
         rank_dir = self.run_dir / RANK_DIR
         plan = launchers.plan_launch(

@@ -18,7 +18,7 @@ Example (what the supervisor does)::
 
     prepared = prepare_environment(spec, log=RunFileLog(backend, run_id), poll=check_cancel,
                                    on_process=write_pgid, run_id=run_id)
-    command = [prepared.python, spec.script, ...]
+    command = spec.command_line(prepared.python, arguments)
 """
 
 from __future__ import annotations

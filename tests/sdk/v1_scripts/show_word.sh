@@ -1,0 +1,2 @@
+# Run as `sh show_word.sh WORD`: no Python involved.
+echo "the word is $1"
