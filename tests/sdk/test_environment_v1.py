@@ -16,6 +16,7 @@ from modelyard.conda_dependencies import CondaDependencies
 from modelyard.distributed import MpiConfiguration
 from modelyard.errors import NotFoundError, ValidationError
 from modelyard.runner.envbuild.horovod import horovod_build
+from modelyard.runner.envbuild.requirements import framework_requirements
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import PyTorch, TensorFlow
 
@@ -232,6 +233,8 @@ def test_tensorflow_1_is_refused_at_submit_naming_tf_compat_v1(experiment: Exper
         assert "tensorflow.compat.v1" in message and "framework_version out" in message
     with pytest.raises(ValidationError, match=r"2\.5 has no release .* 2\.12, 2\.13"):
         experiment.submit(TensorFlow(SCRIPTS, "env_report.py", framework_version="2.5"))
+    # 2.12 to 2.15 came with Keras 2 inside: no tf-keras (which starts at 2.16).
+    assert framework_requirements("tensorflow", "2.12", use_gpu=False) == ["tensorflow-cpu==2.12.*"]
     with pytest.raises(ValidationError, match=r"only torch 2\.x"):
         experiment.submit(PyTorch(SCRIPTS, "env_report.py", framework_version="1.6"))
     assert list(experiment.get_runs()) == []
