@@ -13,7 +13,8 @@ Steps, each a subprocess whose output goes to the run's build log as it comes:
    index with a dry run, the mapping written to the log, the missing ones refused by name;
    then ``uv pip install -r`` (or ``pip install -r``) of the run's requirements, those twins
    and the client's runtime requirements, resolved together so a conflict between them is
-   the installer's plain error;
+   the installer's plain error; Horovod, when asked for, after them, compiled against the
+   framework just installed (``horovod.py``);
 4. ``import modelyard.run`` inside it, to fail here rather than in the script;
 5. the record (resolved packages from ``pip freeze``, sizes, times), then publication.
 
