@@ -4,9 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
 EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data
-# PyTorch for distributed runs and their tests, pinned: pip finds this CPU build in the
-# machine's wheel sources, where a plain `torch` requirement may pull a multi-GB CUDA build.
-TORCH  ?= torch==2.13.0
+# PyTorch for distributed runs and their tests, pinned: PyTorch()'s default (torch 2.14.1 with
+# the torchvision built for it, see runner/envbuild/requirements.py), so its runs use this
+# Python with nothing built. The CPU build of torch 2.13.0 has no torchvision that works with it.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install system-deps test demo bench lint clean
 
@@ -20,7 +21,7 @@ else
 	$(PY) -m pip install -e ".[$(EXTRAS)]"
 endif
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip
-	$(PY) -m pip install "$(TORCH)"
+	$(PY) -m pip install $(TORCH)
 	touch $@
 
 install: $(VENV)/.installed

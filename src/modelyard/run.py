@@ -50,10 +50,12 @@ from modelyard.backend.records import (
     iso_utc,
 )
 from modelyard.compute import compute_for
+from modelyard.environment import Environment
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
 from modelyard.model import Model
 from modelyard.names import check_display_name, check_metric_name, check_tags, clean_relpath
+from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 from modelyard.store import local_tree
 
@@ -203,6 +205,24 @@ class Run:
         if record.error is not None:
             result["error"] = record.error
         return result
+
+    def get_environment(self) -> Environment:
+        """The environment the run was submitted with: the registered or curated one it
+        named, else one made of the packages it asked for.
+
+        Example::
+
+            run.get_environment().pip_packages
+        """
+        try:
+            with self._backend.open_run_file(self.id, JOB_FILE) as job:
+                spec = JobSpec.from_json(job.read().decode())
+        except NotFoundError:
+            raise NotFoundError(
+                f"run {self.id} has no environment: it was not submitted (an interactive "
+                "run from start_logging runs in the notebook's own Python)"
+            ) from None
+        return Environment._of_job(self.workspace, spec, self.id)
 
     # -- metrics -------------------------------------------------------------------------
 

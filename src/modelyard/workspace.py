@@ -63,6 +63,7 @@ from modelyard.store.private import make_private_folder, write_private_file
 if TYPE_CHECKING:
     from modelyard.data.abstract_dataset import AbstractDataset
     from modelyard.datastore import Datastore
+    from modelyard.environment import Environment
     from modelyard.experiment import Experiment
     from modelyard.model import Model
 
@@ -601,6 +602,14 @@ class Workspace:
         from modelyard.compute import ComputeTarget
 
         return {target.name: target for target in ComputeTarget.list(self)}
+
+    @property
+    def environments(self) -> dict[str, Environment]:
+        """The latest version of every registered environment, then the curated ones, by
+        name (``Environment.list``)."""
+        from modelyard.environment import Environment
+
+        return Environment.list(self)
 
     @property
     def models(self) -> dict[str, Model]:

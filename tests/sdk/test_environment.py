@@ -35,7 +35,8 @@ def test_register_makes_a_version_only_when_the_content_changes(workspace: Works
     assert (first.pip_packages, first.python_version) == (["six==1.17.0"], "3.11")
     Environment("other").register(workspace)
     listed = Environment.list(workspace)
-    assert {name: env.version for name, env in listed.items()} == {"other": 1, "train-env": 2}
+    registered = {name: env.version for name, env in listed.items() if not env.curated}
+    assert registered == {"other": 1, "train-env": 2}
     with pytest.raises(NotFoundError, match="train-env"):
         Environment.get(workspace, "train-env", version=3)
     with pytest.raises(ValidationError) as info:
@@ -147,12 +148,16 @@ def test_submit_refuses_what_is_not_an_environment(experiment: Experiment) -> No
 
 
 def test_framework_defaults_are_documented_versions() -> None:
-    assert TensorFlow.DEFAULT_VERSION == "2.21" and PyTorch.DEFAULT_VERSION == "2.13.0"
+    assert TensorFlow.DEFAULT_VERSION == "2.21" and PyTorch.DEFAULT_VERSION == "2.14.1"
     tensorflow = framework_requirements("tensorflow", None, use_gpu=False)
     assert tensorflow[1] == "tf-keras==2.21.*" and tensorflow[0].endswith("==2.21.*")
     assert framework_requirements("tensorflow", "2.20.1", use_gpu=True) == [
         "tensorflow==2.20.1",
         "tf-keras==2.20.*",
     ]
-    assert framework_requirements("pytorch", None, use_gpu=False) == ["torch==2.13.0"]
+    assert framework_requirements("pytorch", None, use_gpu=False) == [
+        "torch==2.14.1",
+        "torchvision==0.29.1",
+        "numpy>=2",
+    ]
     check_submittable(JobSpec(script="x.py", framework="pytorch", framework_version="2.13"))

@@ -1,7 +1,9 @@
-"""``modelyard env list|show|prune``: the machine's cache of built run environments.
+"""``modelyard env list|show|prune``: the machine's cache of built run environments;
+``modelyard env curated``: the curated environments (v1's ``AzureML-*`` names).
 
 The cache is per machine and user, shared by every workspace (``~/.cache/modelyard/envs``, or
-``$MODELYARD_ENV_CACHE``), so these commands need no workspace.
+``$MODELYARD_ENV_CACHE``), and the curated environments are part of modelyard, so these
+commands need no workspace.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modelyard.cli.output import (
     print_table,
 )
 from modelyard.cli.params import json_option
+from modelyard.curated_environments import CURATED
 from modelyard.errors import NotFoundError, ValidationError
 from modelyard.runner.envbuild import CachedEnvironment, EnvironmentCache, cache_root
 
@@ -30,7 +33,7 @@ _UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
 
 @click.group("env")
 def group() -> None:
-    """List, show and prune the built run environments.
+    """List, show and prune the built run environments; list the curated ones.
 
     Environments are built for runs on this machine and shared by its workspaces.
 
@@ -38,6 +41,7 @@ def group() -> None:
     Example:
       modelyard env list
       modelyard env prune --keep 5
+      modelyard env curated
     """
 
 
@@ -227,4 +231,40 @@ def prune(
     print_message(
         f"{verb} {len(result.removed)} environment(s), {_size(result.freed_bytes)}, "
         f"from {cache.root}"
+    )
+
+
+@group.command("curated")
+@json_option
+def curated(as_json: bool) -> None:
+    """List the curated environments: v1's AzureML-* names and what they hold here.
+
+    Environment.get(ws, NAME) gives one; the names are v1's, the packages current.
+
+    \b
+    Example:
+      modelyard env curated --json
+    """
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": entry.name,
+                    "version": "1",
+                    "pipPackages": entry.pip_packages,
+                    "environmentVariables": entry.environment_variables,
+                    "v1Held": entry.v1_held,
+                }
+                for entry in CURATED.values()
+            ]
+        )
+        return
+    print_table(
+        ["name", "packages", "in v1"],
+        (
+            [entry.name, ", ".join(entry.pip_packages) or "(modelyard's own Python)", entry.v1_held]
+            for entry in CURATED.values()
+        ),
+        empty="No curated environments.",
+        title="Curated environments (Environment.get(ws, NAME))",
     )

@@ -10,7 +10,9 @@ The local equivalent of v1's docker image build, in the run's Preparing phase:
   ``conda_packages``) and streams the log;
 - ``sources.py`` reads the machine's pip configuration for uv;
 - ``interpreters.py`` finds the Pythons present for ``python_version``;
-- ``requirements.py`` checks requirement lines, framework defaults, the client's needs.
+- ``requirements.py`` checks requirement lines, framework defaults, the client's needs;
+- ``conda.py`` turns conda packages into their PyPI twins where there is no conda;
+- ``horovod.py`` says how Horovod is compiled into an environment, and with what it builds.
 
 The run's build log is ``system_logs/environment_build.txt``; ``RunFileLog`` writes it live.
 

@@ -9,9 +9,12 @@ Steps, each a subprocess whose output goes to the run's build log as it comes:
    supervisor that talks to it, without a copy to keep in step), and, with
    ``inherit_base_packages``, one that adds modelyard's own site-packages after the
    environment's (so its own packages win);
-3. ``uv pip install -r`` (or ``pip install -r``) of the run's requirements and the client's
-   runtime requirements, resolved together so a conflict between them is the installer's
-   plain error;
+3. without conda, the conda packages' PyPI twins (``conda.py``) looked up in the package
+   index with a dry run, the mapping written to the log, the missing ones refused by name;
+   then ``uv pip install -r`` (or ``pip install -r``) of the run's requirements, those twins
+   and the client's runtime requirements, resolved together so a conflict between them is
+   the installer's plain error; Horovod, when asked for, after them, compiled against the
+   framework just installed (``horovod.py``);
 4. ``import modelyard.run`` inside it, to fail here rather than in the script;
 5. the record (resolved packages from ``pip freeze``, sizes, times), then publication.
 
@@ -43,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.runner.envbuild.cache import CachedEnvironment, EnvironmentCache
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
+from modelyard.runner.envbuild.horovod import BUILD_TOOLS, HorovodBuild
 
 if TYPE_CHECKING:
     from modelyard.runner.envbuild.prepare import BuildRequest
@@ -209,6 +213,7 @@ class Builder:
                     for folder_path in request.base_site_packages
                 )
                 (site_packages / BASE_PTH).write_text(lines)
+            self._check_conda_on_pypi(request, folder, python)
             self._install(request, folder, python)
             packages = self._freeze(request, python)
             # -I: the check must not find a modelyard in the current folder instead.
@@ -226,6 +231,7 @@ class Builder:
                 "options": list(request.options),
                 "client_requirements": list(request.client_requirements),
                 "conda_packages": list(request.conda_packages),
+                "conda_on_pypi": [list(pair) for pair in request.conda_on_pypi],
                 "inherit_base_packages": request.inherit_base_packages,
                 "packages": packages,
                 "sources": request.sources.describe(),
@@ -283,37 +289,103 @@ class Builder:
         return python
 
     def _install(self, request: BuildRequest, folder: Path, python: Path) -> None:
-        lines = [*request.options, *request.requirements, *request.client_requirements]
+        horovod = request.horovod
+        later = set(horovod.requirements) if horovod is not None else set()
+        lines = [
+            *request.options,
+            *(line for line in request.requirements if line not in later),
+            *(pip for _conda, pip in request.conda_on_pypi),
+            *request.client_requirements,
+        ]
+        if horovod is not None:
+            lines += [*horovod.companions, *BUILD_TOOLS]
         if not any(not line.startswith("-") for line in lines):
             return
         requirements = folder / REQUIREMENTS_FILE
         requirements.write_text("".join(f"{line}\n" for line in lines))
-        environ = self._environ(request)
+        self.run_step(
+            f"installing the packages ({request.installer})",
+            self._install_command(request, python, ["-r", str(requirements)]),
+            cwd=folder,
+            env=self._environ(request),
+        )
+        if horovod is not None:
+            self._install_horovod(request, horovod, folder, python)
+
+    def _install_horovod(
+        self, request: BuildRequest, horovod: HorovodBuild, folder: Path, python: Path
+    ) -> None:
+        """Compile Horovod against the framework just installed (horovod.py says why it
+        comes second, without build isolation)."""
+        environ = {**self._environ(request), **horovod.variables()}
+        arguments = ["--no-build-isolation", *request.options, *horovod.requirements]
         if request.installer == "uv" and request.uv is not None:
-            command = [
+            # A wheel uv built for another environment was compiled against that
+            # environment's framework: build this one's.
+            arguments.insert(0, "--no-cache")
+        self.run_step(
+            f"compiling Horovod against {horovod.framework} (several minutes)",
+            self._install_command(request, python, arguments),
+            cwd=folder,
+            env=environ,
+        )
+
+    def _install_command(
+        self, request: BuildRequest, python: Path, arguments: list[str]
+    ) -> list[str]:
+        if request.installer == "uv" and request.uv is not None:
+            return [
                 request.uv,
                 "pip",
                 "install",
                 "--python",
                 str(python),
-                "-r",
-                str(requirements),
+                *arguments,
                 *request.sources.uv_arguments(),
             ]
-        else:
-            # pip reads the machine's pip configuration itself.
-            command = [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "-r",
-                str(requirements),
-            ]
-        self.run_step(
-            f"installing the packages ({request.installer})", command, cwd=folder, env=environ
-        )
+        # pip reads the machine's pip configuration itself.
+        return [str(python), "-m", "pip", "install", "--disable-pip-version-check", *arguments]
+
+    def _check_conda_on_pypi(self, request: BuildRequest, folder: Path, python: Path) -> None:
+        """Each conda package's PyPI twin must be in the index: a dry run of each (no
+        download, no dependencies) says which are not, before anything is installed."""
+        if not request.conda_on_pypi:
+            return
+        self.log("No conda on this machine: conda packages come from PyPI, same names:\n")
+        missing = []
+        options = list(request.options)
+        for conda, pip in request.conda_on_pypi:
+            command = self._install_command(
+                request, python, ["--dry-run", "--no-deps", *options, pip]
+            )
+            try:
+                done = subprocess.run(
+                    command,
+                    cwd=folder,
+                    env=self._environ(request),
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+            except (OSError, subprocess.SubprocessError) as error:
+                raise EnvironmentBuildError(f"looking up {pip} failed: {error}") from None
+            self.poll()
+            if done.returncode == 0:
+                self.log(f"  {conda} -> {pip}\n")
+            else:
+                reason = (done.stderr or done.stdout).strip().splitlines()
+                self.log(f"  {conda} -> {pip}: not in the package index\n")
+                missing.append((conda, reason[-1] if reason else ""))
+        if missing:
+            output = "\n".join(f"{conda}: {reason}" for conda, reason in missing)
+            raise EnvironmentBuildError(
+                f"conda package(s) {', '.join(conda for conda, _ in missing)} have no PyPI "
+                "package of the same name and version, and there is no conda, mamba or "
+                "micromamba on this machine to install them. Install one of those, or replace "
+                "them with their PyPI names in the pip section (pip_packages).\n" + output,
+                field="conda_packages",
+                output_tail=output,
+            )
 
     def _freeze(self, request: BuildRequest, python: Path) -> list[str]:
         if request.uv is not None:

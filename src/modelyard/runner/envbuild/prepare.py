@@ -48,7 +48,9 @@ from modelyard.errors import ValidationError
 from modelyard.runner import checks
 from modelyard.runner.envbuild.builder import ENV_FOLDER, Builder
 from modelyard.runner.envbuild.cache import EnvironmentCache, Lease, cache_root
+from modelyard.runner.envbuild.conda import conda_to_pip
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
+from modelyard.runner.envbuild.horovod import HorovodBuild, horovod_build
 from modelyard.runner.envbuild.interpreters import (
     Interpreter,
     current_interpreter,
@@ -116,20 +118,18 @@ def check_python_version(field_name: str, value: object) -> str | None:
 
 
 def check_submittable(spec: JobSpec) -> None:
-    """What can be refused at submit, before a run is made: bad versions, and conda packages
-    on a machine with no conda. (The interpreter for ``python_version`` is looked for on the
-    compute, in Preparing.)"""
+    """What can be refused at submit, before a run is made: bad versions and requirements,
+    conda specs that have no pip spelling on a machine with no conda. (The interpreter for
+    ``python_version`` is looked for on the compute, in Preparing, and so is each conda
+    package's PyPI twin: the compute's package index is the one that counts.)"""
     check_python_version("python_version", spec.python_version)
     if spec.framework is not None:
         check_framework_version(spec.framework, spec.framework_version)
-    clean_requirements("pip_packages", spec.pip_packages)
+    pip_packages = clean_requirements("pip_packages", spec.pip_packages)
+    horovod_build(pip_packages, spec.framework, spec.framework_version)
     if spec.conda_packages and find_conda() is None:
-        raise ValidationError(
-            "conda_packages",
-            f"{', '.join(spec.conda_packages)} need conda, mamba or micromamba on the PATH, "
-            "and none of them is there. Install one of them, or give these packages as "
-            "pip_packages (most conda packages are on PyPI under the same name)",
-        )
+        for package in spec.conda_packages:
+            conda_to_pip(package)
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,9 @@ class BuildRequest:
     uv: str | None
     conda_tool: str | None = None
     conda_packages: tuple[str, ...] = ()
+    # Without a conda tool: (conda spec, the PyPI requirement of the same name) for each.
+    conda_on_pypi: tuple[tuple[str, str], ...] = ()
+    horovod: HorovodBuild | None = None
     inherit_base_packages: bool = False
     base_site_packages: tuple[str, ...] = ()
     client_package: str = field(default="")
@@ -168,6 +171,13 @@ class BuildRequest:
             "conda": [os.path.basename(self.conda_tool), *self.conda_packages]
             if self.conda_tool
             else None,
+            # Only when used, so the keys of every other environment stay as they were.
+            **(
+                {"conda_on_pypi": [list(pair) for pair in self.conda_on_pypi]}
+                if self.conda_on_pypi
+                else {}
+            ),
+            **({"horovod": self.horovod.variables()} if self.horovod is not None else {}),
             "inherit": list(self.base_site_packages) if self.inherit_base_packages else None,
             "sources": self.sources.fingerprint(),
         }
@@ -217,6 +227,7 @@ def plan(spec: JobSpec, cache: EnvironmentCache) -> Plan:
         if spec.framework is not None:
             version = check_framework_version(spec.framework, spec.framework_version)
             framework = framework_requirements(spec.framework, version, spec.use_gpu)
+        horovod = horovod_build(user + framework, spec.framework, spec.framework_version)
     except ValidationError as error:
         raise EnvironmentBuildError(str(error), field=error.field) from None
     if spec.python_path is not None:
@@ -232,12 +243,14 @@ def plan(spec: JobSpec, cache: EnvironmentCache) -> Plan:
         find_interpreter(spec.python_version, cache.root) if spec.python_version else current
     )
     conda_tool = find_conda() if spec.conda_packages else None
+    conda_on_pypi: tuple[tuple[str, str], ...] = ()
     if spec.conda_packages and conda_tool is None:
-        raise EnvironmentBuildError(
-            "conda_packages need conda, mamba or micromamba on the PATH of the compute, and "
-            "none is there; install one, or give these packages as pip_packages",
-            field="conda_packages",
-        )
+        try:
+            conda_on_pypi = tuple(
+                (package, conda_to_pip(package)) for package in sorted(set(spec.conda_packages))
+            )
+        except ValidationError as error:
+            raise EnvironmentBuildError(str(error), field=error.field) from None
     on_current = interpreter.path == current.path
     if spec.inherit_base_packages and not on_current:
         raise EnvironmentBuildError(
@@ -245,7 +258,9 @@ def plan(spec: JobSpec, cache: EnvironmentCache) -> Plan:
             f"but python_version asks for {spec.python_version}",
             field="inherit_base_packages",
         )
-    extra = [line for line in framework if line.startswith("tf-keras")]
+    # What a framework brings beyond itself (tf-keras, torchvision, numpy) must be there too;
+    # the framework's own distribution is checked by version (checks.missing_framework).
+    extra = framework[1:]
     if on_current and not spec.conda_packages and not _unsatisfied(spec, user + extra, version):
         return Plan(
             sys.executable,
@@ -268,7 +283,9 @@ def plan(spec: JobSpec, cache: EnvironmentCache) -> Plan:
         sources=read_pip_configuration(),
         uv=uv,
         conda_tool=conda_tool,
-        conda_packages=tuple(sorted(set(spec.conda_packages))),
+        conda_packages=tuple(sorted(set(spec.conda_packages))) if conda_tool else (),
+        conda_on_pypi=conda_on_pypi,
+        horovod=horovod,
         inherit_base_packages=spec.inherit_base_packages,
         base_site_packages=tuple(site.getsitepackages()) if spec.inherit_base_packages else (),
         client_package=str(Path(modelyard.__file__).resolve().parent),
@@ -311,8 +328,16 @@ def _describe(request: BuildRequest) -> str:
     ]
     if request.conda_packages:
         lines.append(f"conda packages ({request.conda_tool}): {', '.join(request.conda_packages)}")
+    if request.conda_on_pypi:
+        lines.append(
+            "conda packages, with no conda here, from PyPI: "
+            + ", ".join(f"{conda} -> {pip}" for conda, pip in request.conda_on_pypi)
+        )
     if request.inherit_base_packages:
         lines.append(f"inherits the packages of {', '.join(request.base_site_packages)}")
+    if request.horovod is not None:
+        settings = " ".join(f"{k}={v}" for k, v in request.horovod.variables().items())
+        lines.append(f"Horovod compiled against {request.horovod.framework} ({settings})")
     return "".join(f"  {line}\n" for line in lines)
 
 

@@ -7,13 +7,23 @@ both read in a requirements file (``--index-url``, ``--extra-index-url``, ``--fi
 
 Frameworks: ``TensorFlow`` without a ``framework_version`` means TensorFlow
 :data:`DEFAULT_FRAMEWORK_VERSIONS` ``["tensorflow"]`` (2.21, with tf-keras 2.21, which
-``tf.distribute`` needs with Keras); ``PyTorch`` means torch 2.13.0.
+``tf.distribute`` needs with Keras); TensorFlow 1.x, and 2.x releases with no wheel for this
+Python, are refused naming what exists (:data:`TENSORFLOW_RELEASES`). ``PyTorch`` means torch
+2.14.1 with the torchvision of the same release (0.29.1) and numpy. Why that pair: torchvision
+is built against one torch build, and the only torchvision wheels the package sources hold are
+built for the CUDA torch of PyPI; with the CPU build of torch 2.13.0 (``2.13.0+cpu``)
+torchvision 0.28.0 imports but its operators do not load (``torchvision::nms does not
+exist``). torch 2.14.1 and torchvision 0.29.1 from PyPI are built for each other and run on
+a machine without a GPU (``torchvision.ops.nms`` works); they bring the CUDA libraries (about
+5 GB installed, shared between environments through uv's cache).
 
 Example::
 
     clean_requirements("pip_packages", ["six==1.17.0"])     # ['six==1.17.0']
     framework_requirements("tensorflow", None, use_gpu=False)
     # ['tensorflow-cpu==2.21.*', 'tf-keras==2.21.*'] on Linux x86-64
+    framework_requirements("pytorch", None, use_gpu=False)
+    # ['torch==2.14.1', 'torchvision==0.29.1', 'numpy>=2']
 """
 
 from __future__ import annotations
@@ -34,9 +44,17 @@ from packaging.utils import canonicalize_name
 from modelyard.errors import ValidationError
 
 # The versions a framework estimator installs when its framework_version is None. TensorFlow
-# is the tensorflow-cpu family modelyard is tested with; torch 2.13.0 is the release whose CPU
-# build the test machines carry (DESIGN.md, section 7).
-DEFAULT_FRAMEWORK_VERSIONS = {"tensorflow": "2.21", "pytorch": "2.13.0"}
+# is the tensorflow-cpu family modelyard is tested with; torch 2.14.1 is the newest release
+# whose torchvision works with it here (see the module docstring; DESIGN.md, section 7).
+DEFAULT_FRAMEWORK_VERSIONS = {"tensorflow": "2.21", "pytorch": "2.14.1"}
+
+# TensorFlow releases with wheels for CPython 3.11 on PyPI (2.12 was the first; 1.x never had
+# one: it stopped at Python 3.7). A static table: asking the index at submit would cost a
+# network round trip for an answer that changes once a release. Add a line per release.
+TENSORFLOW_RELEASES = tuple(f"2.{minor}" for minor in range(12, 22))
+# torchvision's minor version is torch's plus 15 for every torch 2.x (torch 2.0 came with
+# torchvision 0.15, torch 2.14 with 0.29): https://github.com/pytorch/vision#installation
+_TORCHVISION_OFFSET = 15
 
 # Installer options a requirement list may carry (pip and uv read them in requirement files).
 _OPTIONS_WITH_VALUE = {"--index-url", "-i", "--extra-index-url", "--find-links", "-f"}
@@ -159,15 +177,60 @@ def normalized(line: str) -> str:
     return canonicalize_name(requirement.name) + rest
 
 
+def _check_tensorflow_version(version: str) -> None:
+    release = ".".join(version.split(".")[:2])
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if version.split(".")[0] == "1":
+        raise ValidationError(
+            "framework_version",
+            f"TensorFlow {version}: no TensorFlow 1.x exists for Python {python} (1.15, the "
+            "last, was built for Python 3.7 at most). Run TF1 code on the default version "
+            f"({DEFAULT_FRAMEWORK_VERSIONS['tensorflow']}) through its compatibility module: "
+            "`import tensorflow.compat.v1 as tf; tf.disable_v2_behavior()`, and leave "
+            "framework_version out",
+        )
+    if release not in TENSORFLOW_RELEASES:
+        raise ValidationError(
+            "framework_version",
+            f"TensorFlow {version} has no release for Python {python}; the versions that "
+            f"exist for it are {', '.join(TENSORFLOW_RELEASES)}",
+        )
+
+
 def check_framework_version(framework: str, version: str | None) -> str:
-    """The version a framework estimator installs: ``version``, or the documented default."""
+    """The version a framework estimator installs: ``version``, or the documented default.
+
+    Raises ValidationError for a version that cannot be installed for this Python (TensorFlow
+    1.x, or a 2.x before 2.12).
+
+    Example::
+
+        check_framework_version("tensorflow", "1.13")   # ValidationError: ... tf.compat.v1
+    """
     if version is None:
         return DEFAULT_FRAMEWORK_VERSIONS[framework]
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise ValidationError(
-            "framework_version", f"{version!r} is not a version like '2.21' or '2.13.0'"
+            "framework_version", f"{version!r} is not a version like '2.21' or '2.14.1'"
         )
+    if framework == "tensorflow":
+        _check_tensorflow_version(version)
+    elif framework == "pytorch":
+        torchvision_version(version)  # refuses what has no wheel here
     return version
+
+
+def torchvision_version(torch_version: str) -> str:
+    """The torchvision release built for a torch release (``"2.14.1"`` -> ``"0.29.1"``,
+    ``"2.14"`` -> ``"0.29"``)."""
+    major, minor, *rest = torch_version.split(".")
+    if major != "2":
+        raise ValidationError(
+            "framework_version",
+            f"PyTorch {torch_version}: only torch 2.x has wheels for this Python; use "
+            f"{DEFAULT_FRAMEWORK_VERSIONS['pytorch']} (the default) or another 2.x release",
+        )
+    return ".".join(["0", str(int(minor) + _TORCHVISION_OFFSET), *rest])
 
 
 def _pin(version: str) -> str:
@@ -185,9 +248,16 @@ def framework_requirements(framework: str, version: str | None, use_gpu: bool) -
         linux_x86 = sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64")
         distribution = "tensorflow" if use_gpu or not linux_x86 else "tensorflow-cpu"
         keras = ".".join(version.split(".")[:2])
+        if int(keras.split(".")[1]) < 16:
+            # Before 2.16 TensorFlow came with Keras 2 inside; tf-keras exists from 2.16 on,
+            # for the Keras 3 that TensorFlow brings since.
+            return [f"{distribution}{_pin(version)}"]
         return [f"{distribution}{_pin(version)}", f"tf-keras{_pin(keras)}"]
     if framework == "pytorch":
-        return [f"torch{_pin(version)}"]
+        # numpy too: torch.from_numpy and torchvision's transforms need it, and torch does
+        # not require it.
+        vision = torchvision_version(version)
+        return [f"torch{_pin(version)}", f"torchvision{_pin(vision)}", "numpy>=2"]
     raise ValidationError("framework", f"{framework!r} is not a known framework")
 
 
