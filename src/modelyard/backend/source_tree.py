@@ -19,9 +19,8 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
-from modelyard.backend.workspace_folder import WORKSPACE_FILE
 from modelyard.errors import ValidationError
-from modelyard.names import TMP_PREFIX, clean_relpath
+from modelyard.names import TMP_PREFIX, WORKSPACE_FILE, clean_relpath
 from modelyard.store.local_tree import linked_file_inside
 
 IGNORE_FILES = (".amlignore", ".gitignore")

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from modelyard.backend.records import LOCAL_COMPUTE
-from modelyard.backend.workspace_folder import WORKSPACE_FILE
 from modelyard.errors import ConfigError
+from modelyard.names import WORKSPACE_FILE
 
 # The run property naming the compute target a run was submitted to.
 COMPUTE_PROPERTY = "modelyard.compute"
