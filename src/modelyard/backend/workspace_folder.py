@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.errors import ConfigError, NotFoundError, StorageError
-from modelyard.names import WORKSPACE_FILE as WORKSPACE_FILE  # its home; imported from here too
+
+# Re-exported: importers of this module use it.
+from modelyard.names import WORKSPACE_FILE as WORKSPACE_FILE
 from modelyard.store.files import local_url
 
 if TYPE_CHECKING:
