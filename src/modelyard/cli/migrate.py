@@ -46,9 +46,10 @@ _PROGRESS_FROM = 20
 def command(
     paths: tuple[Path, ...], check: bool, out: Path | None, no_backup: bool, as_json: bool
 ) -> None:
-    """Rewrite the azureml imports of .py files and .ipynb notebooks for modelyard.
+    """Rewrite v1 (azureml) imports for modelyard.
 
-    PATH is a file or a folder (searched for .py and .ipynb files, links not followed).
+    Rewrites the azureml imports of .py files and .ipynb notebooks. PATH is a file or a
+    folder (searched for .py and .ipynb files, links not followed).
     Notebooks keep their outputs and metadata: only the code of code cells changes. Each
     changed file is kept beside it as <name>.bak unless --no-backup or --out. Every use of
     v1 that modelyard does not have yet is reported with its file and line.
