@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
 
 import modelyard
+from modelyard import Model, Workspace
 
 
 def test_top_level_exports() -> None:
     assert modelyard.__all__ == [
+        "VERSION",
+        "ComputeTarget",
         "Dataset",
         "Datastore",
         "Environment",
@@ -16,6 +24,7 @@ def test_top_level_exports() -> None:
         "Model",
         "ModelyardError",
         "Run",
+        "RunConfiguration",
         "ScriptRunConfig",
         "Workspace",
         "__version__",
@@ -60,4 +69,76 @@ def test_errors_have_one_root() -> None:
 
 
 def test_every_export_is_importable_lazily() -> None:
-    assert set(modelyard._EXPORTS) | {"__version__"} == set(modelyard.__all__)
+    assert set(modelyard._EXPORTS) | {"__version__", "VERSION"} == set(modelyard.__all__)
+
+
+def test_version_is_the_installed_packages() -> None:
+    """v1 notebooks print ``azureml.core.VERSION`` first thing; it is the package version."""
+    assert modelyard.VERSION == modelyard.__version__ == importlib.metadata.version("modelyard")
+
+
+def test_v1_exceptions_catch_what_modelyard_raises(workspace: Workspace) -> None:
+    """Each v1 exception name catches the error modelyard raises where v1 raised it."""
+    from modelyard.compute import ComputeTarget
+    from modelyard.exceptions import (
+        AzureMLException,
+        ComputeTargetException,
+        ModelNotFoundException,
+        ModelPathNotFoundException,
+        ProjectSystemException,
+        UserErrorException,
+    )
+
+    with pytest.raises(ModelNotFoundException):
+        Model(workspace, "missing")
+    with pytest.raises(ComputeTargetException):
+        ComputeTarget(workspace=workspace, name="cpucluster")
+    with pytest.raises(ModelPathNotFoundException):
+        Model.register(workspace, model_path="no/such/path", model_name="m")
+    with pytest.raises(ProjectSystemException):
+        Workspace.get("missing", folder=workspace.folder.parent / "missing")
+    for error in (ModelNotFoundException, ComputeTargetException, ModelPathNotFoundException):
+        assert issubclass(error, UserErrorException) and issubclass(error, AzureMLException)
+    assert importlib.import_module("modelyard.compute_target").ComputeTargetException is (
+        ComputeTargetException
+    )
+
+
+def test_set_diagnostics_collection_says_once_that_nothing_is_collected(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = (
+        "from modelyard.telemetry import set_diagnostics_collection\n"
+        "set_diagnostics_collection(send_diagnostics=True)\n"
+        "set_diagnostics_collection(send_diagnostics=False, reset=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.count("modelyard collects no diagnostics") == 1
+
+
+def test_v1_authentication_is_accepted_and_keeps_no_secret(workspace: Workspace) -> None:
+    from modelyard.authentication import (
+        AzureCliAuthentication,
+        InteractiveLoginAuthentication,
+        MsiAuthentication,
+        ServicePrincipalAuthentication,
+        TokenAuthentication,
+    )
+
+    secret = "s3cr3t-password-value"
+    auths = [
+        InteractiveLoginAuthentication(force=True, tenant_id="t"),
+        ServicePrincipalAuthentication("t", "client-id", secret),
+        MsiAuthentication(identity_config={"client_id": "c"}),
+        AzureCliAuthentication(),
+        TokenAuthentication(lambda audience: secret),
+    ]
+    for auth in auths:
+        assert secret not in repr(auth) and secret not in repr(vars(auth))
+        ws = Workspace.get(workspace.name, folder=workspace.folder, auth=auth)
+        assert ws.name == workspace.name
+    assert secret not in b"".join(
+        p.read_bytes() for p in workspace.folder.rglob("*") if p.is_file()
+    ).decode(errors="replace")

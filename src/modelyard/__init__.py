@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from modelyard.compute import ComputeTarget
     from modelyard.dataset import Dataset
     from modelyard.datastore import Datastore
     from modelyard.environment import Environment
@@ -24,15 +25,19 @@ if TYPE_CHECKING:
     from modelyard.experiment import Experiment
     from modelyard.model import Model
     from modelyard.run import Run
+    from modelyard.runconfig import RunConfiguration
     from modelyard.script_run_config import ScriptRunConfig
     from modelyard.workspace import Workspace
 
 __version__ = "0.1.0"
+# v1 notebooks start with ``print("SDK version:", azureml.core.VERSION)``: one value, two names.
+VERSION = __version__
 
 # Where each public name lives. They are imported on first use, so a training script's
 # `from modelyard import Run` loads the run and its channel, not the database and storage
 # layers a notebook needs.
 _EXPORTS = {
+    "ComputeTarget": "modelyard.compute",
     "Dataset": "modelyard.dataset",
     "Datastore": "modelyard.datastore",
     "Environment": "modelyard.environment",
@@ -40,11 +45,14 @@ _EXPORTS = {
     "Model": "modelyard.model",
     "ModelyardError": "modelyard.errors",
     "Run": "modelyard.run",
+    "RunConfiguration": "modelyard.runconfig",
     "ScriptRunConfig": "modelyard.script_run_config",
     "Workspace": "modelyard.workspace",
 }
 
 __all__ = [
+    "VERSION",
+    "ComputeTarget",
     "Dataset",
     "Datastore",
     "Environment",
@@ -52,6 +60,7 @@ __all__ = [
     "Model",
     "ModelyardError",
     "Run",
+    "RunConfiguration",
     "ScriptRunConfig",
     "Workspace",
     "__version__",

@@ -6,7 +6,8 @@
     ├── UserError                  the caller asked for something that cannot be done (HTTP 4xx)
     │   ├── ValidationError        a bad name, path or value; names the field (400)
     │   ├── NotFoundError          a workspace, experiment, run, datastore or model is missing (404)
-    │   │   └── ComputeTargetException   a compute target is missing (v1 name, kept for notebooks)
+    │   │   ├── ComputeTargetException   a compute target is missing (v1 name, kept for notebooks)
+    │   │   └── WebserviceException      a web service is missing (v1 name; deployment is to come)
     │   ├── ConflictError          it exists already, or its state forbids the call (409)
     │   ├── PermissionDeniedError  the caller may not: a script outside its run (403)
     │   └── ConfigError            no config.json found, or it cannot be read (400)
@@ -67,6 +68,14 @@ class ComputeTargetException(NotFoundError):
     """A compute target is missing or cannot be used (the v1 SDK's name for it)."""
 
     code = "compute_target_error"
+
+
+class WebserviceException(NotFoundError):
+    """A web service is missing or cannot be used (the v1 SDK's name for it). Deployment is
+    not built yet: nothing raises it, and v1 code that catches it around ``Webservice(ws,
+    name)`` keeps working when it is."""
+
+    code = "webservice_error"
 
 
 class ConflictError(UserError):
@@ -151,4 +160,5 @@ __all__ = [
     "StorageError",
     "UserError",
     "ValidationError",
+    "WebserviceException",
 ]

@@ -52,6 +52,9 @@ MAX_PATH_LENGTH = 1024
 # The start of every temporary name the store and the downloads make for themselves (half-written
 # files, staging folders); clean_relpath refuses it in users' paths.
 TMP_PREFIX = ".modelyard-tmp-"
+# What makes a folder a workspace folder (its format: backend/workspace_folder.py). Here, with
+# no import behind it, for what must recognise one cheaply: a snapshot, the agent's handshake.
+WORKSPACE_FILE = "workspace.json"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
 _METRIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/: ()\[\]]{0,254}")

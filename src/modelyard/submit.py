@@ -74,7 +74,9 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
     compute.check(spec)
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend
-    snapshot = take_snapshot(folder, backend, max_bytes=max_bytes, max_files=max_files)
+    snapshot = take_snapshot(
+        folder, backend, max_bytes=max_bytes, max_files=max_files, leave_out=[workspace.folder]
+    )
     spec.snapshot_id = snapshot.id
     run_id = new_run_id(experiment.name)
     backend.create_run(

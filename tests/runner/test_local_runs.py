@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelyard import Experiment, Run, Workspace
+from modelyard.backend.snapshot import restore_snapshot
 from modelyard.errors import ComputeTargetException, NotFoundError, RunFailedError, ValidationError
 from modelyard.runner import local_compute
 from modelyard.script_run_config import ScriptRunConfig
@@ -201,6 +202,29 @@ def test_snapshot_rules_apply_at_submit(
     monkeypatch.setenv("MODELYARD_SNAPSHOT_MAX_MB", "0.001")
     with pytest.raises(ValidationError, match=r"big\.bin"):
         experiment.submit(ScriptRunConfig(source, "train.py"))
+
+
+def test_a_source_folder_holding_the_workspace_leaves_it_out(in_tmp_cwd: Path) -> None:
+    """The README's layout: the workspace in ./.modelyard/<name>, the notebook submitting
+    "." twice; the second snapshot holds neither the database nor the first run's files."""
+    ws = Workspace.create("x")
+    assert ws.folder.resolve() == (in_tmp_cwd / ".modelyard" / "x").resolve()
+    (in_tmp_cwd / "train.py").write_text(
+        "import os\n"
+        "found = sorted(os.path.join(d, f) for d, _, fs in os.walk('.') for f in fs)\n"
+        "print('files:', found)\n"
+    )
+    experiment = Experiment(ws, "exp")
+    first = experiment.submit(ScriptRunConfig(".", "train.py"))
+    assert first.wait_for_completion()["status"] == "Completed"
+
+    second = experiment.submit(ScriptRunConfig(".", "train.py"))
+
+    assert second.wait_for_completion()["status"] == "Completed"
+    assert "files: ['./train.py']" in output(second)
+    restored = in_tmp_cwd.parent / "restored"
+    restore_snapshot(ws._backend, second.get_properties()["modelyard.snapshot_id"], restored)
+    assert sorted(p.name for p in restored.rglob("*")) == ["train.py"]
 
 
 def test_the_queue_runs_at_most_n_at_once_first_in_first_out(

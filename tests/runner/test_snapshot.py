@@ -170,6 +170,35 @@ def test_git_folder_is_always_left_out(backend: LocalBackend, src: Path, tmp_pat
     assert snapshot_files(backend, src, tmp_path) == {"train.py"}
 
 
+def test_workspace_folders_are_left_out_and_said_so(
+    backend: LocalBackend, src: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(
+        src,
+        {
+            "train.py": "print(1)",
+            ".modelyard/x/modelyard.db": b"SQLite format 3\0",
+            ".modelyard/notes.txt": "whatever is under .modelyard",
+            "elsewhere/ws/workspace.json": json.dumps(
+                {"format": 1, "name": "ws", "id": "abc", "created_at": 1.0}
+            ),
+            "elsewhere/ws/artifacts/run.txt": "a run's file",
+            # Another project's workspace.json is data like any other.
+            "config/workspace.json": json.dumps({"editor": "vim"}),
+            "mine/data.csv": "a,b",
+        },
+    )
+    caplog.set_level("WARNING", logger="modelyard.backend.snapshot")
+
+    snap = take_snapshot(src, backend, leave_out=[src / "mine"])
+
+    assert snap.workspaces == (".modelyard/", "elsewhere/ws/", "mine/")
+    restore_snapshot(backend, snap.id, tmp_path / "restored")
+    assert set(files_in(tmp_path / "restored")) == {"train.py", "config/workspace.json"}
+    assert ".modelyard/, elsewhere/ws/, mine/" in caplog.text
+    assert "workspace folders are never part of a run's source" in caplog.text
+
+
 def test_links_are_not_followed_out_of_the_folder(
     backend: LocalBackend, src: Path, tmp_path: Path
 ) -> None:

@@ -23,6 +23,12 @@ What goes in:
   The ignore files themselves are included unless they exclude themselves.
 - ``.git`` (a folder, or the file a worktree has) is always left out: git never tracks it, and
   its objects would count against the file limit.
+- Workspace folders are always left out: every ``.modelyard`` folder (where workspaces go by
+  default, ``./.modelyard/<name>``), every folder holding a modelyard ``workspace.json``, and
+  the submitting workspace's folder (``leave_out``). A notebook submits
+  ``source_directory="."`` from the folder that holds its workspace; the snapshot would take
+  the database and the earlier runs' working folders, which change while it is taken. What
+  was left out is logged and listed in :attr:`Snapshot.workspaces`.
 - Symbolic links are never followed out of the folder. A link to a file inside the folder is
   stored as a regular file with that file's bytes. Links to folders (which could loop or repeat
   a tree), links that point outside the folder, broken links and special files (FIFOs, sockets,
@@ -102,14 +108,16 @@ class Snapshot:
     """A stored snapshot: its id (the SHA-256 of its manifest), file count and total bytes.
 
     ``skipped`` lists the paths that :func:`take_snapshot` left out although no ignore rule
-    named them (links it would not follow, special files); it is empty on a snapshot read back
-    with :func:`get_snapshot` or :func:`restore_snapshot`.
+    named them (links it would not follow, special files), and ``workspaces`` the workspace
+    folders it left out; both are empty on a snapshot read back with :func:`get_snapshot` or
+    :func:`restore_snapshot`.
     """
 
     id: str
     file_count: int
     total_bytes: int
     skipped: tuple[str, ...] = ()
+    workspaces: tuple[str, ...] = ()
 
 
 class SnapshotTooLargeError(ValidationError):
@@ -162,8 +170,10 @@ def take_snapshot(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_files: int = DEFAULT_MAX_FILES,
+    leave_out: Iterable[Path] = (),
 ) -> Snapshot:
     """Snapshot ``source_dir`` into ``backend``; see the module docstring for the rules.
+    ``leave_out``: folders never taken (the submitting workspace's).
 
     Idempotent: taking the same folder again returns the same snapshot and writes nothing.
     Raises :class:`~modelyard.errors.ValidationError` (field ``source_directory``) for a missing
@@ -180,7 +190,14 @@ def take_snapshot(
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValidationError(field, f"expected a whole number >= 0, got {limit!r}")
 
-    files, skipped = walk_source(root)
+    tree = walk_source(root, leave_out)
+    files, skipped = tree.files, tree.skipped
+    if tree.workspaces:
+        logger.warning(
+            "snapshot of %s leaves out %s: workspace folders are never part of a run's source",
+            root,
+            ", ".join(tree.workspaces),
+        )
     total = sum(item.size for item in files)
     if len(files) > max_files or total > max_bytes:
         largest = _largest(files, by_bytes=total > max_bytes)
@@ -204,7 +221,11 @@ def take_snapshot(
     manifest = encode_manifest(entries)
     snapshot_id = sha256_hex(manifest)
     snapshot = Snapshot(
-        snapshot_id, len(entries), sum(entry.size for entry in entries), tuple(skipped)
+        snapshot_id,
+        len(entries),
+        sum(entry.size for entry in entries),
+        tuple(skipped),
+        tuple(tree.workspaces),
     )
     try:
         backend.get_snapshot_manifest(snapshot_id)

@@ -1,27 +1,34 @@
 """Which files of a source folder a snapshot takes (the rules are in ``backend/snapshot.py``'s
-docstring): ignore files with gitignore semantics, ``.git`` left out, links never followed
-out of the folder.
+docstring): ignore files with gitignore semantics, ``.git`` and workspace folders left out,
+links never followed out of the folder.
 
 Example::
 
-    files, skipped = walk_source(Path("./tf-mnist"))
-    [f.relpath for f in files]        # ['.amlignore', 'tf_mnist.py']
+    tree = walk_source(Path("./tf-mnist"))
+    [f.relpath for f in tree.files]   # ['.amlignore', 'tf_mnist.py']
+    tree.workspaces                   # ['.modelyard/']: left out, never a run's source
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
 from modelyard.errors import ValidationError
-from modelyard.names import TMP_PREFIX, clean_relpath
+from modelyard.names import TMP_PREFIX, WORKSPACE_FILE, clean_relpath
 from modelyard.store.local_tree import linked_file_inside
 
 IGNORE_FILES = (".amlignore", ".gitignore")
 ALWAYS_LEFT_OUT = ".git"
+# Where the README and Workspace.create put workspaces by default (``./.modelyard/<name>``):
+# a notebook that submits ``source_directory="."`` must not snapshot its own database, the
+# earlier runs' working folders and logs being written meanwhile.
+WORKSPACES_FOLDER = ".modelyard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,17 @@ class SourceFile:
     relpath: str  # the path the manifest records
     path: str  # what to open: the file itself, or the real file a link inside the folder names
     size: int
+
+
+@dataclass(slots=True)
+class SourceTree:
+    """What a walk found: the files a snapshot takes (sorted by path), the paths it will not
+    follow (links out, special files), and the workspace folders it left out (ending in
+    ``/``)."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    workspaces: list[str] = field(default_factory=list)
 
 
 # (folder relpath, its ignore rules), outermost first
@@ -80,11 +98,15 @@ def check_taken(root: Path, relpath: str, field: str) -> None:
         )
 
 
-def walk_source(root: Path) -> tuple[list[SourceFile], list[str]]:
-    """The files a snapshot takes (sorted by path) and the paths it will not follow."""
+def walk_source(root: Path, leave_out: Iterable[Path] = ()) -> SourceTree:
+    """The files a snapshot of ``root`` takes; see :class:`SourceTree`.
+
+    Left out besides the ignore rules: ``.git``, every ``.modelyard`` folder, every folder
+    that holds a modelyard ``workspace.json``, and the folders of ``leave_out`` (the
+    submitting workspace's, wherever its files are)."""
     root_real = os.path.realpath(root)
-    files: list[SourceFile] = []
-    skipped: list[str] = []
+    left_out = {os.path.realpath(folder) for folder in leave_out}
+    tree = SourceTree()
     stack: list[tuple[str, str, _Rules]] = [(str(root), "", ())]
     while stack:
         folder, folder_rel, outer_rules = stack.pop()
@@ -95,13 +117,18 @@ def walk_source(root: Path) -> tuple[list[SourceFile], list[str]]:
             raise ValidationError(
                 "source_directory", f"cannot read {folder!r}: {error.strerror}"
             ) from error
+        if folder_rel and _holds_workspace(children):
+            tree.workspaces.append(folder_rel + "/")
+            continue
         rules = outer_rules + _read_rules(children, folder_rel, root_real)
         for child in children:
             if child.name == ALWAYS_LEFT_OUT:
                 continue
             relpath = f"{folder_rel}/{child.name}" if folder_rel else child.name
             if child.is_dir(follow_symlinks=False):
-                if not _ignored(rules, relpath + "/"):
+                if child.name == WORKSPACES_FOLDER or os.path.realpath(child.path) in left_out:
+                    tree.workspaces.append(relpath + "/")
+                elif not _ignored(rules, relpath + "/"):
                     stack.append((child.path, relpath, rules))
                 continue
             if _ignored(rules, relpath):
@@ -111,13 +138,33 @@ def walk_source(root: Path) -> tuple[list[SourceFile], list[str]]:
             elif child.is_symlink() and (linked := linked_file_inside(child.path, root_real)):
                 real = linked
             else:
-                skipped.append(relpath)
+                tree.skipped.append(relpath)
                 continue
             _check_storable(relpath)
-            files.append(SourceFile(relpath, real, os.stat(real).st_size))
-    files.sort(key=lambda item: item.relpath)
-    skipped.sort()
-    return files, skipped
+            tree.files.append(SourceFile(relpath, real, os.stat(real).st_size))
+    tree.files.sort(key=lambda item: item.relpath)
+    tree.skipped.sort()
+    tree.workspaces.sort()
+    return tree
+
+
+def _holds_workspace(children: list[os.DirEntry[str]]) -> bool:
+    """Whether a folder with these entries is a modelyard workspace folder: its
+    ``workspace.json`` names a workspace (another project's file of that name is not one)."""
+    entry = next((child for child in children if child.name == WORKSPACE_FILE), None)
+    if entry is None or not entry.is_file(follow_symlinks=False):
+        return False
+    try:
+        with open(entry.path, "rb") as f:
+            info = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(info, dict)
+        and isinstance(info.get("name"), str)
+        and isinstance(info.get("id"), str)
+        and isinstance(info.get("created_at"), int | float)
+    )
 
 
 def _read_rules(children: list[os.DirEntry[str]], folder_rel: str, root_real: str) -> _Rules:

@@ -22,12 +22,14 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.errors import ConfigError, NotFoundError, StorageError
+
+# Re-exported: importers of this module use it.
+from modelyard.names import WORKSPACE_FILE as WORKSPACE_FILE
 from modelyard.store.files import local_url
 
 if TYPE_CHECKING:
     from modelyard.backend.local import LocalBackend
 
-WORKSPACE_FILE = "workspace.json"
 DATABASE_FILE = "modelyard.db"
 
 _File = TypeVar("_File", bound=BaseModel)

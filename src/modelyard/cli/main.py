@@ -26,6 +26,7 @@ from modelyard.cli import (
     datastore,
     env,
     experiment,
+    migrate,
     model,
     run,
     run_control,  # noqa: F401 - adds run submit|logs|cancel to run
@@ -129,6 +130,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 for _noun in (workspace, experiment, run, datastore, model, env, compute):
     cli.add_command(_noun.group)
+cli.add_command(migrate.command)
 
 
 def main() -> None:

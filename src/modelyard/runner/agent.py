@@ -30,8 +30,13 @@ the supervisors once, through the agent. What the agent does goes to ``agent.log
 
 Clients wake it through a Unix socket after they queue a run, in a folder only the user can
 write to (:func:`socket_path`); it also looks at the queue every second, so a lost wake-up
-only costs a second. It is started with a reduced environment (``run_environment.py``), so a
-client's tokens never sit in it.
+only costs a second. Each client names the workspace it means (its id, from
+``workspace.json``) and the agent answers ``ok`` only for its own: a workspace folder deleted
+and created again at the same path has a new id, so its old agent (whose database was
+deleted with the folder) answers ``other`` and exits, and the client starts a new agent. The
+agent also exits within a poll when its folder is gone or holds another workspace. It is
+started with a reduced environment (``run_environment.py``), so a client's tokens never sit
+in it.
 
 Clients (:mod:`modelyard.compute.local`) start it as ``python -m modelyard.runner.agent
 <workspace folder> <name> <socket>``; it opens the folder's backend itself and knows no SDK
@@ -78,12 +83,16 @@ from modelyard.backend.workspace_folder import open_backend, read_workspace_file
 from modelyard.errors import ModelyardError, NotFoundError
 from modelyard.runner.local_compute import (
     COMPUTE_PROPERTY,
+    HANDSHAKE_MAX,
     LOCAL,
+    OK,
+    OTHER,
     compute_dir,
     idle_seconds,
     max_concurrent_runs,
     socket_path,
     wake,
+    workspace_id_at,
 )
 from modelyard.runner.process_identity import is_reused, is_running
 from modelyard.runner.processes import group_exists, stop_process_groups
@@ -104,9 +113,18 @@ STOP_MARGIN_S = 30.0
 class Agent:
     """The agent's loop; see the module docstring."""
 
-    def __init__(self, backend: Backend, location: Path, socket_file: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        location: Path,
+        socket_file: str | None = None,
+        workspace_id: str | None = None,
+    ) -> None:
         self.backend = backend
         self.location = location
+        # The workspace this agent serves: a folder deleted and created again at the same
+        # path holds another one, which is not this agent's (its database is another file).
+        self.workspace_id = workspace_id or workspace_id_at(location)
         # The client that started the agent chose the socket: the same one it wakes.
         self.socket_file = socket_file or socket_path(location)
         self.dir = compute_dir(location)
@@ -121,6 +139,7 @@ class Agent:
         # Names of the stop signals received (noted by the handler, acted on by the loop),
         # whether the supervisors were told, and until when they may run.
         self.signals: list[str] = []
+        self.stale_reason = ""  # set when a client shows this agent's workspace was replaced
         self.told_supervisors = False
         self.stop_deadline = 0.0
 
@@ -138,6 +157,9 @@ class Agent:
             os.unlink(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)
+        # Which socket file is ours: a new agent of a re-created workspace may bind the same
+        # path before this one exits, and this one must not unlink that one's socket.
+        bound = os.stat(path).st_ino
         listener.listen(64)
         listener.setblocking(False)
         self.listener = listener
@@ -155,6 +177,12 @@ class Agent:
         stop_requests: list[socket.socket] = []
         try:
             while True:
+                # Before anything touches the database: a workspace deleted and created again
+                # at this path has a new database file, which a new connection of this
+                # agent's pool would open and take the new workspace's runs from it.
+                if (gone := self.workspace_gone()) is not None:
+                    self.log(f"{gone}; exiting")
+                    return
                 if self.signals:
                     if self.stop_on_signal():
                         return
@@ -172,9 +200,6 @@ class Agent:
                 elif time.monotonic() - self.last_busy > idle_seconds():
                     self.log("idle; exiting")
                     return
-                if not self.location.exists():
-                    self.log("the workspace folder is gone; exiting")
-                    return
                 timeout = 0.05 if stop_requests or self.signals else POLL_INTERVAL_S
                 for key, _events in selector.select(timeout=timeout):
                     if key.fileobj == self.wake_reader:
@@ -184,11 +209,11 @@ class Agent:
                         continue
                     with contextlib.suppress(OSError):
                         connection, _ = listener.accept()
-                        connection.settimeout(1.0)
-                        if connection.recv(16).startswith(b"stop"):
+                        if self.answer(connection):
                             stop_requests.append(connection)  # answered by closing on exit
-                        else:
-                            connection.close()
+                if stale := self.stale_reason:
+                    self.log(f"{stale}; exiting")
+                    return
                 # Children that ended while we waited are collected at the next step.
         finally:
             signal.set_wakeup_fd(-1)
@@ -201,7 +226,47 @@ class Agent:
             for connection in stop_requests:
                 connection.close()
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                if os.stat(path).st_ino == bound:
+                    os.unlink(path)
+
+    def answer(self, connection: socket.socket) -> bool:
+        """Answer one client's handshake (``<word> <workspace id>``, see local_compute.py);
+        True when it asked this agent to stop (answered by closing the connection on exit).
+        A client of another workspace at this folder means the folder was deleted and
+        created again: this agent is stale and exits (``stale_reason``)."""
+        connection.settimeout(1.0)
+        try:
+            word, _, client_id = connection.recv(HANDSHAKE_MAX).strip().partition(b" ")
+            if client_id.decode(errors="replace") != self.workspace_id:
+                connection.sendall(OTHER + b"\n")
+                now = workspace_id_at(self.location)
+                if now != self.workspace_id:
+                    self.stale_reason = (
+                        f"a client of workspace {now} at {self.location} connected; this "
+                        f"agent serves workspace {self.workspace_id}, deleted since"
+                    )
+                connection.close()
+                return False
+            connection.sendall(OK + b"\n")
+        except OSError:
+            connection.close()
+            return False
+        if word == b"stop":
+            return True
+        connection.close()
+        return False
+
+    def workspace_gone(self) -> str | None:
+        """Why this agent's workspace is no longer at its folder, or None while it is."""
+        now = workspace_id_at(self.location)
+        if now == self.workspace_id:
+            return None
+        if now is None:
+            return "the workspace folder is gone"
+        return (
+            f"the workspace at {self.location} is another one now ({now}; this agent "
+            f"served {self.workspace_id})"
+        )
 
     def note_signal(self, signum: int, _frame: FrameType | None) -> None:
         """The SIGTERM/SIGINT handler: only notes the signal, acted on by the loop."""
@@ -457,9 +522,10 @@ def main(argv: list[str]) -> None:
     """``<workspace folder> <workspace name> [<socket>]``. Everything a supervisor needs is
     imported above, once, before supervisors are forked from this process."""
     location = Path(argv[0])
-    backend = open_backend(location, read_workspace_file(location, argv[1]))
+    info = read_workspace_file(location, argv[1])
+    backend = open_backend(location, info)
     compute_dir(location).mkdir(parents=True, exist_ok=True)
-    Agent(backend, location, argv[2] if len(argv) > 2 else None).serve()
+    Agent(backend, location, argv[2] if len(argv) > 2 else None, info.id).serve()
 
 
 if __name__ == "__main__":

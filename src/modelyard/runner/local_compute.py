@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import socket
 import stat
@@ -22,12 +23,18 @@ from pathlib import Path
 
 from modelyard.backend.records import LOCAL_COMPUTE
 from modelyard.errors import ConfigError
+from modelyard.names import WORKSPACE_FILE
 
 # The run property naming the compute target a run was submitted to.
 COMPUTE_PROPERTY = "modelyard.compute"
 LOCAL = LOCAL_COMPUTE  # the compute target that is this machine
 # A Unix socket path holds 108 bytes on Linux and 104 on macOS, with the final NUL.
 SOCKET_PATH_MAX = 100
+# The handshake: a client sends ``<word> <workspace id>\n``; the agent answers OK when it
+# serves that workspace, OTHER when it does not (then it exits: its folder was re-created).
+HANDSHAKE_MAX = 128
+OK = b"ok"
+OTHER = b"other"
 
 
 def idle_seconds() -> float:
@@ -140,13 +147,35 @@ def _check_temp_folder(folder: Path) -> None:
         )
 
 
+def workspace_id_at(location: Path) -> str | None:
+    """The id in the ``workspace.json`` of ``location`` now; None when there is none (the
+    folder was deleted) or it cannot be read."""
+    try:
+        value = json.loads((location / WORKSPACE_FILE).read_bytes()).get("id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def tell(location: Path, word: bytes) -> bool:
-    """Send ``word`` (``wake``, ``stop``) to the agent; False when none answers."""
+    """Send ``word`` (``wake``, ``stop``) to the agent of the workspace now at ``location``;
+    False when none answers, or when the one answering serves another workspace.
+
+    The handshake is ``<word> <workspace id>`` and the agent answers ``ok`` only when it
+    serves that workspace. A workspace deleted and created again at the same path has a new
+    id: its old agent, which may still listen on the same socket (its path depends on the
+    folder alone), answers ``other`` and exits, and the caller starts a new one.
+    """
+    workspace_id = workspace_id_at(location)
+    if workspace_id is None:
+        return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2.0)
             sock.connect(socket_path(location))
-            sock.sendall(word + b"\n")
+            sock.sendall(word + b" " + workspace_id.encode() + b"\n")
+            if sock.recv(HANDSHAKE_MAX).strip() != OK:
+                return False
             if word == b"stop":
                 sock.recv(1)  # the agent closes the connection when it has stopped
         return True
@@ -155,6 +184,6 @@ def tell(location: Path, word: bytes) -> bool:
 
 
 def wake(location: Path) -> bool:
-    """Ask the agent to look at the queue now; False when no agent answers (ConfigError when
-    the socket's only possible folder is unsafe, see :func:`socket_path`)."""
+    """Ask the agent to look at the queue now; False when no agent of this workspace answers
+    (ConfigError when the socket's only possible folder is unsafe, see :func:`socket_path`)."""
     return tell(location, b"wake")

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -36,7 +37,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DatabaseError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelyard.errors import StorageError
@@ -65,7 +66,14 @@ def _forget_pooled_connections_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_pooled_connections_in_child)
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see write()).
@@ -78,6 +86,27 @@ def _configure_sqlite(engine: Engine) -> None:
         # the last transactions (https://www.sqlite.org/pragma.html#pragma_synchronous).
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+
+        if path is not None:
+            with contextlib.suppress(OSError):
+                _record.info["file"] = _identity(path)
+
+    # A workspace folder deleted and created again at the same path has a new database
+    # file, but pooled connections still hold the deleted one: what they wrote would be lost.
+    # A connection whose file is not the one at the path now is replaced (SQLAlchemy's
+    # pessimistic-disconnect recipe: raising DisconnectionError at checkout makes the pool
+    # connect again).
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        opened = record.info.get("file")
+        if path is None or opened is None:
+            return
+        try:
+            now = _identity(path)
+        except OSError:
+            return  # gone: the next statement's error says so; no new empty file is made
+        if now != opened:
+            raise DisconnectionError(f"{path} was replaced since this connection opened it")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
