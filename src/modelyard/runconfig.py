@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelyard.data_reference import MOUNT, DataReference
+from modelyard.data.data_reference import MOUNT, DataReference
 from modelyard.distributed import (
     MpiConfiguration,
     PyTorchConfiguration,
