@@ -27,11 +27,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modelyard import follow
+from modelyard import follow, run_details
 from modelyard.backend.base import METRIC_PAGE_SIZE, every_item
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
@@ -49,11 +49,18 @@ from modelyard.backend.records import (
     RunRecord,
     iso_utc,
 )
+from modelyard.backend.snapshot import restore_snapshot as restore_snapshot_files
 from modelyard.compute import compute_for
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
-from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
+from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, list_of_scalars, shape_v1
 from modelyard.model import Model
-from modelyard.names import check_display_name, check_metric_name, check_tags, clean_relpath
+from modelyard.names import (
+    check_display_name,
+    check_metric_name,
+    check_tag_key,
+    check_tags,
+    clean_relpath,
+)
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 from modelyard.store import local_tree
 
@@ -69,6 +76,8 @@ logger = logging.getLogger(__name__)
 INTERACTIVE = "interactive"
 CHILD = "child"
 SCRIPT = "script"  # submitted with exp.submit
+# The most children one create_children call makes: each is a call to the store.
+MAX_CHILDREN = 10_000
 
 # One metric buffer per live run in this process, shared by every Run object of that run (so
 # points logged through one are seen through another), flushed at interpreter exit so a
@@ -149,6 +158,46 @@ class Run:
         self._buffer_key = (experiment.workspace._id, self._record.id)
         # Inside a process of a distributed run: its number, kept with every point it logs.
         self._process: int | None = None
+        # An interactive run's tracked outputs folder and the name its files get in the run
+        # (exp.start_logging(outputs=...)): uploaded when the run ends, as v1 did.
+        self._outputs: tuple[Path, str] | None = None
+
+    @staticmethod
+    def get(workspace: Workspace, run_id: str) -> Run:
+        """The run ``run_id`` of any experiment of ``workspace`` (v1's ``Run.get``);
+        NotFoundError when there is none, ValidationError for an id that cannot be one.
+
+        Example::
+
+            run = Run.get(ws, "tf-mnist_1700000000_1a2b3c4d")
+        """
+        return workspace.get_run(run_id)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """The experiment's runs, newest first, read a page at a time (v1's ``Run.list``):
+        see :meth:`Experiment.get_runs`. ``_rehydrate_runs`` is v1's and changes nothing
+        here: every run comes with its record.
+
+        Example::
+
+            [r.id for r in Run.list(exp, status="Completed", tags={"best": None})]
+        """
+        return experiment.get_runs(
+            type=type,
+            tags=tags,
+            properties=properties,
+            status=status,
+            include_children=include_children,
+        )
 
     # -- identity ------------------------------------------------------------------------
 
@@ -194,15 +243,80 @@ class Run:
         return self._refresh().status
 
     def get_details(self) -> dict[str, Any]:
-        """Times, status, tags, properties and the error (if any), as a dict."""
+        """The run's details with v1's keys: ``runId``, ``target``, ``status``,
+        ``startTimeUtc``, ``endTimeUtc``, ``properties``, ``tags``, ``inputDatasets``,
+        ``outputDatasets``, ``runDefinition`` (what it runs: script, arguments, target,
+        environment, ...), ``logFiles`` (name -> where the file is), ``submittedBy`` (the OS
+        account), ``warnings``, and ``error`` when it failed (see run_details.py).
+
+        Example::
+
+            run.get_details()["runDefinition"]["arguments"]     # ['--lr', '0.5']
+        """
         details = self._backend.get_run_details(self.id)
-        record = self._record = details.run
-        result = run_summary(record)
-        result["tags"] = details.tags
-        result["properties"] = details.properties
-        if record.error is not None:
-            result["error"] = record.error
-        return result
+        self._record = details.run
+        return run_details.v1_details(self._backend, details, run_summary(details.run))
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """:meth:`get_details` with the text of each log file under ``logFiles`` instead of
+        its place, as v1 returns them.
+
+        Example::
+
+            print(run.get_details_with_logs()["logFiles"]["user_logs/std_log.txt"])
+        """
+        details = self.get_details()
+        details["logFiles"] = {
+            name: run_details.read_whole(self._backend, self.id, name)
+            for name in details["logFiles"]
+        }
+        return details
+
+    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> builtins.list[str]:
+        """Download every log file of the run into ``destination`` (default: a folder named
+        by the run id in the current folder), keeping their folders (``user_logs/...``);
+        returns their paths. Each file appears whole or not at all; a link below
+        ``destination`` where a folder goes raises ValidationError and nothing is written.
+
+        Example::
+
+            run.get_all_logs("./logs-of-run")   # ['./logs-of-run/user_logs/std_log.txt', ...]
+        """
+        where = Path(destination) if destination is not None else Path(self.id)
+        return run_details.download_logs(self._backend, self.id, where)
+
+    def restore_snapshot(
+        self,
+        snapshot_id: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        extract: bool = False,
+    ) -> str:
+        """Write the run's source snapshot (or snapshot ``snapshot_id``) as
+        ``<path>/<snapshot id>.zip`` and return its path, as v1 did; ``path`` is a folder,
+        the current one by default. With ``extract=True`` the files go into the new folder
+        ``<path>/<snapshot id>`` instead. Either appears whole or not at all, and nothing is
+        written outside ``path``.
+
+        Example::
+
+            run.restore_snapshot(path="./restored")   # './restored/3f1c....zip'
+        """
+        if snapshot_id is None:
+            snapshot_id = self.get_properties().get(run_details.SNAPSHOT_PROPERTY)
+            if snapshot_id is None:
+                raise NotFoundError(
+                    f"run {self.id!r} has no snapshot: it was not submitted, nor started with "
+                    "exp.start_logging(snapshot_directory=...)"
+                )
+        folder = Path(path) if path is not None else Path.cwd()
+        if not extract:
+            return run_details.write_snapshot_zip(self._backend, snapshot_id, folder)
+        # The function that gives a submitted run its working folder: it refuses a folder
+        # that holds anything already, so nothing is mixed with what is there.
+        target = folder / snapshot_id
+        restore_snapshot_files(self._backend, snapshot_id, target)
+        return os.fspath(target)
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -247,12 +361,15 @@ class Run:
         if description:
             buffer.set_description(name, description)
 
-    def log_list(self, name: str, value: list[Any], description: str = "") -> None:
-        """Log a list of numbers, strings or bools as one point."""
-        if not isinstance(value, list | tuple):
-            raise ValidationError("value", f"log_list takes a list, not {type(value).__name__}")
-        clean = [check_scalar(name, item) for item in value]
-        self._metrics().add(name, LIST, clean, None, description)
+    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
+        """Log a list of numbers, strings or bools as one point: any iterable of them (a
+        list, tuple, range, generator or 1-D numpy array).
+
+        Example::
+
+            run.log_list("accuracies", (a for a in [0.5, 0.7, 0.9]))
+        """
+        self._metrics().add(name, LIST, list_of_scalars(name, value), None, description)
 
     def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         """Log one row of a table: ``run.log_row("roc", x=0.1, y=0.8)``."""
@@ -261,7 +378,9 @@ class Run:
         row = {column: check_scalar(name, value) for column, value in kwargs.items()}
         self._metrics().add(name, ROW, row, None, description or "")
 
-    def log_table(self, name: str, value: dict[str, list[Any]], description: str = "") -> None:
+    def log_table(
+        self, name: str, value: dict[str, builtins.list[Any]], description: str = ""
+    ) -> None:
         """Log a table as a dict of column -> list of values, all lists the same length."""
         if not isinstance(value, dict) or not value:
             raise ValidationError("value", "log_table takes a non-empty dict of column -> list")
@@ -349,7 +468,9 @@ class Run:
             metrics[series.name] = shape_v1(series)
         return metrics
 
-    def get_metric_history(self, name: str, process: int | None = None) -> list[MetricPoint]:
+    def get_metric_history(
+        self, name: str, process: int | None = None
+    ) -> builtins.list[MetricPoint]:
         """Every point of one metric with its step and time, in logging order (those of one
         process of a distributed run with ``process=N``)."""
         self._store_pending()
@@ -376,7 +497,7 @@ class Run:
             raise NotFoundError(f"run {self.id!r} has no metric {name!r}")
         return points
 
-    def _points_of(self, name: str, process: int) -> list[Any]:
+    def _points_of(self, name: str, process: int) -> builtins.list[Any]:
         """The stored values of one metric logged by one process."""
         series = self._backend.get_metric_series(self.id, [name])
         return _of_process(series[0], process).values if series else []
@@ -394,12 +515,24 @@ class Run:
     def get_tags(self) -> dict[str, str]:
         return self._backend.get_run_details(self.id).tags
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's tags, read now (v1's ``run.tags``)."""
+        return self.get_tags()
+
     def add_properties(self, properties: dict[str, Any]) -> None:
-        """Add properties (immutable, unlike tags)."""
+        """Add properties (immutable, unlike tags: a new value for a key raises
+        ConflictError)."""
         self._backend.add_run_properties(self.id, check_tags("properties", properties))
 
     def get_properties(self) -> dict[str, str]:
+        """The run's properties (immutable key -> value strings)."""
         return self._backend.get_run_details(self.id).properties
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The run's properties, read now (v1's ``run.properties``)."""
+        return self.get_properties()
 
     # -- files ---------------------------------------------------------------------------
 
@@ -414,7 +547,9 @@ class Run:
         else:
             self._backend.upload_run_file(self.id, name, path_or_stream)
 
-    def upload_files(self, names: list[str], paths: list[str | os.PathLike[str]]) -> None:
+    def upload_files(
+        self, names: builtins.list[str], paths: builtins.list[str | os.PathLike[str]]
+    ) -> None:
         """Store several local files; every name and path is checked before any is stored."""
         if len(names) != len(paths):
             raise ValidationError("paths", "names and paths must have the same length")
@@ -479,7 +614,7 @@ class Run:
         prefix: str | None = None,
         output_directory: str | os.PathLike[str] | None = None,
         append_prefix: bool = True,
-    ) -> list[Path]:
+    ) -> builtins.list[Path]:
         """Download every file whose name starts with ``prefix`` (all by default) into
         ``output_directory`` (default: the current folder), keeping their relative paths
         (without the prefix when ``append_prefix=False``). Returns the local paths.
@@ -521,15 +656,70 @@ class Run:
         """Start a child run (status Running) under this one; ``name`` is its display name
         (see :meth:`Experiment.start_logging`)."""
         name = check_display_name("name", name)
+        return self._new_child(run_id or new_run_id(self._experiment.name), name, {})
+
+    def _new_child(self, run_id: str, name: str | None, tags: dict[str, str]) -> Run:
         record = self._backend.create_run(
-            run_id or new_run_id(self._experiment.name),
+            run_id,
             self._experiment.name,
             run_type=CHILD,
             status=RUNNING,
             display_name=name,
             parent_id=self.id,
+            tags=tags,
+            properties={run_details.SUBMITTED_BY_PROPERTY: run_details.current_account()},
         )
         return Run(self._experiment, record.id, _record=record)
+
+    def create_children(
+        self,
+        count: int | None = None,
+        tag_key: str | None = None,
+        tag_values: Iterable[Any] | None = None,
+    ) -> builtins.list[Run]:
+        """Start several child runs (status Running) at once, as v1 did; returns them in
+        order. ``count`` says how many; with ``tag_key`` and ``tag_values`` child *i* gets
+        the tag ``tag_key: tag_values[i]`` (and ``count``, when given, must match).
+        Inside a submitted script the children are the script's run's own.
+
+        Example::
+
+            for child, lr in zip(run.create_children(tag_key="lr", tag_values=[0.1, 0.01]),
+                                 [0.1, 0.01]):
+                child.log("lr", lr)
+                child.complete()
+        """
+        if (tag_key is None) != (tag_values is None):
+            raise ValidationError(
+                "tag_key" if tag_key is None else "tag_values",
+                "give tag_key and tag_values together (child i is tagged tag_key: tag_values[i])",
+            )
+        values: builtins.list[Any] | None = None
+        if tag_values is not None:
+            if isinstance(tag_values, str | bytes | dict):
+                raise ValidationError("tag_values", "give a list of values, one per child")
+            values = builtins.list(tag_values)
+            check_tag_key("tag_key", tag_key)
+        if count is None:
+            if values is None:
+                raise ValidationError("count", "give count, or tag_key and tag_values")
+            count = len(values)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CHILDREN:
+            raise ValidationError(
+                "count", f"{count!r} is not a number of children: 1 to {MAX_CHILDREN}"
+            )
+        if values is not None and len(values) != count:
+            raise ValidationError(
+                "tag_values", f"count={count} but {len(values)} tag_values; give one per child"
+            )
+        return [
+            self._new_child(
+                new_run_id(self._experiment.name),
+                None,
+                check_tags("tag_values", {tag_key: values[i]}) if values is not None else {},
+            )
+            for i in range(count)
+        ]
 
     def get_children(self, recursive: bool = False) -> Iterator[Run]:
         """The runs started under this one, newest first (and theirs, when recursive)."""
@@ -550,6 +740,18 @@ class Run:
         """Store the pending points, then record ``status``; a loss of points is raised after
         the run has ended, so the run ends either way and the caller hears of the loss."""
         lost: MetricsNotStoredError | None = None
+        not_uploaded: BaseException | None = None
+        if self._outputs is not None and self.get_status() not in TERMINAL_STATES:
+            folder, prefix = self._outputs
+            try:
+                # The folder as it was resolved at the start: a part of it that became a link
+                # since could lead out of it, so nothing is uploaded through one.
+                if folder.is_dir() and folder.resolve() == folder:
+                    self.upload_folder(prefix, folder)
+                elif os.path.lexists(folder):
+                    logger.warning("%s is not a folder (or is a link): not uploaded", folder)
+            except Exception as upload_error:  # the run ends either way; the caller hears
+                not_uploaded = upload_error
         buffer = self._buffer or _live_buffers.get(self._buffer_key)
         if buffer is not None:
             try:
@@ -560,6 +762,9 @@ class Run:
         with _live_buffers_lock:
             _live_buffers.pop(self._buffer_key, None)
         self._buffer = None
+        self._outputs = None
+        if not_uploaded is not None:
+            raise not_uploaded
         if lost is not None:
             raise lost
 
@@ -629,20 +834,45 @@ class Run:
     def register_model(
         self,
         model_name: str,
-        model_path: str,
+        model_path: str | None = None,
         tags: dict[str, Any] | None = None,
         properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
         description: str | None = None,
+        datasets: builtins.list[tuple[str, Any]] | None = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
     ) -> Model:
-        """Register a file or folder among the run's files (``outputs/model``) as the next
-        version of ``model_name``; the model remembers this run."""
+        """Register a file or folder among the run's files (``outputs/model``; v1's default
+        is the model's name) as the next version of ``model_name``; the model remembers this
+        run. v1's arguments are taken as :meth:`Model.register` takes them.
+
+        Example::
+
+            run.register_model("tf-dnn-mnist", "outputs/model",
+                               model_framework=Model.Framework.TENSORFLOW,
+                               model_framework_version="2.21")
+        """
         return Model._register_from_run(
             self,
             model_name,
-            model_path,
+            model_path if model_path is not None else model_name,
             tags=tags,
             properties=properties,
             description=description,
+            v1=Model._v1_arguments(
+                "run.register_model",
+                model_framework=model_framework,
+                model_framework_version=model_framework_version,
+                datasets=datasets,
+                sample_input_dataset=sample_input_dataset,
+                sample_output_dataset=sample_output_dataset,
+                resource_configuration=resource_configuration,
+                **kwargs,
+            ),
         )
 
     # -- context -------------------------------------------------------------------------
