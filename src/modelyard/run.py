@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard import follow, run_details
 from modelyard.backend.base import METRIC_PAGE_SIZE, every_item
@@ -49,7 +49,6 @@ from modelyard.backend.records import (
     RunRecord,
     iso_utc,
 )
-from modelyard.backend.snapshot import restore_snapshot as restore_snapshot_files
 from modelyard.compute import compute_for
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, list_of_scalars, shape_v1
@@ -59,10 +58,9 @@ from modelyard.names import (
     check_metric_name,
     check_tag_key,
     check_tags,
-    clean_relpath,
 )
+from modelyard.run_files import RunFiles
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
-from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -142,7 +140,7 @@ def _image_file_name(name: str, index: int, process: int | None = None) -> str:
     return f"images/{safe}.png" if index == 0 else f"images/{safe}_{index}.png"
 
 
-class Run:
+class Run(RunFiles):
     """A run of an experiment. ``Run(experiment, run_id)`` opens an existing one."""
 
     def __init__(self, experiment: Experiment, run_id: str, _record: RunRecord | None = None):
@@ -271,52 +269,6 @@ class Run:
             for name in details["logFiles"]
         }
         return details
-
-    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> builtins.list[str]:
-        """Download every log file of the run into ``destination`` (default: a folder named
-        by the run id in the current folder), keeping their folders (``user_logs/...``);
-        returns their paths. Each file appears whole or not at all; a link below
-        ``destination`` where a folder goes raises ValidationError and nothing is written.
-
-        Example::
-
-            run.get_all_logs("./logs-of-run")   # ['./logs-of-run/user_logs/std_log.txt', ...]
-        """
-        where = Path(destination) if destination is not None else Path(self.id)
-        return run_details.download_logs(self._backend, self.id, where)
-
-    def restore_snapshot(
-        self,
-        snapshot_id: str | None = None,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        extract: bool = False,
-    ) -> str:
-        """Write the run's source snapshot (or snapshot ``snapshot_id``) as
-        ``<path>/<snapshot id>.zip`` and return its path, as v1 did; ``path`` is a folder,
-        the current one by default. With ``extract=True`` the files go into the new folder
-        ``<path>/<snapshot id>`` instead. Either appears whole or not at all, and nothing is
-        written outside ``path``.
-
-        Example::
-
-            run.restore_snapshot(path="./restored")   # './restored/3f1c....zip'
-        """
-        if snapshot_id is None:
-            snapshot_id = self.get_properties().get(run_details.SNAPSHOT_PROPERTY)
-            if snapshot_id is None:
-                raise NotFoundError(
-                    f"run {self.id!r} has no snapshot: it was not submitted, nor started with "
-                    "exp.start_logging(snapshot_directory=...)"
-                )
-        folder = Path(path) if path is not None else Path.cwd()
-        if not extract:
-            return run_details.write_snapshot_zip(self._backend, snapshot_id, folder)
-        # The function that gives a submitted run its working folder: it refuses a folder
-        # that holds anything already, so nothing is mixed with what is there.
-        target = folder / snapshot_id
-        restore_snapshot_files(self._backend, snapshot_id, target)
-        return os.fspath(target)
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -533,122 +485,6 @@ class Run:
     def properties(self) -> dict[str, str]:
         """The run's properties, read now (v1's ``run.properties``)."""
         return self.get_properties()
-
-    # -- files ---------------------------------------------------------------------------
-
-    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
-        """Store a local file (or a binary stream) among the run's files as ``name``."""
-        name = clean_relpath("name", name)
-        if isinstance(path_or_stream, str | os.PathLike):
-            source = Path(path_or_stream)
-            if not source.is_file():
-                raise ValidationError("path_or_stream", f"{source} is not a file")
-            self._backend.upload_run_file(self.id, name, source)
-        else:
-            self._backend.upload_run_file(self.id, name, path_or_stream)
-
-    def upload_files(
-        self, names: builtins.list[str], paths: builtins.list[str | os.PathLike[str]]
-    ) -> None:
-        """Store several local files; every name and path is checked before any is stored."""
-        if len(names) != len(paths):
-            raise ValidationError("paths", "names and paths must have the same length")
-        clean = [clean_relpath("names", name) for name in names]
-        sources = [Path(path) for path in paths]
-        for source in sources:
-            if not source.is_file():
-                raise ValidationError("paths", f"{source} is not a file")
-        for name, source in zip(clean, sources, strict=True):
-            self._backend.upload_run_file(self.id, name, source)
-
-    def upload_folder(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Store every file under the local folder ``path`` as ``name/<relative path>``.
-
-        Links follow the snapshot's rule: a link to a file inside the folder is stored as that
-        file; links to folders, links leading out of it and special files are left out, with
-        a warning naming them."""
-        prefix = clean_relpath("name", name)
-        folder = Path(path)
-        if not folder.is_dir():
-            raise ValidationError("path", f"{folder} is not a folder")
-        found = local_tree.files_to_read(os.fspath(folder), "uploading", logger)
-        self.upload_files(
-            [f"{prefix}/{relpath}" for _, relpath in found], [source for source, _ in found]
-        )
-
-    def get_file_names(self) -> builtins.list[str]:
-        """The names of every file of the run, sorted."""
-        return [
-            info.path
-            for info in every_item(
-                lambda limit, after: self._backend.list_run_files(self.id, limit=limit, after=after)
-            )
-        ]
-
-    def download_file(
-        self, name: str, output_file_path: str | os.PathLike[str] | None = None
-    ) -> Path:
-        """Download one of the run's files; returns where it went. ``output_file_path``
-        defaults to the file's base name in the current folder; an existing folder gets the
-        file inside it. The file appears whole or not at all; a symbolic link at its name is
-        replaced, never written through.
-
-        Example::
-
-            run.download_file("outputs/model/saved_model.pb", "./model/saved_model.pb")
-        """
-        name = clean_relpath("name", name)
-        target = (
-            Path(output_file_path)
-            if output_file_path is not None
-            else Path(name.rsplit("/", 1)[-1])
-        )
-        if target.is_dir():
-            target = target / name.rsplit("/", 1)[-1]
-        with self._backend.open_run_file(self.id, name) as source:
-            _write_stream_atomically(source, target.parent, target.name, "output_file_path")
-        return target
-
-    def download_files(
-        self,
-        prefix: str | None = None,
-        output_directory: str | os.PathLike[str] | None = None,
-        append_prefix: bool = True,
-    ) -> builtins.list[Path]:
-        """Download every file whose name starts with ``prefix`` (all by default) into
-        ``output_directory`` (default: the current folder), keeping their relative paths
-        (without the prefix when ``append_prefix=False``). Returns the local paths.
-
-        Each file appears whole or not at all. A symbolic link below ``output_directory``
-        where a folder goes (``outputs -> /elsewhere``) raises ValidationError (field
-        ``output_directory``) and nothing is written through it; a link at a file's name is
-        replaced.
-
-        Example::
-
-            run.download_files(prefix="outputs/", output_directory="./results")
-        """
-        # A prefix is a plain string prefix, as in v1: "outputs/" or "outputs/model".
-        wanted = clean_relpath("prefix", prefix or "", allow_root=True)
-        if wanted and (prefix or "").endswith("/"):
-            wanted += "/"
-        out = Path(output_directory) if output_directory is not None else Path.cwd()
-        wanted_files = []
-        for info in self._backend.list_run_files(self.id):
-            if not info.path.startswith(wanted):
-                continue
-            relative = info.path if append_prefix else info.path[len(wanted) :].lstrip("/")
-            wanted_files.append((info.path, relative or info.path.rsplit("/", 1)[-1]))
-        # Every folder checked before the first file is written.
-        local_tree.check_folders(
-            os.fspath(out), [relative for _, relative in wanted_files], field="output_directory"
-        )
-        written = []
-        for name, relative in wanted_files:
-            with self._backend.open_run_file(self.id, name) as source:
-                _write_stream_atomically(source, out, relative, "output_directory")
-            written.append(out / relative)
-        return written
 
     # -- children ------------------------------------------------------------------------
 
@@ -920,10 +756,3 @@ class Run:
             f"<td>{v if k == 'Latest metrics' else html.escape(v)}</td>" for k, v in cells
         )
         return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
-
-
-def _write_stream_atomically(source: IO[bytes], root: Path, relpath: str, field: str) -> None:
-    """Write ``source`` to ``root/relpath`` whole, following no link below ``root``."""
-    with local_tree.open_write(os.fspath(root), relpath, field=field) as out:
-        while chunk := source.read(8 << 20):
-            out.write(chunk)
