@@ -141,7 +141,11 @@ def list_of_scalars(name: str, value: Any) -> list[float | int | str | bool]:
             f"a list metric takes a list, tuple, range, generator or array of values, not "
             f"{type(value).__name__}",
         )
-    return [check_scalar(name, item) for item in value]
+    try:
+        items = list(value)
+    except TypeError as error:  # a 0-d numpy array has __iter__ but cannot be iterated
+        raise ValidationError("value", f"{value!r} cannot be read as a list: {error}") from None
+    return [check_scalar(name, item) for item in items]
 
 
 def check_step(name: str, step: Any) -> int:

@@ -159,7 +159,8 @@ class Model:
     """One version of a registered model, looked up as v1 did: ``Model(ws, name)`` is the
     latest version, ``Model(ws, name, version=3)`` or ``Model(ws, id="name:3")`` one version;
     ``tags``, ``properties``, ``run_id`` and ``model_framework`` keep the newest version that
-    matches them all (with or without a name). NotFoundError when none does.
+    matches them all (with or without a name). NotFoundError when none does. v1's ``expand``
+    changes nothing here: a version always comes whole.
 
     Example::
 

@@ -152,7 +152,8 @@ def v1_properties(
         warnings.warn(
             f"{caller}: {', '.join(given)} describe a deployment, which modelyard does not "
             "make yet; recorded with the model version and otherwise ignored",
-            stacklevel=3,
+            # The user's call: their line -> register -> Model._v1_arguments -> here.
+            stacklevel=4,
         )
         properties[DEPLOYMENT_PROPERTY] = json.dumps(
             {name: _describe(value) for name, value in given.items()}, sort_keys=True

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from modelyard.errors import ValidationError
 from modelyard.metrics import check_scalar, check_step, list_of_scalars
 from modelyard.names import check_metric_name, check_tag_key, check_tags, clean_relpath
 
@@ -112,6 +113,8 @@ class OfflineRun:
         values = list(tag_values) if tag_values is not None else None
         if values is not None:
             check_tag_key("tag_key", tag_key)
+        elif count is None:
+            raise ValidationError("count", "give count, or tag_key and tag_values")
         children = [OfflineRun() for _ in range(count if count is not None else len(values or []))]
         for child, value in zip(children, values or [], strict=False):
             child._tags.update(check_tags("tag_values", {tag_key: value}))

@@ -105,7 +105,7 @@ def test_deployment_arguments_are_recorded_with_one_warning(
             sample_output_dataset=RegisteredDataset("sample-out"),
             resource_configuration={"cpu": 1, "memory_in_gb": 0.5},
         )
-    assert len(caught) == 1
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the user's call
     data = model.serialize()
     assert data["sampleInputDatasetId"] == {"dataset": "sample-in"}
     assert data["sampleOutputDatasetId"] == {"dataset": "sample-out"}

@@ -268,6 +268,8 @@ def test_create_children_outside_a_script(experiment: Experiment) -> None:
     assert len(list(parent.get_children())) == 5  # nothing made by a refused call
     offline = OfflineRun().create_children(tag_key="k", tag_values=["a", "b"])
     assert [child.get_tags() for child in offline] == [{"k": "a"}, {"k": "b"}]
+    with pytest.raises(ValidationError, match="count"):
+        OfflineRun().create_children()
 
 
 # -- metrics and tags -----------------------------------------------------------------------
@@ -285,7 +287,7 @@ def test_log_list_takes_any_iterable(experiment: Experiment) -> None:
         "range": [0, 1, 2],
         "tuple": [True, "b"],
     }
-    for bad in ("abc", {"a": 1}, 3, np.array([[1, 2], [3, 4]])):
+    for bad in ("abc", {"a": 1}, 3, np.array(3), np.array([[1, 2], [3, 4]])):
         with pytest.raises(ValidationError):
             run.log_list("bad", bad)
     offline = OfflineRun()
