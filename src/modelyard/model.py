@@ -35,7 +35,9 @@ from modelyard.model_arguments import (
     FRAMEWORK_VERSION_PROPERTY,
     RESERVED_PREFIX,
     Framework,
+    only_children,
     recorded,
+    user_properties,
     v1_properties,
 )
 from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
@@ -66,38 +68,6 @@ def _new_upload_id() -> str:
 
 def _open_no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
-
-
-def _user_properties(properties: object) -> dict[str, str]:
-    """The properties a user gives; the ``modelyard.`` keys are modelyard's own."""
-    clean = check_tags("properties", properties)
-    for key in clean:
-        if key.startswith(RESERVED_PREFIX):
-            raise ValidationError(
-                "properties", f"{key!r}: keys starting with {RESERVED_PREFIX!r} are modelyard's"
-            )
-    return clean
-
-
-def _only_children(
-    found: list[tuple[str, str]], child_paths: object, source: Path
-) -> list[tuple[str, str]]:
-    """The files of a model folder that v1's ``child_paths`` choose (each a file or a
-    folder inside it); a child path that names nothing there is a ValidationError."""
-    if isinstance(child_paths, str) or not isinstance(child_paths, list | tuple):
-        raise ValidationError("child_paths", "give a list of paths inside the model_path folder")
-    wanted = [clean_relpath("child_paths", path) for path in child_paths]
-    chosen: list[tuple[str, str]] = []
-    for child in wanted:
-        matches = [
-            (path, relpath)
-            for path, relpath in found
-            if relpath == child or relpath.startswith(child + "/")
-        ]
-        if not matches:
-            raise ValidationError("child_paths", f"{child!r} is not a file or folder in {source}")
-        chosen.extend(match for match in matches if match not in chosen)
-    return chosen
 
 
 def _find_model(
@@ -255,7 +225,7 @@ class Model:
         """
         check_name("model_name", model_name)
         clean_tags = check_tags("tags", tags)
-        clean_properties = _user_properties(properties)
+        clean_properties = user_properties(properties)
         clean_properties.update(
             Model._v1_arguments(
                 "Model.register",
@@ -281,7 +251,7 @@ class Model:
         else:
             found = local_tree.files_to_read(os.fspath(source), "registering", logger)
             if child_paths is not None:
-                found = _only_children(found, child_paths, source)
+                found = only_children(found, child_paths, source)
             files = [(path, f"{source.name}/{relpath}") for path, relpath in found]
             if not files:
                 raise ValidationError("model_path", f"{source} holds no files")
@@ -317,7 +287,7 @@ class Model:
     ) -> Model:
         check_name("model_name", model_name)
         clean_tags = check_tags("tags", tags)
-        clean_properties = {**_user_properties(properties), **v1}
+        clean_properties = {**user_properties(properties), **v1}
         run_path = clean_relpath("model_path", model_path)
         backend = run.workspace._backend
         run.flush()

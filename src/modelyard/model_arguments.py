@@ -6,6 +6,8 @@ of the reserved ``modelyard.`` prefix (``Model.properties`` leaves those out):
 - ``model_framework`` and ``model_framework_version``: recorded, read back as
   ``model.model_framework`` / ``model_framework_version`` and in ``serialize()``;
   ``Model.Framework`` holds v1's names (any other name is taken too, as v1 took it).
+- ``child_paths``: the files or folders inside the ``model_path`` folder to register (the
+  others are left out).
 - ``datasets``: v1's list of ``(scenario, dataset)`` pairs; each dataset is recorded by its
   name (or id), read back by ``serialize()["datasets"]``.
 - ``sample_input_dataset``, ``sample_output_dataset``, ``resource_configuration``: they
@@ -24,10 +26,11 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 from modelyard.errors import ValidationError
-from modelyard.names import MAX_NAME_LENGTH
+from modelyard.names import MAX_NAME_LENGTH, check_tags, clean_relpath
 
 RESERVED_PREFIX = "modelyard."
 FRAMEWORK_PROPERTY = "modelyard.framework"
@@ -159,6 +162,38 @@ def v1_properties(
             {name: _describe(value) for name, value in given.items()}, sort_keys=True
         )
     return properties
+
+
+def user_properties(properties: object) -> dict[str, str]:
+    """The properties a user gives; the ``modelyard.`` keys are modelyard's own."""
+    clean = check_tags("properties", properties)
+    for key in clean:
+        if key.startswith(RESERVED_PREFIX):
+            raise ValidationError(
+                "properties", f"{key!r}: keys starting with {RESERVED_PREFIX!r} are modelyard's"
+            )
+    return clean
+
+
+def only_children(
+    found: list[tuple[str, str]], child_paths: object, source: Path
+) -> list[tuple[str, str]]:
+    """The files of a model folder that v1's ``child_paths`` choose (each a file or a
+    folder inside it); a child path that names nothing there is a ValidationError."""
+    if isinstance(child_paths, str) or not isinstance(child_paths, list | tuple):
+        raise ValidationError("child_paths", "give a list of paths inside the model_path folder")
+    wanted = [clean_relpath("child_paths", path) for path in child_paths]
+    chosen: list[tuple[str, str]] = []
+    for child in wanted:
+        matches = [
+            (path, relpath)
+            for path, relpath in found
+            if relpath == child or relpath.startswith(child + "/")
+        ]
+        if not matches:
+            raise ValidationError("child_paths", f"{child!r} is not a file or folder in {source}")
+        chosen.extend(match for match in matches if match not in chosen)
+    return chosen
 
 
 def recorded(properties: dict[str, str], key: str) -> Any:
