@@ -54,8 +54,17 @@ def test_root_is_allowed_only_when_asked() -> None:
 
 def test_tags() -> None:
     assert check_tags("tags", {"a": 1, "b": None, "c": "x"}) == {"a": "1", "b": "", "c": "x"}
+    # v1 allows spaces and punctuation in keys ("Best Run"); control characters, empty keys,
+    # edge spaces and unbounded lengths are refused, naming the key.
+    assert check_tags("tags", {"Best Run": "yes", "lr (init)": 0.1}) == {
+        "Best Run": "yes",
+        "lr (init)": "0.1",
+    }
+    for bad in ("", "tab\there", "bell\x07", "rtl\u202eoverride", " edge", "k" * 256):
+        with pytest.raises(ValidationError, match="key"):
+            check_tags("tags", {bad: "x"})
     with pytest.raises(ValidationError):
-        check_tags("tags", {"bad key": "x"})
+        check_tags("tags", {1: "x"})
     with pytest.raises(ValidationError):
         check_tags("tags", {"k": "x" * 5001})
     with pytest.raises(ValidationError):

@@ -11,14 +11,19 @@ Example::
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import every_item
-from modelyard.backend.records import RUNNING, ExperimentRecord
+from modelyard.backend.records import RUN_STATES, RUNNING, ExperimentRecord
+from modelyard.backend.snapshot import take_snapshot
+from modelyard.errors import ValidationError
 from modelyard.names import check_display_name, check_experiment_name, tag_filter
 from modelyard.run import INTERACTIVE, Run, new_run_id
-from modelyard.submit import submit
+from modelyard.run_details import SNAPSHOT_PROPERTY, SUBMITTED_BY_PROPERTY, current_account
+from modelyard.submit import snapshot_limits, submit
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -65,10 +70,21 @@ class Experiment:
         tags: Any = None,
         properties: Any = None,
         include_children: bool = False,
+        status: str | None = None,
     ) -> Iterator[Run]:
-        """The experiment's runs, newest first; only top-level runs unless
-        ``include_children``. ``tags``/``properties`` filter by a key, a ``[key, value]`` pair
-        or a dict. ``type`` keeps runs of one type (``interactive``, ``script``, ...)."""
+        """The experiment's runs, newest first, read a page at a time; only top-level runs
+        unless ``include_children``. ``tags``/``properties`` filter by a key, a
+        ``[key, value]`` pair or a dict. ``type`` keeps runs of one type (``interactive``,
+        ``script``, ...), ``status`` those in one state (``Completed``, ...).
+
+        Example::
+
+            best = [r for r in exp.get_runs(status="Completed", tags="Best Run")]
+        """
+        if status is not None and status not in RUN_STATES:
+            raise ValidationError(
+                "status", f"{status!r} is not a run status; use one of {', '.join(RUN_STATES)}"
+            )
         backend = self._workspace._backend
         wanted_tags = tag_filter(tags, "tags")
         wanted_properties = tag_filter(properties, "properties")
@@ -84,33 +100,60 @@ class Experiment:
             )
         )
         for record in records:
-            if type is None or record.run_type == type:
+            if (type is None or record.run_type == type) and (
+                status is None or record.status == status
+            ):
                 yield Run(self, record.id, _record=record)
 
     def start_logging(
         self,
-        snapshot_directory: str | None = None,
+        outputs: str | os.PathLike[str] | bool | None = None,
+        snapshot_directory: str | os.PathLike[str] | None = None,
         display_name: str | None = None,
-        outputs: str | None = None,
+        **kwargs: Any,
     ) -> Run:
         """Start an interactive run (status Running), for logging from a notebook.
 
-        With ``snapshot_directory`` the folder's files are stored with the run under
-        ``snapshot/``. ``display_name`` is up to 255 printable characters (the run id when
-        None). Use it as a context manager to complete (or fail) it at the end.
+        As in v1, the folder ``./outputs`` of the current folder is tracked: what it holds
+        when the run ends (``run.complete()``, ``fail()``, the end of a ``with`` block) is
+        uploaded as the run's ``outputs/...``. ``outputs`` names another folder inside the
+        current one (its files get its relative path), ``outputs=False`` tracks none. Links
+        are not followed out of the folder. ``snapshot_directory`` takes a snapshot of that
+        folder, as ``exp.submit`` does (``run.restore_snapshot()`` gives it back).
+        ``display_name`` is up to 255 printable characters (the run id when None).
+
+        Example::
+
+            with exp.start_logging(snapshot_directory=".") as run:
+                run.log("accuracy", 0.93)      # and ./outputs is uploaded at the end
         """
+        if kwargs:
+            # v1 takes **kwargs and reads these names only: others went nowhere there.
+            raise ValidationError(
+                sorted(kwargs)[0],
+                "start_logging takes outputs=, snapshot_directory= and display_name= only",
+            )
         display_name = check_display_name("display_name", display_name)
+        tracked = _tracked_outputs(outputs)
         backend = self._workspace._backend
+        properties = {SUBMITTED_BY_PROPERTY: current_account()}
+        if snapshot_directory is not None:
+            folder = Path(snapshot_directory)
+            if not folder.is_dir():
+                raise ValidationError("snapshot_directory", f"{folder} is not a folder")
+            max_bytes, max_files = snapshot_limits()
+            snapshot = take_snapshot(folder, backend, max_bytes=max_bytes, max_files=max_files)
+            properties[SNAPSHOT_PROPERTY] = snapshot.id
         record = backend.create_run(
             new_run_id(self._name),
             self._name,
             run_type=INTERACTIVE,
             status=RUNNING,
             display_name=display_name,
+            properties=properties,
         )
         run = Run(self, record.id, _record=record)
-        if snapshot_directory is not None:
-            run.upload_folder("snapshot", snapshot_directory)
+        run._outputs = tracked
         return run
 
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
@@ -135,3 +178,22 @@ class Experiment:
             f"<td>{html.escape(self._name)}</td><td>{html.escape(self._workspace.name)}</td>"
             f"<td>{len(runs)}</td></tr></table>"
         )
+
+
+def _tracked_outputs(outputs: str | os.PathLike[str] | bool | None) -> tuple[Path, str] | None:
+    """The folder an interactive run uploads when it ends, and the name its files get."""
+    if outputs is False:
+        return None
+    if outputs is None or outputs is True:
+        outputs = "outputs"
+    if not isinstance(outputs, str | os.PathLike):
+        raise ValidationError("outputs", "give a folder's path, or False to track none")
+    here = Path.cwd().resolve()
+    folder = (here / outputs).resolve()
+    if folder == here or not folder.is_relative_to(here):
+        raise ValidationError(
+            "outputs",
+            f"{os.fspath(outputs)!r} is not a folder inside the current one ({here}); give "
+            "one below it, or outputs=False",
+        )
+    return folder, folder.relative_to(here).as_posix()

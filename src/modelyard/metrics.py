@@ -131,6 +131,23 @@ def check_scalar(name: str, value: Any) -> float | int | str | bool:
     return value  # type: ignore[no-any-return]
 
 
+def list_of_scalars(name: str, value: Any) -> list[float | int | str | bool]:
+    """The items of ``value`` (any iterable: list, tuple, range, generator, 1-D numpy array)
+    checked with :func:`check_scalar`, as a list; a string, bytes or a dict is refused (each
+    is iterable, but not a list of values)."""
+    if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
+        raise ValidationError(
+            "value",
+            f"a list metric takes a list, tuple, range, generator or array of values, not "
+            f"{type(value).__name__}",
+        )
+    try:
+        items = list(value)
+    except TypeError as error:  # a 0-d numpy array has __iter__ but cannot be iterated
+        raise ValidationError("value", f"{value!r} cannot be read as a list: {error}") from None
+    return [check_scalar(name, item) for item in items]
+
+
 def check_step(name: str, step: Any) -> int:
     """Return ``step`` as an int that the store holds (64 bits), or raise ValidationError."""
     if isinstance(step, bool) or not isinstance(step, int):

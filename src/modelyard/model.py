@@ -27,17 +27,37 @@ from typing import TYPE_CHECKING, Any
 from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
+from modelyard.model_arguments import (
+    CREATED_BY_PROPERTY,
+    DATASETS_PROPERTY,
+    DEPLOYMENT_PROPERTY,
+    FRAMEWORK_PROPERTY,
+    FRAMEWORK_VERSION_PROPERTY,
+    RESERVED_PREFIX,
+    Framework,
+    only_children,
+    recorded,
+    user_properties,
+    v1_properties,
+)
 from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
+from modelyard.run_details import current_account
 from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from modelyard.run import Run
     from modelyard.workspace import Workspace
 
-# Where get_model_path keeps downloaded models, relative to the current folder (v1 used
-# ./azureml-models/<name>/<version>).
-MODEL_CACHE_DIR = "modelyard-models"
+# Where get_model_path keeps downloaded models, relative to the current folder: v1's
+# ./azureml-models/<name>/<version>, so v1 scripts that open that path find them. Earlier
+# modelyard versions used ./modelyard-models, still looked in.
+MODEL_CACHE_DIR = "azureml-models"
+OLD_MODEL_CACHE_DIR = "modelyard-models"
 MODEL_DIR_ENV = "MODELYARD_MODEL_DIR"
+# What v1 sets to the folder of the models a scoring script gets: looked in first.
+V1_MODEL_DIR_ENV = "AZUREML_MODEL_DIR"
+# v1's mimeType of every model it registered from files.
+MIME_TYPE = "application/octet-stream"
 
 logger = logging.getLogger(__name__)
 
@@ -50,27 +70,114 @@ def _open_no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
+def _find_model(
+    workspace: Workspace,
+    name: str | None,
+    version: int | None,
+    tags: Any,
+    properties: Any,
+    run_id: str | None,
+    framework: str | None,
+) -> ModelRecord:
+    """The newest version matching every filter given (v1's lookup by tags, properties, run
+    id or framework), read a page at a time."""
+    wanted_tags = tag_filter(tags, "tags")
+    wanted_properties = tag_filter(properties, "properties") or {}
+    records = every_item(
+        lambda limit, after: workspace._backend.list_models(
+            name, tags=wanted_tags, limit=limit, after=after
+        )
+    )
+    for record in records:
+        if version is not None and record.version != version:
+            continue
+        if run_id is not None and record.run_id != run_id:
+            continue
+        if framework is not None and record.properties.get(FRAMEWORK_PROPERTY) != framework:
+            continue
+        if all(
+            key in record.properties and (value is None or record.properties[key] == value)
+            for key, value in wanted_properties.items()
+        ):
+            return record
+    asked = {
+        "name": name,
+        "version": version,
+        "tags": tags,
+        "properties": properties,
+        "run_id": run_id,
+        "model_framework": framework,
+    }
+    described = ", ".join(f"{k}={v!r}" for k, v in asked.items() if v is not None)
+    raise NotFoundError(f"no registered model matches {described}; Model.list(ws) lists them")
+
+
+def _version_folders(root: Path, version: int | None) -> builtins.list[Path]:
+    """``root/<version>`` (the newest when None) when it is a folder; else nothing."""
+    if not root.is_dir():
+        return []
+    if version is None:
+        versions = sorted((int(p.name) for p in root.iterdir() if p.name.isdigit()), reverse=True)
+        if not versions:
+            return []
+        version = versions[0]
+    folder = root / str(version)
+    return [folder] if folder.is_dir() else []
+
+
 class Model:
-    """One version of a registered model. ``Model(ws, name, version=None)`` gets the latest
-    version when ``version`` is None; ``Model(ws, id="name:3")`` works too."""
+    """One version of a registered model, looked up as v1 did: ``Model(ws, name)`` is the
+    latest version, ``Model(ws, name, version=3)`` or ``Model(ws, id="name:3")`` one version;
+    ``tags``, ``properties``, ``run_id`` and ``model_framework`` keep the newest version that
+    matches them all (with or without a name). NotFoundError when none does. v1's ``expand``
+    changes nothing here: a version always comes whole.
+
+    Example::
+
+        Model(ws, "mnist", tags={"stage": "prod"}).version       # 4
+        Model(ws, run_id=run.id)                                   # what that run registered
+    """
+
+    Framework = Framework
 
     def __init__(
         self,
         workspace: Workspace,
         name: str | None = None,
         id: str | None = None,
-        version: int | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        version: int | str | None = None,
+        run_id: str | None = None,
+        model_framework: str | None = None,
+        expand: bool = True,
+        **kwargs: Any,
     ) -> None:
+        if kwargs:
+            raise ValidationError(
+                sorted(kwargs)[0], "Model() has no such argument (v1's or modelyard's)"
+            )
         if id is not None:
             name, _, number = id.partition(":")
             if not number.isdigit():
                 raise ValidationError("id", f"{id!r} is not a model id of the form name:version")
             version = int(number)
-        if name is None:
-            raise ValidationError("name", "give the model's name (or id='name:version')")
-        check_name("name", name)
+        if isinstance(version, str):
+            if not version.isdigit():
+                raise ValidationError("version", f"{version!r} is not a version number")
+            version = int(version)
+        if name is not None:
+            check_name("name", name)
         self._workspace = workspace
-        self._record = workspace._backend.get_model(name, version)
+        filters = tags, properties, run_id, model_framework
+        if name is not None and all(f is None for f in filters):
+            self._record = workspace._backend.get_model(name, version)
+            return
+        if name is None and version is None and all(f is None for f in filters):
+            raise ValidationError("name", "give the model's name (or id='name:version')")
+        self._record = _find_model(
+            workspace, name, version, tags, properties, run_id, model_framework
+        )
 
     @classmethod
     def _from_record(cls, workspace: Workspace, record: ModelRecord) -> Model:
@@ -90,8 +197,22 @@ class Model:
         tags: dict[str, Any] | None = None,
         properties: dict[str, Any] | None = None,
         description: str | None = None,
+        datasets: builtins.list[tuple[str, Any]] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        child_paths: builtins.list[str] | None = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
     ) -> Model:
         """Register a local file or folder as the next version of ``model_name``.
+
+        v1's arguments are taken (see model_arguments.py): ``model_framework`` and
+        ``model_framework_version`` are recorded and read back, ``datasets`` recorded by
+        name, ``child_paths`` (paths inside the ``model_path`` folder) registers only those
+        files or folders; the deployment ones (``sample_input_dataset``, ...) are recorded
+        with one warning. An unknown keyword is a ValidationError naming it.
 
         In a folder, links follow a run snapshot's rule: a link to a file inside the folder is
         stored as that file; links to folders, links leading out of the folder (to
@@ -104,15 +225,33 @@ class Model:
         """
         check_name("model_name", model_name)
         clean_tags = check_tags("tags", tags)
-        clean_properties = check_tags("properties", properties)
+        clean_properties = user_properties(properties)
+        clean_properties.update(
+            Model._v1_arguments(
+                "Model.register",
+                model_framework=model_framework,
+                model_framework_version=model_framework_version,
+                datasets=datasets,
+                sample_input_dataset=sample_input_dataset,
+                sample_output_dataset=sample_output_dataset,
+                resource_configuration=resource_configuration,
+                **kwargs,
+            )
+        )
         source = Path(model_path).expanduser()
         if not source.exists():
             raise ValidationError("model_path", f"{source} does not exist")
         source = source.resolve()
         if source.is_file():
+            if child_paths is not None:
+                raise ValidationError(
+                    "child_paths", f"{source} is a file; child_paths choose files of a folder"
+                )
             files = [(os.fspath(source), source.name)]
         else:
             found = local_tree.files_to_read(os.fspath(source), "registering", logger)
+            if child_paths is not None:
+                found = only_children(found, child_paths, source)
             files = [(path, f"{source.name}/{relpath}") for path, relpath in found]
             if not files:
                 raise ValidationError("model_path", f"{source} holds no files")
@@ -144,10 +283,11 @@ class Model:
         tags: dict[str, Any] | None,
         properties: dict[str, Any] | None,
         description: str | None,
+        v1: dict[str, str],
     ) -> Model:
         check_name("model_name", model_name)
         clean_tags = check_tags("tags", tags)
-        clean_properties = check_tags("properties", properties)
+        clean_properties = {**user_properties(properties), **v1}
         run_path = clean_relpath("model_path", model_path)
         backend = run.workspace._backend
         run.flush()
@@ -163,6 +303,14 @@ class Model:
             description=description,
         )
         return cls._from_record(run.workspace, record)
+
+    @staticmethod
+    def _v1_arguments(caller: str, **arguments: Any) -> dict[str, str]:
+        """The reserved properties recording v1's arguments, with who registers."""
+        return {
+            **v1_properties(caller, **arguments),
+            CREATED_BY_PROPERTY: current_account(),
+        }
 
     # -- reading -------------------------------------------------------------------------
 
@@ -185,7 +333,80 @@ class Model:
 
     @property
     def properties(self) -> dict[str, str]:
-        return dict(self._record.properties)
+        """The properties given at registration (modelyard's own ``modelyard.`` ones left
+        out: they are read back by the attributes of their names)."""
+        return {
+            key: value
+            for key, value in self._record.properties.items()
+            if not key.startswith(RESERVED_PREFIX)
+        }
+
+    @property
+    def model_framework(self) -> str | None:
+        """The framework given at registration (``Model.Framework.TENSORFLOW``...), or None."""
+        return self._record.properties.get(FRAMEWORK_PROPERTY)
+
+    @property
+    def model_framework_version(self) -> str | None:
+        return self._record.properties.get(FRAMEWORK_VERSION_PROPERTY)
+
+    @property
+    def created_by(self) -> str | None:
+        """The OS account that registered this version (None for versions older than this
+        record)."""
+        return self._record.properties.get(CREATED_BY_PROPERTY)
+
+    @property
+    def url(self) -> str:
+        """Where the version's files are stored: a local folder, or the store's URL (v1's
+        storage URL of the model)."""
+        return self._workspace._backend.model_url(self._record)
+
+    @property
+    def experiment_name(self) -> str | None:
+        """The experiment of the run that made this model, when it was registered from one."""
+        if self._record.run_id is None:
+            return None
+        try:
+            return self._workspace._backend.get_run(self._record.run_id).experiment_name
+        except NotFoundError:
+            return None
+
+    def serialize(self) -> dict[str, Any]:
+        """The version as v1's JSON dict (``createdTime``, ``createdBy``, ``description``,
+        ``id``, ``mimeType``, ``name``, ``framework``, ``frameworkVersion``, ``tags``,
+        ``properties``, ``version``, ``url``, ``experimentName``, ``runId``, ...).
+
+        Example::
+
+            json.dumps(Model(ws, "mnist").serialize())
+        """
+        properties = self._record.properties
+        deployment = recorded(properties, DEPLOYMENT_PROPERTY) or {}
+        return {
+            "createdTime": self.created_time.isoformat(),
+            "createdBy": {"userName": self.created_by} if self.created_by else None,
+            "description": self.description,
+            "id": self.id,
+            "mimeType": MIME_TYPE,
+            "name": self.name,
+            "framework": self.model_framework or Framework.CUSTOM,
+            "frameworkVersion": self.model_framework_version,
+            "tags": self.tags,
+            "kvTags": self.tags,
+            "properties": self.properties,
+            "unpack": False,
+            "url": self.url,
+            "version": self.version,
+            "experimentName": self.experiment_name,
+            "runId": self.run_id,
+            "datasets": recorded(properties, DATASETS_PROPERTY) or {},
+            "sampleInputDatasetId": deployment.get("sample_input_dataset"),
+            "sampleOutputDatasetId": deployment.get("sample_output_dataset"),
+            "resourceConfiguration": deployment.get("resource_configuration"),
+            "parentModelId": None,
+            "derivedModelIds": [],
+        }
 
     @property
     def description(self) -> str | None:
@@ -295,11 +516,19 @@ class Model:
     def get_model_path(
         model_name: str, version: int | None = None, _workspace: Workspace | None = None
     ) -> str:
-        """The local path of a model's file or folder.
+        """The local path of a model's file or folder, where v1 kept it.
 
-        With ``_workspace`` the model is downloaded (once) to
-        ``./modelyard-models/<name>/<version>/``. Without it, the path is looked up there and in
-        ``$MODELYARD_MODEL_DIR``; the error lists where it looked.
+        With ``_workspace`` the model is downloaded (once) to v1's
+        ``./azureml-models/<name>/<version>/``, so a script that opens that path by name
+        finds it too. Without it, the path is looked up in ``$AZUREML_MODEL_DIR`` (v1's
+        folder of a scoring script's models: the model's own version folder, or a folder of
+        ``<name>/<version>/``), ``$MODELYARD_MODEL_DIR``, ``./azureml-models`` and
+        ``./modelyard-models``; the error lists where it looked.
+
+        Example::
+
+            path = Model.get_model_path("sklearn-mnist", _workspace=ws)
+            # '/home/me/project/azureml-models/sklearn-mnist/1/model.pkl'
         """
         check_name("model_name", model_name)
         if _workspace is not None:
@@ -310,21 +539,26 @@ class Model:
                 model.download(cache, exist_ok=True)
             return str(local.resolve())
         looked = []
-        roots = [Path(MODEL_CACHE_DIR) / model_name]
-        if os.environ.get(MODEL_DIR_ENV):
-            roots.append(Path(os.environ[MODEL_DIR_ENV]) / model_name)
-        for root in roots:
-            looked.append(str(root))
-            if not root.is_dir():
-                continue
-            versions = sorted(
-                (int(p.name) for p in root.iterdir() if p.name.isdigit()), reverse=True
-            )
-            chosen = version if version is not None else (versions[0] if versions else None)
-            if chosen is not None and (root / str(chosen)).is_dir():
-                entries = [p for p in (root / str(chosen)).iterdir() if not p.name.startswith(".")]
-                if len(entries) == 1:
-                    return str(entries[0].resolve())
+        folders: builtins.list[Path] = []
+        for variable in (V1_MODEL_DIR_ENV, MODEL_DIR_ENV):
+            if os.environ.get(variable):
+                base = Path(os.environ[variable])
+                # v1 sets it to azureml-models/<name>/<version> when a script has one model.
+                if (
+                    base.name.isdigit()
+                    and base.parent.name == model_name
+                    and (version is None or int(base.name) == version)
+                ):
+                    folders.append(base)
+                folders.extend(_version_folders(base / model_name, version))
+                looked.append(f"{variable}={base}")
+        for cache_dir in (MODEL_CACHE_DIR, OLD_MODEL_CACHE_DIR):
+            folders.extend(_version_folders(Path(cache_dir) / model_name, version))
+            looked.append(str(Path(cache_dir) / model_name))
+        for folder in folders:
+            entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+            if len(entries) == 1:
+                return str(entries[0].resolve())
         raise NotFoundError(
             f"model {model_name!r} (version {version or 'latest'}) is not on this machine; "
             f"looked in: {', '.join(looked)}. Pass _workspace=ws to download it"

@@ -11,8 +11,9 @@ format characters such as NUL, ESC or a right-to-left override).
 Metric names may also hold spaces, ``/``, ``:`` and parentheses (``train/loss``,
 ``acc (val)``), up to 255 characters, starting with a letter, digit or ``_``.
 
-Tag and property keys follow metric names without the spaces; their values are strings of at
-most 5,000 characters without NUL.
+Tag and property keys are free text, as in v1 (``"Best Run"``, ``"lr (initial)"``): 1 to 255
+printable characters (no control or format characters), not starting or ending with a space.
+Their values are strings of at most 5,000 characters without NUL.
 
 Relative paths (file names in a run, upload targets, model paths, download names) use ``/``
 between parts, are normalised (``./a//b`` is ``a/b``) and must stay inside their root: ``..``
@@ -58,7 +59,6 @@ WORKSPACE_FILE = "workspace.json"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
 _METRIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/: ()\[\]]{0,254}")
-_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,254}")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
 
@@ -119,6 +119,27 @@ def check_metric_name(field: str, name: object) -> str:
     return name
 
 
+def check_tag_key(field: str, key: object) -> str:
+    """Return ``key`` when it is a valid tag or property key (see the module docstring), else
+    raise ValidationError."""
+    if not isinstance(key, str):
+        raise ValidationError(field, f"a key must be a string, not {type(key).__name__}")
+    if not key or len(key) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            field, f"key {key[:24]!r} must have 1 to {MAX_NAME_LENGTH} characters, not {len(key)}"
+        )
+    if not key.isprintable():
+        bad = next(char for char in key if not char.isprintable())
+        raise ValidationError(
+            field,
+            f"key {key!r} holds the unprintable character {bad!r}; a key may hold letters, "
+            "digits, spaces and punctuation, but no control or format characters",
+        )
+    if key != key.strip():
+        raise ValidationError(field, f"key {key!r} starts or ends with a space; remove it")
+    return key
+
+
 def check_tags(field: str, tags: object) -> dict[str, str]:
     """Validate a mapping of tag or property keys to string values; return it as a plain dict.
 
@@ -131,12 +152,7 @@ def check_tags(field: str, tags: object) -> dict[str, str]:
         raise ValidationError(field, f"expected a dict of str to str, got {type(tags).__name__}")
     clean: dict[str, str] = {}
     for key, value in tags.items():
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise ValidationError(
-                field,
-                f"key {key!r} is not valid: use 1 to {MAX_NAME_LENGTH} characters from letters, "
-                "digits and '_ - . / :', starting with a letter, digit or '_'",
-            )
+        check_tag_key(field, key)
         text = "" if value is None else str(value)
         if len(text) > MAX_TAG_VALUE_LENGTH or "\x00" in text:
             raise ValidationError(

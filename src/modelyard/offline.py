@@ -17,11 +17,12 @@ import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modelyard.metrics import check_scalar, check_step
-from modelyard.names import check_metric_name, check_tags, clean_relpath
+from modelyard.errors import ValidationError
+from modelyard.metrics import check_scalar, check_step, list_of_scalars
+from modelyard.names import check_metric_name, check_tag_key, check_tags, clean_relpath
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Iterable
 
 
 class OfflineRun:
@@ -46,8 +47,8 @@ class OfflineRun:
             check_step(name, step)
         self._record("scalar", name, check_scalar(name, value))
 
-    def log_list(self, name: str, value: list[Any], description: str = "") -> None:
-        self._record("list", name, [check_scalar(name, v) for v in value])
+    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
+        self._record("list", name, list_of_scalars(name, value))
 
     def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         self._record("row", name, kwargs)
@@ -85,6 +86,14 @@ class OfflineRun:
     def get_properties(self) -> dict[str, str]:
         return dict(self._properties)
 
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self._properties)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._tags)
+
     def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
         print(f"Attempted to upload file {clean_relpath('name', name)} from {path_or_stream}")
 
@@ -93,6 +102,24 @@ class OfflineRun:
 
     def child_run(self, name: str | None = None, run_id: str | None = None) -> OfflineRun:
         return OfflineRun()
+
+    def create_children(
+        self,
+        count: int | None = None,
+        tag_key: str | None = None,
+        tag_values: Iterable[Any] | None = None,
+    ) -> list[OfflineRun]:
+        """Offline children, tagged as :meth:`Run.create_children` tags them."""
+        values = list(tag_values) if tag_values is not None else None
+        if values is not None:
+            check_tag_key("tag_key", tag_key)
+        elif count is None:
+            raise ValidationError("count", "give count, or tag_key and tag_values")
+        children = [OfflineRun() for _ in range(count if count is not None else len(values or []))]
+        for child, value in zip(children, values or [], strict=False):
+            child._tags.update(check_tags("tag_values", {tag_key: value}))
+        print(f"Attempted to create {len(children)} child runs")
+        return children
 
     def get_status(self) -> str:
         return "Running"

@@ -27,11 +27,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from modelyard import follow
+from modelyard import follow, run_details
 from modelyard.backend.base import METRIC_PAGE_SIZE, every_item
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
@@ -52,12 +52,17 @@ from modelyard.backend.records import (
 from modelyard.compute import compute_for
 from modelyard.environment import Environment
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
-from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, shape_v1
+from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, list_of_scalars, shape_v1
 from modelyard.model import Model
-from modelyard.names import check_display_name, check_metric_name, check_tags, clean_relpath
+from modelyard.names import (
+    check_display_name,
+    check_metric_name,
+    check_tag_key,
+    check_tags,
+)
+from modelyard.run_files import RunFiles
 from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
-from modelyard.store import local_tree
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -71,6 +76,8 @@ logger = logging.getLogger(__name__)
 INTERACTIVE = "interactive"
 CHILD = "child"
 SCRIPT = "script"  # submitted with exp.submit
+# The most children one create_children call makes: each is a call to the store.
+MAX_CHILDREN = 10_000
 
 # One metric buffer per live run in this process, shared by every Run object of that run (so
 # points logged through one are seen through another), flushed at interpreter exit so a
@@ -135,7 +142,7 @@ def _image_file_name(name: str, index: int, process: int | None = None) -> str:
     return f"images/{safe}.png" if index == 0 else f"images/{safe}_{index}.png"
 
 
-class Run:
+class Run(RunFiles):
     """A run of an experiment. ``Run(experiment, run_id)`` opens an existing one."""
 
     def __init__(self, experiment: Experiment, run_id: str, _record: RunRecord | None = None):
@@ -151,6 +158,46 @@ class Run:
         self._buffer_key = (experiment.workspace._id, self._record.id)
         # Inside a process of a distributed run: its number, kept with every point it logs.
         self._process: int | None = None
+        # An interactive run's tracked outputs folder and the name its files get in the run
+        # (exp.start_logging(outputs=...)): uploaded when the run ends, as v1 did.
+        self._outputs: tuple[Path, str] | None = None
+
+    @staticmethod
+    def get(workspace: Workspace, run_id: str) -> Run:
+        """The run ``run_id`` of any experiment of ``workspace`` (v1's ``Run.get``);
+        NotFoundError when there is none, ValidationError for an id that cannot be one.
+
+        Example::
+
+            run = Run.get(ws, "tf-mnist_1700000000_1a2b3c4d")
+        """
+        return workspace.get_run(run_id)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """The experiment's runs, newest first, read a page at a time (v1's ``Run.list``):
+        see :meth:`Experiment.get_runs`. ``_rehydrate_runs`` is v1's and changes nothing
+        here: every run comes with its record.
+
+        Example::
+
+            [r.id for r in Run.list(exp, status="Completed", tags={"best": None})]
+        """
+        return experiment.get_runs(
+            type=type,
+            tags=tags,
+            properties=properties,
+            status=status,
+            include_children=include_children,
+        )
 
     # -- identity ------------------------------------------------------------------------
 
@@ -196,15 +243,34 @@ class Run:
         return self._refresh().status
 
     def get_details(self) -> dict[str, Any]:
-        """Times, status, tags, properties and the error (if any), as a dict."""
+        """The run's details with v1's keys: ``runId``, ``target``, ``status``,
+        ``startTimeUtc``, ``endTimeUtc``, ``properties``, ``tags``, ``inputDatasets``,
+        ``outputDatasets``, ``runDefinition`` (what it runs: script, arguments, target,
+        environment, ...), ``logFiles`` (name -> where the file is), ``submittedBy`` (the OS
+        account), ``warnings``, and ``error`` when it failed (see run_details.py).
+
+        Example::
+
+            run.get_details()["runDefinition"]["arguments"]     # ['--lr', '0.5']
+        """
         details = self._backend.get_run_details(self.id)
-        record = self._record = details.run
-        result = run_summary(record)
-        result["tags"] = details.tags
-        result["properties"] = details.properties
-        if record.error is not None:
-            result["error"] = record.error
-        return result
+        self._record = details.run
+        return run_details.v1_details(self._backend, details, run_summary(details.run))
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """:meth:`get_details` with the text of each log file under ``logFiles`` instead of
+        its place, as v1 returns them.
+
+        Example::
+
+            print(run.get_details_with_logs()["logFiles"]["user_logs/std_log.txt"])
+        """
+        details = self.get_details()
+        details["logFiles"] = {
+            name: run_details.read_whole(self._backend, self.id, name)
+            for name in details["logFiles"]
+        }
+        return details
 
     def get_environment(self) -> Environment:
         """The environment the run was submitted with: the registered or curated one it
@@ -267,12 +333,15 @@ class Run:
         if description:
             buffer.set_description(name, description)
 
-    def log_list(self, name: str, value: list[Any], description: str = "") -> None:
-        """Log a list of numbers, strings or bools as one point."""
-        if not isinstance(value, list | tuple):
-            raise ValidationError("value", f"log_list takes a list, not {type(value).__name__}")
-        clean = [check_scalar(name, item) for item in value]
-        self._metrics().add(name, LIST, clean, None, description)
+    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
+        """Log a list of numbers, strings or bools as one point: any iterable of them (a
+        list, tuple, range, generator or 1-D numpy array).
+
+        Example::
+
+            run.log_list("accuracies", (a for a in [0.5, 0.7, 0.9]))
+        """
+        self._metrics().add(name, LIST, list_of_scalars(name, value), None, description)
 
     def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         """Log one row of a table: ``run.log_row("roc", x=0.1, y=0.8)``."""
@@ -281,7 +350,9 @@ class Run:
         row = {column: check_scalar(name, value) for column, value in kwargs.items()}
         self._metrics().add(name, ROW, row, None, description or "")
 
-    def log_table(self, name: str, value: dict[str, list[Any]], description: str = "") -> None:
+    def log_table(
+        self, name: str, value: dict[str, builtins.list[Any]], description: str = ""
+    ) -> None:
         """Log a table as a dict of column -> list of values, all lists the same length."""
         if not isinstance(value, dict) or not value:
             raise ValidationError("value", "log_table takes a non-empty dict of column -> list")
@@ -369,7 +440,9 @@ class Run:
             metrics[series.name] = shape_v1(series)
         return metrics
 
-    def get_metric_history(self, name: str, process: int | None = None) -> list[MetricPoint]:
+    def get_metric_history(
+        self, name: str, process: int | None = None
+    ) -> builtins.list[MetricPoint]:
         """Every point of one metric with its step and time, in logging order (those of one
         process of a distributed run with ``process=N``)."""
         self._store_pending()
@@ -396,7 +469,7 @@ class Run:
             raise NotFoundError(f"run {self.id!r} has no metric {name!r}")
         return points
 
-    def _points_of(self, name: str, process: int) -> list[Any]:
+    def _points_of(self, name: str, process: int) -> builtins.list[Any]:
         """The stored values of one metric logged by one process."""
         series = self._backend.get_metric_series(self.id, [name])
         return _of_process(series[0], process).values if series else []
@@ -414,12 +487,24 @@ class Run:
     def get_tags(self) -> dict[str, str]:
         return self._backend.get_run_details(self.id).tags
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's tags, read now (v1's ``run.tags``)."""
+        return self.get_tags()
+
     def add_properties(self, properties: dict[str, Any]) -> None:
-        """Add properties (immutable, unlike tags)."""
+        """Add properties (immutable, unlike tags: a new value for a key raises
+        ConflictError)."""
         self._backend.add_run_properties(self.id, check_tags("properties", properties))
 
     def get_properties(self) -> dict[str, str]:
+        """The run's properties (immutable key -> value strings)."""
         return self._backend.get_run_details(self.id).properties
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The run's properties, read now (v1's ``run.properties``)."""
+        return self.get_properties()
 
     @property
     def input_datasets(self) -> dict[str, Any]:
@@ -438,135 +523,76 @@ class Run:
 
         return input_datasets(self.id)
 
-    # -- files ---------------------------------------------------------------------------
-
-    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes]) -> None:
-        """Store a local file (or a binary stream) among the run's files as ``name``."""
-        name = clean_relpath("name", name)
-        if isinstance(path_or_stream, str | os.PathLike):
-            source = Path(path_or_stream)
-            if not source.is_file():
-                raise ValidationError("path_or_stream", f"{source} is not a file")
-            self._backend.upload_run_file(self.id, name, source)
-        else:
-            self._backend.upload_run_file(self.id, name, path_or_stream)
-
-    def upload_files(self, names: list[str], paths: list[str | os.PathLike[str]]) -> None:
-        """Store several local files; every name and path is checked before any is stored."""
-        if len(names) != len(paths):
-            raise ValidationError("paths", "names and paths must have the same length")
-        clean = [clean_relpath("names", name) for name in names]
-        sources = [Path(path) for path in paths]
-        for source in sources:
-            if not source.is_file():
-                raise ValidationError("paths", f"{source} is not a file")
-        for name, source in zip(clean, sources, strict=True):
-            self._backend.upload_run_file(self.id, name, source)
-
-    def upload_folder(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Store every file under the local folder ``path`` as ``name/<relative path>``.
-
-        Links follow the snapshot's rule: a link to a file inside the folder is stored as that
-        file; links to folders, links leading out of it and special files are left out, with
-        a warning naming them."""
-        prefix = clean_relpath("name", name)
-        folder = Path(path)
-        if not folder.is_dir():
-            raise ValidationError("path", f"{folder} is not a folder")
-        found = local_tree.files_to_read(os.fspath(folder), "uploading", logger)
-        self.upload_files(
-            [f"{prefix}/{relpath}" for _, relpath in found], [source for source, _ in found]
-        )
-
-    def get_file_names(self) -> builtins.list[str]:
-        """The names of every file of the run, sorted."""
-        return [
-            info.path
-            for info in every_item(
-                lambda limit, after: self._backend.list_run_files(self.id, limit=limit, after=after)
-            )
-        ]
-
-    def download_file(
-        self, name: str, output_file_path: str | os.PathLike[str] | None = None
-    ) -> Path:
-        """Download one of the run's files; returns where it went. ``output_file_path``
-        defaults to the file's base name in the current folder; an existing folder gets the
-        file inside it. The file appears whole or not at all; a symbolic link at its name is
-        replaced, never written through.
-
-        Example::
-
-            run.download_file("outputs/model/saved_model.pb", "./model/saved_model.pb")
-        """
-        name = clean_relpath("name", name)
-        target = (
-            Path(output_file_path)
-            if output_file_path is not None
-            else Path(name.rsplit("/", 1)[-1])
-        )
-        if target.is_dir():
-            target = target / name.rsplit("/", 1)[-1]
-        with self._backend.open_run_file(self.id, name) as source:
-            _write_stream_atomically(source, target.parent, target.name, "output_file_path")
-        return target
-
-    def download_files(
-        self,
-        prefix: str | None = None,
-        output_directory: str | os.PathLike[str] | None = None,
-        append_prefix: bool = True,
-    ) -> list[Path]:
-        """Download every file whose name starts with ``prefix`` (all by default) into
-        ``output_directory`` (default: the current folder), keeping their relative paths
-        (without the prefix when ``append_prefix=False``). Returns the local paths.
-
-        Each file appears whole or not at all. A symbolic link below ``output_directory``
-        where a folder goes (``outputs -> /elsewhere``) raises ValidationError (field
-        ``output_directory``) and nothing is written through it; a link at a file's name is
-        replaced.
-
-        Example::
-
-            run.download_files(prefix="outputs/", output_directory="./results")
-        """
-        # A prefix is a plain string prefix, as in v1: "outputs/" or "outputs/model".
-        wanted = clean_relpath("prefix", prefix or "", allow_root=True)
-        if wanted and (prefix or "").endswith("/"):
-            wanted += "/"
-        out = Path(output_directory) if output_directory is not None else Path.cwd()
-        wanted_files = []
-        for info in self._backend.list_run_files(self.id):
-            if not info.path.startswith(wanted):
-                continue
-            relative = info.path if append_prefix else info.path[len(wanted) :].lstrip("/")
-            wanted_files.append((info.path, relative or info.path.rsplit("/", 1)[-1]))
-        # Every folder checked before the first file is written.
-        local_tree.check_folders(
-            os.fspath(out), [relative for _, relative in wanted_files], field="output_directory"
-        )
-        written = []
-        for name, relative in wanted_files:
-            with self._backend.open_run_file(self.id, name) as source:
-                _write_stream_atomically(source, out, relative, "output_directory")
-            written.append(out / relative)
-        return written
-
     # -- children ------------------------------------------------------------------------
 
     def child_run(self, name: str | None = None, run_id: str | None = None) -> Run:
         """Start a child run (status Running) under this one; ``name`` is its display name
         (see :meth:`Experiment.start_logging`)."""
         name = check_display_name("name", name)
+        return self._new_child(run_id or new_run_id(self._experiment.name), name, {})
+
+    def _new_child(self, run_id: str, name: str | None, tags: dict[str, str]) -> Run:
         record = self._backend.create_run(
-            run_id or new_run_id(self._experiment.name),
+            run_id,
             self._experiment.name,
             run_type=CHILD,
             status=RUNNING,
             display_name=name,
             parent_id=self.id,
+            tags=tags,
+            properties={run_details.SUBMITTED_BY_PROPERTY: run_details.current_account()},
         )
         return Run(self._experiment, record.id, _record=record)
+
+    def create_children(
+        self,
+        count: int | None = None,
+        tag_key: str | None = None,
+        tag_values: Iterable[Any] | None = None,
+    ) -> builtins.list[Run]:
+        """Start several child runs (status Running) at once, as v1 did; returns them in
+        order. ``count`` says how many; with ``tag_key`` and ``tag_values`` child *i* gets
+        the tag ``tag_key: tag_values[i]`` (and ``count``, when given, must match).
+        Inside a submitted script the children are the script's run's own.
+
+        Example::
+
+            for child, lr in zip(run.create_children(tag_key="lr", tag_values=[0.1, 0.01]),
+                                 [0.1, 0.01]):
+                child.log("lr", lr)
+                child.complete()
+        """
+        if (tag_key is None) != (tag_values is None):
+            raise ValidationError(
+                "tag_key" if tag_key is None else "tag_values",
+                "give tag_key and tag_values together (child i is tagged tag_key: tag_values[i])",
+            )
+        values: builtins.list[Any] | None = None
+        if tag_values is not None:
+            if isinstance(tag_values, str | bytes | dict):
+                raise ValidationError("tag_values", "give a list of values, one per child")
+            values = builtins.list(tag_values)
+            check_tag_key("tag_key", tag_key)
+        if count is None:
+            if values is None:
+                raise ValidationError("count", "give count, or tag_key and tag_values")
+            count = len(values)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CHILDREN:
+            raise ValidationError(
+                "count", f"{count!r} is not a number of children: 1 to {MAX_CHILDREN}"
+            )
+        if values is not None and len(values) != count:
+            raise ValidationError(
+                "tag_values", f"count={count} but {len(values)} tag_values; give one per child"
+            )
+        return [
+            self._new_child(
+                new_run_id(self._experiment.name),
+                None,
+                check_tags("tag_values", {tag_key: values[i]}) if values is not None else {},
+            )
+            for i in range(count)
+        ]
 
     def get_children(self, recursive: bool = False) -> Iterator[Run]:
         """The runs started under this one, newest first (and theirs, when recursive)."""
@@ -587,6 +613,18 @@ class Run:
         """Store the pending points, then record ``status``; a loss of points is raised after
         the run has ended, so the run ends either way and the caller hears of the loss."""
         lost: MetricsNotStoredError | None = None
+        not_uploaded: BaseException | None = None
+        if self._outputs is not None and self.get_status() not in TERMINAL_STATES:
+            folder, prefix = self._outputs
+            try:
+                # The folder as it was resolved at the start: a part of it that became a link
+                # since could lead out of it, so nothing is uploaded through one.
+                if folder.is_dir() and folder.resolve() == folder:
+                    self.upload_folder(prefix, folder)
+                elif os.path.lexists(folder):
+                    logger.warning("%s is not a folder (or is a link): not uploaded", folder)
+            except Exception as upload_error:  # the run ends either way; the caller hears
+                not_uploaded = upload_error
         buffer = self._buffer or _live_buffers.get(self._buffer_key)
         if buffer is not None:
             try:
@@ -597,6 +635,9 @@ class Run:
         with _live_buffers_lock:
             _live_buffers.pop(self._buffer_key, None)
         self._buffer = None
+        self._outputs = None
+        if not_uploaded is not None:
+            raise not_uploaded
         if lost is not None:
             raise lost
 
@@ -666,20 +707,45 @@ class Run:
     def register_model(
         self,
         model_name: str,
-        model_path: str,
+        model_path: str | None = None,
         tags: dict[str, Any] | None = None,
         properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
         description: str | None = None,
+        datasets: builtins.list[tuple[str, Any]] | None = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
     ) -> Model:
-        """Register a file or folder among the run's files (``outputs/model``) as the next
-        version of ``model_name``; the model remembers this run."""
+        """Register a file or folder among the run's files (``outputs/model``; v1's default
+        is the model's name) as the next version of ``model_name``; the model remembers this
+        run. v1's arguments are taken as :meth:`Model.register` takes them.
+
+        Example::
+
+            run.register_model("tf-dnn-mnist", "outputs/model",
+                               model_framework=Model.Framework.TENSORFLOW,
+                               model_framework_version="2.21")
+        """
         return Model._register_from_run(
             self,
             model_name,
-            model_path,
+            model_path if model_path is not None else model_name,
             tags=tags,
             properties=properties,
             description=description,
+            v1=Model._v1_arguments(
+                "run.register_model",
+                model_framework=model_framework,
+                model_framework_version=model_framework_version,
+                datasets=datasets,
+                sample_input_dataset=sample_input_dataset,
+                sample_output_dataset=sample_output_dataset,
+                resource_configuration=resource_configuration,
+                **kwargs,
+            ),
         )
 
     # -- context -------------------------------------------------------------------------
@@ -727,10 +793,3 @@ class Run:
             f"<td>{v if k == 'Latest metrics' else html.escape(v)}</td>" for k, v in cells
         )
         return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
-
-
-def _write_stream_atomically(source: IO[bytes], root: Path, relpath: str, field: str) -> None:
-    """Write ``source`` to ``root/relpath`` whole, following no link below ``root``."""
-    with local_tree.open_write(os.fspath(root), relpath, field=field) as out:
-        while chunk := source.read(8 << 20):
-            out.write(chunk)

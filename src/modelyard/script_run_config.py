@@ -28,7 +28,7 @@ from modelyard.environment import Environment
 from modelyard.errors import ValidationError
 from modelyard.runconfig import DockerConfiguration, RunConfiguration
 from modelyard.runner.job import PYTHON_NAMES, JobSpec, check_source_directory
-from modelyard.train.conda_file import parse_conda_text
+from modelyard.train.conda_file import CondaSpec, spec_of
 from modelyard.train.estimator import Estimator
 from modelyard.train.v1_arguments import REFUSED, warn_recorded
 
@@ -211,15 +211,8 @@ class ScriptRunConfig:
         return None, rest, first
 
 
-def _conda_spec(conda_dependencies: Any) -> Any:
-    serialize = getattr(conda_dependencies, "serialize_to_string", None)
-    if not callable(serialize):
-        raise ValidationError(
-            "conda_dependencies",
-            f"expected CondaDependencies (with serialize_to_string()), not "
-            f"{type(conda_dependencies).__name__}",
-        )
-    return parse_conda_text("conda_dependencies", str(serialize()), "run_config.conda_dependencies")
+def _conda_spec(conda_dependencies: Any) -> CondaSpec:
+    return spec_of("conda_dependencies", conda_dependencies)
 
 
 __all__ = ["ScriptRunConfig"]

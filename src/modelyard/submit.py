@@ -27,6 +27,7 @@ from modelyard.compute import compute_for
 from modelyard.errors import ValidationError
 from modelyard.names import check_tags
 from modelyard.run import SCRIPT, Run, new_run_id
+from modelyard.run_details import SUBMITTED_BY_PROPERTY, current_account
 from modelyard.runner.envbuild import check_submittable
 from modelyard.runner.job import JOB_FILE, RECORDED_PROPERTY_PREFIX
 from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PER_NODE, PROCESS_COUNT_PROPERTY
@@ -92,6 +93,7 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
             COMPUTE_PROPERTY: spec.compute_target,
             "modelyard.snapshot_id": snapshot.id,
             "modelyard.script": spec.script,
+            SUBMITTED_BY_PROPERTY: current_account(),
             **properties,
         },
     )

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from modelyard.environment import Environment
     from modelyard.experiment import Experiment
     from modelyard.model import Model
+    from modelyard.run import Run
 
 CONFIG_DIR = ".modelyard"
 CONFIG_FILE = "config.json"
@@ -620,6 +621,21 @@ class Workspace:
             record.name: Model._from_record(self, record)
             for record in self._backend.list_models(latest=True)
         }
+
+    def get_run(self, run_id: str) -> Run:
+        """The run ``run_id`` of any experiment (v1's ``ws.get_run``); NotFoundError when
+        there is none, ValidationError for an id that cannot be one.
+
+        Example::
+
+            run = ws.get_run("tf-mnist_1700000000_1a2b3c4d")
+        """
+        from modelyard.experiment import Experiment
+        from modelyard.run import Run
+
+        check_name("run_id", run_id)
+        record = self._backend.get_run(run_id)
+        return Run(Experiment(self, record.experiment_name), run_id, _record=record)
 
     def get_default_datastore(self) -> Datastore:
         """The datastore that uploads go to unless another is named."""

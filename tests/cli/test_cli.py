@@ -317,8 +317,9 @@ def test_model_register_list_show_download(project: Project) -> None:
     assert_error(invoke(config, "model", "register", missing, "--name", "x"), 2, "PATH:")
     bad_name = invoke(config, "model", "register", "clf", "--name", "bad name")
     assert_error(bad_name, 2, "--name: 'bad name' is not a valid name")
-    bad_tag = invoke(config, "model", "register", "clf", "--name", "clf", "--tag", "a b=1")
-    assert_error(bad_tag, 2, "--tag: key 'a b'")
+    # Keys are free text as in v1 ("Best Run"), without control characters.
+    bad_tag = invoke(config, "model", "register", "clf", "--name", "clf", "--tag", "a\tb=1")
+    assert_error(bad_tag, 2, "--tag: key 'a\\tb'")
     assert_error(
         invoke(config, "run", "download", project.run_id, "--prefix", "../x"), 2, "--prefix"
     )

@@ -244,6 +244,21 @@ class BackendContract:
         assert updated.tags == {"b": "2"}
         assert [m.id for m in backend.list_models(latest=True)] == ["m:3"]
 
+    def test_urls_of_run_files_and_models_name_them(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="s", status=RUNNING)
+        backend.upload_run_file("r", "user_logs/std_log.txt", io.BytesIO(b"log"))
+        backend.upload_model_file("m", "u1", "model/w.bin", io.BytesIO(b"w1"))
+        model = backend.create_model("m", "u1", "model")
+        file_url = backend.run_file_url("r", "user_logs/std_log.txt")
+        model_url = backend.model_url(model)
+        assert "r" in file_url and file_url.endswith("user_logs/std_log.txt")
+        assert "m" in model_url
+        if file_url.startswith("/"):  # a folder of this machine: the paths hold the files
+            assert Path(file_url).read_bytes() == b"log"
+            assert (Path(model_url) / "model" / "w.bin").read_bytes() == b"w1"
+        else:
+            assert "://" in file_url and "://" in model_url
+
     def test_models_from_run_files(self, backend: Backend) -> None:
         backend.create_run("r", "e", run_type="s", status=RUNNING)
         backend.upload_run_file("r", "outputs/model/a.txt", io.BytesIO(b"a"))

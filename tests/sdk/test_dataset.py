@@ -302,11 +302,15 @@ def test_a_run_reads_its_datasets(
     assert "input_iris_rows 5" in log
     assert "by_name iris 1" in log and "by_name_rows 5" in log
     assert "register_refused True" in log
-    recorded = json.loads(run.get_properties()["modelyard.inputDatasets"])
-    assert {(i["name"], i["mode"], i["dataset"]["name"]) for i in recorded} == {
-        ("mnist", mode, "mnist"),
-        ("iris", "direct", "iris"),
-    }
+    recorded = run.get_details()["inputDatasets"]
+    assert {
+        (
+            i["consumptionDetails"]["inputName"],
+            i["consumptionDetails"]["mechanism"],
+            i["dataset"]["name"],
+        )
+        for i in recorded
+    } == {("mnist", mode.capitalize(), "mnist"), ("iris", "Direct", "iris")}
 
 
 def test_reading_rows_without_pandas_names_the_extra(

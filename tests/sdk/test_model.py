@@ -124,7 +124,7 @@ def test_get_model_path(workspace: Workspace, model_folder: Path, in_tmp_cwd: Pa
     with pytest.raises(NotFoundError, match="looked in"):
         Model.get_model_path("m")
     path = Model.get_model_path("m", _workspace=workspace)
-    assert Path(path) == in_tmp_cwd / "modelyard-models" / "m" / "1" / "model"
+    assert Path(path) == in_tmp_cwd / "azureml-models" / "m" / "1" / "model"
     assert (Path(path) / "saved_model.pb").read_bytes() == b"graph"
     assert Model.get_model_path("m") == path
     assert Model.get_model_path("m", version=1) == path

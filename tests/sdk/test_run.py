@@ -107,9 +107,13 @@ def test_tags_and_properties(experiment: Experiment) -> None:
     run.add_properties({"dataset": "mnist"})  # the same value again is fine
     with pytest.raises(ConflictError, match="cannot change"):
         run.add_properties({"dataset": "cifar"})
-    assert run.get_properties() == {"dataset": "mnist"}
+    # modelyard's own properties (who started the run) sit beside the user's, as v1's did.
+    user_properties = {
+        k: v for k, v in run.get_properties().items() if not k.startswith("modelyard.")
+    }
+    assert user_properties == {"dataset": "mnist"}
     details = run.get_details()
-    assert details["tags"]["quality"] == "better" and details["properties"] == {"dataset": "mnist"}
+    assert details["tags"]["quality"] == "better" and details["properties"]["dataset"] == "mnist"
 
 
 def test_get_runs_filters_and_orders_newest_first(experiment: Experiment) -> None:

@@ -366,6 +366,19 @@ class Backend(abc.ABC):
     def open_run_file(self, run_id: str, name: str) -> IO[bytes]:
         """A stream of one of the run's files, or NotFoundError."""
 
+    def run_file_url(self, run_id: str, name: str) -> str:
+        """Where one of the run's files is, for people to open (v1's run details show a URL
+        per log file): its local path when the store is a folder on this machine, else its
+        URL. Nothing is read or checked. A backend that cannot say (a script's channel) names
+        it as ``modelyard://<workspace>/runs/<run id>/<name>``.
+
+        Example::
+
+            backend.run_file_url(run_id, "user_logs/std_log.txt")
+            # '/home/me/.modelyard/demo/artifacts/runs/<run id>/user_logs/std_log.txt'
+        """
+        return f"modelyard://{self.workspace_name}/runs/{run_id}/{name}"
+
     # -- datastores ----------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -540,6 +553,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def open_model_file(self, name: str, version: int, relpath: str) -> IO[bytes]:
         """A stream of one file of a model version."""
+
+    def model_url(self, record: ModelRecord) -> str:
+        """Where the files of a model version are, for people (v1's ``Model.url``): a local
+        folder path, or the store's URL; ``modelyard://<workspace>/models/<name>/<version>``
+        from a backend that cannot say. Nothing is read or checked.
+
+        Example::
+
+            backend.model_url(backend.get_model("mnist", 2))
+            # 's3://team-bucket/ws/models/mnist/2-...'
+        """
+        return f"modelyard://{self.workspace_name}/models/{record.name}/{record.version}"
 
     # -- environments --------------------------------------------------------------------
 

@@ -178,14 +178,18 @@ def dataset_environment(
 
 
 def record_inputs(backend: Backend, run_id: str, references: list[dict[str, Any]]) -> None:
-    """Record the run's dataset inputs in its property ``modelyard.inputDatasets``: a JSON
-    list of ``{"name", "mode", "dataset": {"id", "name", "version"}}`` (properties are
+    """Record the run's dataset inputs in its property ``modelyard.inputDatasets``, as v1's
+    ``get_details()["inputDatasets"]`` lists them: ``{"dataset": {"id", "name", "version"},
+    "consumptionDetails": {"type": "RunInput", "inputName", "mechanism"}}`` (properties are
     immutable, and a retry records the same value)."""
     inputs = [
         {
-            "name": reference["data_reference_name"],
-            "mode": reference.get("mode", "direct"),
             "dataset": {key: reference["dataset"].get(key) for key in ("id", "name", "version")},
+            "consumptionDetails": {
+                "type": "RunInput",
+                "inputName": reference["data_reference_name"],
+                "mechanism": reference.get("mode", "direct").capitalize(),
+            },
         }
         for reference in references
         if "dataset" in reference

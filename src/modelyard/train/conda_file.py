@@ -1,12 +1,14 @@
 """A conda environment file (``environment.yml``) as the packages of an estimator's run.
 
-v1's ``conda_dependencies_file`` names one; its ``python=X.Y`` picks the run's Python, its
-``pip:`` section becomes pip requirements and its other dependencies conda packages (built with
-conda where one is on the machine; see ``runner/envbuild``).
+v1's ``conda_dependencies_file`` names one (and ``RunConfiguration.conda_dependencies`` holds
+one); its ``python=X.Y`` picks the run's Python, its ``pip:`` section becomes pip requirements
+and its other dependencies conda packages (built with conda where one is on the machine, else
+taken from PyPI under the same names; see ``runner/envbuild``). The file is read by
+:class:`~modelyard.conda_dependencies.CondaDependencies`, the one reader of conda files.
 
 Example::
 
-    spec = read_conda_file("./src/environment.yml")
+    spec = read_conda_file("conda_dependencies_file", "environment.yml", Path("./src"))
     spec.python_version, spec.conda_packages, spec.pip_packages
     # ('3.11', ['numpy=1.26'], ['scikit-learn==1.5.2'])
 """
@@ -14,16 +16,14 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no type stubs
+import yaml
 
+from modelyard.conda_dependencies import CondaDependencies, conda_name
 from modelyard.errors import ValidationError
-
-# "python", "python=3.11", "python==3.11.7", "python 3.11"
-_PYTHON = re.compile(r"python(?:\s*=+\s*|\s+)?(?P<version>[0-9][0-9.*]*)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -35,39 +35,35 @@ class CondaSpec:
     python_version: str | None = None
 
 
-def parse_conda_text(field_name: str, text: str, where: str) -> CondaSpec:
-    """The packages of a conda environment file's text; ValidationError naming ``field_name``
-    when it is not one."""
+def conda_spec(dependencies: CondaDependencies) -> CondaSpec:
+    """The packages of ``dependencies``: ``python`` and ``pip`` themselves are not packages
+    to install (the run's environment has a Python and pip anyway)."""
+    return CondaSpec(
+        [p for p in dependencies.conda_packages if conda_name(p) not in ("python", "pip")],
+        dependencies.pip_options + dependencies.pip_packages,
+        dependencies.get_python_version(),
+    )
+
+
+def spec_of(field_name: str, dependencies: Any) -> CondaSpec:
+    """The packages of a ``CondaDependencies``, or of any object with v1's
+    ``serialize_to_string()``; ValidationError naming ``field_name`` otherwise."""
+    if isinstance(dependencies, CondaDependencies):
+        return conda_spec(dependencies)
+    serialize = getattr(dependencies, "serialize_to_string", None)
+    if not callable(serialize):
+        raise ValidationError(
+            field_name,
+            "expected CondaDependencies (with serialize_to_string()), not "
+            f"{type(dependencies).__name__}",
+        )
     try:
-        data = yaml.safe_load(text)
+        structure = yaml.safe_load(str(serialize()))
     except yaml.YAMLError as error:
-        raise ValidationError(field_name, f"{where} is not valid YAML: {error}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValidationError(field_name, f"{where} is not a conda environment file (a mapping)")
-    dependencies = data.get("dependencies") or []
-    if not isinstance(dependencies, list):
-        raise ValidationError(field_name, f"{where}: 'dependencies' must be a list")
-    conda: list[str] = []
-    pip: list[str] = []
-    python: str | None = None
-    for entry in dependencies:
-        if isinstance(entry, dict) and set(entry) == {"pip"} and isinstance(entry["pip"], list):
-            pip += [str(line) for line in entry["pip"]]
-        elif isinstance(entry, str | int | float):
-            text_entry = str(entry).strip()
-            match = _PYTHON.fullmatch(text_entry)
-            if match:
-                version = match.group("version")
-                python = version.rstrip(".*") if version else None
-            elif text_entry != "pip":  # pip itself: the run's environment has it anyway
-                conda.append(text_entry)
-        else:
-            raise ValidationError(
-                field_name, f"{where}: dependency {entry!r} is neither a package nor a pip list"
-            )
-    return CondaSpec(conda, pip, python)
+        raise ValidationError(field_name, f"its YAML does not parse: {error}") from None
+    if not isinstance(structure, dict):
+        raise ValidationError(field_name, "its YAML is not a conda environment file (a mapping)")
+    return conda_spec(CondaDependencies(_underlying_structure=structure))
 
 
 def read_conda_file(
@@ -79,9 +75,10 @@ def read_conda_file(
     candidates = [given] if given.is_absolute() else [source_directory / given, given]
     for candidate in candidates:
         if candidate.is_file():
-            return parse_conda_text(
-                field_name, candidate.read_text(encoding="utf-8"), str(candidate)
-            )
+            try:
+                return conda_spec(CondaDependencies(candidate))
+            except ValidationError as error:
+                raise ValidationError(field_name, str(error)) from None
     raise ValidationError(
         field_name,
         f"{os.fspath(path)} does not exist (looked in {' and '.join(map(str, candidates))})",

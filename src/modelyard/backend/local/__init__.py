@@ -24,7 +24,8 @@ from modelyard.backend.local.metrics import MetricStore
 from modelyard.backend.local.models import ModelStore
 from modelyard.backend.local.runs import RunStore
 from modelyard.backend.local.snapshots import SnapshotStore
-from modelyard.backend.records import WorkspaceRecord
+from modelyard.backend.records import ModelRecord, WorkspaceRecord
+from modelyard.names import clean_relpath
 from modelyard.store import migrate
 from modelyard.store.database import Database
 from modelyard.store.files import FileStore
@@ -74,6 +75,16 @@ class LocalBackend(
 
     def get_workspace(self) -> WorkspaceRecord:
         return WorkspaceRecord(self.workspace_name, self.workspace_id)
+
+    def run_file_url(self, run_id: str, name: str) -> str:
+        return self._url(f"runs/{run_id}/{clean_relpath('name', name)}")
+
+    def model_url(self, record: ModelRecord) -> str:
+        return self._url(record.storage_path)
+
+    def _url(self, relpath: str) -> str:
+        path = self.files.full_path(relpath)
+        return path if self.files.is_local else str(self.files.fs.unstrip_protocol(path))
 
 
 __all__ = ["LocalBackend"]

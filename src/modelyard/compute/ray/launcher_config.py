@@ -21,9 +21,11 @@ import re
 from importlib import metadata
 from typing import Any
 
+import yaml
+
 from modelyard.compute.ray.provisioning import WORKER_NODE_TYPE, ProvisioningConfiguration
 from modelyard.compute.ray.vm_sizes import GCP_ACCELERATORS, VmSize, supported_vm_sizes
-from modelyard.errors import ConfigError, ValidationError
+from modelyard.errors import ValidationError
 from modelyard.names import check_name
 
 CLOUD_PROVIDERS = ("aws", "gcp", "azure")
@@ -137,14 +139,6 @@ def export_yaml(
         Path("gpucluster.yaml").write_text(export_yaml("gpucluster", cfg, "gcp"))
     """
     data = cluster_launcher_config(name, config, provider, region=region)
-    try:
-        # Imported here: PyYAML comes with Ray, and exporting is only of use with Ray.
-        import yaml  # type: ignore[import-untyped]  # PyYAML ships no type stubs
-    except ImportError as e:
-        raise ConfigError(
-            "writing a cluster-launcher file needs PyYAML, which comes with Ray: "
-            "pip install 'modelyard[cluster]'"
-        ) from e
     body: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if provider == "gcp":
         body = body.replace(
