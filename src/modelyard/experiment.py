@@ -197,3 +197,6 @@ def _tracked_outputs(outputs: str | os.PathLike[str] | bool | None) -> tuple[Pat
             "one below it, or outputs=False",
         )
     return folder, folder.relative_to(here).as_posix()
+
+
+__all__ = ["Experiment"]

@@ -596,3 +596,6 @@ class Model:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+__all__ = ["Model"]

@@ -793,3 +793,6 @@ class Run(RunFiles):
             f"<td>{v if k == 'Latest metrics' else html.escape(v)}</td>" for k, v in cells
         )
         return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
+
+
+__all__ = ["Run"]

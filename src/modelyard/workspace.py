@@ -668,3 +668,6 @@ class Workspace:
 
     def __hash__(self) -> int:
         return hash(self._id)
+
+
+__all__ = ["Workspace"]

@@ -97,11 +97,21 @@ def read(run: Run, name: str) -> str:
 
 def completed(run: Run) -> None:
     """Wait for ``run``; when it did not complete, fail with every log it has (a run across
-    nodes fails on all of them at once, and the cause may be in any node's log)."""
+    nodes fails on all of them at once, and the cause may be in any node's log) and what the
+    cluster's raylets said of dead or killed workers."""
     run.wait_for_completion(raise_on_error=False)
     if run.get_status() != COMPLETED:
         logs = [name for name in run.get_file_names() if name.endswith(".txt")]
         text = "\n".join(f"--- {name}\n{read(run, name)[-3000:]}" for name in logs)
+        state = ClusterState.load(cluster_folder(run.experiment.workspace.folder, NAME))
+        if state is not None:
+            for raylet in sorted(Path(state.temp_dir).glob("session_latest/logs/raylet*.out")):
+                said = [
+                    line
+                    for line in raylet.read_text(errors="replace").splitlines()
+                    if any(word in line for word in ("died", "Kill", "kill", "exit", " E ", " W "))
+                ]
+                text += f"\n--- {raylet.name}\n" + "\n".join(said[-40:])
         pytest.fail(f"{run.id} ended {run.get_status()}: {run.get_details().get('error')}\n{text}")
 
 

@@ -232,4 +232,4 @@ class DataReference:
         return DataReference(self._datastore or self.datastore_name, **values)
 
 
-__all__ = ["DIRECT", "DOWNLOAD", "ENV_PREFIX", "MODES", "MOUNT", "DataReference"]
+__all__ = ["DataReference"]
