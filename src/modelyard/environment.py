@@ -36,6 +36,7 @@ import copy
 import difflib
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,13 +88,19 @@ def _check_conda_packages(packages: object) -> builtins.list[str]:
     return clean
 
 
+# v1's interpreter_path default.
+DEFAULT_INTERPRETER = "python"
+
+
 class PythonSection:
     """v1's ``env.python``: the conda specification, or a Python you manage.
 
     ``conda_dependencies``: its pip section, conda packages and ``python=`` go into the run's
     environment with the Environment's own. ``user_managed_dependencies=True``: the run uses
     ``interpreter_path`` as it is (a path, or a command found on the PATH when the run is
-    submitted), nothing installed.
+    submitted), nothing installed. v1's default ``"python"`` means the Python that runs the
+    submitting code (``sys.executable``): a notebook's kernel is often started without its
+    environment on the PATH, where ``python`` is another interpreter, without modelyard.
 
     Example::
 
@@ -105,7 +112,7 @@ class PythonSection:
     def __init__(self) -> None:
         self.conda_dependencies: CondaDependencies | None = CondaDependencies()
         self.user_managed_dependencies = False
-        self.interpreter_path = "python"  # v1's default: the python on the PATH
+        self.interpreter_path = DEFAULT_INTERPRETER
 
 
 _DOCKER_DEFAULTS: dict[str, Any] = {
@@ -230,14 +237,16 @@ class Environment:
         path = self.python.interpreter_path
         if not isinstance(path, str) or not path or "\x00" in path:
             raise ValidationError("python.interpreter_path", f"{path!r} is not a path")
+        if path == DEFAULT_INTERPRETER:
+            return sys.executable  # see PythonSection
         if os.sep not in path:
-            path = shutil.which(path) or path  # v1's "python": the one on the PATH
+            path = shutil.which(path) or path
         return os.path.abspath(os.path.expanduser(path))
 
     @python_path.setter
     def python_path(self, path: str | None) -> None:
         self.python.user_managed_dependencies = path is not None
-        self.python.interpreter_path = path if path is not None else "python"
+        self.python.interpreter_path = path if path is not None else DEFAULT_INTERPRETER
 
     @property
     def curated(self) -> bool:

@@ -50,7 +50,6 @@ from modelyard.backend.records import (
     iso_utc,
 )
 from modelyard.compute import compute_for
-from modelyard.environment import Environment
 from modelyard.errors import MetricsNotStoredError, NotFoundError, ValidationError
 from modelyard.metrics import MetricBuffer, MetricPoint, check_scalar, list_of_scalars, shape_v1
 from modelyard.model import Model
@@ -67,6 +66,7 @@ from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from modelyard.environment import Environment
     from modelyard.experiment import Experiment
     from modelyard.offline import OfflineRun
     from modelyard.workspace import Workspace
@@ -288,6 +288,10 @@ class Run(RunFiles):
                 f"run {self.id} has no environment: it was not submitted (an interactive "
                 "run from start_logging runs in the notebook's own Python)"
             ) from None
+        # Imported here: a script's `from modelyard import Run` need not load environments
+        # (their conda files, PyYAML).
+        from modelyard.environment import Environment
+
         return Environment._of_job(self.workspace, spec, self.id)
 
     # -- metrics -------------------------------------------------------------------------

@@ -34,8 +34,7 @@ from modelyard.backend.snapshot_manifest import (
     sha256_hex,
 )
 from modelyard.errors import NotFoundError, StorageError, ValidationError
-from modelyard.runner.data import INPUT_DATASETS_PROPERTY
-from modelyard.runner.job import JOB_FILE, JobSpec
+from modelyard.runner.job import INPUT_DATASETS_PROPERTY, JOB_FILE, JobSpec
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 from modelyard.store import local_tree
 

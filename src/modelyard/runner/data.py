@@ -42,14 +42,12 @@ from modelyard.backend.dataset_files import (
 )
 from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
+from modelyard.runner.job import INPUT_DATASETS_PROPERTY
 from modelyard.store import transfer
 from modelyard.store.files import FileStore, local_url
 from modelyard.store.secrets import open_datastore
 
 ENV_PREFIX = "MODELYARD_DATAREFERENCE_"
-# The run property that lists a run's dataset inputs (JSON): what get_details() shows as
-# v1's ``inputDatasets``.
-INPUT_DATASETS_PROPERTY = "modelyard.inputDatasets"
 
 
 def env_name(reference_name: str) -> str:

@@ -24,6 +24,9 @@ from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
 
 JOB_FILE = "system_logs/job.json"
+# The run property where the supervisor records the run's dataset inputs (v1's
+# get_details()["inputDatasets"]; runner/data.py).
+INPUT_DATASETS_PROPERTY = "modelyard.inputDatasets"
 # Where a job's ``recorded`` settings go in its run's properties: ``modelyard.v1.<name>``.
 RECORDED_PROPERTY_PREFIX = "modelyard.v1."
 
