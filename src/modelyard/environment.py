@@ -535,6 +535,7 @@ class RunEnvironment:
     inherit_base_packages: bool
     environment_variables: dict[str, str]
     name: str | None
+    docker: dict[str, Any]  # env.docker's settings, recorded with the run (never used)
 
 
 def run_environment(
@@ -573,6 +574,7 @@ def run_environment(
         inherit_base_packages=definition.inherit_base_packages if definition else False,
         environment_variables=dict(definition.environment_variables) if definition else {},
         name=name,
+        docker=definition.docker._definition() if definition is not None else {},
     )
 
 

@@ -34,7 +34,13 @@ from modelyard.backend.snapshot_manifest import (
     sha256_hex,
 )
 from modelyard.errors import NotFoundError, StorageError, ValidationError
-from modelyard.runner.job import INPUT_DATASETS_PROPERTY, JOB_FILE, JobSpec
+from modelyard.runner.job import (
+    DOCKER_SETTINGS,
+    INPUT_DATASETS_PROPERTY,
+    JOB_FILE,
+    RECORDED_PROPERTY_PREFIX,
+    JobSpec,
+)
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
 from modelyard.store import local_tree
 
@@ -150,6 +156,21 @@ def run_definition(spec: JobSpec | None, target: str) -> dict[str, Any]:
     }
 
 
+def _warnings(properties: dict[str, str]) -> list[str]:
+    """What the run was asked for and did not get, in words."""
+    asked = [
+        RECORDED_PROPERTY_PREFIX + name
+        for name in DOCKER_SETTINGS
+        if RECORDED_PROPERTY_PREFIX + name in properties
+    ]
+    if not asked:
+        return []
+    return [
+        "docker was not used: the run ran in the Python environment modelyard built for it; "
+        f"its docker settings are recorded in its properties ({', '.join(asked)})"
+    ]
+
+
 def v1_details(backend: Backend, details: RunDetails, summary: dict[str, Any]) -> dict[str, Any]:
     """``summary`` (the record's keys) with v1's other keys of ``Run.get_details()``."""
     record = details.run
@@ -171,7 +192,7 @@ def v1_details(backend: Backend, details: RunDetails, summary: dict[str, Any]) -
             for name in log_file_names(backend, record.id)
         },
         submittedBy=details.properties.get(SUBMITTED_BY_PROPERTY),
-        warnings=[],
+        warnings=_warnings(details.properties),
     )
     if record.error is not None:
         result["error"] = record.error

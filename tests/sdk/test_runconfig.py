@@ -227,6 +227,28 @@ def test_docker_settings_are_recorded_with_one_warning(experiment: Experiment) -
     assert json.loads(properties["modelyard.v1.history"]) == {
         "directories_to_watch": ["logs", "tb"]
     }
+    (warning,) = run.get_details()["warnings"]
+    assert "docker was not used" in warning and "modelyard.v1.docker" in warning
+
+
+def test_an_environments_docker_section_is_recorded_and_the_details_say_it_was_not_used(
+    experiment: Experiment,
+) -> None:
+    env = Environment("docker-env")
+    env.docker.enabled = True
+    env.docker.base_image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
+    env.python.user_managed_dependencies = True  # the submitting Python: nothing to build
+    run = experiment.submit(ScriptRunConfig(V1_SCRIPTS, "hello.py", environment=env))
+    run.wait_for_completion(raise_on_error=True)
+    recorded = json.loads(run.get_properties()["modelyard.v1.environment.docker"])
+    assert recorded["enabled"] is True and recorded["base_image"].endswith("ubuntu20.04")
+    details = run.get_details()
+    assert details["runDefinition"]["environment"]["docker"] == {"enabled": False}
+    (warning,) = details["warnings"]
+    assert "docker was not used" in warning and "environment.docker" in warning
+    plain = experiment.submit(ScriptRunConfig(V1_SCRIPTS, "hello.py"))
+    plain.wait_for_completion(raise_on_error=True)
+    assert plain.get_details()["warnings"] == []
 
 
 def test_data_references_of_the_run_config_reach_the_script(

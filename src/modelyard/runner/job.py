@@ -29,6 +29,10 @@ JOB_FILE = "system_logs/job.json"
 INPUT_DATASETS_PROPERTY = "modelyard.inputDatasets"
 # Where a job's ``recorded`` settings go in its run's properties: ``modelyard.v1.<name>``.
 RECORDED_PROPERTY_PREFIX = "modelyard.v1."
+# The recorded settings that asked for docker: a RunConfiguration's DockerConfiguration, and
+# the environment's env.docker (run_details.py says in a run's warnings that docker was not used).
+DOCKER_SETTINGS = ("docker", "environment.docker")
+DOCKER_ENVIRONMENT_SETTING = "environment.docker"
 
 # The kinds of distributed job (``JobSpec.distributed["type"]``).
 MPI = "mpi"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +30,12 @@ from modelyard.environment import RunEnvironment, run_environment
 from modelyard.errors import ValidationError
 from modelyard.names import check_environment_variables
 from modelyard.runner.envbuild import check_python_version
-from modelyard.runner.job import JobSpec, arguments_from, check_entry_script
+from modelyard.runner.job import (
+    DOCKER_ENVIRONMENT_SETTING,
+    JobSpec,
+    arguments_from,
+    check_entry_script,
+)
 from modelyard.train import v1_arguments
 from modelyard.train.conda_file import CondaSpec, read_conda_file
 
@@ -259,7 +265,7 @@ class Estimator:
             python_path=environment.python_path,
             inherit_base_packages=environment.inherit_base_packages,
             environment_name=environment.name,
-            recorded=dict(self._recorded),
+            recorded={**self._recorded, **_docker_settings(environment)},
         )
 
 
@@ -277,6 +283,14 @@ def _in_folder(path: str | os.PathLike[str] | None, folder: Path) -> str | os.Pa
     if path is None or Path(path).is_absolute() or not (folder / path).is_file():
         return path
     return folder / path
+
+
+def _docker_settings(environment: RunEnvironment) -> dict[str, str]:
+    """The environment's ``env.docker`` settings, recorded as the run's
+    ``modelyard.v1.environment.docker`` (the run uses the built Python, not docker)."""
+    if not environment.docker:
+        return {}
+    return {DOCKER_ENVIRONMENT_SETTING: json.dumps(environment.docker, sort_keys=True)}
 
 
 def _environment_variables(variables: dict[str, Any]) -> dict[str, str]:
