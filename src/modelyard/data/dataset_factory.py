@@ -63,6 +63,13 @@ def _one_source(item: Any) -> tuple[dict[str, str], Workspace | None]:
     return check_source("path", {"datastore": name, "path": relpath}), workspace
 
 
+def _refuse_unsupported(**given: object) -> None:
+    """v1's tabular options that are not built here: refused when given, never ignored."""
+    for field, value in given.items():
+        if value not in (None, False):
+            raise ValidationError(field, "is not supported; leave it out")
+
+
 def _sources(path: Any) -> tuple[list[dict[str, str]], Workspace | None]:
     items = path if isinstance(path, list) else [path]
     if not items:
@@ -134,13 +141,11 @@ class TabularDatasetFactory:
 
             Dataset.Tabular.from_delimited_files(path=(ds, "iris/*.csv"), separator=",")
         """
-        for field, value in (
-            ("include_path", include_path),
-            ("set_column_types", set_column_types),
-            ("partition_format", partition_format),
-        ):
-            if value not in (None, False):
-                raise ValidationError(field, "is not supported; leave it out")
+        _refuse_unsupported(
+            include_path=include_path,
+            set_column_types=set_column_types,
+            partition_format=partition_format,
+        )
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValidationError("separator", f"{separator!r} is not one character")
         if not isinstance(encoding, str) or not encoding:
@@ -171,13 +176,11 @@ class TabularDatasetFactory:
 
             Dataset.Tabular.from_parquet_files(path=[(ds, "events/*.parquet")])
         """
-        for field, value in (
-            ("include_path", include_path),
-            ("set_column_types", set_column_types),
-            ("partition_format", partition_format),
-        ):
-            if value not in (None, False):
-                raise ValidationError(field, "is not supported; leave it out")
+        _refuse_unsupported(
+            include_path=include_path,
+            set_column_types=set_column_types,
+            partition_format=partition_format,
+        )
         sources, workspace = _sources(path)
         _check(sources, workspace, _flag("validate", validate))
         definition = {

@@ -19,9 +19,7 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from pathlib import Path
 from modelyard.porting.check import Surface
 from modelyard.porting.notebook import NotebookError, rewrite_notebook
 from modelyard.porting.rewrite import ERROR, Finding, rewrite_source
+from modelyard.store.private import write_file_atomically
 
 SUFFIXES = (".py", ".ipynb")
 BACKUP_SUFFIX = ".bak"
@@ -151,14 +150,14 @@ def migrate_file(
     try:
         if out is not None:
             target = _target_in(out, root, path)
-            _write_atomically(target, new, path.stat().st_mode)
+            write_file_atomically(target, new, path.stat().st_mode)
             report.written = str(target)
         elif new != data:
             if backup:
                 bak = path.with_name(path.name + BACKUP_SUFFIX)
-                _write_atomically(bak, data, path.stat().st_mode)
+                write_file_atomically(bak, data, path.stat().st_mode)
                 report.backup = str(bak)
-            _write_atomically(path, new, path.stat().st_mode)
+            write_file_atomically(path, new, path.stat().st_mode)
             report.written = str(path)
     except (OSError, _Refused) as error:
         report.error = f"cannot write: {error}"
@@ -201,25 +200,6 @@ def _target_in(out: Path, root: Path, path: Path) -> Path:
     if target.is_symlink() or os.path.commonpath([out_real, resolved]) != out_real:
         raise _Refused(f"{target} leads outside {out} (a link); not written")
     return target
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode & 0o7777)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 __all__ = ["BACKUP_SUFFIX", "FileReport", "Note", "find_files", "migrate_file"]

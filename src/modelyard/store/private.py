@@ -60,14 +60,27 @@ def write_private_file(path: Path, data: bytes) -> None:
 
         write_private_file(folder / "config.json", b'{"workspace_name": "demo"}')
     """
+    write_file_atomically(path, data, PRIVATE_FILE_MODE)
+
+
+def write_file_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically, as :func:`write_private_file` does, ending with
+    permission bits ``mode`` (the temporary file is 0600 until then; a link at ``path`` is
+    replaced, never followed). For a file rewritten in place that keeps its mode.
+
+    Example::
+
+        write_file_atomically(script, new_source, script.stat().st_mode)
+    """
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
     try:
         try:
             os.fchmod(fd, PRIVATE_FILE_MODE)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode & 0o7777)
             os.fsync(fd)
         finally:
             os.close(fd)
