@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelyard.conda_dependencies import CondaDependencies
 from modelyard.data.data_reference import MOUNT, DataReference
 from modelyard.distributed import (
     MpiConfiguration,
@@ -299,7 +300,16 @@ class RunConfiguration:
         )
 
 
+# v1's base images, which notebooks assign to ``env.docker.base_image``: recorded like every
+# docker setting (runs here use the Python environment modelyard builds, not an image).
+DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
+DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.1-cudnn8-ubuntu20.04"
+
+
 __all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
+    "CondaDependencies",
     "DataReferenceConfiguration",
     "DockerConfiguration",
     "HistoryConfiguration",

@@ -81,6 +81,7 @@ V1_PLACEHOLDERS = {
     "resource_group": "local",
     "location": "local",
 }
+DEFAULT_SKU = "basic"  # v1's default edition
 # Where v1 and modelyard keep a config.json, looked for in this order in each folder.
 CONFIG_NAMES = (f"{CONFIG_DIR}/{CONFIG_FILE}", CONFIG_FILE, f".azureml/{CONFIG_FILE}")
 # Workspace.create's v1 arguments that mean nothing here: recorded, with one warning.
@@ -268,6 +269,7 @@ class Workspace:
             if value
         }
         self._config_coordinates: dict[str, str] = {}
+        self._sku = str((info.v1_arguments or {}).get("sku", DEFAULT_SKU))
         self._script_run_id: str | None = None
         self._database: str | None = database_for_people(folder, info)
         self._backend: Backend = open_backend(folder, info)
@@ -293,6 +295,7 @@ class Workspace:
         ws._folder = Path.cwd()
         ws._coordinates = {}
         ws._config_coordinates = {}
+        ws._sku = DEFAULT_SKU
         ws._database = None  # the supervisor's to know
         ws._backend = backend
         return ws
@@ -555,6 +558,12 @@ class Workspace:
         """v1's Azure subscription: the one the config file or ``create`` named, else
         ``V1_PLACEHOLDERS``'s (it means nothing here)."""
         return self._coordinate("subscription_id")
+
+    @property
+    def sku(self) -> str:
+        """v1's workspace edition: the ``sku`` given to ``create``, else v1's ``"basic"`` (it
+        means nothing here)."""
+        return self._sku
 
     @property
     def resource_group(self) -> str:

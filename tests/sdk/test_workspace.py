@@ -35,6 +35,7 @@ def test_the_v1_coordinates_cell_prints_strings(tmp_path: Path) -> None:
         ]
     )
     assert "Azure region: local" in cell and "Resource group: local" in cell
+    assert ws.sku == "basic"
     assert ws.folder == (tmp_path / "plain").resolve()
 
 
@@ -58,6 +59,7 @@ def test_create_records_the_v1_coordinates_and_warns_once_of_the_rest(tmp_path: 
         "ml-rg",
         "eastus2",
     )
+    assert again.sku == "enterprise"
     recorded = json.loads((ws.folder / "workspace.json").read_text())
     assert recorded["v1_arguments"] == {
         "create_resource_group": True,
