@@ -225,6 +225,29 @@ def test_parquet_files_to_pandas(datastore: Datastore, tmp_path: Path) -> None:
     assert frame["x"].tolist() == [2, 3, 4]
 
 
+def test_register_pandas_dataframe_writes_parquet_and_registers_versions(
+    workspace: Workspace, datastore: Datastore
+) -> None:
+    import pandas
+
+    frame = pandas.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    first = Dataset.Tabular.register_pandas_dataframe(
+        frame, (datastore, "frames"), "frame", description="three rows", show_progress=False
+    )
+    again = Dataset.Tabular.register_pandas_dataframe(
+        frame.head(1), (datastore, "frames"), "frame", show_progress=False
+    )
+    assert (first.version, again.version) == (1, 2)
+    assert Dataset.get_by_name(workspace, "frame", version=1).to_pandas_dataframe().equals(frame)
+    assert Dataset.get_by_name(workspace, "frame").to_pandas_dataframe()["y"].tolist() == ["a"]
+    written = list(datastore._files().local_path("frames").rglob("*.parquet"))
+    assert len(written) == 2 and {path.name for path in written} == {"part-0.parquet"}
+    with pytest.raises(ValidationError, match="DataFrame"):
+        Dataset.Tabular.register_pandas_dataframe([1, 2], (datastore, "frames"), "frame")
+    with pytest.raises(ValidationError):
+        Dataset.Tabular.register_pandas_dataframe(frame, (datastore, "../out"), "frame")
+
+
 # -- registration -------------------------------------------------------------------------
 
 

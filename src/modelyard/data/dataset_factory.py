@@ -17,13 +17,16 @@ Example::
 
 from __future__ import annotations
 
+import tempfile
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.dataset_files import check_source, find_files
 from modelyard.data.data_reference import DataReference
 from modelyard.data.datapath import DataPath
 from modelyard.data.file_dataset import FileDataset
-from modelyard.data.tabular_dataset import DELIMITED, PARQUET, TabularDataset
+from modelyard.data.tabular_dataset import DELIMITED, PARQUET, TabularDataset, data_module
 from modelyard.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -190,6 +193,46 @@ class TabularDatasetFactory:
             "steps": [],
         }
         return TabularDataset(definition, workspace)
+
+    @staticmethod
+    def register_pandas_dataframe(
+        dataframe: Any,
+        target: Any,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        show_progress: bool = True,
+    ) -> TabularDataset:
+        """Write ``dataframe`` as a Parquet file to ``target`` (``(datastore, "folder")``, a
+        ``DataPath`` or ``datastore.path(...)``: a folder of a datastore), in a folder of
+        its own (``<folder>/<uuid>/part-0.parquet``, so two registrations never share a file),
+        and register the tabular dataset of that file as ``name`` (a new version when the
+        name exists), as v1 did.
+
+        Example::
+
+            ds = Dataset.Tabular.register_pandas_dataframe(df, (datastore, "frames"), "iris")
+            ds.version      # 1
+        """
+        if not callable(getattr(dataframe, "to_parquet", None)):
+            raise ValidationError(
+                "dataframe", f"expected a pandas DataFrame, not {type(dataframe).__name__}"
+            )
+        (source,), workspace = _sources(target)
+        if workspace is None or "datastore" not in source:
+            raise ValidationError("target", "give a datastore folder: (datastore, 'folder')")
+        data_module("pyarrow.parquet")  # to_parquet's engine, or the error naming the extra
+        datastore = workspace.datastores.get(source["datastore"])
+        if datastore is None:
+            raise ValidationError("target", f"no datastore {source['datastore']!r}")
+        folder = "/".join(part for part in (source["path"], uuid.uuid4().hex) if part)
+        with tempfile.TemporaryDirectory(prefix="modelyard-frame-") as scratch:
+            dataframe.to_parquet(Path(scratch) / "part-0.parquet", index=False)
+            datastore.upload(scratch, target_path=folder, show_progress=show_progress)
+        dataset = TabularDatasetFactory.from_parquet_files(path=(datastore, folder))
+        return dataset.register(
+            workspace, name, description=description, tags=tags, create_new_version=True
+        )
 
 
 __all__ = ["FileDatasetFactory", "TabularDatasetFactory"]

@@ -29,7 +29,7 @@ KEEP_COLUMNS = "keep_columns"
 TIMESTAMP = "with_timestamp_columns"
 
 
-def _module(name: str) -> Any:
+def data_module(name: str) -> Any:
     """``pandas`` or ``pyarrow.parquet``, imported when rows are first read (a file dataset
     or a registration needs neither), or a ConfigError naming the extra to install."""
     try:
@@ -103,7 +103,7 @@ class TabularDataset(AbstractDataset):
 
             df = Dataset.get_by_name(ws, "iris").to_pandas_dataframe()
         """
-        pandas = _module("pandas")
+        pandas = data_module("pandas")
         frames = []
         for group in self._groups():
             for info in group.files:
@@ -134,7 +134,7 @@ class TabularDataset(AbstractDataset):
         source = self._definition.get("format") or {}
         with store.open_read(path, "path") as stream:
             if source.get("kind") == PARQUET:
-                parquet = _module("pyarrow.parquet")
+                parquet = data_module("pyarrow.parquet")
                 return parquet.read_table(stream).to_pandas()
             options: dict[str, Any] = {
                 "sep": source.get("separator", ","),
