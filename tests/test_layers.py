@@ -21,6 +21,7 @@ PACKAGE = Path(modelyard.__file__).parent
 # and ``import modelyard`` for its version or folder imports none of them.
 SDK_MODULES = {
     "modelyard.workspace",
+    "modelyard.workspace_config",
     "modelyard.experiment",
     "modelyard.run",
     "modelyard.run_context",

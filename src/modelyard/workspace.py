@@ -36,8 +36,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
 from modelyard.backend.base import Backend
 from modelyard.backend.workspace_folder import (
     DATABASE_FILE,
@@ -59,6 +57,18 @@ from modelyard.errors import (
 )
 from modelyard.names import check_name
 from modelyard.store.private import make_private_folder, write_private_file
+from modelyard.workspace_config import (
+    CONFIG_DIR,
+    CONFIG_FILE,
+    CONFIG_NAMES,
+    DEFAULT_SKU,
+    V1_CREATE_ARGUMENTS,
+    V1_PLACEHOLDERS,
+    ConfigFile,
+    check_auth,
+    recordable,
+    v1_coordinates,
+)
 
 if TYPE_CHECKING:
     from modelyard.data.abstract_dataset import AbstractDataset
@@ -68,48 +78,9 @@ if TYPE_CHECKING:
     from modelyard.model import Model
     from modelyard.run import Run
 
-CONFIG_DIR = ".modelyard"
-CONFIG_FILE = "config.json"
 DEFAULT_DATASTORE = "workspaceblobstore"
 # The folders a new workspace makes for itself; like the workspace folder, owner-only.
 OWN_FOLDERS = ("artifacts", "datastores", f"datastores/{DEFAULT_DATASTORE}", "compute")
-
-# What ws.subscription_id, ws.resource_group and ws.location read when neither the workspace
-# nor its config.json recorded one (v1 notebooks print them; an embedded workspace has none).
-V1_PLACEHOLDERS = {
-    "subscription_id": "00000000-0000-0000-0000-000000000000",
-    "resource_group": "local",
-    "location": "local",
-}
-DEFAULT_SKU = "basic"  # v1's default edition
-# Where v1 and modelyard keep a config.json, looked for in this order in each folder.
-CONFIG_NAMES = (f"{CONFIG_DIR}/{CONFIG_FILE}", CONFIG_FILE, f".azureml/{CONFIG_FILE}")
-# Workspace.create's v1 arguments that mean nothing here: recorded, with one warning.
-V1_CREATE_ARGUMENTS = frozenset(
-    {
-        "create_resource_group",
-        "sku",
-        "tags",
-        "friendly_name",
-        "storage_account",
-        "key_vault",
-        "app_insights",
-        "container_registry",
-        "adb_workspace",
-        "primary_user_assigned_identity",
-        "cmk_keyvault",
-        "resource_cmk_uri",
-        "hbi_workspace",
-        "default_cpu_compute_target",
-        "default_gpu_compute_target",
-        "private_endpoint_config",
-        "private_endpoint_auto_approval",
-        "user_assigned_identity_for_cmk_encryption",
-        "system_datastores_auth_mode",
-        "v1_legacy_mode",
-        "show_output",
-    }
-)
 
 # What a Workspace.create that died before writing workspace.json leaves in its folder.
 _REMAINS = {
@@ -118,64 +89,8 @@ _REMAINS = {
 }
 
 
-class ConfigFile(BaseModel):
-    """The contents of a ``config.json``: one :meth:`Workspace.write_config` wrote, or a v1
-    notebook's own (``subscription_id``, ``resource_group``, ``workspace_name``).
-
-    ``folder`` is relative to the folder holding the config file when it is not absolute
-    (``location`` is the name modelyard 0.1 wrote it under). Without one, the workspace is
-    ``.modelyard/<workspace_name>`` beside the config file (in its folder when that is
-    ``.modelyard`` itself).
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    workspace_name: str
-    folder: str | None = None
-    location: str | None = None
-    subscription_id: str | None = None
-    resource_group: str | None = None
-
-    def workspace_folder(self, config: Path) -> Path:
-        """Where the workspace this config file (at ``config``) names lives."""
-        named = self.folder or self.location
-        if named is None:
-            home = config.parent if config.parent.name == CONFIG_DIR else config.parent / CONFIG_DIR
-            if config.parent.name == ".azureml":
-                home = config.parent.parent / CONFIG_DIR
-            return home / self.workspace_name
-        folder = Path(named).expanduser()
-        return folder if folder.is_absolute() else config.parent / folder
-
-
 def _default_folder(name: str) -> Path:
     return Path.cwd() / CONFIG_DIR / name
-
-
-def _check_auth(auth: object) -> None:
-    """v1's ``auth`` means nothing for an embedded workspace; a path there is a folder given
-    where modelyard 0.1 took it (second argument), which would otherwise be ignored."""
-    if isinstance(auth, str | os.PathLike):
-        raise ValidationError(
-            "auth",
-            f"{auth!r} is not an authentication object; to name the workspace's folder, "
-            "pass folder=...",
-        )
-
-
-def _v1_coordinates(
-    subscription_id: str | None, resource_group: str | None, location: str | None
-) -> dict[str, str]:
-    """The v1 coordinates given (each a string), for workspace.json."""
-    given = {
-        "subscription_id": subscription_id,
-        "resource_group": resource_group,
-        "location": location,
-    }
-    for field_name, value in given.items():
-        if value is not None and not isinstance(value, str):
-            raise ValidationError(field_name, f"must be a string, not {type(value).__name__}")
-    return {key: value for key, value in given.items() if value}
 
 
 def _write_json_privately(path: Path, data: dict[str, Any]) -> None:
@@ -194,15 +109,6 @@ def _creation_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def _recordable(value: object) -> object:
-    """``value`` as workspace.json can hold it (JSON, else its repr)."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value
 
 
 def _folder_error(folder: Path, error: OSError) -> ModelyardError:
@@ -249,11 +155,11 @@ class Workspace:
                 "name the workspace: Workspace.get(name) or Workspace(workspace_name=...)",
             )
         check_name("name", workspace_name)
-        _check_auth(auth)
+        check_auth(auth)
         where = Path(folder) if folder is not None else _default_folder(workspace_name)
         where = where.expanduser().resolve()
         self._open(where, read_workspace_file(where, workspace_name))
-        self._config_coordinates.update(_v1_coordinates(subscription_id, resource_group, None))
+        self._config_coordinates.update(v1_coordinates(subscription_id, resource_group, None))
 
     def _open(self, folder: Path, info: WorkspaceFile) -> None:
         self._name = info.name
@@ -341,7 +247,7 @@ class Workspace:
             ws = Workspace.create("team", storage_url="s3://models/team", exist_ok=True)
         """
         check_name("name", name)
-        _check_auth(auth)
+        check_auth(auth)
         unknown = sorted(set(v1_arguments) - V1_CREATE_ARGUMENTS)
         if unknown:
             raise ValidationError(
@@ -354,7 +260,7 @@ class Workspace:
                 "workspace; recorded in its workspace.json and otherwise ignored",
                 stacklevel=2,
             )
-        coordinates = _v1_coordinates(subscription_id, resource_group, location)
+        coordinates = v1_coordinates(subscription_id, resource_group, location)
         where = Path(folder) if folder is not None else _default_folder(name)
         where = where.expanduser().resolve()
         try:
@@ -378,7 +284,7 @@ class Workspace:
                 raise ConflictError(
                     f"{where} is not empty and holds no workspace; choose an empty or new folder"
                 )
-            recorded = {key: _recordable(v1_arguments[key]) for key in ignored}
+            recorded = {key: recordable(v1_arguments[key]) for key in ignored}
             try:
                 return cls._make(
                     name,
@@ -450,10 +356,10 @@ class Workspace:
             ws = Workspace.get("demo", subscription_id="...", resource_group="rg")
         """
         check_name("name", name)
-        _check_auth(auth)
+        check_auth(auth)
         where = Path(folder) if folder is not None else _default_folder(name)
         ws = cls._at(where.expanduser().resolve(), name)
-        ws._config_coordinates = _v1_coordinates(subscription_id, resource_group, location)
+        ws._config_coordinates = v1_coordinates(subscription_id, resource_group, location)
         return ws
 
     @classmethod
@@ -500,7 +406,7 @@ class Workspace:
                         f"exist at {where}; create it there with Workspace.create("
                         f"{config.workspace_name!r}, folder={str(where)!r})"
                     ) from error
-                ws._config_coordinates = _v1_coordinates(
+                ws._config_coordinates = v1_coordinates(
                     config.subscription_id, config.resource_group, None
                 )
                 return ws
