@@ -3,7 +3,6 @@ cloud, spot workers for lowpriority, accelerators for GPU sizes, YAML that reads
 
 from __future__ import annotations
 
-import sys
 from importlib import metadata
 from typing import Any
 
@@ -19,7 +18,7 @@ from modelyard.compute.ray.provisioning import (
     ProvisioningConfiguration,
     provisioning_configuration,
 )
-from modelyard.errors import ConfigError, ValidationError
+from modelyard.errors import ValidationError
 from tests.compute.ray_schema import ray_checks
 
 CPU = provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
@@ -205,10 +204,3 @@ def test_the_yaml_reads_back_as_the_config_and_says_how_to_start_and_attach(
     assert "Fill in:" in header
     if provider == "gcp":
         assert "project_id: fill-in-your-gcp-project-id  # FILL IN" in text
-
-
-def test_export_without_pyyaml_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As on a plain install: the import of yaml fails.
-    monkeypatch.setitem(sys.modules, "yaml", None)
-    with pytest.raises(ConfigError, match=r"pip install 'modelyard\[cluster\]'"):
-        export_yaml("c1", CPU, "aws")

@@ -44,7 +44,7 @@ def test_a_name_part_of_256_characters_is_a_validation_error(run: Run, small_fil
 def test_a_workspace_location_too_long_is_a_validation_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
         Workspace.create("w", folder=tmp_path / LONG / "ws")
-    assert info.value.field == "location"
+    assert info.value.field == "folder"
     assert "255" in str(info.value)
 
 

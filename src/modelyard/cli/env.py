@@ -33,7 +33,7 @@ _UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
 
 @click.group("env")
 def group() -> None:
-    """List, show and prune the built run environments; list the curated ones.
+    """Run environments: the built ones and the curated ones.
 
     Environments are built for runs on this machine and shared by its workspaces.
 

@@ -21,8 +21,6 @@ import re
 from importlib import metadata
 from typing import Any
 
-import yaml
-
 from modelyard.compute.ray.provisioning import WORKER_NODE_TYPE, ProvisioningConfiguration
 from modelyard.compute.ray.vm_sizes import GCP_ACCELERATORS, VmSize, supported_vm_sizes
 from modelyard.errors import ValidationError
@@ -139,6 +137,9 @@ def export_yaml(
         Path("gpucluster.yaml").write_text(export_yaml("gpucluster", cfg, "gcp"))
     """
     data = cluster_launcher_config(name, config, provider, region=region)
+    # Imported here: exporting is rare, and modelyard.compute is on a script's import path.
+    import yaml
+
     body: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if provider == "gcp":
         body = body.replace(
