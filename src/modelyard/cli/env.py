@@ -237,9 +237,10 @@ def prune(
 @group.command("curated")
 @json_option
 def curated(as_json: bool) -> None:
-    """List the curated environments: v1's AzureML-* names and what they hold here.
+    """List v1's curated AzureML-* environments.
 
-    Environment.get(ws, NAME) gives one; the names are v1's, the packages current.
+    Each with what it holds here: Environment.get(ws, NAME) gives one; the names are v1's,
+    the packages current.
 
     \b
     Example:
