@@ -188,7 +188,7 @@ def test_workspace_folders_are_left_out_and_said_so(
             "mine/data.csv": "a,b",
         },
     )
-    caplog.set_level("WARNING", logger="modelyard.backend.snapshot")
+    caplog.set_level("INFO", logger="modelyard.backend.snapshot")
 
     snap = take_snapshot(src, backend, leave_out=[src / "mine"])
 

@@ -193,7 +193,8 @@ def take_snapshot(
     tree = walk_source(root, leave_out)
     files, skipped = tree.files, tree.skipped
     if tree.workspaces:
-        logger.warning(
+        # Expected (notebooks submit "." beside ./.modelyard): said in the log, not warned of.
+        logger.info(
             "snapshot of %s leaves out %s: workspace folders are never part of a run's source",
             root,
             ", ".join(tree.workspaces),
