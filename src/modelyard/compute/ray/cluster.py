@@ -147,6 +147,11 @@ def start_local_cluster(folder: Path, autoscaler_config: dict[str, Any]) -> Clus
         "AUTOSCALER_UPDATE_INTERVAL_S": "1",
         "RAY_gcs_create_placement_group_retry_max_interval_ms": "200",
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Every node of a local cluster shares this machine's memory with whatever else runs
+        # on it. Ray's memory monitor, past 95 % of it, kills Ray workers, and the workers
+        # here are the nodes' hosts: killing one stops its runs' processes (they die with
+        # it). The kernel's OOM killer, which picks the process using the memory, stays.
+        "RAY_memory_monitor_refresh_ms": "0",
     }
     with open(folder / HEAD_LOG, "ab") as log:
         process = subprocess.Popen(
