@@ -244,7 +244,7 @@ def test_more_runs_than_the_cluster_holds_are_admitted_in_order(
     ]
     assert runs[2].get_status() in (QUEUED, PROVISIONING)
     for run in runs:
-        run.wait_for_completion()
+        completed(run)
     # Without distribution the script runs on each of its nodes: a log and a folder each.
     logs = {name for name in runs[0].get_file_names() if name.startswith("user_logs/")}
     assert logs == {"user_logs/std_log_process_00.txt", "user_logs/std_log_process_01.txt"}

@@ -460,8 +460,10 @@ class Admission:
     def _lost(self, where: dict[str, Any], error: Exception) -> dict[str, Any]:
         """The outcome of a host that died: its node was lost (Ray says so), or the host
         itself crashed."""
-        text = str(error).strip()
-        reason = text.splitlines()[0] if text else type(error).__name__
+        # Ray's whole message: past its first line it says how the host's worker ended (its
+        # exit type and detail, a signal), which is what tells a crash from a kill.
+        text = " ".join(str(error).split())
+        reason = text[:800] if text else type(error).__name__
         return {
             "status": FAILED,
             "error": {
