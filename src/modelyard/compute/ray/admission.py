@@ -143,6 +143,7 @@ class Admission:
         self.hosts: dict[str, Any] = {}  # a NodeHost on each node, by node id
         self.host_used: dict[str, float] = {}  # when each host last had a run (monotonic)
         self.seen_nodes: set[str] = set()
+        self.killed: set[str] = set()  # nodes whose host this admission killed (keep_hosts)
         self.next_renew = self.next_sweep = self.next_nodes = 0.0
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="admission", daemon=True)
@@ -284,6 +285,7 @@ class Admission:
     def host_for(self, node_id: str) -> Any:
         """The host on node ``node_id``, started when there is none yet."""
         if node_id not in self.hosts:
+            self._name_released(node_id)
             self.host_used[node_id] = time.monotonic()
             self.hosts[node_id] = (
                 ray.remote(NodeHost)
@@ -320,12 +322,31 @@ class Admission:
         for node_id in set(self.hosts) - alive:
             del self.hosts[node_id]
             self.host_used.pop(node_id, None)
+        if any(not run.running for run in self.runs.values()):
+            return  # a run waits for nodes: it may get one of these, host and all
         by_use = sorted(self.hosts, key=lambda node_id: self.host_used[node_id], reverse=True)
         for node_id in by_use[self.warm_hosts :]:
             if now - self.host_used[node_id] > HOST_LINGER_S:
                 with contextlib.suppress(Exception):
                     ray.kill(self.hosts.pop(node_id))
                 self.host_used.pop(node_id, None)
+                self.killed.add(node_id)
+
+    def _name_released(self, node_id: str) -> None:
+        """Wait until the host this admission killed on ``node_id`` is gone: ray.kill returns
+        before the actor has died, and meanwhile its name still finds it, so a new host of
+        that name (get_if_exists) would be the dying one, and a run given it would fail with
+        "the actor died unexpectedly"."""
+        if node_id not in self.killed:
+            return
+        deadline = time.monotonic() + HOST_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                ray.get_actor(self.host_name(node_id), namespace=NAMESPACE)
+            except ValueError:
+                break  # no actor holds the name any more
+            time.sleep(0.05)
+        self.killed.discard(node_id)
 
     def cancel_queued(self) -> None:
         for record in self.backend.list_runs_in_states(
