@@ -89,8 +89,10 @@ _REMAINS = {
 }
 
 
-def _default_folder(name: str) -> Path:
-    return Path.cwd() / CONFIG_DIR / name
+def _folder_of(name: str, folder: str | os.PathLike[str] | None) -> Path:
+    """The absolute folder of workspace ``name``: ``folder``, else ``./.modelyard/<name>``."""
+    where = Path(folder) if folder is not None else Path.cwd() / CONFIG_DIR / name
+    return where.expanduser().resolve()
 
 
 def _write_json_privately(path: Path, data: dict[str, Any]) -> None:
@@ -156,8 +158,7 @@ class Workspace:
             )
         check_name("name", workspace_name)
         check_auth(auth)
-        where = Path(folder) if folder is not None else _default_folder(workspace_name)
-        where = where.expanduser().resolve()
+        where = _folder_of(workspace_name, folder)
         self._open(where, read_workspace_file(where, workspace_name))
         self._config_coordinates.update(v1_coordinates(subscription_id, resource_group, None))
 
@@ -261,8 +262,7 @@ class Workspace:
                 stacklevel=2,
             )
         coordinates = v1_coordinates(subscription_id, resource_group, location)
-        where = Path(folder) if folder is not None else _default_folder(name)
-        where = where.expanduser().resolve()
+        where = _folder_of(name, folder)
         try:
             where.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -357,8 +357,7 @@ class Workspace:
         """
         check_name("name", name)
         check_auth(auth)
-        where = Path(folder) if folder is not None else _default_folder(name)
-        ws = cls._at(where.expanduser().resolve(), name)
+        ws = cls._at(_folder_of(name, folder), name)
         ws._config_coordinates = v1_coordinates(subscription_id, resource_group, location)
         return ws
 
