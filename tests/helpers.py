@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,16 @@ from modelyard.runner.run_scope import RunScope
 from modelyard.workspace import Workspace
 
 T = TypeVar("T")
+
+# Unix socket paths are limited to ~100 bytes, too few for pytest's tmp_path: the tests' sockets
+# go to one short folder of this test process, removed when it ends.
+_SOCKETS = Path(tempfile.mkdtemp(prefix="my-sockets-"))
+atexit.register(shutil.rmtree, _SOCKETS, ignore_errors=True)
+
+
+def short_socket_path() -> str:
+    """A path for a new Unix socket, short enough for any platform's limit."""
+    return str(Path(tempfile.mkdtemp(dir=_SOCKETS)) / "s")
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -84,7 +96,7 @@ class ScriptSide:
 def serve_to_script(workspace: Workspace, run: Run) -> ScriptSide:
     """Start a channel server for ``run`` and return the run as its script sees it; the
     caller stops ``server`` (and may start another on ``socket_path``)."""
-    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+    socket_path = short_socket_path()
     scope = RunScope(workspace._backend, run.id, run.experiment.name, workspace.folder, set())
     server = ChannelServer(workspace._backend, socket_path, scope)
     server.start()
@@ -119,7 +131,7 @@ class UnscopedForTransportTests(RunScope):
 def channel_to(backend: Backend, scope: RunScope) -> Iterator[ChannelBackend]:
     """A script-side client of a channel server serving ``backend`` within ``scope`` (a real
     Unix socket, in a short temporary folder: socket paths are limited to ~100 bytes)."""
-    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+    socket_path = short_socket_path()
     server = ChannelServer(backend, socket_path, scope)
     server.start()
     try:

@@ -12,7 +12,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from modelyard.backend.records import RUNNING, SCALAR, MetricBatch
 from modelyard.errors import NotFoundError, PermissionDeniedError, StorageError, ValidationError
 from modelyard.runner.channel import ChannelServer
 from modelyard.runner.run_scope import RunScope
+from tests.helpers import short_socket_path
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def channel(tmp_path: Path) -> Iterator[tuple[LocalBackend, ChannelBackend]]:
         "ws", f"sqlite:///{tmp_path / 'c.db'}", (tmp_path / "files").as_posix(), base_dir=tmp_path
     )
     backend.create_run("r", "e", run_type="script", status=RUNNING)
-    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+    socket_path = short_socket_path()
     workdir = tmp_path / "wd"
     workdir.mkdir()
     server = ChannelServer(backend, socket_path, RunScope(backend, "r", "e", workdir, {"raw"}))
@@ -366,7 +366,7 @@ def test_a_new_supervisor_on_the_socket_is_reached_past_every_stale_connection(
     )
     backend.create_run("r", "e", run_type="script", status=RUNNING)
     backend.upload_run_file("r", "outputs/a.bin", io.BytesIO(b"a" * (3 << 20)))
-    socket_path = str(Path(tempfile.mkdtemp(prefix="my-test-")) / "s")
+    socket_path = short_socket_path()
 
     def serve() -> ChannelServer:
         server = ChannelServer(backend, socket_path, RunScope(backend, "r", "e", tmp_path, set()))
