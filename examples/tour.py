@@ -90,7 +90,7 @@ def run_in(folder: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        print("usage:\n" + __doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     if argv:
         run_in(Path(argv[0]))
