@@ -1,5 +1,7 @@
 # One command each: `make demo` runs the main job, `make test` passes the tests.
-# Both install first, so they work on a fresh checkout.
+# Both install first, so they work on a fresh checkout. Everything goes into $(VENV); nothing
+# touches the user's shell files: `make install` and `make demo` end by printing the line that
+# puts `modelyard` on the PATH.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
@@ -24,26 +26,36 @@ endif
 	$(PY) -m pip install $(TORCH)
 	touch $@
 
+# What `install` and `demo` print last: the README's shell commands need it once per shell.
+ACTIVATE := @echo "modelyard is installed in $(VENV): run \`. $(VENV)/bin/activate\` to put modelyard on the PATH"
+
 install: $(VENV)/.installed
+	$(ACTIVATE)
 
 # From Debian's packages when missing: OpenMPI for MPI runs (mpirun; mpi4py comes with the
 # `distributed` extra), and PostgreSQL, which the tests start as a throwaway cluster of their
-# own (tests/postgres.py). Run as root (or with sudo on a developer's machine).
+# own (tests/postgres.py). As root, or through sudo for anyone else.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 system-deps:
 	@missing=""; \
 	command -v mpirun >/dev/null 2>&1 || missing="$$missing openmpi-bin libopenmpi-dev"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
 		|| missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y $$missing; \
 	fi
 
 # loadgroup: the tests of one xdist_group (the Ray cluster's) share one worker and its cluster.
 test: system-deps install
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
-demo: system-deps install
+# No system-deps: the demo runs neither mpirun nor PostgreSQL, and mpi4py installs from its
+# binary wheel (it loads an MPI library only when used), so it needs no root and no apt-get.
+demo: $(VENV)/.installed
 	$(PY) examples/tf-mnist/submit.py
+	$(ACTIVATE)
 
 bench: system-deps install
 	$(PY) -m pip install -q -e ".[$(EXTRAS),bench]"
