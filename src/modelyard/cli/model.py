@@ -27,7 +27,7 @@ from modelyard.cli.params import (
     tag_values,
 )
 from modelyard.cli.state import CliState
-from modelyard.errors import ConflictError
+from modelyard.hints import spoken_as
 from modelyard.model import Model
 
 
@@ -218,13 +218,8 @@ def download(
     name, version = model_ref
     with option_names(name="NAME"):
         model = Model(state.workspace, name, version=version)
-    # The SDK refuses too, but its message names its own argument (exist_ok=True).
-    existing = output_dir / model._record.root_name
-    if existing.exists() and not exist_ok:
-        raise ConflictError(
-            f"{existing} exists already; pass --exist-ok to replace it, or choose another --output"
-        )
-    path = model.download(target_dir=output_dir, exist_ok=exist_ok)
+    with spoken_as({"exist_ok=True": "--exist-ok", "target_dir": "--output"}):
+        path = model.download(target_dir=output_dir, exist_ok=exist_ok)
     if as_json:
         print_json({"id": model.id, "path": path})
         return
