@@ -74,6 +74,8 @@ def refused(*words: str) -> str:
             (),
             ("--lr", "1", "--wait", "-e", "x", "--"),
         ),
+        # '--' before SOURCE_DIR: the positionals follow it, as written.
+        (["-e", "mnist", "--", "./src", "train.py", "--wait"], "mnist", False, (), ("--wait",)),
         # A long option of the script that is no typo of modelyard's (--tags is, --tagged not).
         (
             ["./src", "train.py", "-e", "mnist", "--tagged", "--waiting"],

@@ -55,6 +55,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     cwd = tmp_path_factory.mktemp("wording")
     ws = Workspace.create("wording", folder=cwd / ".modelyard" / "wording")
     ws.write_config(cwd)
+    (cwd / "model.bin").write_bytes(b"weights")
     (cwd / "data").mkdir()
     (cwd / "data" / "a.txt").write_text("a\n")
     (cwd / "src").mkdir()
@@ -84,7 +85,6 @@ def test_datastore_transfers_name_the_overwrite_flag(
 
 
 def test_model_download_conflict_names_the_commands_options(project: Project) -> None:
-    (project.cwd / "model.bin").write_bytes(b"weights")
     assert project.cli("model", "register", "model.bin", "--name", "m").returncode == 0
     assert project.cli("model", "download", "m", "--output", "out").returncode == 0
     again = project.cli("model", "download", "m", "--output", "out")
@@ -151,8 +151,10 @@ def test_ctrl_c_while_waiting_names_the_cancel_command(project: Project) -> None
     # The script's first line, streamed by the command: it is waiting now.
     wait_for(lambda: "slow\n" in lines, timeout=TIMEOUT_S)
     waiter.send_signal(signal.SIGINT)
-    err = waiter.communicate(timeout=TIMEOUT_S)[1]
-    reader.join(TIMEOUT_S)
+    waiter.wait(timeout=TIMEOUT_S)
+    reader.join(TIMEOUT_S)  # the rest of stdout, to its end
+    assert waiter.stderr is not None
+    err = waiter.stderr.read()
     out = "".join(lines)
     project.shown += [out, err]
     assert waiter.returncode == 130, err

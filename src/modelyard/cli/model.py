@@ -170,7 +170,7 @@ def register(
       modelyard model register ./model.pkl --name sklearn-mnist --tag area=mnist
       modelyard model register outputs/model --name tf-dnn-mnist --from-run RUN_ID
     """
-    with option_names(model_path="PATH", model_name="--name", tags="--tag"):
+    with option_names(model_path="PATH", model_name="--name", tags="--tag", run_id="--from-run"):
         if run_id is not None:
             model = state.get_run(run_id).register_model(
                 model_name=name, model_path=path, tags=tag_values(tags), description=description

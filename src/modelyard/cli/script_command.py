@@ -87,7 +87,8 @@ class ScriptCommand(click.Command):
             elif leading:
                 options.append(word)  # click reports it, with its suggestion
             else:
-                _refuse_near_miss(ctx, name, takes_value)
+                if not ctx.resilient_parsing:  # shell completion parses half-typed lines
+                    _refuse_near_miss(ctx, name, takes_value)
                 positionals.append(word)
         return options, positionals
 
