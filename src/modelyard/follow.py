@@ -16,6 +16,7 @@ from modelyard.backend.records import COMPLETED, QUEUED, TERMINAL_STATES
 from modelyard.compute import compute_for
 from modelyard.compute.ray.targets import ADMISSION_LOG
 from modelyard.errors import NotFoundError, RunFailedError
+from modelyard.hints import say
 from modelyard.runner.envbuild.errors import BUILD_LOG
 from modelyard.runner.launchers import (
     DISTRIBUTED_PROPERTY,
@@ -90,12 +91,26 @@ def log_tail(run: Run, lines: int = FAILURE_TAIL_LINES, name: str | None = None)
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
 
 
+def failure_output(run: Run, error: dict[str, Any]) -> str:
+    """The last lines of a failed run's output under a heading, or "" when it wrote none;
+    ``error`` is its details' ``error``, whose ``log`` names the log of the process that failed
+    in a distributed run.
+
+    Example::
+
+        failure_output(run, run.get_details().get("error") or {})
+        # 'Last lines of its output:\nTraceback (most recent call last): ...'
+    """
+    tail = log_tail(run, name=error.get("log"))
+    return f"Last lines of its output:\n{tail}" if tail else ""
+
+
 def _where_the_others_are(run: Run, count: int) -> str:
     last = process_log_name(count - 1)
     others = process_log_name(1) if count == 2 else f"{process_log_name(1)} to {last}"
     return (
         f"Streaming process 0 of {count} ({process_log_name(0)}). The other processes' output "
-        f"is in {others}: run.download_file(name) or `modelyard run download {run.id}`.\n"
+        f"is in {others}: {say('run.download_file(name)')}.\n"
     )
 
 
@@ -136,8 +151,7 @@ def wait_for_completion(
             time.sleep(POLL_INTERVAL_S)
     except KeyboardInterrupt:
         out.write(
-            f"\nStopped waiting; run {run.id} goes on. Cancel it with run.cancel() or "
-            f"`modelyard run cancel {run.id}`.\n"
+            f"\nStopped waiting; run {run.id} goes on. Cancel it with {say('run.cancel()')}.\n"
         )
         raise
     details = run.get_details()
@@ -146,17 +160,15 @@ def wait_for_completion(
         out.write(
             f"\nExecution summary\n=================\nRunId: {run.id}\nStatus: {status}\n"
             + (f"Duration: {duration:.1f} s\n" if duration is not None else "")
-            + f"Files: run.get_file_names() or `modelyard run download {run.id}`\n"
+            + f"Files: {say('run.get_file_names()')}\n"
         )
         out.flush()
     if raise_on_error and status != COMPLETED:
         error = details.get("error") or {}
         message = error.get("message", status)
-        # A distributed run's error names the log of the process that failed.
-        tail = log_tail(run, name=error.get("log"))
+        output = failure_output(run, error)
         raise RunFailedError(
-            f"run {run.id} ended {status}: {message}"
-            + (f"\nLast lines of its output:\n{tail}" if tail else ""),
+            f"run {run.id} ended {status}: {message}" + (f"\n{output}" if output else ""),
             exit_code=error.get("exit_code"),
             details=details,
         )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
+from modelyard.hints import say
 from modelyard.model_arguments import (
     CREATED_BY_PROPERTY,
     DATASETS_PROPERTY,
@@ -475,8 +476,8 @@ class Model:
         final = target_root / root_name
         if os.path.lexists(final) and not exist_ok:
             raise ConflictError(
-                f"{final} exists already; pass exist_ok=True to replace it, or choose another "
-                "target_dir"
+                f"{final} exists already; pass {say('exist_ok=True')} to replace it, or choose "
+                f"another {say('target_dir')}"
             )
         backend = self._workspace._backend
         infos = backend.list_model_files(self.name, self.version)

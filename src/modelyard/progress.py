@@ -45,6 +45,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from modelyard.hints import say
+
 TransferKind = Literal["upload", "download"]
 
 _WORDS: dict[str, tuple[str, str]] = {
@@ -94,7 +96,8 @@ def summary_line(
         if len(skipped) > _SKIPPED_NAMES_SHOWN:
             names += f" and {len(skipped) - _SKIPPED_NAMES_SHOWN:,} more"
         line += (
-            f"; skipped {len(skipped):,} that exist: {names} (pass overwrite=True to replace them)"
+            f"; skipped {len(skipped):,} that exist: {names} "
+            f"(pass {say('overwrite=True')} to replace them)"
         )
     return line
 

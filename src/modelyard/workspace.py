@@ -55,6 +55,7 @@ from modelyard.errors import (
     StorageError,
     ValidationError,
 )
+from modelyard.hints import say
 from modelyard.names import check_name
 from modelyard.store.private import make_private_folder, write_private_file
 from modelyard.workspace_config import (
@@ -402,8 +403,12 @@ class Workspace:
                 except NotFoundError as error:
                     raise NotFoundError(
                         f"{candidate} names workspace {config.workspace_name!r}, which does not "
-                        f"exist at {where}; create it there with Workspace.create("
-                        f"{config.workspace_name!r}, folder={str(where)!r})"
+                        f"exist at {where}; create it there with "
+                        + say(
+                            "Workspace.create({name!r}, folder={folder!r})",
+                            name=config.workspace_name,
+                            folder=str(where),
+                        )
                     ) from error
                 ws._config_coordinates = v1_coordinates(
                     config.subscription_id, config.resource_group, None
@@ -412,7 +417,7 @@ class Workspace:
         looked = "\n  ".join(str(c) for c in candidates)
         raise ConfigError(
             "no workspace config file found; looked in:\n  "
-            f"{looked}\nCreate one with Workspace.create(name).write_config()"
+            f"{looked}\nCreate one with {say('Workspace.create(name).write_config()')}"
         )
 
     def write_config(

@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 
 from modelyard.cli.output import print_fields, print_json, print_message, print_table
-from modelyard.cli.params import json_option
+from modelyard.cli.params import json_option, option_names
 from modelyard.cli.state import CliState
 from modelyard.compute import AmlCompute, ComputeTarget
 from modelyard.compute.ray.launcher_config import export_yaml
 from modelyard.compute.ray.provisioning import ProvisioningConfiguration
 from modelyard.errors import ValidationError
+from modelyard.hints import spoken_as
 from modelyard.store.private import write_private_file
 
 
@@ -32,8 +33,18 @@ def group() -> None:
     """
 
 
+# The SDK's advice about a missing compute target, as the commands that do it.
+_COMPUTE_COMMANDS = {
+    "ComputeTarget.create(ws, {name!r}, AmlCompute.provisioning_configuration(...))": (
+        "`modelyard compute create {name}`"
+    ),
+    "ComputeTarget.list(ws)": "`modelyard compute list`",
+}
+
+
 def _cluster(state: CliState, name: str) -> AmlCompute:
-    target = ComputeTarget(state.workspace, name)
+    with spoken_as(_COMPUTE_COMMANDS):
+        target = ComputeTarget(state.workspace, name)
     if not isinstance(target, AmlCompute):
         raise ValidationError("name", f"{name!r} is this machine, not a cluster")
     return target
@@ -86,15 +97,23 @@ def create(
     Example:
       modelyard compute create gpucluster --vm-size STANDARD_NC6 --max-nodes 2 --wait
     """
-    config = AmlCompute.provisioning_configuration(
-        vm_size=vm_size,
-        vm_priority=vm_priority,
-        min_nodes=min_nodes,
-        max_nodes=max_nodes,
-        idle_seconds_before_scaledown=idle_seconds_before_scaledown,
-        address=address,
-    )
-    target = ComputeTarget.create(state.workspace, name, config)
+    with option_names(
+        vm_size="--vm-size",
+        min_nodes="--min-nodes",
+        max_nodes="--max-nodes",
+        idle_seconds_before_scaledown="--idle-seconds-before-scaledown",
+        address="--address",
+        name="NAME",
+    ):
+        config = AmlCompute.provisioning_configuration(
+            vm_size=vm_size,
+            vm_priority=vm_priority,
+            min_nodes=min_nodes,
+            max_nodes=max_nodes,
+            idle_seconds_before_scaledown=idle_seconds_before_scaledown,
+            address=address,
+        )
+        target = ComputeTarget.create(state.workspace, name, config)
     if wait:
         target.wait_for_completion(show_output=not as_json)
     _show(target, as_json)

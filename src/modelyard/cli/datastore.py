@@ -14,6 +14,7 @@ from modelyard.cli.output import format_time, iso_utc, print_json, print_table
 from modelyard.cli.params import json_option, option_names
 from modelyard.cli.state import CliState
 from modelyard.datastore import Datastore
+from modelyard.hints import spoken_as
 from modelyard.store.secrets import redact
 
 _datastore_option = click.option(
@@ -22,6 +23,8 @@ _datastore_option = click.option(
     metavar="NAME",
     help="The datastore to use (default: the workspace's default datastore).",
 )
+# The SDK's advice ("pass overwrite=True to replace them") in this command's words.
+_FLAGS = {"overwrite=True": "--overwrite"}
 _overwrite_option = click.option(
     "--overwrite",
     is_flag=True,
@@ -120,7 +123,7 @@ def upload(
     """
     datastore = _datastore(state, datastore_name)
     show_progress = not as_json
-    with option_names(target_path="--target", src_dir="SRC", files="SRC"):
+    with option_names(target_path="--target", src_dir="SRC", files="SRC"), spoken_as(_FLAGS):
         _upload(datastore, src, target_path, overwrite, show_progress)
     if as_json:
         print_json({"datastore": datastore.name, "source": str(src), "target": target_path or ""})
@@ -172,7 +175,7 @@ def download(
       modelyard datastore download ./data --prefix mnist/
     """
     datastore = _datastore(state, datastore_name)
-    with option_names(prefix="--prefix", target_path="TARGET"):
+    with option_names(prefix="--prefix", target_path="TARGET"), spoken_as(_FLAGS):
         count = datastore.download(
             target_path=str(target), prefix=prefix, overwrite=overwrite, show_progress=not as_json
         )

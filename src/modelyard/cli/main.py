@@ -9,6 +9,7 @@ Example::
 
     $ modelyard workspace create demo
     $ modelyard run list --experiment tf-mnist --json | jq '.[0].runId'
+    $ modelyard --json run show tf-mnist_1714557600_1a2b3c4d
 """
 
 from __future__ import annotations
@@ -117,15 +118,23 @@ class ModelyardGroup(click.Group):
     help="The workspace's config.json, or a folder holding it (or .modelyard/config.json). "
     "Default: search the current folder and its parents.",
 )
+@click.option(
+    "--json",
+    "json_output",
+    is_flag=True,
+    help="Machine-readable JSON from every command that has --json, as if given to it "
+    "(and errors as JSON on stderr).",
+)
 @click.version_option(modelyard.__version__, prog_name="modelyard")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, json_output: bool) -> None:
     """modelyard: workspaces, runs, datastores and a model registry, from the shell.
 
     Commands find the workspace as Workspace.from_config() does, unless --workspace-config
-    names one. Add --json to list, show and metrics commands for machine-readable output.
+    names one. For machine-readable output add --json here or after the command: `modelyard
+    --json run list` and `modelyard run list --json` print the same JSON.
     """
-    ctx.obj = CliState(config_path=config_path)
+    ctx.obj = CliState(config_path=config_path, json_output=json_output)
 
 
 for _noun in (workspace, experiment, run, datastore, model, env, compute):

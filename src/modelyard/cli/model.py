@@ -27,7 +27,7 @@ from modelyard.cli.params import (
     tag_values,
 )
 from modelyard.cli.state import CliState
-from modelyard.errors import ConflictError
+from modelyard.hints import spoken_as
 from modelyard.model import Model
 
 
@@ -170,7 +170,7 @@ def register(
       modelyard model register ./model.pkl --name sklearn-mnist --tag area=mnist
       modelyard model register outputs/model --name tf-dnn-mnist --from-run RUN_ID
     """
-    with option_names(model_path="PATH", model_name="--name", tags="--tag"):
+    with option_names(model_path="PATH", model_name="--name", tags="--tag", run_id="--from-run"):
         if run_id is not None:
             model = state.get_run(run_id).register_model(
                 model_name=name, model_path=path, tags=tag_values(tags), description=description
@@ -218,13 +218,8 @@ def download(
     name, version = model_ref
     with option_names(name="NAME"):
         model = Model(state.workspace, name, version=version)
-    # The SDK refuses too, but its message names its own argument (exist_ok=True).
-    existing = output_dir / model._record.root_name
-    if existing.exists() and not exist_ok:
-        raise ConflictError(
-            f"{existing} exists already; pass --exist-ok to replace it, or choose another --output"
-        )
-    path = model.download(target_dir=output_dir, exist_ok=exist_ok)
+    with spoken_as({"exist_ok=True": "--exist-ok", "target_dir": "--output"}):
+        path = model.download(target_dir=output_dir, exist_ok=exist_ok)
     if as_json:
         print_json({"id": model.id, "path": path})
         return

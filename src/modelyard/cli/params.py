@@ -98,11 +98,13 @@ def option_names(**names: str) -> Iterator[None]:
 
 
 def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    # Errors are printed by the root group, which only sees the state, not this option.
+    # The root's --json (`modelyard --json run list`) is in the state; a command's own --json
+    # goes there too, since errors are printed by the root group, which sees only the state.
     state = ctx.find_object(CliState)
-    if state is not None and value:
-        state.json_output = True
-    return value
+    if state is None:
+        return value
+    state.json_output = state.json_output or value
+    return state.json_output
 
 
 json_option = click.option(
@@ -110,5 +112,6 @@ json_option = click.option(
     "as_json",
     is_flag=True,
     callback=_remember_json,
-    help="Print machine-readable JSON (and errors as JSON on stderr).",
+    help="Print machine-readable JSON (and errors as JSON on stderr); `modelyard --json ...` "
+    "does the same.",
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from modelyard.backend.records import FAILED
 from modelyard.cli.output import (
     format_duration,
     format_tags,
@@ -25,6 +26,7 @@ from modelyard.cli.output import (
 from modelyard.cli.params import TagPair, json_option, key_value_option, option_names, tag_filter
 from modelyard.cli.state import CliState
 from modelyard.errors import NotFoundError
+from modelyard.follow import failure_output
 from modelyard.names import check_metric_name
 from modelyard.run import run_summary
 
@@ -39,6 +41,22 @@ def group() -> None:
     Example:
       modelyard run show tf-mnist_1714557600_1a2b3c4d
     """
+
+
+def run_commands(run_id: str) -> dict[str, str]:
+    """The SDK's advice about a run (``run.cancel()``, ...) as the commands that do it, for
+    :func:`modelyard.hints.spoken_as`.
+
+    Example::
+
+        with spoken_as(run_commands(run.id)):
+            run.wait_for_completion(show_output=True)   # "Files: `modelyard run download ...`"
+    """
+    return {
+        "run.get_file_names()": f"`modelyard run download {run_id}`",
+        "run.download_file(name)": f"`modelyard run logs --process N {run_id}`",
+        "run.cancel()": f"`modelyard run cancel {run_id}`",
+    }
 
 
 @group.command("list")
@@ -126,6 +144,8 @@ def list_runs(
 def show(state: CliState, run_id: str, as_json: bool) -> None:
     """Show a run: status, times, tags, error, files.
 
+    Of a failed run, also the last lines of its output.
+
     \b
     Example:
       modelyard run show tf-mnist_1714557600_1a2b3c4d
@@ -163,6 +183,12 @@ def show(state: CliState, run_id: str, as_json: bool) -> None:
     )
     for name in files:
         print_message(f"  {name}")
+    if details["status"] == FAILED:
+        output = failure_output(run, error or {})
+        if output:
+            print_message("")
+            for line in output.split("\n"):
+                print_message(line)
 
 
 @group.command("metrics")

@@ -5,6 +5,7 @@ They join the ``run`` group of ``cli/run.py``, which holds the commands that onl
 Example::
 
     modelyard run submit ./src train.py --epochs 3 --experiment mnist --wait
+    modelyard run submit ./src train.py --experiment mnist -- --wait-for-data
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ import time
 
 import click
 
-from modelyard.backend.records import TERMINAL_STATES
+from modelyard.backend.records import CANCELED, TERMINAL_STATES
 from modelyard.cli.output import print_json, print_message
 from modelyard.cli.params import json_option, key_value_option, option_names, tag_values
-from modelyard.cli.run import group
+from modelyard.cli.run import group, run_commands
+from modelyard.cli.script_command import ScriptCommand
 from modelyard.cli.state import CliState
-from modelyard.errors import ValidationError
+from modelyard.errors import ConflictError, ValidationError
 from modelyard.experiment import Experiment
 from modelyard.follow import POLL_INTERVAL_S, STD_LOG, LogFollower, output_log
+from modelyard.hints import spoken_as
 from modelyard.runner.launchers import process_log_name
 from modelyard.script_run_config import ScriptRunConfig
 
 
-@group.command(
-    "submit", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
-)
+@group.command("submit", cls=ScriptCommand)
 @click.argument("source_dir", type=click.Path(file_okay=False))
 @click.argument("script")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -69,13 +70,15 @@ def submit(
 ) -> None:
     """Submit SCRIPT from SOURCE_DIR as a run.
 
-    ARGS after the script go to it.
-
-    Options for modelyard come before SOURCE_DIR.
+    ARGS go to the script. The options below are read anywhere before '--', before or after
+    SCRIPT. After SCRIPT, any other word goes to the script (--lr 0.1), but a word one typo
+    from one of them (--wiat for --wait) is refused. Everything after '--' goes to the script
+    as written: an argument of the script that looks like one of these options goes there.
 
     \b
-    Example:
-      modelyard run submit --experiment mnist --wait ./src train.py --epochs 3
+    Examples:
+      modelyard run submit ./src train.py --lr 0.1 --experiment mnist --wait
+      modelyard run submit -e mnist ./src train.py -- --tag best --wait-for 3
     """
     with option_names(
         experiment_name="--experiment",
@@ -93,7 +96,8 @@ def submit(
     else:
         print_message(f"Submitted run {run.id} ({run.status}).")
     if wait:
-        run.wait_for_completion(show_output=not as_json)
+        with spoken_as(run_commands(run.id)):
+            run.wait_for_completion(show_output=not as_json)
 
 
 @group.command("logs")
@@ -142,16 +146,29 @@ def logs(state: CliState, run_id: str, follow: bool, process: int | None) -> Non
 def cancel(state: CliState, run_id: str, as_json: bool) -> None:
     """Cancel a run.
 
-    Its processes get SIGTERM, then SIGKILL after a grace period.
+    Its processes get SIGTERM, then SIGKILL after a grace period. A run that has already
+    finished (Completed, Failed, Canceled) stays as it is, and the command exits with 4.
 
     \b
     Example:
       modelyard run cancel tf-mnist_1714557600_1a2b3c4d
     """
     run = state.get_run(run_id)
+    # The SDK's cancel of a finished run does nothing, as v1's; from the shell that is a
+    # conflict (exit 4), so that a script sees that nothing was canceled.
+    _refuse_finished(run.status, run.id)
     run.cancel()
     status = run.get_status()
+    if status != CANCELED:
+        _refuse_finished(status, run.id)  # it ended on its own just before the cancel
     if as_json:
         print_json({"runId": run.id, "status": status})
     else:
         print_message(f"Run {run.id}: {status}.")
+
+
+def _refuse_finished(status: str, run_id: str) -> None:
+    if status in TERMINAL_STATES:
+        raise ConflictError(
+            f"run {run_id} has already finished ({status}); there is nothing to cancel"
+        )

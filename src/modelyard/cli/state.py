@@ -16,11 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelyard.errors import ConfigError, NotFoundError
+from modelyard.errors import NotFoundError
 from modelyard.experiment import Experiment
+from modelyard.hints import spoken_as
 from modelyard.names import check_name
 from modelyard.run import Run
 from modelyard.workspace import Workspace
+
+# The SDK's advice when no workspace is found, as the commands that do it.
+_WORKSPACE_COMMANDS = {
+    "Workspace.create(name).write_config()": "`modelyard workspace create NAME` in this folder, "
+    "or name a config with --workspace-config PATH (or $MODELYARD_CONFIG)",
+    "Workspace.create({name!r}, folder={folder!r})": (
+        "`modelyard workspace create {name} --folder {folder!r} --no-config`"
+    ),
+}
 
 
 @dataclass
@@ -29,7 +39,8 @@ class CliState:
 
     ``config_path`` is a config file or a folder to look in (``--workspace-config``); None
     searches the current folder and its parents, as ``Workspace.from_config()`` does.
-    ``json_output`` is set by a command's ``--json`` flag, so errors come out as JSON too.
+    ``json_output`` is set by ``--json``, given to the root or to a command: commands print
+    JSON then, and errors come out as JSON too.
     """
 
     config_path: str | None = None
@@ -40,13 +51,8 @@ class CliState:
     def workspace(self) -> Workspace:
         """The workspace from the config (ConfigError, exit 5, when there is none)."""
         if self._workspace is None:
-            try:
+            with spoken_as(_WORKSPACE_COMMANDS):
                 self._workspace = Workspace.from_config(self.config_path)
-            except ConfigError as error:
-                raise ConfigError(
-                    f"{error}\nFrom the shell: `modelyard workspace create NAME` in this "
-                    "folder, or --workspace-config PATH (or $MODELYARD_CONFIG) naming a config"
-                ) from error
         return self._workspace
 
     def get_experiment(self, name: str) -> Experiment:
@@ -62,6 +68,6 @@ class CliState:
         return Experiment(self.workspace, name)
 
     def get_run(self, run_id: str) -> Run:
-        """The run with this id, whatever its experiment (NotFoundError when there is none)."""
-        record = self.workspace._backend.get_run(run_id)
-        return Run(Experiment(self.workspace, record.experiment_name), run_id, _record=record)
+        """The run with this id, whatever its experiment: ``Run.get``, so that the command
+        line and the SDK say the same of an id that is not a run's (NotFoundError, exit 3)."""
+        return Run.get(self.workspace, run_id)

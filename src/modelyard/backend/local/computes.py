@@ -17,6 +17,7 @@ from modelyard.backend.base import check_limit
 from modelyard.backend.local.base import LocalBase, _now
 from modelyard.backend.records import COMPUTE_CREATING, LOCAL_COMPUTE, ComputeRecord
 from modelyard.errors import ComputeTargetException, ConflictError, ValidationError
+from modelyard.hints import say
 from modelyard.names import check_name
 from modelyard.store import tables as t
 
@@ -104,9 +105,12 @@ class ComputeStore(LocalBase):
     def _missing_compute(self, name: str) -> ComputeTargetException:
         return ComputeTargetException(
             f"compute target {name!r} does not exist in workspace {self.workspace_name!r}; "
-            f"create it with ComputeTarget.create(ws, {name!r}, "
-            "AmlCompute.provisioning_configuration(...)), or list the workspace's with "
-            "ComputeTarget.list(ws)"
+            "create it with "
+            + say(
+                "ComputeTarget.create(ws, {name!r}, AmlCompute.provisioning_configuration(...))",
+                name=name,
+            )
+            + f", or list the workspace's with {say('ComputeTarget.list(ws)')}"
         )
 
     def create_compute(

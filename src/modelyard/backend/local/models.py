@@ -29,6 +29,9 @@ from modelyard.errors import NotFoundError, StorageError, ValidationError
 from modelyard.names import check_name, check_tags, clean_relpath
 from modelyard.store import tables as t
 
+# How many of a run's files a message names when a model path is not among them.
+_FILES_NAMED = 5
+
 
 class ModelStore(LocalBase):
     """The model registry: versions, their tags and properties, and their files."""
@@ -96,9 +99,13 @@ class ModelStore(LocalBase):
         exact = [info for info in files if info.path == run_path]
         inside = [info for info in files if info.path.startswith(run_path + "/")]
         if not exact and not inside:
+            # Its files, rather than the call that lists them: the SDK and the command line
+            # each have their own, and this message reaches both.
+            names = [info.path for info in self.list_run_files(run_id, limit=_FILES_NAMED + 1)]
+            has = ", ".join(names[:_FILES_NAMED]) + (" ..." if len(names) > _FILES_NAMED else "")
             raise NotFoundError(
-                f"run {run_id!r} has no file or folder {run_path!r}; run.get_file_names() "
-                "lists what it has"
+                f"run {run_id!r} has no file or folder {run_path!r}; "
+                + (f"its files: {has}" if names else "it has no files")
             )
         root_name = run_path.rsplit("/", 1)[-1]
         if exact:
