@@ -175,9 +175,9 @@ def check_prediction(model_file: Path, data_folder: Path, final_acc: float) -> i
     import tensorflow as tf
 
     sys.path.insert(0, str(HERE))
-    from tf_mnist import load_mnist
+    from tf_mnist import load_split
 
-    _, _, x_test, y_test = load_mnist(data_folder)
+    x_test, y_test = load_split(data_folder, "test")
     # compile=False: only predicting; the optimizer's state need not load.
     model = tf.keras.models.load_model(model_file, compile=False)
     predicted = np.argmax(model.predict(x_test, batch_size=1000, verbose=0), axis=1)

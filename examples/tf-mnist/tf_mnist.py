@@ -118,23 +118,25 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
 
 def load_mnist(data_folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train and test images (flattened, scaled to 0..1) and labels, checked to agree."""
+    return (*load_split(data_folder, "train"), *load_split(data_folder, "test"))
+
+
+def load_split(data_folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's images (flattened, scaled to 0..1) and labels: ``train`` or ``test``."""
     paths = find_idx_files(data_folder)
-    arrays = []
-    for split in ("train", "test"):
-        images = read_idx(paths[f"{split}_images"], IMAGES_MAGIC)
-        labels = read_idx(paths[f"{split}_labels"], LABELS_MAGIC)
-        if images.shape[0] != labels.shape[0]:
-            raise SystemExit(
-                f"tf_mnist.py: error: {paths[f'{split}_images']} holds {images.shape[0]:,} images "
-                f"but {paths[f'{split}_labels']} holds {labels.shape[0]:,} labels"
-            )
-        if images.shape[1:] != (28, 28) or labels.max(initial=0) > 9:
-            raise SystemExit(
-                f"tf_mnist.py: error: the {split} files are not MNIST (28x28 images, labels 0-9)"
-            )
-        print(f"{split}: {images.shape[0]:,} images from {paths[f'{split}_images']}", flush=True)
-        arrays += [images.reshape(-1, 784).astype(np.float32) / 255.0, labels.astype(np.int64)]
-    return arrays[0], arrays[1], arrays[2], arrays[3]
+    images = read_idx(paths[f"{split}_images"], IMAGES_MAGIC)
+    labels = read_idx(paths[f"{split}_labels"], LABELS_MAGIC)
+    if images.shape[0] != labels.shape[0]:
+        raise SystemExit(
+            f"tf_mnist.py: error: {paths[f'{split}_images']} holds {images.shape[0]:,} images "
+            f"but {paths[f'{split}_labels']} holds {labels.shape[0]:,} labels"
+        )
+    if images.shape[1:] != (28, 28) or labels.max(initial=0) > 9:
+        raise SystemExit(
+            f"tf_mnist.py: error: the {split} files are not MNIST (28x28 images, labels 0-9)"
+        )
+    print(f"{split}: {images.shape[0]:,} images from {paths[f'{split}_images']}", flush=True)
+    return images.reshape(-1, 784).astype(np.float32) / 255.0, labels.astype(np.int64)
 
 
 def build_model(first: int, second: int, learning_rate: float) -> tf.keras.Model:
