@@ -10,6 +10,10 @@ EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data
 # the torchvision built for it, see runner/envbuild/requirements.py), so its runs use this
 # Python with nothing built. The CPU build of torch 2.13.0 has no torchvision that works with it.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
+# tf-keras for TensorFlow()'s runs (Keras 2, which tf.distribute's model.fit needs), of the
+# tensorflow extra's release, without its requirements: it requires the distribution named
+# tensorflow, which would be installed over tensorflow-cpu (see pyproject.toml).
+TF_KERAS ?= tf-keras==2.21.*
 
 .PHONY: install system-deps test demo bench lint clean
 
@@ -24,6 +28,7 @@ else
 endif
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip
 	$(PY) -m pip install $(TORCH)
+	$(PY) -m pip install --no-deps "$(TF_KERAS)"
 	touch $@
 
 # What `install` and `demo` print last: the README's shell commands need it once per shell.

@@ -10,15 +10,18 @@
 4. the 10,000-image sample in ``shared/data/mnist`` beside the repository (or below
    ``$MODELYARD_SHARED_DATA``), checked against its ``SHA256SUMS``.
 
-It prints which one it used. A folder given by the user (1, 2) only has to hold the four files,
-gzipped or not, anywhere below it: the training script searches it the same way.
+It prints one line saying which one it used and, when it fell back to the sample, why (the
+mirrors it could not reach, each with its reason). Only when every source fails are all the
+attempts listed, in the error. A folder given by the user (1, 2) only has to hold the four
+files, gzipped or not, anywhere below it: the training script searches it the same way.
 
 Example::
 
     from mnist_data import find_mnist
 
     folder, source = find_mnist(None)
-    # MNIST: full set from https://storage.googleapis.com/cvdf-datasets/mnist/ (cached in ...)
+    # MNIST: the 10,000-image sample in .../shared/data/mnist, not the full set: no mirror
+    # could be reached (storage.googleapis.com: Name or service not known; ...)
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import hashlib
 import os
 import sys
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -67,7 +72,10 @@ class MnistNotFound(RuntimeError):
 def find_mnist(prefer_dir: str | None = None) -> tuple[Path, str]:
     """A folder holding the four MNIST files, and a sentence saying where it came from."""
     tried: list[str] = []
-    for label, given in (("prefer_dir", prefer_dir), ("$MNIST_DIR", os.environ.get("MNIST_DIR"))):
+    for label, given in (
+        ("the folder given", prefer_dir),
+        ("$MNIST_DIR", os.environ.get("MNIST_DIR")),
+    ):
         if given:
             folder = Path(given).expanduser()
             missing = missing_files(folder)
@@ -76,25 +84,30 @@ def find_mnist(prefer_dir: str | None = None) -> tuple[Path, str]:
                     f"{label} is {str(folder)!r}, which lacks {', '.join(missing)} (gzipped or "
                     "not, anywhere below it)"
                 )
-            return _used(folder, f"{label} ({folder})")
+            return _used(folder, f"{folder} ({label})")
 
     if os.environ.get("MODELYARD_NO_DOWNLOAD") == "1":
         tried.append("download: turned off by MODELYARD_NO_DOWNLOAD=1")
+        why = "the download is turned off (MODELYARD_NO_DOWNLOAD=1)"
     else:
         cache = cache_dir()
+        failures: list[str] = []
         for mirror in MIRRORS:
             try:
                 download(mirror, cache)
             except (OSError, ValueError) as error:  # URLError and timeouts are OSErrors
-                print(f"MNIST: download from {mirror} failed: {error}", flush=True)
-                tried.append(f"{mirror}: {error}")
+                # Collected, not printed: an offline machine is the usual case, and one line
+                # below says what was used instead.
+                failures.append(f"{urllib.parse.urlsplit(mirror).netloc}: {_reason(error)}")
+                tried.append(f"{mirror}: {_reason(error)}")
                 continue
-            return _used(cache, f"full set from {mirror} (cached in {cache})")
+            return _used(cache, f"the full 70,000-image set from {mirror} (cached in {cache})")
+        why = f"no mirror could be reached ({'; '.join(failures)})"
 
     shared = shared_mnist_dir()
     if shared is not None:
         verify_sums(shared)
-        return _used(shared, f"the 10,000-image sample in {shared}, not the full set")
+        return _used(shared, f"the 10,000-image sample in {shared}, not the full set: {why}")
     tried.append("shared/data/mnist: not found beside the repository or in $MODELYARD_SHARED_DATA")
     raise MnistNotFound(
         "no MNIST files: set MNIST_DIR to a folder holding them. Tried:\n  " + "\n  ".join(tried)
@@ -122,7 +135,6 @@ def download(mirror: str, cache: Path) -> None:
         target = cache / name
         if target.is_file() and _sha256(target) == sha256:
             continue
-        print(f"MNIST: downloading {mirror}{name} ({size:,} bytes)", flush=True)
         # A temporary name beside the target, renamed only once the checksum matches: an
         # interrupted download never leaves a file that looks complete.
         fd, temp = tempfile.mkstemp(dir=cache, prefix=f".{name}.", suffix=".part")
@@ -132,6 +144,8 @@ def download(mirror: str, cache: Path) -> None:
                 os.fdopen(fd, "wb") as out,
                 urllib.request.urlopen(mirror + name, timeout=TIMEOUT_S) as response,
             ):
+                # Said once the mirror answers: an unreachable one is reported by find_mnist.
+                print(f"MNIST: downloading {mirror}{name} ({size:,} bytes)", flush=True)
                 while chunk := response.read(_CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
@@ -169,6 +183,15 @@ def verify_sums(folder: Path) -> None:
         path = folder / name.lstrip("*")
         if not path.is_file() or _sha256(path) != expected:
             raise MnistNotFound(f"{path} is missing or does not match {sums}")
+
+
+def _reason(error: BaseException) -> str:
+    """The cause of a failed download in a few words: ``Name or service not known``, not
+    ``<urlopen error [Errno -2] Name or service not known>``."""
+    cause: object = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause)
 
 
 def _sha256(path: Path) -> str:

@@ -16,7 +16,10 @@ logs, models) in an S3-compatible store, with the key and secret of ``AWS_ACCESS
 not inherit a client's AWS variables).
 
 MNIST comes from ``--data``, else ``$MNIST_DIR``, else a download of the full set (cached),
-else the 10,000-image sample in ``shared/data/mnist``; the script says which it used.
+else the 10,000-image sample in ``shared/data/mnist``; one line says which it used, and why.
+At the end the registered model is downloaded as v1 does, keeping its folder's name
+(``./model/model/model.keras``), and predicts the test split: the images ``final_acc`` was
+measured on.
 """
 
 from __future__ import annotations
@@ -90,12 +93,13 @@ def workspace_with_mnist(args: argparse.Namespace) -> tuple[Workspace, Datastore
 def register_and_check(
     run: Run, model_name: str, data_folder: Path, tags: dict[str, str] | None = None
 ) -> int:
-    """The walkthrough's last steps: register the run's model, download its files, and check
-    what the downloaded model predicts. Returns the process's exit code."""
+    """The walkthrough's last steps: register the run's model, download it, and check what the
+    downloaded model predicts. Returns the process's exit code."""
     metrics = run.get_metrics()
     print(
-        f"metrics: final_acc={metrics['final_acc']:.4f}, "
-        f"training_acc per epoch: {len(metrics['training_acc'])} points"
+        f"metrics: final_acc={metrics['final_acc']:.4f} (the run's accuracy on the whole test "
+        f"split, images it did not train on); training_acc per epoch: "
+        f"{len(metrics['training_acc'])} points"
     )
     model = run.register_model(
         model_name=model_name,
@@ -103,14 +107,13 @@ def register_and_check(
         tags={"final_acc": f"{metrics['final_acc']:.4f}", **(tags or {})},
     )
     print(f"registered {model.id} from run {model.run_id}")
-    local_model = Path("model")
-    for f in run.get_file_names():
-        if f.startswith("outputs/model"):
-            run.download_file(name=f, output_file_path=str(local_model / f.split("/")[-1]))
+    # As in v1, the model keeps its folder's name: outputs/model lands in ./model/model.
+    local_model = Path(model.download(target_dir="model", exist_ok=True))
+    print(f"model downloaded to {local_model}")
     if "accuracy" in metrics:  # the training curves, logged by the script as an image
         plot = run.download_file(name=metrics["accuracy"], output_file_path="model/accuracy.png")
         print(f"accuracy curves: {plot.resolve()}")
-    return check_prediction(local_model / "model.keras", data_folder)
+    return check_prediction(local_model / "model.keras", data_folder, metrics["final_acc"])
 
 
 def main() -> int:
@@ -163,22 +166,26 @@ def train_and_register(
     return register_and_check(run, "tf-dnn-mnist", data_folder)
 
 
-def check_prediction(model_file: Path, data_folder: Path) -> int:
-    """Load the downloaded model and predict the test images, as a user would."""
+def check_prediction(model_file: Path, data_folder: Path, final_acc: float) -> int:
+    """Load the downloaded model and predict the test split, as a user would: the images the
+    run's ``final_acc`` was measured on, so the two agree when the download is the run's
+    model."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     import numpy as np
     import tensorflow as tf
 
     sys.path.insert(0, str(HERE))
-    from tf_mnist import load_mnist
+    from tf_mnist import load_split
 
-    _, _, x_test, y_test = load_mnist(data_folder)
+    x_test, y_test = load_split(data_folder, "test")
     # compile=False: only predicting; the optimizer's state need not load.
     model = tf.keras.models.load_model(model_file, compile=False)
-    predicted = np.argmax(model.predict(x_test[:1000], verbose=0), axis=1)
-    accuracy = float(np.mean(predicted == y_test[:1000]))
+    predicted = np.argmax(model.predict(x_test, batch_size=1000, verbose=0), axis=1)
+    right = int(np.sum(predicted == y_test))
+    accuracy = right / len(y_test)
     print(
-        f"the downloaded model predicts {accuracy:.1%} of 1,000 test images right; "
+        f"the downloaded model predicts {right:,} of the {len(y_test):,} test images right "
+        f"({accuracy:.2%}): the same images as final_acc ({final_acc:.4f}); "
         f"first image: predicted {predicted[0]}, label {y_test[0]}"
     )
     return 0 if accuracy > 0.8 else 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.server
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -148,6 +150,48 @@ def test_bad_download_is_not_kept_and_the_sample_is_used(
     assert not [p for p in cache.iterdir() if p.name.endswith(".part")]
 
 
+def test_offline_the_sample_is_used_and_one_line_says_why(
+    mnist_data: ModuleType,
+    sample: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Port 9 on 127.0.0.1 refuses the connection at once: two mirrors that are down.
+    mnist_data.MIRRORS = ("http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/")
+    monkeypatch.setenv("MODELYARD_SHARED_DATA", str(sample.parent))
+
+    folder, _source = mnist_data.find_mnist(None)
+
+    assert folder == sample
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1, printed  # not a line per mirror before it
+    assert printed[0].startswith(f"MNIST: the 10,000-image sample in {sample}, not the full set")
+    assert (
+        "no mirror could be reached (127.0.0.1:9: Connection refused; 127.0.0.1:9:" in (printed[0])
+    )
+
+
+def test_when_every_source_fails_the_error_lists_each(
+    mnist_data: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mnist_data.MIRRORS = ("http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/")
+    monkeypatch.setenv("MODELYARD_SHARED_DATA", str(tmp_path / "no-shared-data"))
+
+    with pytest.raises(mnist_data.MnistNotFound) as error:
+        mnist_data.find_mnist(None)
+
+    assert str(error.value).splitlines() == [
+        "no MNIST files: set MNIST_DIR to a folder holding them. Tried:",
+        "  http://127.0.0.1:9/a/: Connection refused",
+        "  http://127.0.0.1:9/b/: Connection refused",
+        "  shared/data/mnist: not found beside the repository or in $MODELYARD_SHARED_DATA",
+    ]
+    assert capsys.readouterr().out == ""
+
+
 def test_tampered_sample_is_refused(
     mnist_data: ModuleType, sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,6 +202,58 @@ def test_tampered_sample_is_refused(
     monkeypatch.setenv("MODELYARD_NO_DOWNLOAD", "1")
     with pytest.raises(mnist_data.MnistNotFound, match="does not match"):
         mnist_data.find_mnist(None)
+
+
+# --- the accuracy plot and the TensorFlow install ---------------------------------------------
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed"
+)
+@pytest.mark.parametrize("epochs", [2, 3, 20])
+def test_accuracy_plot_has_whole_epoch_ticks(epochs: int) -> None:
+    spec = importlib.util.spec_from_file_location("accuracy_plot", EXAMPLE / "accuracy_plot.py")
+    assert spec is not None and spec.loader is not None
+    accuracy_plot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy_plot)
+    history = {
+        "accuracy": [0.9 + i / 1000 for i in range(epochs)],
+        "val_accuracy": [0.89 + i / 1000 for i in range(epochs)],
+    }
+
+    figure = accuracy_plot.accuracy_figure(history)
+    figure.canvas.draw()
+
+    (axes,) = figure.axes
+    low, high = axes.get_xlim()
+    shown = [tick for tick in axes.get_xticks() if low <= tick <= high]
+    assert shown and all(tick == int(tick) for tick in shown), shown
+    labels = [label.get_text() for label in axes.get_xticklabels() if label.get_text()]
+    assert all(label.isdigit() for label in labels), labels
+    assert axes.get_xlabel() == "epoch"
+
+
+def installed_tensorflow() -> list[str]:
+    """The TensorFlow distributions installed, as 'name version'."""
+    installed = []
+    for name in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            installed.append(f"{name} {importlib.metadata.version(name)}")
+    return installed
+
+
+def test_one_tensorflow_distribution_is_installed() -> None:
+    """tf-keras requires the distribution named ``tensorflow``: installed beside
+    ``tensorflow-cpu`` it overwrites the same ``tensorflow/`` package with its CUDA build,
+    whose start-up prints CUDA errors on a machine without a GPU. The extra installs
+    tensorflow-cpu, and tf-keras without its requirements (see the Makefile)."""
+    installed = installed_tensorflow()
+    if not installed:
+        pytest.skip("TensorFlow is not installed: pip install -e '.[tensorflow]'")
+    assert len(installed) == 1, (
+        f"{' and '.join(installed)} are installed, one over the other; rebuild the "
+        "environment (make clean install)"
+    )
 
 
 # --- the training script ------------------------------------------------------------------------
@@ -191,9 +287,18 @@ def test_script_trains_logs_and_saves_a_model_that_loads(sample: Path, tmp_path:
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    final = re.search(r"^final_acc: ([0-9.]+)", done.stdout, re.MULTILINE)
+    final = re.search(
+        r"^final_acc: ([0-9.]+), the accuracy on the ([0-9,]+) test images",
+        done.stdout,
+        re.MULTILINE,
+    )
     assert final is not None, done.stdout[-3000:]
-    assert float(final.group(1)) > 0.8
+    assert float(final.group(1)) > 0.8 and final.group(2) == "2,000"  # the sample's t10k files
+    # Quiet: TensorFlow's C++ INFO lines (CPU instructions, oneDNN) are not printed by default.
+    assert not re.search(r"cpu_feature_guard|oneDNN", done.stdout + done.stderr), done.stderr
+    if [line.split()[0] for line in installed_tensorflow()] == ["tensorflow-cpu"]:
+        # The CPU build has no CUDA to look for: no cuInit error, no CUDA stub lines.
+        assert not re.search(r"cuInit|cudart_stub|absl::InitializeLog", done.stderr), done.stderr
     # Outside a modelyard run, Run.get_context() prints each call as v1's offline run did.
     assert done.stdout.count("metric training_acc") == 2
     assert done.stdout.count("metric validation_acc") == 2

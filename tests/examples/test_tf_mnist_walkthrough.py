@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,7 +108,23 @@ def test_the_demo_script_trains_on_the_cluster_it_creates_and_deletes_it(
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Succeeded" in done.stdout and "waiting for 1 node(s)" in done.stdout
-    assert "the downloaded model predicts" in done.stdout
+    # One line says where MNIST came from: the folder given.
+    assert [line for line in done.stdout.splitlines() if line.startswith("MNIST:")] == [
+        f"MNIST: {sample} (the folder given)"
+    ]
+    # The model downloaded as v1 does, keeping its folder's name, and the path said.
+    downloaded = tmp_path / "model" / "model"
+    assert f"model downloaded to {downloaded}\n" in done.stdout
+    assert (downloaded / "model.keras").is_file() and not (
+        tmp_path / "model" / "model.keras"
+    ).exists()
+    # Both accuracies say what they measure: the check predicts final_acc's own images.
+    assert "final_acc=" in done.stdout and "on the whole test split" in done.stdout
+    assert re.search(
+        r"the downloaded model predicts [0-9,]+ of the 2,000 test images right \([0-9.]+%\): "
+        r"the same images as final_acc \([0-9.]+\)",
+        done.stdout,
+    ), done.stdout[-3000:]
     ws = Workspace.from_config(tmp_path)
     (run,) = Experiment(ws, "tf-mnist").get_runs()
     assert run.get_properties()["modelyard.compute"] == "cpucluster"
