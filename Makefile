@@ -28,6 +28,13 @@ else
 endif
 	$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip
 	$(PY) -m pip install $(TORCH)
+	@# A .venv made when tf-keras pulled in the CUDA build holds both builds, one over the other's
+	@# files: remove it, and put the CPU build's files back.
+	@if $(PY) -m pip show -q tensorflow >/dev/null 2>&1 \
+		&& $(PY) -m pip show -q tensorflow-cpu >/dev/null 2>&1; then \
+		$(PY) -m pip uninstall -y tensorflow && $(PY) -m pip install --force-reinstall --no-deps \
+			"$$($(PY) -m pip show tensorflow-cpu | sed -n 's/^Version: /tensorflow-cpu==/p')"; \
+	fi
 	$(PY) -m pip install --no-deps "$(TF_KERAS)"
 	touch $@
 
