@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,24 @@ from modelyard.workspace import Workspace
 from tests.accounts import Account, make_account
 from tests.postgres import PostgresServer
 from tests.s3 import S3Server
+
+
+def _signal_handling() -> tuple[Any, ...]:
+    """What processes started now inherit (the mask) or get (Python's SIGINT handler, which a
+    child keeps only if the parent's SIGINT is not ignored), and the test process's handlers."""
+    handlers = tuple(signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM))
+    return (*handlers, frozenset(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+
+
+@pytest.fixture(autouse=True)
+def signals_left_as_found() -> Iterator[None]:
+    """Each test leaves the process's signal handlers and mask as it found them: a changed
+    mask or ignored SIGINT passes to every process a later test starts, and a Ctrl-C test
+    there would wait forever for a process that cannot get the signal."""
+    before = _signal_handling()
+    yield
+    after = _signal_handling()
+    assert after == before, f"signal handling changed by this test: {before} -> {after}"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -138,3 +139,31 @@ def channel_to(backend: Backend, scope: RunScope) -> Iterator[ChannelBackend]:
         yield ChannelBackend(socket_path, "ws", str(scope.workdir))  # type: ignore[abstract]
     finally:
         server.stop()
+
+
+def interrupt(process: subprocess.Popen[str], timeout: float) -> None:
+    """Press Ctrl-C for ``process`` (SIGINT) and wait up to ``timeout`` s for it to end.
+
+    If it does not end, fail saying whether it could get the signal at all (blocked or
+    ignored: both are inherited from the process that started it) and, for a Python child
+    started with ``PYTHONFAULTHANDLER=1``, where its threads were (SIGABRT makes it print
+    them on its stderr, read here when it is a pipe nobody else reads).
+    """
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    bit = 1 << (signal.SIGINT - 1)
+    state = {
+        line.split(":")[0]: bool(int(line.split()[1], 16) & bit)
+        for line in status.splitlines()
+        if line.startswith(("SigBlk", "SigIgn", "SigCgt"))
+    }
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=30)
+        stacks = process.stderr.read() if process.stderr is not None else ""
+        raise AssertionError(
+            f"pid {process.pid} did not end within {timeout} s of SIGINT; SIGINT was "
+            f"blocked/ignored/caught: {state}; its stderr:\n{stacks}"
+        ) from None

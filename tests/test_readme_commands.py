@@ -177,9 +177,13 @@ def make_dry_run(target: str, venv: Path) -> list[str]:
     """The commands `make TARGET` would run on a fresh checkout (every target out of date)."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # Under `make test` this make is a sub-make: without its parent's variables it prints
+    # only the commands, not "make[1]: Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
     done = subprocess.run(
-        ["make", "--dry-run", "--always-make", target, f"VENV={venv}"],
+        ["make", "--dry-run", "--always-make", "--no-print-directory", target, f"VENV={venv}"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=True,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from modelyard import Experiment, Model, Run, Workspace
 from modelyard.compute import ComputeTarget
 from modelyard.errors import ComputeTargetException, ConfigError, ConflictError, NotFoundError
 from modelyard.hints import say, spoken_as
-from tests.helpers import wait_for
+from tests.helpers import interrupt, wait_for
 
 TIMEOUT_S = 120
 # Advice in the SDK's words: an argument set to a value, or a call.
@@ -138,7 +137,7 @@ def test_ctrl_c_while_waiting_names_the_cancel_command(project: Project) -> None
     waiter = subprocess.Popen(
         [sys.executable, "-m", "modelyard.cli.main", *command],
         cwd=project.cwd,
-        env={**env, "PYTHONUNBUFFERED": "1"},
+        env={**env, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -150,8 +149,7 @@ def test_ctrl_c_while_waiting_names_the_cancel_command(project: Project) -> None
     reader.start()
     # The script's first line, streamed by the command: it is waiting now.
     wait_for(lambda: "slow\n" in lines, timeout=TIMEOUT_S)
-    waiter.send_signal(signal.SIGINT)
-    waiter.wait(timeout=TIMEOUT_S)
+    interrupt(waiter, TIMEOUT_S)
     reader.join(TIMEOUT_S)  # the rest of stdout, to its end
     assert waiter.stderr is not None
     err = waiter.stderr.read()

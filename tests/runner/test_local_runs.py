@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from modelyard.errors import ComputeTargetException, NotFoundError, RunFailedErr
 from modelyard.runner import local_compute
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.train import Estimator, TensorFlow
-from tests.helpers import wait_for
+from tests.helpers import interrupt, wait_for
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -283,7 +282,11 @@ print(run.id, flush=True)
 run.wait_for_completion(show_output=True)
 """
     waiter = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     assert waiter.stdout is not None
     run_id = waiter.stdout.readline().strip()
@@ -296,8 +299,8 @@ run.wait_for_completion(show_output=True)
             return False
 
     wait_for(started)
-    waiter.send_signal(signal.SIGINT)
-    out, err = waiter.communicate(timeout=30)
+    interrupt(waiter, 30)
+    out, err = waiter.communicate()
     assert waiter.returncode != 0 and "KeyboardInterrupt" in err
     assert f"Stopped waiting; run {run_id} goes on" in out and "run.cancel()" in out
     assert run.get_status() == "Running"  # the run did not stop with its waiter
