@@ -20,6 +20,13 @@ from tests.accounts import Account, make_account
 from tests.postgres import PostgresServer
 from tests.s3 import S3Server
 
+# The tests press Ctrl-C for processes they start, which inherit an ignored SIGINT: a test run
+# started in the background by a non-interactive shell (`make test &`, as CI scripts may) has
+# it ignored, and its children would never get one. Python's own handler is what a terminal's
+# run has; a handler, unlike SIG_IGN, is not passed on through exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _signal_handling() -> tuple[Any, ...]:
     """What processes started now inherit (the mask) or get (Python's SIGINT handler, which a
