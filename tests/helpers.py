@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import signal
 import subprocess
@@ -167,3 +168,17 @@ def interrupt(process: subprocess.Popen[str], timeout: float) -> None:
             f"pid {process.pid} did not end within {timeout} s of SIGINT; SIGINT was "
             f"blocked/ignored/caught: {state}; its stderr:\n{stacks}"
         ) from None
+
+
+def run_cli(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``modelyard ARGS`` as a user's shell runs it: a process of its own in ``cwd``, which
+    finds its workspace from there (the suite's ``MODELYARD_CONFIG`` is not passed on)."""
+    env = {k: v for k, v in os.environ.items() if k != "MODELYARD_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from click.testing import CliRunner
 
 from modelyard import Experiment, Workspace
 from modelyard.cli.main import cli
+from tests.helpers import run_cli
 
 TIMEOUT_S = 120
 
@@ -74,21 +72,10 @@ def test_errors_are_json_with_the_root_option(project: tuple[Path, str]) -> None
 
 def test_json_at_the_root_from_the_shell(project: tuple[Path, str]) -> None:
     cwd, run_id = project
-    env = {k: v for k, v in os.environ.items() if k != "MODELYARD_CONFIG"}
-
-    def shell(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modelyard.cli.main", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
-
-    root, after = shell("--json", "run", "list"), shell("run", "list", "--json")
+    root = run_cli(cwd, "--json", "run", "list", timeout=TIMEOUT_S)
+    after = run_cli(cwd, "run", "list", "--json", timeout=TIMEOUT_S)
     assert root.returncode == 0, root.stderr
     assert root.stdout == after.stdout
     assert [r["runId"] for r in json.loads(root.stdout)] == [run_id]
-    top = " ".join(shell("--help").stdout.split())
+    top = " ".join(run_cli(cwd, "--help", timeout=TIMEOUT_S).stdout.split())
     assert "add --json here or after the command" in top

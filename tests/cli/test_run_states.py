@@ -8,9 +8,7 @@ real `python -m modelyard.cli.main` process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from modelyard.cli.main import cli
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.follow import FAILURE_TAIL_LINES
 from modelyard.script_run_config import ScriptRunConfig
+from tests.helpers import run_cli
 
 TIMEOUT_S = 120
 # The failed script's output: more lines than a tail shows, the last one saying why. (All on
@@ -76,15 +75,7 @@ def invoke(runs: Runs, *args: str) -> tuple[int, str, str]:
 
 
 def shell(runs: Runs, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MODELYARD_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "modelyard.cli.main", *args],
-        cwd=runs.cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    return run_cli(runs.cwd, *args, timeout=TIMEOUT_S)
 
 
 def sdk_error(runs: Runs, run_id: str) -> Exception:

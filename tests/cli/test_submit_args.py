@@ -10,9 +10,7 @@ end to end runs as real processes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from click.testing import CliRunner
 
 from modelyard import Run, Workspace
 from modelyard.cli.main import cli
+from tests.helpers import run_cli
 
 TIMEOUT_S = 120
 
@@ -149,15 +148,7 @@ def test_help_states_the_rule_with_examples() -> None:
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MODELYARD_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "modelyard.cli.main", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    return run_cli(cwd, *args, timeout=TIMEOUT_S)
 
 
 def test_the_issues_command_waits_and_the_script_gets_its_own_arguments(tmp_path: Path) -> None:

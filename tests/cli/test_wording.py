@@ -22,7 +22,7 @@ from modelyard import Experiment, Model, Run, Workspace
 from modelyard.compute import ComputeTarget
 from modelyard.errors import ComputeTargetException, ConfigError, ConflictError, NotFoundError
 from modelyard.hints import say, spoken_as
-from tests.helpers import interrupt, wait_for
+from tests.helpers import interrupt, run_cli, wait_for
 
 TIMEOUT_S = 120
 # Advice in the SDK's words: an argument set to a value, or a call.
@@ -36,15 +36,7 @@ class Project:
     shown: list[str]  # everything the command line printed in these tests
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != "MODELYARD_CONFIG"}
-        done = subprocess.run(
-            [sys.executable, "-m", "modelyard.cli.main", *args],
-            cwd=self.cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
+        done = run_cli(self.cwd, *args, timeout=TIMEOUT_S)
         self.shown += [done.stdout, done.stderr]
         return done
 

@@ -8,7 +8,6 @@ import multiprocessing
 import os
 import stat
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from modelyard.datastore import Datastore
 from modelyard.errors import ValidationError
 from modelyard.script_run_config import ScriptRunConfig
 from modelyard.store.secrets import SECRETS_FILE
+from tests.helpers import run_cli
 
 KEY = "AKIA-key-6b1f0c2e"
 SECRET = "s3cr3t-value-94d2a7"
@@ -144,15 +144,7 @@ def test_a_datastore_that_fails_to_open_later_does_not_quote_them(
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MODELYARD_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "modelyard.cli.main", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(cwd, *args)
 
 
 def test_the_cli_shows_option_names_and_hides_values(tmp_path: Path, zipped: Path) -> None:
