@@ -27,6 +27,25 @@ def _now() -> float:
     return time.time()
 
 
+def select_version(table: sa.Table, name: str, version: int | None) -> sa.Select[Any]:
+    """The row of ``name`` at ``version``, or at its latest version when ``version`` is None:
+    models, environments and datasets are each a name with numbered versions.
+
+    Example::
+
+        conn.execute(select_version(t.models, "tf-dnn-mnist", None)).first()   # the newest
+    """
+    query = sa.select(table).where(table.c.name == name)
+    if version is None:
+        return query.order_by(table.c.version.desc()).limit(1)
+    return query.where(table.c.version == version)
+
+
+def version_phrase(version: int | None) -> str:
+    """How a not-found message names the version asked for: "version 3", or "any version"."""
+    return "any version" if version is None else f"version {version}"
+
+
 def _filter_key_values(
     query: Any,
     table: sa.Table,

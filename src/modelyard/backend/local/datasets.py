@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from modelyard.backend.base import check_limit, split_page_key
-from modelyard.backend.local.base import LocalBase, _now
+from modelyard.backend.local.base import LocalBase, _now, select_version, version_phrase
 from modelyard.backend.records import DatasetRecord
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.names import check_name, check_tags
@@ -121,17 +121,11 @@ class DatasetStore(LocalBase):
             isinstance(version, bool) or not isinstance(version, int) or version < 1
         ):
             raise ValidationError("version", f"{version!r} is not a version: use 1, 2, ...")
-        query = sa.select(t.datasets).where(t.datasets.c.name == name)
-        if version is None:
-            query = query.order_by(t.datasets.c.version.desc()).limit(1)
-        else:
-            query = query.where(t.datasets.c.version == version)
         with self.db.read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(select_version(t.datasets, name, version)).first()
         if row is None:
-            which = "any version" if version is None else f"version {version}"
             raise NotFoundError(
-                f"dataset {name!r} ({which}) is not registered in workspace "
+                f"dataset {name!r} ({version_phrase(version)}) is not registered in workspace "
                 f"{self.workspace_name!r}; register it with ds.register(ws, {name!r})"
             )
         return self._dataset_record(row)

@@ -13,6 +13,8 @@ from modelyard.backend.base import check_limit, split_page_key
 from modelyard.backend.local.base import (
     LocalBase,
     _now,
+    select_version,
+    version_phrase,
 )
 from modelyard.backend.records import (
     EnvironmentRecord,
@@ -66,17 +68,11 @@ class EnvironmentStore(LocalBase):
         return record
 
     def get_environment(self, name: str, version: int | None = None) -> EnvironmentRecord:
-        query = sa.select(t.environments).where(t.environments.c.name == name)
-        if version is None:
-            query = query.order_by(t.environments.c.version.desc()).limit(1)
-        else:
-            query = query.where(t.environments.c.version == version)
         with self.db.read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(select_version(t.environments, name, version)).first()
         if row is None:
-            which = "any version" if version is None else f"version {version}"
             raise NotFoundError(
-                f"environment {name!r} ({which}) is not registered in workspace "
+                f"environment {name!r} ({version_phrase(version)}) is not registered in workspace "
                 f"{self.workspace_name!r}; register it with env.register(ws)"
             )
         return self._environment_record(row)

@@ -19,6 +19,8 @@ from modelyard.backend.local.base import (
     _file_page,
     _filter_key_values,
     _now,
+    select_version,
+    version_phrase,
 )
 from modelyard.backend.local.staging import StagingLocks
 from modelyard.backend.records import (
@@ -208,16 +210,11 @@ class ModelStore(LocalBase):
         )
 
     def _find_model_row(self, conn: Connection, name: str, version: int | None) -> sa.Row[Any]:
-        query = sa.select(t.models).where(t.models.c.name == name)
-        if version is None:
-            query = query.order_by(t.models.c.version.desc()).limit(1)
-        else:
-            query = query.where(t.models.c.version == version)
-        row = conn.execute(query).first()
+        row = conn.execute(select_version(t.models, name, version)).first()
         if row is None:
-            which = "any version" if version is None else f"version {version}"
             raise NotFoundError(
-                f"model {name!r} ({which}) does not exist in workspace {self.workspace_name!r}"
+                f"model {name!r} ({version_phrase(version)}) does not exist in workspace "
+                f"{self.workspace_name!r}"
             )
         return row
 
