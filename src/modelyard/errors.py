@@ -9,6 +9,7 @@
     │   │   ├── ComputeTargetException   a compute target is missing (v1 name, kept for notebooks)
     │   │   └── WebserviceException      a web service is missing (v1 name; deployment is to come)
     │   ├── ConflictError          it exists already, or its state forbids the call (409)
+    │   ├── AuthenticationError    no token, or one unknown, revoked or expired (401)
     │   ├── PermissionDeniedError  the caller may not: a script outside its run (403)
     │   └── ConfigError            no config.json found, or it cannot be read (400)
     ├── RunFailedError             a run ended Failed or Canceled while the caller waited
@@ -84,6 +85,15 @@ class ConflictError(UserError):
     code = "conflict"
     http_status = 409
     exit_code = 4
+
+
+class AuthenticationError(UserError):
+    """A server call came without a token, or with one the server does not accept (unknown,
+    revoked, expired): log in again (``modelyard login SERVER``) or set ``MODELYARD_TOKEN``."""
+
+    code = "unauthenticated"
+    http_status = 401
+    exit_code = 8
 
 
 class PermissionDeniedError(UserError):
