@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,9 @@ T = TypeVar("T")
 # seconds, not minutes (a write transaction here lasts milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_DEADLINE_S = 30.0
+# The key of PostgreSQL's advisory lock that schema migrations of a database hold (any 64-bit
+# number no other program on the database uses; these are the bytes of "modelyrd").
+MIGRATION_LOCK_KEY = 0x6D6F64656C797264
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -251,16 +255,63 @@ class Database:
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 0.5)
 
-    def schema_revision(self) -> str | None:
-        """The Alembic revision the database is at, or None for an empty database."""
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """A transaction for changing the schema, holding the database's migration lock: of
+        several processes that open a new database at once, one migrates it while the others
+        wait, and they then find it at the revision it reached.
+
+        SQLite: the write lock, taken as the transaction begins (``BEGIN IMMEDIATE``).
+        PostgreSQL: a transaction-scoped advisory lock, taken by the first statement, in READ
+        COMMITTED: each later statement then sees what the process before it committed, where
+        the engine's SERIALIZABLE would keep the snapshot of that first statement, from before
+        the wait, and the waiter would create the tables a second time.
+
+        Example::
+
+            with db.migrating() as conn:
+                alembic_command.upgrade(config_on(conn), "head")
+        """
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["begin"] = "IMMEDIATE"
+            else:
+                conn.execution_options(isolation_level="READ COMMITTED")
+            try:
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": MIGRATION_LOCK_KEY},
+                        )
+                    yield conn
+            finally:
+                # The pooled connection keeps its info: later reads must not begin IMMEDIATE.
+                conn.info.pop("begin", None)
+            if self.is_sqlite:
+                # What a migration replaced (credentials, say) must not stay behind in old
+                # frames of the write-ahead log: copy it into the database and empty the log.
+                # On the driver's own connection, since SQLite refuses to checkpoint in a
+                # transaction; best effort, as busy readers of other processes only put it off.
+                driver = conn.connection.driver_connection
+                with contextlib.suppress(sqlite3.Error):
+                    if driver is not None:
+                        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def schema_revision(self, version_table: str = "alembic_version") -> str | None:
+        """The Alembic revision the database is at, or None for an empty database.
+        ``version_table`` names the table of the migrations asked about (a database may hold
+        several sets, each with its own)."""
         with self.read() as conn:
             has_table = conn.execute(
                 text(
-                    "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name=:table"
                     if self.is_sqlite
-                    else "SELECT to_regclass('alembic_version')::text"
-                )
+                    else "SELECT to_regclass(:table)::text"
+                ),
+                {"table": version_table},
             ).scalar()
             if not has_table:
                 return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            # The name is one of ours, never a user's: it cannot be a bound parameter here.
+            return conn.execute(text(f"SELECT version_num FROM {version_table}")).scalar()

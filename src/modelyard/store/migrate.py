@@ -1,18 +1,23 @@
-"""Bring a metadata database to the schema this version of modelyard needs.
+"""Bring a database to the schema this version of modelyard needs.
 
-Opening a workspace compares the database's Alembic revision with ``HEAD_REVISION`` (a cheap
-query) and only loads Alembic when they differ, so opening stays fast.
+Two sets of migrations live here: a workspace's metadata (``migrations/``, version table
+``alembic_version``) and a server's accounts (``accounts_migrations/``, version table
+``accounts_alembic_version``, so that both can share one PostgreSQL database). Opening compares
+the database's revision with the set's head (a cheap query) and only loads Alembic when they
+differ, so opening stays fast. Migrating holds the database's migration lock
+(:meth:`Database.migrating`), so several processes may open a new database at once.
 
 Example::
 
     upgrade(Database("sqlite:///ws/modelyard.db"))
+    ACCOUNTS.upgrade(Database("sqlite:///srv/server.db"))
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DatabaseError
 
@@ -22,63 +27,81 @@ from modelyard.store.database import Database
 # The newest revision in migrations/versions; tests/store/test_migrations.py keeps them equal.
 HEAD_REVISION = "0007"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The same for the server's accounts; tests/store/test_accounts_migrations.py keeps them equal.
+ACCOUNTS_HEAD_REVISION = "0001"
+ACCOUNTS_MIGRATIONS_DIR = Path(__file__).parent / "accounts_migrations"
 
 
-def _alembic_config(db: Database):  # type: ignore[no-untyped-def]
-    from alembic.config import Config
+@dataclass(frozen=True)
+class Migrations:
+    """One set of Alembic migrations: its folder, its newest revision, the table that records
+    where a database is, and what the database is called in messages."""
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", db.url)
-    return config
+    folder: Path
+    head: str
+    version_table: str
+    what: str
 
+    def _config(self, db: Database):  # type: ignore[no-untyped-def]
+        from alembic.config import Config
 
-def _run(db: Database, command_name: str, revision: str, secrets_path: Path | None) -> None:
-    from alembic import command
+        config = Config()
+        config.set_main_option("script_location", str(self.folder))
+        config.set_main_option("sqlalchemy.url", db.url)
+        config.attributes["version_table"] = self.version_table
+        return config
 
-    config = _alembic_config(db)
-    # Where migration 0004 moves datastore credentials to (the workspace's secrets file).
-    config.attributes["secrets_path"] = secrets_path
-    try:
-        with db.engine.connect() as conn:
-            if db.is_sqlite:
-                # Take the write lock first, so two processes opening a new workspace at once
-                # migrate it one after the other; the second then finds nothing to do.
-                conn.info["begin"] = "IMMEDIATE"
-            with conn.begin():
+    def run(self, db: Database, command_name: str, revision: str, **attributes: Any) -> None:
+        """Run Alembic's ``command_name`` (upgrade, downgrade) to ``revision`` under the
+        migration lock; ``attributes`` reach the migrations as ``config.attributes``."""
+        from alembic import command
+
+        config = self._config(db)
+        config.attributes.update(attributes)
+        try:
+            with db.migrating() as conn:
                 config.attributes["connection"] = conn
                 getattr(command, command_name)(config, revision)
-            if db.is_sqlite:
-                # What a migration replaced (credentials, say) must not stay behind in old
-                # frames of the write-ahead log: copy it into the database and empty the log.
-                # On the driver's own connection, since SQLite refuses to checkpoint in a
-                # transaction; best effort, as busy readers of other processes only put it off.
-                driver = conn.connection.driver_connection
-                with contextlib.suppress(sqlite3.Error):
-                    if driver is not None:
-                        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except DatabaseError as error:
-        db.raise_if_damaged(error)
-        raise
+        except DatabaseError as error:
+            db.raise_if_damaged(error)
+            raise
+
+    def upgrade(self, db: Database, revision: str = "head", **attributes: Any) -> None:
+        """Migrate ``db`` up to ``revision`` (the newest by default); a no-op when it is there."""
+        current = db.schema_revision(self.version_table)
+        if revision == "head" and current == self.head:
+            return
+        if current is not None and current > self.head:
+            raise StorageError(
+                f"{self.what} is at schema {current}, newer than this modelyard "
+                f"({self.head}); upgrade modelyard to open it"
+            )
+        self.run(db, "upgrade", revision, **attributes)
+
+    def downgrade(self, db: Database, revision: str, **attributes: Any) -> None:
+        """Migrate ``db`` down to ``revision`` (``"base"`` empties it)."""
+        self.run(db, "downgrade", revision, **attributes)
+
+
+WORKSPACE = Migrations(MIGRATIONS_DIR, HEAD_REVISION, "alembic_version", "the workspace database")
+ACCOUNTS = Migrations(
+    ACCOUNTS_MIGRATIONS_DIR,
+    ACCOUNTS_HEAD_REVISION,
+    "accounts_alembic_version",
+    "the server's accounts database",
+)
 
 
 def upgrade(db: Database, revision: str = "head", *, secrets_path: Path | None = None) -> None:
-    """Migrate ``db`` up to ``revision`` (the newest by default); a no-op when it is there.
+    """Migrate the workspace database ``db`` up to ``revision`` (the newest by default); a
+    no-op when it is there.
 
     ``secrets_path`` is the workspace's datastore credentials file (``store/secrets.py``),
     which migrations that move credentials out of the database write.
     """
-    current = db.schema_revision()
-    if revision == "head" and current == HEAD_REVISION:
-        return
-    if current is not None and current > HEAD_REVISION:
-        raise StorageError(
-            f"the workspace database is at schema {current}, newer than this modelyard "
-            f"({HEAD_REVISION}); upgrade modelyard to open it"
-        )
-    _run(db, "upgrade", revision, secrets_path)
+    WORKSPACE.upgrade(db, revision, secrets_path=secrets_path)
 
 
 def downgrade(db: Database, revision: str, *, secrets_path: Path | None = None) -> None:
-    """Migrate ``db`` down to ``revision`` (``"base"`` empties it)."""
-    _run(db, "downgrade", revision, secrets_path)
+    """Migrate the workspace database ``db`` down to ``revision`` (``"base"`` empties it)."""
+    WORKSPACE.downgrade(db, revision, secrets_path=secrets_path)

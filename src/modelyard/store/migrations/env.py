@@ -10,6 +10,7 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    version_table=context.config.attributes["version_table"],
     # SQLite cannot ALTER most things in place; batch mode copies the table instead.
     render_as_batch=True,
 )
