@@ -144,7 +144,7 @@ def _check_role(role: object) -> str:
     return role
 
 
-def _check_expiry(expires_in_s: float | None) -> float | None:
+def _check_lifetime(expires_in_s: float | None) -> float | None:
     if expires_in_s is None:
         return None
     if not isinstance(expires_in_s, int | float) or not math.isfinite(expires_in_s):
@@ -153,7 +153,7 @@ def _check_expiry(expires_in_s: float | None) -> float | None:
         raise ValidationError(
             "expires_in_s", f"a token must live some time: {expires_in_s} is not above 0"
         )
-    return time.time() + float(expires_in_s)
+    return float(expires_in_s)
 
 
 def _check_limit(limit: int | None) -> int | None:
@@ -269,9 +269,10 @@ class AccountStore:
         valid for ``expires_in_s`` seconds or until revoked. Returns its record and its secret,
         which is shown this once: only its hash is kept."""
         check_name("name", name)
-        expires_at = _check_expiry(expires_in_s)
+        lifetime = _check_lifetime(expires_in_s)
         token_id, secret = _new_token()
         now = time.time()
+        expires_at = None if lifetime is None else now + lifetime
 
         def work(conn: Connection) -> None:
             self._user_row(conn, user)
@@ -286,9 +287,10 @@ class AccountStore:
         """A token for the supervisor of run ``run_id`` of ``workspace``: it reaches that run
         only, and no user's rights. :meth:`revoke_run_tokens` ends it when the run ends."""
         check_name("run_id", run_id)
-        expires_at = _check_expiry(expires_in_s)
+        lifetime = _check_lifetime(expires_in_s)
         token_id, secret = _new_token()
         now = time.time()
+        expires_at = None if lifetime is None else now + lifetime
 
         def work(conn: Connection) -> None:
             row = self._workspace_row(conn, workspace)
