@@ -160,8 +160,8 @@ def create_token(
 ) -> None:
     """Make a new token for USER and print it, shown once.
 
-    For a user who lost theirs. The user's other tokens keep working; they can revoke a lost one with `modelyard token
-    revoke ID`.
+    For a user who lost theirs. The user's other tokens keep working; they can revoke a lost
+    one with `modelyard token revoke ID`.
 
     \b
     Example:

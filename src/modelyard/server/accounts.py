@@ -7,7 +7,8 @@ server's machine with ``modelyard admin create-user``.
 A token is ``myd_<id>_<secret>``: the prefix makes a leaked one recognisable (secret scanners,
 logs), the id finds its row, and the secret is 32 random bytes. It is shown once; the database
 keeps only its SHA-256. Roles, each able to do what the one before can, and more:
-``reader``, ``contributor``, ``owner``.
+``reader``, ``contributor``, ``owner``. The records it returns are in ``account_records.py``
+(and importable from here).
 
 Example::
 
@@ -28,8 +29,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -41,14 +41,22 @@ from modelyard.errors import (
     ValidationError,
 )
 from modelyard.names import check_name
+from modelyard.server.account_records import (
+    OWNER,
+    ROLES,
+    Member,
+    Principal,
+    TokenRecord,
+    UserRecord,
+    WorkspaceEntry,
+    has_role,
+)
 from modelyard.server.settings import ServerSettings
 from modelyard.store import accounts_tables as t
 from modelyard.store.database import Database
 from modelyard.store.migrate import ACCOUNTS
 from modelyard.store.private import make_private_folder
 
-ROLES = ("reader", "contributor", "owner")
-OWNER = "owner"
 TOKEN_PREFIX = "myd_"
 # 8 random bytes in hex: ids only find a row (the secret is what authenticates), and 2**64 ids
 # make a collision among a server's tokens as good as impossible.
@@ -65,70 +73,6 @@ _WHAT_TO_DO = (
     "log in again (`modelyard login SERVER`) or set MODELYARD_TOKEN to a token of yours "
     "(`modelyard admin create-token USER` on the server's machine makes one)"
 )
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    """A user of the server; ``admin`` users manage users and every workspace."""
-
-    name: str
-    admin: bool
-    created_at: float
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """A token as its owner may see it: never its secret, nor its hash. A user's token has
-    ``user``; a run's (held by the run's supervisor) has ``workspace`` and ``run_id``."""
-
-    id: str
-    name: str
-    user: str | None
-    workspace: str | None
-    run_id: str | None
-    created_at: float
-    expires_at: float | None
-    last_used_at: float | None
-
-
-@dataclass(frozen=True)
-class WorkspaceEntry:
-    """A workspace the server holds: ``id`` (a uuid4) names its storage, ``name`` its URLs."""
-
-    id: str
-    name: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Member:
-    """A user's role in a workspace."""
-
-    user: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who made a call: a user (``user``, ``admin``), or a run's supervisor (``workspace``
-    and ``run_id``, with ``user`` None), identified by the token they gave."""
-
-    token_id: str
-    user: str | None = None
-    admin: bool = False
-    workspace: str | None = None
-    run_id: str | None = None
-
-
-def has_role(role: str | None, needed: str) -> bool:
-    """Whether a member of ``role`` (None: not a member) may do what ``needed`` may.
-
-    Example::
-
-        has_role("owner", "contributor")    # True
-        has_role("reader", "contributor")   # False
-    """
-    return role is not None and ROLES.index(role) >= ROLES.index(needed)
 
 
 def _hash(secret: str) -> str:
@@ -179,7 +123,7 @@ _TOKEN_COLUMNS = (
 )
 
 
-def _token_record(row: Row[Unpack[tuple[Any, ...]]]) -> TokenRecord:
+def _token_record(row: Row[*tuple[Any, ...]]) -> TokenRecord:
     return TokenRecord(
         id=row.id,
         name=row.name,
