@@ -4,6 +4,8 @@ holds its write lock while migrating; PostgreSQL an advisory lock (Database.migr
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
@@ -63,3 +65,22 @@ def test_a_migration_leaves_no_write_lock_behind_for_later_reads(tmp_path: objec
     migrate.upgrade(db)
     with db.engine.connect() as conn:
         assert conn.info.get("begin", "DEFERRED") == "DEFERRED"
+
+
+def test_a_read_after_a_write_does_not_wait_for_another_process_s_write(
+    tmp_path: object,
+) -> None:
+    # WAL lets readers go on while another connection writes; a read that began IMMEDIATE, as
+    # the pooled connection of an earlier write would make it, waits for the lock and fails.
+    db = Database(f"sqlite:///{tmp_path}/r.db")
+    db.write(lambda conn: conn.execute(sa.text("CREATE TABLE t (x INTEGER)")))
+    db.write(lambda conn: conn.execute(sa.text("INSERT INTO t VALUES (1)")))
+    other = sqlite3.connect(f"{tmp_path}/r.db", isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES (2)")
+        with db.read() as conn:
+            assert conn.execute(sa.text("SELECT x FROM t")).scalars().all() == [1]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

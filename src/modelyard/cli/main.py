@@ -23,6 +23,7 @@ import click
 
 import modelyard
 from modelyard.cli import (
+    admin,
     compute,
     datastore,
     env,
@@ -137,7 +138,7 @@ def cli(ctx: click.Context, config_path: str | None, json_output: bool) -> None:
     ctx.obj = CliState(config_path=config_path, json_output=json_output)
 
 
-for _noun in (workspace, experiment, run, datastore, model, env, compute):
+for _noun in (workspace, experiment, run, datastore, model, env, compute, admin):
     cli.add_command(_noun.group)
 cli.add_command(migrate.command)
 

@@ -7,7 +7,8 @@ server's machine with ``modelyard admin create-user``.
 A token is ``myd_<id>_<secret>``: the prefix makes a leaked one recognisable (secret scanners,
 logs), the id finds its row, and the secret is 32 random bytes. It is shown once; the database
 keeps only its SHA-256. Roles, each able to do what the one before can, and more:
-``reader``, ``contributor``, ``owner``.
+``reader``, ``contributor``, ``owner``. The records it returns are in ``account_records.py``
+(and importable from here).
 
 Example::
 
@@ -28,8 +29,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -41,14 +41,22 @@ from modelyard.errors import (
     ValidationError,
 )
 from modelyard.names import check_name
+from modelyard.server.account_records import (
+    OWNER,
+    ROLES,
+    Member,
+    Principal,
+    TokenRecord,
+    UserRecord,
+    WorkspaceEntry,
+    has_role,
+)
 from modelyard.server.settings import ServerSettings
 from modelyard.store import accounts_tables as t
 from modelyard.store.database import Database
 from modelyard.store.migrate import ACCOUNTS
 from modelyard.store.private import make_private_folder
 
-ROLES = ("reader", "contributor", "owner")
-OWNER = "owner"
 TOKEN_PREFIX = "myd_"
 # 8 random bytes in hex: ids only find a row (the secret is what authenticates), and 2**64 ids
 # make a collision among a server's tokens as good as impossible.
@@ -67,70 +75,6 @@ _WHAT_TO_DO = (
 )
 
 
-@dataclass(frozen=True)
-class UserRecord:
-    """A user of the server; ``admin`` users manage users and every workspace."""
-
-    name: str
-    admin: bool
-    created_at: float
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """A token as its owner may see it: never its secret, nor its hash. A user's token has
-    ``user``; a run's (held by the run's supervisor) has ``workspace`` and ``run_id``."""
-
-    id: str
-    name: str
-    user: str | None
-    workspace: str | None
-    run_id: str | None
-    created_at: float
-    expires_at: float | None
-    last_used_at: float | None
-
-
-@dataclass(frozen=True)
-class WorkspaceEntry:
-    """A workspace the server holds: ``id`` (a uuid4) names its storage, ``name`` its URLs."""
-
-    id: str
-    name: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Member:
-    """A user's role in a workspace."""
-
-    user: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who made a call: a user (``user``, ``admin``), or a run's supervisor (``workspace``
-    and ``run_id``, with ``user`` None), identified by the token they gave."""
-
-    token_id: str
-    user: str | None = None
-    admin: bool = False
-    workspace: str | None = None
-    run_id: str | None = None
-
-
-def has_role(role: str | None, needed: str) -> bool:
-    """Whether a member of ``role`` (None: not a member) may do what ``needed`` may.
-
-    Example::
-
-        has_role("owner", "contributor")    # True
-        has_role("reader", "contributor")   # False
-    """
-    return role is not None and ROLES.index(role) >= ROLES.index(needed)
-
-
 def _hash(secret: str) -> str:
     # SHA-256, not a slow password hash (bcrypt, scrypt): those make guessing a low-entropy
     # password expensive, but a secret of 32 random bytes cannot be guessed at any speed, and a
@@ -144,7 +88,7 @@ def _check_role(role: object) -> str:
     return role
 
 
-def _check_expiry(expires_in_s: float | None) -> float | None:
+def _check_lifetime(expires_in_s: float | None) -> float | None:
     if expires_in_s is None:
         return None
     if not isinstance(expires_in_s, int | float) or not math.isfinite(expires_in_s):
@@ -153,7 +97,7 @@ def _check_expiry(expires_in_s: float | None) -> float | None:
         raise ValidationError(
             "expires_in_s", f"a token must live some time: {expires_in_s} is not above 0"
         )
-    return time.time() + float(expires_in_s)
+    return float(expires_in_s)
 
 
 def _check_limit(limit: int | None) -> int | None:
@@ -179,7 +123,7 @@ _TOKEN_COLUMNS = (
 )
 
 
-def _token_record(row: Row[Unpack[tuple[Any, ...]]]) -> TokenRecord:
+def _token_record(row: Row[*tuple[Any, ...]]) -> TokenRecord:
     return TokenRecord(
         id=row.id,
         name=row.name,
@@ -269,9 +213,10 @@ class AccountStore:
         valid for ``expires_in_s`` seconds or until revoked. Returns its record and its secret,
         which is shown this once: only its hash is kept."""
         check_name("name", name)
-        expires_at = _check_expiry(expires_in_s)
+        lifetime = _check_lifetime(expires_in_s)
         token_id, secret = _new_token()
         now = time.time()
+        expires_at = None if lifetime is None else now + lifetime
 
         def work(conn: Connection) -> None:
             self._user_row(conn, user)
@@ -286,9 +231,10 @@ class AccountStore:
         """A token for the supervisor of run ``run_id`` of ``workspace``: it reaches that run
         only, and no user's rights. :meth:`revoke_run_tokens` ends it when the run ends."""
         check_name("run_id", run_id)
-        expires_at = _check_expiry(expires_in_s)
+        lifetime = _check_lifetime(expires_in_s)
         token_id, secret = _new_token()
         now = time.time()
+        expires_at = None if lifetime is None else now + lifetime
 
         def work(conn: Connection) -> None:
             row = self._workspace_row(conn, workspace)

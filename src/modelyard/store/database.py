@@ -226,8 +226,13 @@ class Database:
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.info["begin"] = "IMMEDIATE"
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                # The pooled connection keeps its info: later reads must not begin IMMEDIATE,
+                # or each would wait for (and hold up) every other process's writes.
+                conn.info.pop("begin", None)
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction, retrying it while the database is busy.
