@@ -18,7 +18,10 @@ from modelyard.experiment import Experiment
 from modelyard.workspace import Workspace
 from tests.accounts import Account, make_account
 from tests.postgres import PostgresServer
+from tests.s3 import KEY as S3_KEY
+from tests.s3 import SECRET as S3_SECRET
 from tests.s3 import S3Server
+from tests.server_process import ServerProcess
 
 # The tests press Ctrl-C for processes they start, which inherit an ignored SIGINT: a test run
 # started in the background by a non-interactive shell (`make test &`, as CI scripts may) has
@@ -104,6 +107,30 @@ def s3_server() -> Iterator[S3Server]:
 def s3_store(s3_server: S3Server) -> tuple[str, dict[str, Any]]:
     """``("s3://<new bucket>/data", storage_options)``: an empty bucket of its own for one test."""
     return s3_server.new_bucket()
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real modelyard server (uvicorn, SQLite and folders) for the whole test session."""
+    server = ServerProcess.start(tmp_path_factory.mktemp("server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_server_at_scale(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, s3_server: S3Server
+) -> Iterator[ServerProcess]:
+    """One real modelyard server on PostgreSQL and S3 (moto's server) for the session."""
+    bucket, _options = s3_server.new_bucket("yard")
+    server = ServerProcess.start(
+        tmp_path_factory.mktemp("server-at-scale"),
+        database_url=postgres.new_database(),
+        options=["--storage-url", bucket, "--storage-endpoint-url", s3_server.endpoint_url],
+        env={"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET},
+    )
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@
     ModelyardError                 root: catch this to catch everything modelyard raises
     ├── UserError                  the caller asked for something that cannot be done (HTTP 4xx)
     │   ├── ValidationError        a bad name, path or value; names the field (400)
+    │   │   └── TooLargeError          a request body over the server's limit (413)
     │   ├── NotFoundError          a workspace, experiment, run, datastore or model is missing (404)
     │   │   ├── ComputeTargetException   a compute target is missing (v1 name, kept for notebooks)
     │   │   └── WebserviceException      a web service is missing (v1 name; deployment is to come)
@@ -55,6 +56,13 @@ class ValidationError(UserError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class TooLargeError(ValidationError):
+    """A request body over the server's limit: send less in one call."""
+
+    code = "too_large"
+    http_status = 413
 
 
 class NotFoundError(UserError, LookupError):

@@ -38,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -200,6 +201,14 @@ def clean_relpath(field: str, path: object, *, allow_root: bool = False) -> str:
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise ValidationError(field, f"{path!r} leaves its root through '..'")
+    # A path that leaves its root once percent-decoded (%2e%2e, %2f, %5c) is refused too:
+    # a URL, a browser or an object store's console may decode it on its way.
+    if "%" in path and urllib.parse.unquote(path) != path:
+        decoded = urllib.parse.unquote(path)
+        if ".." in decoded.replace("\\", "/").split("/") or decoded.startswith(("/", "\\")):
+            raise ValidationError(
+                field, f"{path!r} leaves its root once its %-escapes are decoded ({decoded!r})"
+            )
     if not parts and not allow_root:
         raise ValidationError(field, "the path is empty; give a file or folder name")
     for part in parts:

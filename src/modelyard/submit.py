@@ -75,8 +75,10 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
     compute.check(spec)
     max_bytes, max_files = snapshot_limits()
     backend = workspace._backend
+    # The workspace's own folder, when it sits inside the source folder, is not the run's.
+    own = [] if workspace.server is not None else [workspace.folder]
     snapshot = take_snapshot(
-        folder, backend, max_bytes=max_bytes, max_files=max_files, leave_out=[workspace.folder]
+        folder, backend, max_bytes=max_bytes, max_files=max_files, leave_out=own
     )
     spec.snapshot_id = snapshot.id
     run_id = new_run_id(experiment.name)

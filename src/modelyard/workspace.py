@@ -37,11 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import Backend
+from modelyard.backend.remote.credentials import normalize_server, token_for
 from modelyard.backend.workspace_folder import (
     DATABASE_FILE,
+    OWN_FOLDERS,
     WORKSPACE_FILE,
     WorkspaceFile,
     database_for_people,
+    fill_workspace_folder,
     open_backend,
     read_json_file,
     read_workspace_file,
@@ -57,7 +60,7 @@ from modelyard.errors import (
 )
 from modelyard.hints import say
 from modelyard.names import check_name
-from modelyard.store.private import make_private_folder, write_private_file
+from modelyard.store.private import write_private_file
 from modelyard.workspace_config import (
     CONFIG_DIR,
     CONFIG_FILE,
@@ -79,9 +82,6 @@ if TYPE_CHECKING:
     from modelyard.model import Model
     from modelyard.run import Run
 
-DEFAULT_DATASTORE = "workspaceblobstore"
-# The folders a new workspace makes for itself; like the workspace folder, owner-only.
-OWN_FOLDERS = ("artifacts", "datastores", f"datastores/{DEFAULT_DATASTORE}", "compute")
 
 # What a Workspace.create that died before writing workspace.json leaves in its folder.
 _REMAINS = {
@@ -163,10 +163,11 @@ class Workspace:
         self._open(where, read_workspace_file(where, workspace_name))
         self._config_coordinates.update(v1_coordinates(subscription_id, resource_group, None))
 
-    def _open(self, folder: Path, info: WorkspaceFile) -> None:
+    def _open(self, folder: Path, info: WorkspaceFile, backend: Backend | None = None) -> None:
         self._name = info.name
         self._id = info.id
-        self._folder = folder
+        self._folder: Path | None = folder
+        self._server: str | None = None
         self._coordinates = {
             key: value
             for key, value in (
@@ -180,7 +181,7 @@ class Workspace:
         self._sku = str((info.v1_arguments or {}).get("sku", DEFAULT_SKU))
         self._script_run_id: str | None = None
         self._database: str | None = database_for_people(folder, info)
-        self._backend: Backend = open_backend(folder, info)
+        self._backend: Backend = backend or open_backend(folder, info)
 
     @classmethod
     def _at(cls, folder: Path, name: str | None = None) -> Workspace:
@@ -201,10 +202,37 @@ class Workspace:
         ws._name = name
         ws._id = workspace_id
         ws._folder = Path.cwd()
+        ws._server = None
         ws._coordinates = {}
         ws._config_coordinates = {}
         ws._sku = DEFAULT_SKU
         ws._database = None  # the supervisor's to know
+        ws._backend = backend
+        return ws
+
+    @classmethod
+    def _on_server(cls, server: str, name: str) -> Workspace:
+        """Workspace ``name`` of the modelyard server at ``server``, reached with the token
+        of ``MODELYARD_TOKEN`` or of ``modelyard login`` (NotFoundError when the server has
+        no such workspace, or the caller is not one of its members)."""
+        # Imported here: the HTTP client and the contract's models take ~0.5 s to import, and
+        # a submitted script (which imports this module) never talks to a server itself.
+        from modelyard.backend.remote.backend import RemoteBackend
+
+        url = normalize_server(server)
+        # Its methods are made from the contract when its module loads (mypy cannot see them).
+        backend = RemoteBackend(url, name, token_for(url))  # type: ignore[abstract]
+        record = backend.get_workspace()
+        ws = cls.__new__(cls)
+        ws._script_run_id = None
+        ws._name = record.name
+        ws._id = record.id
+        ws._folder = None
+        ws._server = url
+        ws._coordinates = {}
+        ws._config_coordinates = {}
+        ws._sku = DEFAULT_SKU
+        ws._database = None  # the server's to know
         ws._backend = backend
         return ws
 
@@ -310,12 +338,7 @@ class Workspace:
         coordinates: dict[str, str],
         v1_arguments: dict[str, Any],
     ) -> Workspace:
-        """Fill the empty, locked ``folder`` with a new workspace. ``workspace.json`` is written
-        last: a folder that has one holds a whole workspace, so a creation that dies halfway
-        is never opened as one."""
-        make_private_folder(folder)
-        for own in OWN_FOLDERS:
-            make_private_folder(folder / own)
+        """Fill the empty, locked ``folder`` with a new workspace."""
         info = WorkspaceFile(
             name=name,
             id=str(uuid.uuid4()),
@@ -329,10 +352,7 @@ class Workspace:
             location=coordinates.get("location"),
         )
         ws = cls.__new__(cls)
-        ws._open(folder, info)
-        # Stored relative, so the workspace folder can move or be copied whole.
-        ws._backend.register_datastore(DEFAULT_DATASTORE, f"datastores/{DEFAULT_DATASTORE}", {})
-        _write_json_privately(folder / WORKSPACE_FILE, info.model_dump(exclude_none=True))
+        ws._open(folder, info, fill_workspace_folder(folder, info))
         return ws
 
     @classmethod
@@ -347,17 +367,26 @@ class Workspace:
         id: str | None = None,
         *,
         folder: str | os.PathLike[str] | None = None,
+        server: str | None = None,
     ) -> Workspace:
         """Open the existing workspace ``name`` (in ``folder``, default
-        ``./.modelyard/<name>``); NotFoundError when there is none. v1's other arguments are
-        accepted; the coordinates given are what the properties of those names read.
+        ``./.modelyard/<name>``, or on the modelyard ``server`` at that URL); NotFoundError
+        when there is none. v1's other arguments are accepted; the coordinates given are
+        what the properties of those names read.
 
         Example::
 
             ws = Workspace.get("demo", subscription_id="...", resource_group="rg")
+            ws = Workspace.get("team", server="https://ml.example.com")
         """
         check_name("name", name)
         check_auth(auth)
+        if server is not None:
+            if folder is not None:
+                raise ValidationError("folder", "give a folder or a server, not both")
+            ws = cls._on_server(server, name)
+            ws._config_coordinates = v1_coordinates(subscription_id, resource_group, location)
+            return ws
         ws = cls._at(_folder_of(name, folder), name)
         ws._config_coordinates = v1_coordinates(subscription_id, resource_group, location)
         return ws
@@ -397,6 +426,12 @@ class Workspace:
                     "modelyard config file",
                     "write it again with Workspace.write_config(), or remove it",
                 )
+                if config.server is not None:
+                    ws = cls._on_server(config.server, config.workspace_name)
+                    ws._config_coordinates = v1_coordinates(
+                        config.subscription_id, config.resource_group, None
+                    )
+                    return ws
                 where = config.workspace_folder(candidate).resolve()
                 try:
                     ws = cls._at(where, config.workspace_name)
@@ -428,9 +463,15 @@ class Workspace:
         workspace's name, its folder (relative to the file) and its v1 coordinates."""
         where = Path(path) if path is not None else Path.cwd()
         target = where.expanduser().resolve() / CONFIG_DIR / (file_name or CONFIG_FILE)
+        # A server's workspace is named by the server's URL; its token is never written here
+        # (config files are shared with a project; `modelyard login` keeps the token).
         config = {
             "workspace_name": self._name,
-            "folder": os.path.relpath(self._folder, target.parent),
+            **(
+                {"server": self._server}
+                if self._server is not None
+                else {"folder": os.path.relpath(self.folder, target.parent)}
+            ),
             "subscription_id": self.subscription_id,
             "resource_group": self.resource_group,
         }
@@ -455,8 +496,19 @@ class Workspace:
 
     @property
     def folder(self) -> Path:
-        """The workspace's folder."""
+        """The workspace's folder (ConfigError for a server's workspace, which has none on
+        this machine)."""
+        if self._folder is None:
+            raise ConfigError(
+                f"workspace {self._name!r} lives on the server {self._server}, not in a folder "
+                "on this machine; this needs an embedded workspace"
+            )
         return self._folder
+
+    @property
+    def server(self) -> str | None:
+        """The URL of the modelyard server holding the workspace; None when embedded."""
+        return self._server
 
     def _coordinate(self, key: str) -> str:
         return (
@@ -572,7 +624,8 @@ class Workspace:
         return {
             "name": self._name,
             "id": self._id,
-            "folder": str(self._folder),
+            "folder": None if self._folder is None else str(self._folder),
+            **({"server": self._server} if self._server is not None else {}),
             "database": self._database,
             "subscriptionId": self.subscription_id,
             "resourceGroup": self.resource_group,
@@ -580,6 +633,8 @@ class Workspace:
         }
 
     def __repr__(self) -> str:
+        if self._server is not None:
+            return f"Workspace.get(name={self._name!r}, server={self._server!r})"
         return f"Workspace.create(name={self._name!r}, folder={str(self._folder)!r})"
 
     def __eq__(self, other: object) -> bool:

@@ -74,6 +74,8 @@ class ConfigFile(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     workspace_name: str
+    # A server's workspace: the server's URL (the token is never in this file).
+    server: str | None = None
     folder: str | None = None
     location: str | None = None
     subscription_id: str | None = None

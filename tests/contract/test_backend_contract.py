@@ -7,8 +7,10 @@ are chunks, as on object stores), a real PostgreSQL (tests/postgres.py) with fil
 folder, PostgreSQL with files on a real S3 endpoint (moto's server, tests/s3.py), and the
 script-side channel (a ChannelBackend over a real socket to a ChannelServer serving a SQLite
 file and a folder, with a scope that allows every call: the suite checks the transport, and
-tests/runner/test_run_scope.py the scope). The HTTP backend joins as another subclass when the
-server exists.
+tests/runner/test_run_scope.py the scope), and the HTTP backend (a RemoteBackend of a real
+modelyard server process, tests/server_process.py: one on SQLite and folders, one on PostgreSQL and
+S3; as the server's admin, who may make every call: tests/server/test_http_authz.py checks
+who else may).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from modelyard.backend.records import (
     MetricBatch,
     RunRecord,
 )
+from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.backend.snapshot_manifest import ManifestEntry, encode_manifest
 from modelyard.errors import (
     ComputeTargetException,
@@ -52,6 +55,7 @@ from modelyard.errors import (
 )
 from modelyard.runner.run_scope import RunScope
 from tests.helpers import UnscopedForTransportTests, channel_to, wait_for
+from tests.server_process import ServerProcess
 
 # What ComputeTarget.create stores for AmlCompute.provisioning_configuration(...).
 GPU_CLUSTER = {"vm_size": "STANDARD_NC6", "min_nodes": 0, "max_nodes": 4, "provider": "local"}
@@ -208,8 +212,10 @@ class BackendContract:
             backend.upload_run_file("r", "../x", io.BytesIO(b""))
 
     def test_datastores(self, backend: Backend) -> None:
+        # A server's workspace has its default datastore from the start; a bare backend none.
+        before = [d.name for d in backend.list_datastores()]
         first = backend.register_datastore("one", "memory://one", {})
-        assert first.is_default  # the first datastore is the default
+        assert first.is_default == (not before)  # the first datastore is the default
         backend.register_datastore("two", "relative/folder", {"anon": True})
         assert backend.register_datastore("two", "relative/folder", {"anon": True}).name == "two"
         with pytest.raises(ConflictError, match="overwrite=True"):
@@ -217,7 +223,9 @@ class BackendContract:
         backend.register_datastore("two", "memory://elsewhere", {}, overwrite=True)
         backend.set_default_datastore("two")
         assert backend.get_datastore().name == "two"
-        assert [(d.name, d.is_default) for d in backend.list_datastores()] == [
+        assert [
+            (d.name, d.is_default) for d in backend.list_datastores() if d.name not in before
+        ] == [
             ("one", False),
             ("two", True),
         ]
@@ -351,6 +359,7 @@ class BackendContract:
         assert backend.list_runs("e", parent_id="r03", limit=5) == [backend.get_run("child")]
 
     def test_experiments_and_datastores_read_in_pages(self, backend: Backend) -> None:
+        before = [d.name for d in backend.list_datastores()]  # a server's: its default one
         for i in range(25):
             backend.ensure_experiment(f"e{i:02}")
             backend.register_datastore(f"d{i:02}", f"file:///data/{i}", {})
@@ -365,8 +374,8 @@ class BackendContract:
             10,
             lambda: backend.register_datastore("d00a", "file:///data/a", {}),  # before it
         )
-        assert [d.name for d in datastores] == [f"d{i:02}" for i in range(25)]
-        assert datastores[0].is_default
+        assert [d.name for d in datastores] == sorted([f"d{i:02}" for i in range(25)] + before)
+        assert datastores[0].is_default == (not before)
 
     def test_models_read_in_pages(self, backend: Backend) -> None:
         for i in range(25):
@@ -889,7 +898,8 @@ class BackendContract:
         ):
             # v1 notebooks catch ComputeTargetException; it is a NotFoundError too.
             with pytest.raises(
-                ComputeTargetException, match=r"'gpucluster'.*'ws'.*create"
+                ComputeTargetException,
+                match=rf"'gpucluster'.*'{backend.get_workspace().name}'.*create",
             ) as caught:
                 call()
             assert isinstance(caught.value, NotFoundError)
@@ -1092,3 +1102,26 @@ class TestChannelToSQLiteAndFolder(BackendContract):
         workdir.mkdir()
         with channel_to(served, UnscopedForTransportTests(served, workdir)) as client:
             yield client
+
+
+class TestHTTPToSQLiteAndFolder(BackendContract):
+    """Every call crosses HTTP to a real server process (uvicorn), on SQLite and folders."""
+
+    @pytest.fixture
+    def backend(self, http_server: ServerProcess) -> Iterator[Backend]:
+        remote = RemoteBackend(
+            http_server.url, http_server.new_workspace(), http_server.admin_token
+        )
+        yield remote
+        remote.transport.close()
+
+
+class TestHTTPToPostgresAndS3(BackendContract):
+    """Every call crosses HTTP to a real server on PostgreSQL and S3, as a team runs it."""
+
+    @pytest.fixture
+    def backend(self, http_server_at_scale: ServerProcess) -> Iterator[Backend]:
+        server = http_server_at_scale
+        remote = RemoteBackend(server.url, server.new_workspace(), server.admin_token)
+        yield remote
+        remote.transport.close()

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,11 +27,15 @@ from modelyard.errors import ConfigError, NotFoundError, StorageError
 # Re-exported: importers of this module use it.
 from modelyard.names import WORKSPACE_FILE as WORKSPACE_FILE
 from modelyard.store.files import local_url
+from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
     from modelyard.backend.local import LocalBackend
 
 DATABASE_FILE = "modelyard.db"
+DEFAULT_DATASTORE = "workspaceblobstore"
+# The folders a new workspace makes for itself; like the workspace folder, owner-only.
+OWN_FOLDERS = ("artifacts", "datastores", f"datastores/{DEFAULT_DATASTORE}", "compute")
 
 _File = TypeVar("_File", bound=BaseModel)
 
@@ -130,6 +135,21 @@ def database_for_people(folder: Path, info: WorkspaceFile) -> str:
     from sqlalchemy import make_url  # heavy, and not needed by scripts, which never open one
 
     return make_url(database_url(folder, info)).render_as_string(hide_password=True)
+
+
+def fill_workspace_folder(folder: Path, info: WorkspaceFile) -> LocalBackend:
+    """Make the workspace ``info`` in the empty ``folder`` (which the caller holds locked)
+    and return its backend. ``workspace.json`` is written last: a folder that has one holds a
+    whole workspace, so a creation that dies halfway is never opened as one."""
+    make_private_folder(folder)
+    for own in OWN_FOLDERS:
+        make_private_folder(folder / own)
+    backend = open_backend(folder, info)
+    # Stored relative, so the workspace folder can move or be copied whole.
+    backend.register_datastore(DEFAULT_DATASTORE, f"datastores/{DEFAULT_DATASTORE}", {})
+    data = info.model_dump(exclude_none=True)
+    write_private_file(folder / WORKSPACE_FILE, (json.dumps(data, indent=2) + "\n").encode())
+    return backend
 
 
 def open_backend(folder: Path, info: WorkspaceFile) -> LocalBackend:

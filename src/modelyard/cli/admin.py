@@ -1,4 +1,5 @@
-"""``modelyard admin create-user|list-users|create-token``: a server's users, on its machine.
+"""``modelyard admin create-user|list-users|create-token|create-workspace|set-member``: a
+server's users and workspaces, on its machine.
 
 These commands open the server's accounts database directly (no server needs to run), from
 the same ``--data-dir`` and ``--database-url`` that ``modelyard server`` takes:
@@ -9,6 +10,8 @@ Example::
 
     $ modelyard admin create-user alice --admin --data-dir /srv/modelyard
     $ modelyard admin create-token alice --name laptop --expires-in 30
+    $ modelyard admin create-workspace team --owner alice
+    $ modelyard admin set-member team bob contributor
 """
 
 from __future__ import annotations
@@ -201,3 +204,47 @@ def _token_json(token: TokenRecord, secret: str) -> dict[str, Any]:
         "expiresAt": iso_utc(token.expires_at),
         "secret": secret,
     }
+
+
+@group.command("create-workspace")
+@click.argument("name")
+@click.option("--owner", required=True, metavar="USER", help="The workspace's first owner.")
+@server_data_options
+@json_option
+def create_workspace(
+    name: str, owner: str, data_dir: Path, database_url: str | None, as_json: bool
+) -> None:
+    """Create workspace NAME on the server, USER its first owner.
+
+    The server makes the workspace's folder (and, on PostgreSQL, its schema) when the
+    workspace is first used, with its own storage settings.
+
+    \b
+    Example:
+      modelyard admin create-workspace team --owner alice
+    """
+    store = AccountStore.open(server_settings(data_dir, database_url))
+    entry = store.create_workspace(name, owner)
+    if as_json:
+        print_json({"id": entry.id, "name": entry.name, "owner": owner})
+        return
+    print_message(f"Created workspace {name!r} ({entry.id}), owned by {owner!r}.")
+
+
+@group.command("set-member")
+@click.argument("workspace")
+@click.argument("user")
+@click.argument("role", type=click.Choice(["reader", "contributor", "owner"]))
+@server_data_options
+def set_member(
+    workspace: str, user: str, role: str, data_dir: Path, database_url: str | None
+) -> None:
+    """Give USER the ROLE in WORKSPACE (owners do the same with the server's API).
+
+    \b
+    Example:
+      modelyard admin set-member team bob contributor
+    """
+    store = AccountStore.open(server_settings(data_dir, database_url))
+    store.set_member(workspace, user, role)
+    print_message(f"{user!r} is now a {role} of workspace {workspace!r}.")

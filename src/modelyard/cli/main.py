@@ -32,11 +32,13 @@ from modelyard.cli import (
     model,
     run,
     run_control,  # noqa: F401 - adds run submit|logs|cancel to run
+    server,
     workspace,
 )
 from modelyard.cli.output import escape_control
 from modelyard.cli.state import CliState
 from modelyard.errors import (
+    AuthenticationError,
     ConfigError,
     ConflictError,
     ModelyardError,
@@ -60,6 +62,7 @@ EXIT_CODES: list[tuple[int, str]] = [
     (ConfigError.exit_code, "no workspace config found, or it cannot be read"),
     (RunFailedError.exit_code, "the run failed or was canceled (commands that wait for a run)"),
     (StorageError.exit_code, "the workspace's database or file storage failed"),
+    (AuthenticationError.exit_code, "the server wants a token, or does not take the one given"),
     (INTERRUPTED_EXIT_CODE, "interrupted (Ctrl-C)"),
 ]
 
@@ -141,6 +144,8 @@ def cli(ctx: click.Context, config_path: str | None, json_output: bool) -> None:
 for _noun in (workspace, experiment, run, datastore, model, env, compute, admin):
     cli.add_command(_noun.group)
 cli.add_command(migrate.command)
+for _command in server.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

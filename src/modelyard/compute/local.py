@@ -81,6 +81,19 @@ def ensure_agent(location: Path, name: str) -> None:
     )
 
 
+def check_fits_one_machine(spec: JobSpec) -> None:
+    """Refuse a run of several nodes that ``local`` would only repeat (ComputeTargetException)."""
+    # A distributed run of several nodes runs every node's processes here (as v1's local
+    # runs of a notebook did before it moved to a cluster); the script once per node,
+    # without distribution, would only repeat itself.
+    if spec.node_count > 1 and spec.distributed is None:
+        raise ComputeTargetException(
+            f"node_count={spec.node_count}: the '{LOCAL}' compute target is one machine; "
+            "use node_count=1, a distributed_training configuration (every node's "
+            "processes then run here) or a cluster"
+        )
+
+
 class LocalCompute(Compute):
     """This machine, through the agent of the workspace folder ``location``."""
 
@@ -91,15 +104,7 @@ class LocalCompute(Compute):
         self.workspace_name = workspace_name
 
     def check(self, spec: JobSpec) -> None:
-        # A distributed run of several nodes runs every node's processes here (as v1's local
-        # runs of a notebook did before it moved to a cluster); the script once per node,
-        # without distribution, would only repeat itself.
-        if spec.node_count > 1 and spec.distributed is None:
-            raise ComputeTargetException(
-                f"node_count={spec.node_count}: the '{LOCAL}' compute target is one machine; "
-                "use node_count=1, a distributed_training configuration (every node's "
-                "processes then run here) or a cluster"
-            )
+        check_fits_one_machine(spec)
 
     def queued(self) -> None:
         ensure_agent(self.location, self.workspace_name)
@@ -126,3 +131,22 @@ class LocalFromScript(LocalCompute):
 
     def cancel_requested(self) -> None:
         """The supervisor wakes the agent."""
+
+
+class LocalOnServer(Compute):
+    """The ``local`` target of a server's workspace: the server's machine. The server starts
+    its agent when a run is queued there or asked to cancel (``server/workspaces.py``)."""
+
+    name = LOCAL
+
+    def check(self, spec: JobSpec) -> None:
+        check_fits_one_machine(spec)
+
+    def queued(self) -> None:
+        """The server starts the run."""
+
+    def cancel_requested(self) -> None:
+        """The server tells its agent."""
+
+    def max_concurrent_runs(self) -> int:
+        return max_concurrent_runs()

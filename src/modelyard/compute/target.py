@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from modelyard.backend.base import every_item
 from modelyard.compute.base import Compute
-from modelyard.compute.local import LocalCompute, LocalFromScript
+from modelyard.compute.local import LocalCompute, LocalFromScript, LocalOnServer
 from modelyard.names import check_name
 from modelyard.runner.local_compute import LOCAL
 
@@ -50,10 +50,13 @@ class ComputeTarget:
     def __init__(self, workspace: Workspace, name: str) -> None:
         self.workspace = workspace
         self.name = name
-        in_script = workspace._script_run_id is not None
-        self._compute: Compute = (LocalFromScript if in_script else LocalCompute)(
-            workspace.folder, workspace.name
-        )
+        self._compute: Compute
+        if workspace.server is not None:
+            self._compute = LocalOnServer()
+        elif workspace._script_run_id is not None:
+            self._compute = LocalFromScript(workspace.folder, workspace.name)
+        else:
+            self._compute = LocalCompute(workspace.folder, workspace.name)
 
     @staticmethod
     def create(workspace: Workspace, name: str, provisioning_configuration: Any) -> Any:

@@ -168,6 +168,10 @@ class AccountStore:
         make_private_folder(settings.data_dir)
         return cls(settings.accounts_database_url)
 
+    def close(self) -> None:
+        """Close the database's connections (a store is not used after this)."""
+        self.db.engine.dispose()
+
     # users
 
     def create_user(self, name: str, *, admin: bool = False) -> UserRecord:

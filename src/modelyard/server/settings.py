@@ -29,6 +29,8 @@ ACCOUNTS_DATABASE_FILE = "server.db"
 WORKSPACES_DIR = "workspaces"
 # The largest request body the server reads (file uploads stream, in parts, outside this).
 DEFAULT_MAX_BODY_BYTES = 64 << 20
+# The largest file one upload may carry.
+DEFAULT_MAX_UPLOAD_BYTES = 64 << 30
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ServerSettings:
     # fsspec options of storage_url (an S3 endpoint, key and secret).
     storage_options: dict[str, Any] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     @property
     def accounts_database_url(self) -> str:

@@ -38,10 +38,16 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import DatabaseError, DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
-from modelyard.errors import StorageError
+from modelyard.errors import StorageError, ValidationError
 from modelyard.store.private import create_private_file
 
 T = TypeVar("T")
@@ -143,6 +149,14 @@ def sqlite_file(url: str) -> Path | None:
     return Path(name)
 
 
+def _bad_value(error: DataError) -> ValidationError:
+    """A value the database cannot hold (PostgreSQL: a number beyond its column's range, text
+    with a NUL character), which the caller gave: bad input, not a failing store."""
+    return ValidationError(
+        "value", f"the workspace's database cannot hold a value given ({error.orig}); change it"
+    )
+
+
 def _is_retryable(error: DBAPIError) -> bool:
     if getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
         return True
@@ -215,6 +229,8 @@ class Database:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
+        except DataError as error:
+            raise _bad_value(error) from error
         except DatabaseError as error:
             # Vendor errors stop here (a damaged file, a lost connection, a read that lost a
             # race on PostgreSQL): the caller gets a StorageError saying what failed.
@@ -249,6 +265,8 @@ class Database:
                     return work(conn)
             except IntegrityError:
                 raise  # a key taken by another process: the caller decides (see above)
+            except DataError as error:
+                raise _bad_value(error) from error
             except DBAPIError as error:
                 self.raise_if_damaged(error)
                 # Busy is an OperationalError on SQLite; a lost race on PostgreSQL comes as

@@ -47,7 +47,8 @@ class Migrations:
 
         config = Config()
         config.set_main_option("script_location", str(self.folder))
-        config.set_main_option("sqlalchemy.url", db.url)
+        # Escaped for configparser, which reads a % as the start of an interpolation.
+        config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
         config.attributes["version_table"] = self.version_table
         return config
 

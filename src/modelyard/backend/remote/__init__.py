@@ -1,0 +1,25 @@
+"""The HTTP client of a modelyard server: :class:`~modelyard.backend.remote.backend.RemoteBackend`
+(``backend.py``), its requests and retries (``transport.py``) and where its token comes from
+(``credentials.py``).
+
+This module holds only the API's paths, so that naming them costs no import of httpx or of
+the contract's models (~0.5 s together), which a submitted script never needs.
+
+Example::
+
+    calls_path("team", "get_run")      # '/api/v1/workspaces/team/calls/get_run'
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+API = "/api/v1"
+
+
+def calls_path(workspace_name: str, call: str) -> str:
+    """The route of contract call ``call`` in workspace ``workspace_name``."""
+    return f"{API}/workspaces/{urllib.parse.quote(workspace_name, safe='')}/calls/{call}"
+
+
+__all__ = ["API", "calls_path"]

@@ -1,0 +1,159 @@
+"""What every route of a server reaches: its settings, accounts and workspaces, and the caller.
+
+The caller is found from the request's ``Authorization: Bearer <token>`` header; every route
+but the public ones (``authz.ROUTE_RULES``) depends on :func:`caller`, so a request without
+an accepted token gets 401 before anything else is read.
+
+Example::
+
+    @app.get("/api/v1/whoami")
+    def whoami(principal: Principal = Depends(caller)) -> dict: ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from modelyard.backend.local import LocalBackend
+from modelyard.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from modelyard.server import authz
+from modelyard.server.accounts import AccountStore, Principal
+from modelyard.server.settings import ServerSettings
+from modelyard.server.workspaces import WorkspaceHub
+
+# Declared once, so the OpenAPI document shows the scheme and /docs offers to fill it in.
+bearer = HTTPBearer(auto_error=False, description="a token of `modelyard token create`")
+
+
+@dataclass
+class ServerContext:
+    settings: ServerSettings
+    accounts: AccountStore
+    hub: WorkspaceHub
+
+
+def context(request: Request) -> ServerContext:
+    server: ServerContext = request.app.state.context
+    return server
+
+
+def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """Who makes the request (AuthenticationError: no token, or one not accepted)."""
+    if credentials is None:
+        raise AuthenticationError(
+            "this server wants a token: log in with `modelyard login SERVER`, or set "
+            "MODELYARD_TOKEN"
+        )
+    return context(request).accounts.authenticate(credentials.credentials)
+
+
+def not_a_member(workspace: str) -> NotFoundError:
+    # The same words whether the workspace is missing or hidden from the caller.
+    return NotFoundError(
+        f"workspace {workspace!r} does not exist on this server, or you are not one of its "
+        "members; ask its owner to add you"
+    )
+
+
+def role_in(server: ServerContext, principal: Principal, workspace: str) -> str | None:
+    """The caller's role in ``workspace``: owner for admins, None for a run token."""
+    if principal.admin:
+        server.accounts.get_workspace(workspace)  # NotFoundError: an admin may know
+        return authz.OWNER
+    if principal.user is None:
+        return None
+    return server.accounts.role_of(principal.user, workspace)
+
+
+def authorize_call(
+    server: ServerContext, principal: Principal, workspace: str, call: str
+) -> LocalBackend:
+    """The backend to make contract ``call`` on, once the caller may make it there. Decided
+    before the call's arguments are read, so a caller who may not make it learns nothing
+    from how they are checked; a run's token is then held to its run by
+    :func:`authorize_arguments`."""
+    required = authz.required_role(call)
+    if principal.run_id is not None:
+        if principal.workspace != workspace:
+            raise not_a_member(workspace)
+        authz.check_run_token(principal.run_id, call, None)
+        return server.hub.backend(workspace)
+    if principal.admin:
+        return server.hub.backend(workspace)
+    role = role_in(server, principal, workspace)
+    if role is None:
+        raise not_a_member(workspace)
+    if not authz.allows(role, required):
+        raise PermissionDeniedError(
+            f"{call} needs the {required} role in workspace {workspace!r}, and you are a "
+            f"{role}; ask an owner of the workspace"
+        )
+    return server.hub.backend(workspace)
+
+
+def authorize_arguments(principal: Principal, call: str, arguments: dict[str, Any]) -> None:
+    """Hold a run's token to its own run (nothing to check for a member's)."""
+    if principal.run_id is not None:
+        authz.check_run_token(principal.run_id, call, arguments)
+
+
+def require_role(server: ServerContext, principal: Principal, workspace: str, role: str) -> None:
+    """Refuse a workspace route to a caller below ``role`` there (404 to non-members)."""
+    require_user(principal)
+    have = role_in(server, principal, workspace)
+    if have is None:
+        raise not_a_member(workspace)
+    if not authz.allows(have, role):
+        raise PermissionDeniedError(
+            f"this needs the {role} role in workspace {workspace!r}, and you are a {have}"
+        )
+
+
+def require_user(principal: Principal) -> str:
+    """The caller's user name; a run's token is refused (it acts for its run only)."""
+    if principal.user is None:
+        raise PermissionDeniedError("a run's token acts for its run only")
+    return principal.user
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.admin:
+        raise PermissionDeniedError(
+            "only the server's admins may do this (`modelyard admin create-user --admin`)"
+        )
+
+
+Caller = Annotated[Principal, Depends(caller)]
+Context = Annotated[ServerContext, Depends(context)]
+
+
+def admin_caller(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    """The caller, once known to be an admin (checked before a request's body is read)."""
+    require_admin(principal)
+    return principal
+
+
+def owner_caller(
+    request: Request, workspace: str, principal: Annotated[Principal, Depends(caller)]
+) -> Principal:
+    """The caller, once known to be an owner of ``workspace`` (before the body is read)."""
+    require_role(context(request), principal, workspace, authz.OWNER)
+    return principal
+
+
+def user_caller(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+    """The caller, once known to be a user rather than a run's token."""
+    require_user(principal)
+    return principal
+
+
+UserCaller = Annotated[Principal, Depends(user_caller)]
+AdminCaller = Annotated[Principal, Depends(admin_caller)]
+OwnerCaller = Annotated[Principal, Depends(owner_caller)]

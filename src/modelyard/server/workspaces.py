@@ -1,0 +1,162 @@
+"""A server's workspaces on its machine: each one's folder, its backend, its local runs.
+
+Each workspace the server holds is a workspace folder (``backend/workspace_folder.py``) in
+``<data_dir>/workspaces/<workspace id>``: its ``workspace.json``, its secrets file (datastore
+credentials, which never leave the server) and, by default, its SQLite database and its
+files. With a PostgreSQL ``database_url`` its tables live in a schema of its own
+(``ws_<id>``) of that database; with a ``storage_url`` its files live below
+``<storage_url>/<id>``. The folder is named by the workspace's id, not its name, so a name
+that is deleted and made again never meets the old one's files.
+
+Runs queued on the ``local`` compute target run on the server's machine: the workspace's
+agent (``runner/agent.py``) is started, or woken, when a run is queued or a cancel asked
+for, and again for every workspace with waiting runs when the server starts. Supervisors
+write to the workspace's backend directly, so a run goes on while the server restarts.
+
+Example::
+
+    hub = WorkspaceHub(settings, accounts)
+    hub.create("team", owner="ada")
+    hub.backend("team").list_experiments()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import make_url, text
+
+from modelyard.backend.local import LocalBackend
+from modelyard.backend.records import CANCEL_REQUESTED, LOCAL_COMPUTE, QUEUED
+from modelyard.backend.workspace_folder import (
+    WORKSPACE_FILE,
+    WorkspaceFile,
+    fill_workspace_folder,
+    open_backend,
+    read_workspace_file,
+)
+from modelyard.compute.local import ensure_agent
+from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
+from modelyard.server.accounts import AccountStore, WorkspaceEntry
+from modelyard.server.settings import ServerSettings
+from modelyard.store.database import Database
+from modelyard.store.private import make_private_folder
+
+logger = logging.getLogger("modelyard.server")
+
+
+def schema_of(workspace_id: str) -> str:
+    """The PostgreSQL schema of a workspace: its id without dashes, so a plain identifier."""
+    return "ws_" + workspace_id.replace("-", "")
+
+
+class WorkspaceHub:
+    """The workspaces of one server (thread-safe: the app's threads share it)."""
+
+    def __init__(self, settings: ServerSettings, accounts: AccountStore) -> None:
+        self.settings = settings
+        self.accounts = accounts
+        self._lock = threading.Lock()
+        self._backends: dict[str, LocalBackend] = {}
+        make_private_folder(settings.workspaces_dir)
+
+    def folder(self, entry: WorkspaceEntry) -> Path:
+        return self.settings.workspaces_dir / entry.id
+
+    def create(self, name: str, owner: str) -> WorkspaceEntry:
+        """Make workspace ``name`` with ``owner`` as its first owner (ConflictError when the
+        name is taken)."""
+        entry = self.accounts.create_workspace(name, owner)
+        self._open(entry)
+        return entry
+
+    def backend(self, name: str) -> LocalBackend:
+        """The backend of workspace ``name`` (NotFoundError when the server has none)."""
+        with self._lock:
+            backend = self._backends.get(name)
+        if backend is not None:
+            return backend
+        return self._open(self.accounts.get_workspace(name))
+
+    def _open(self, entry: WorkspaceEntry) -> LocalBackend:
+        with self._lock:
+            backend = self._backends.get(entry.name)
+            if backend is not None and backend.workspace_id == entry.id:
+                return backend
+            folder = self.folder(entry)
+            if (folder / WORKSPACE_FILE).is_file():
+                backend = open_backend(folder, read_workspace_file(folder, entry.name))
+            else:
+                # A workspace whose folder is not made yet, or whose making died halfway
+                # (workspace.json comes last): make it now, from the start.
+                backend = fill_workspace_folder(folder, self._workspace_file(entry))
+            self._backends[entry.name] = backend
+            return backend
+
+    def _workspace_file(self, entry: WorkspaceEntry) -> WorkspaceFile:
+        database_url = None
+        if self.settings.database_url is not None:
+            schema = schema_of(entry.id)
+            self._make_schema(schema)
+            url = make_url(self.settings.database_url)
+            database_url = url.update_query_dict(
+                {"options": f"-csearch_path={schema}"}
+            ).render_as_string(hide_password=False)
+        return WorkspaceFile(
+            name=entry.name,
+            id=entry.id,
+            created_at=time.time(),
+            database_url=database_url,
+            storage_url=self.settings.storage_url_of(entry.id),
+            storage_options=self.settings.storage_options or None,
+        )
+
+    def _make_schema(self, schema: str) -> None:
+        assert self.settings.database_url is not None
+        db = Database(self.settings.database_url)
+        try:
+            db.write(lambda conn: conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')))
+        finally:
+            db.engine.dispose()
+
+    # -- runs on the server's machine ----------------------------------------------------
+
+    def run_status_changed(self, name: str, run_id: str, status: str) -> None:
+        """Start or wake the agent of a workspace whose run was queued on ``local``, or
+        whose run is asked to cancel."""
+        if status not in (QUEUED, CANCEL_REQUESTED):
+            return
+        backend = self.backend(name)
+        folder = backend.base_dir
+        assert folder is not None
+        if status == CANCEL_REQUESTED:
+            wake(folder)
+            return
+        properties = backend.get_run_details(run_id).properties
+        # Runs made by other means than a submit (no compute named) are not the agent's.
+        if properties.get(COMPUTE_PROPERTY) == LOCAL_COMPUTE:
+            ensure_agent(folder, name)
+
+    def resume(self) -> None:
+        """Start the agents of workspaces whose local runs wait (at the server's start: a
+        run queued while the server was away, or whose agent went with the machine)."""
+        for entry in self.accounts.list_workspaces():
+            try:
+                backend = self.backend(entry.name)
+                waiting = backend.list_runs_in_states(
+                    [QUEUED, CANCEL_REQUESTED], properties={COMPUTE_PROPERTY: LOCAL_COMPUTE}
+                )
+                if waiting:
+                    assert backend.base_dir is not None
+                    ensure_agent(backend.base_dir, entry.name)
+            except Exception:  # one broken workspace must not keep the server from starting
+                logger.exception("cannot resume the runs of workspace %r", entry.name)
+
+    def close(self) -> None:
+        with self._lock:
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            backend.db.engine.dispose()
