@@ -70,7 +70,7 @@ def server_settings(data_dir: Path, database_url: str | None) -> ServerSettings:
 
 @click.group("admin")
 def group() -> None:
-    """A server's users and tokens, managed on its machine.
+    """A server's users, tokens and workspaces, on its machine.
 
     \b
     Example:
@@ -239,7 +239,9 @@ def create_workspace(
 def set_member(
     workspace: str, user: str, role: str, data_dir: Path, database_url: str | None
 ) -> None:
-    """Give USER the ROLE in WORKSPACE (owners do the same with the server's API).
+    """Give USER a ROLE in WORKSPACE.
+
+    Owners of the workspace can do the same through the server's API.
 
     \b
     Example:

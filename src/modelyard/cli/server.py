@@ -72,7 +72,9 @@ def server_command(
     workers: int,
     log_level: str,
 ) -> None:
-    """Serve workspaces over HTTP to a team (OpenAPI docs at /docs).
+    """Serve workspaces to a team over HTTP.
+
+    The OpenAPI description is at /docs.
 
     SQLite and folders in --data-dir by default, so `modelyard server` alone works. Users and
     workspaces are made with `modelyard admin` on this machine; there is no default user or
@@ -125,10 +127,10 @@ server_option = click.option(
 @click.command("login")
 @click.argument("server")
 def login_command(server: str) -> None:
-    """Keep a token for SERVER in this account's credentials file (0600).
+    """Log in to SERVER: keep a token for it.
 
-    The token is read from MODELYARD_TOKEN, else asked for (not echoed); it is checked with
-    the server before it is kept. It never goes into a config.json.
+    The token is read from MODELYARD_TOKEN, else asked for (not echoed), checked with the
+    server, and kept in this account's credentials file (0600); never in a config.json.
 
     \b
     Example:
@@ -146,7 +148,14 @@ def login_command(server: str) -> None:
 @click.command("logout")
 @click.argument("server")
 def logout_command(server: str) -> None:
-    """Forget the token kept for SERVER (it stays valid: `modelyard token revoke` ends it)."""
+    """Forget the token kept for SERVER.
+
+    The token stays valid: `modelyard token revoke` ends it.
+
+    \b
+    Example:
+      modelyard logout https://ml.example.com
+    """
     if forget_token(server):
         print_message(f"Forgot the token for {normalize_server(server)}")
     else:
@@ -178,7 +187,14 @@ def token_group() -> None:
 def create_token(
     state: CliState, name: str, days: float | None, server: str | None, as_json: bool
 ) -> None:
-    """Make a token; it is shown once, here, and only its hash is kept."""
+    """Make a token of yours, shown once.
+
+    Only its hash is kept: keep it somewhere safe.
+
+    \b
+    Example:
+      modelyard token create laptop --expires-in 30
+    """
     reply = _transport(state, server).request(
         "POST", f"{API}/tokens", json={"name": name, "expires_in_days": days}
     )
@@ -194,7 +210,12 @@ def create_token(
 @json_option
 @click.pass_obj
 def list_tokens(state: CliState, server: str | None, as_json: bool) -> None:
-    """Your tokens (never their secrets)."""
+    """Your tokens (never their secrets).
+
+    \b
+    Example:
+      modelyard token list --server https://ml.example.com
+    """
     tokens = _transport(state, server).request("GET", f"{API}/tokens")
     if as_json:
         print_json(tokens)
@@ -221,7 +242,14 @@ def list_tokens(state: CliState, server: str | None, as_json: bool) -> None:
 @server_option
 @click.pass_obj
 def revoke_token(state: CliState, token_id: str, server: str | None) -> None:
-    """End a token of yours at once (again: nothing happens)."""
+    """End a token of yours at once.
+
+    Revoking it again does nothing.
+
+    \b
+    Example:
+      modelyard token revoke tok1a2b3c4d5e6f7a8b
+    """
     _transport(state, server).request("DELETE", f"{API}/tokens/{token_id}")
     print_message(f"Token {token_id} is revoked")
 
