@@ -202,22 +202,21 @@ class DatastoreStore(LocalBase):
     ) -> bool:
         clean = clean_relpath("relpath", relpath)
         store = self.local_datastore_store(name)
-        if isinstance(source, Path):
-            # The transfer module's way for one file: linked into place in a folder, in
-            # parts on S3.
-            result = transfer.upload(
-                [(source, clean)],
-                store,
-                "",
-                overwrite=overwrite,
-                show_progress=False,
-                field="relpath",
-            )
-            return not result.skipped
         if store.is_local:
+            if isinstance(source, Path):
+                with _open_source(source) as stream:
+                    return _write_local(store, clean, stream, overwrite)
             return _write_local(store, clean, source, overwrite)
+        # One look at this name: transfer.upload without overwrite would list the whole
+        # datastore for each file.
         if not overwrite and store.exists(clean):
             return False
+        if isinstance(source, Path):
+            # In parts on S3 when large.
+            transfer.upload(
+                [(source, clean)], store, "", overwrite=True, show_progress=False, field="relpath"
+            )
+            return True
         with store.open_write(clean, "relpath") as out:
             shutil.copyfileobj(source, out, _STREAM_CHUNK)
         return True
@@ -225,6 +224,13 @@ class DatastoreStore(LocalBase):
     def open_datastore_file(self, name: str, relpath: str) -> IO[bytes]:
         clean = clean_relpath("relpath", relpath)
         return self.local_datastore_store(name).open_read(clean, "relpath")
+
+
+def _open_source(path: Path) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise ValidationError("source", f"cannot read {path}: {error.strerror}") from None
 
 
 def _write_local(store: FileStore, relpath: str, source: IO[bytes], overwrite: bool) -> bool:
