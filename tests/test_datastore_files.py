@@ -18,7 +18,8 @@ from modelyard import Experiment
 from modelyard.backend.channel import ChannelBackend
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import COMPLETED, DatastoreRecord
-from modelyard.datastore import Datastore, azure_blob_options
+from modelyard.cloud_storage import azure_blob_options
+from modelyard.datastore import Datastore
 from modelyard.errors import NotFoundError, PermissionDeniedError, ValidationError
 from modelyard.runner import data
 from modelyard.runner.run_scope import RunScope
