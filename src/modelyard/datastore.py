@@ -2,15 +2,23 @@
 
 Every workspace has a default datastore, ``workspaceblobstore``, a folder in the workspace.
 :meth:`Datastore.register` adds others: a local folder, ``s3://bucket/prefix``, ``gs://...``,
-``memory://...``, with the filesystem's options (credentials, endpoint) as keyword arguments.
-Those options are kept in the workspace folder's private ``secrets.json`` (mode 0600), not in
-its database, and are never shown: ``repr``, :meth:`Datastore.get_details`, the CLI and error
-messages give the option names with ``"***"`` for values (``store/secrets.py``).
+``memory://...``, with the filesystem's options (credentials, endpoint) as keyword arguments;
+:meth:`Datastore.register_s3` and :meth:`Datastore.register_azure_blob_container` (v1's
+shape) build those for S3-compatible stores and Azure blob containers. The options are
+handed to the backend, which keeps them (an embedded workspace in its folder's private
+``secrets.json``, mode 0600, never in its database) and never gives them back: the records it
+returns name the options with ``"***"`` for values, and so do ``repr``,
+:meth:`Datastore.get_details`, the CLI and error messages (``store/secrets.py``). The backend
+refuses URLs that would make it fetch from elsewhere (``http(s)://``, link-local and metadata
+endpoints; ``backend/local/datastore_urls.py``).
 
-``upload``, ``upload_files`` and ``download`` copy files with :mod:`modelyard.store.transfer`:
-every path is checked before the first file is written, ``overwrite=False`` never replaces a
-file (it skips it and says so), each file is written under a temporary name and renamed, and a
-progress bar shows files, bytes and speed.
+``upload``, ``upload_files`` and ``download`` copy files with :mod:`modelyard.store.transfer`
+through the backend's datastore-file calls, so a datastore is used the same way whether the
+workspace is a folder or a server, and its credentials stay with the backend; a folder
+datastore of an embedded workspace is copied to directly, the fast path (about 10,000 small
+files/s here). Either way every path is checked before the first file is written,
+``overwrite=False`` never replaces a file (it skips it and says so), each file appears whole,
+and a progress bar shows files, bytes and speed (through the calls it moves a file at a time).
 
 Symbolic links: inside a local datastore and inside a download's target folder they are never
 followed (a run given ``as_mount()`` can plant one; a later upload or download through it
@@ -34,20 +42,22 @@ Example::
 from __future__ import annotations
 
 import builtins
-import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.backend.base import every_item
 from modelyard.backend.records import DatastoreRecord, FileInfo, iso_utc
+from modelyard.cloud_storage import azure_blob_options
 from modelyard.data.data_reference import DOWNLOAD, DataReference
 from modelyard.errors import ValidationError
 from modelyard.names import check_name, clean_relpath
 from modelyard.store import local_tree, transfer
 from modelyard.store.files import FileStore, local_url
-from modelyard.store.secrets import open_datastore, redact
+from modelyard.store.secrets import redact
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -84,7 +94,6 @@ class Datastore:
     def _init(self, workspace: Workspace, record: DatastoreRecord) -> None:
         self._workspace = workspace
         self._record = record
-        self._store: FileStore | None = None
 
     # -- finding and registering ---------------------------------------------------------
 
@@ -101,9 +110,12 @@ class Datastore:
         """Register the datastore ``name`` at ``url``: an fsspec URL or a local folder path.
 
         ``storage_options`` go to the fsspec filesystem (``key``, ``secret``,
-        ``endpoint_url``, ...) and are kept in the workspace folder's private secrets file,
-        never in its database nor in a run's processes. Registering a name again with
-        the same URL returns it; another URL needs ``overwrite=True`` (else ConflictError).
+        ``endpoint_url``, ...) and are kept by the backend (an embedded workspace's in its
+        folder's private secrets file), never in its database nor in a run's processes, and
+        never given back. The backend opens the store once and refuses one that does not
+        open, or whose URL or endpoint it may not reach (ValidationError naming ``url`` or
+        ``storage_options``; nothing is registered). Registering a name again with the same
+        URL returns it; another URL needs ``overwrite=True`` (else ConflictError).
 
         Example::
 
@@ -112,17 +124,108 @@ class Datastore:
         """
         check_name("name", name)
         clean_url = _normalize_url(url)
-        try:
-            json.dumps(storage_options)
-        except (TypeError, ValueError) as error:
-            raise ValidationError(
-                "storage_options", f"values must be JSON strings, numbers, lists or dicts: {error}"
-            ) from None
-        open_datastore(clean_url, storage_options)  # fails here, not at the first upload
         record = workspace._backend.register_datastore(
             name, clean_url, storage_options, overwrite=overwrite
         )
         return cls._from_record(workspace, record)
+
+    @classmethod
+    def register_s3(
+        cls,
+        workspace: Workspace,
+        datastore_name: str,
+        bucket_name: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        region_name: str | None = None,
+        overwrite: bool = False,
+        **storage_options: Any,
+    ) -> Datastore:
+        """Register the folder ``prefix`` of the S3 bucket ``bucket_name`` (AWS, or any
+        S3-compatible store at ``endpoint_url``: MinIO, Ceph, ...) as ``s3://bucket/prefix``.
+
+        ``key`` and ``secret`` are the access key's id and secret (without them, s3fs reads
+        the backend's own AWS variables and files); other ``storage_options`` go to s3fs as
+        they are. They are kept by the backend as :meth:`register` says.
+
+        Example::
+
+            Datastore.register_s3(ws, "raw", "team-data", "raw/2024",
+                                  endpoint_url="http://minio:9000", key="...", secret="...")
+        """
+        if not isinstance(bucket_name, str) or not _S3_BUCKET.fullmatch(bucket_name):
+            raise ValidationError(
+                "bucket_name",
+                f"{bucket_name!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
+                "'.' and '-')",
+            )
+        folder = clean_relpath("prefix", prefix, allow_root=True)
+        options: dict[str, Any] = {}
+        if key is not None:
+            options["key"] = key
+        if secret is not None:
+            options["secret"] = secret
+        client = {
+            name: value
+            for name, value in (("endpoint_url", endpoint_url), ("region_name", region_name))
+            if value is not None
+        }
+        if client:
+            options["client_kwargs"] = {**storage_options.pop("client_kwargs", {}), **client}
+        url = f"s3://{bucket_name}/{folder}" if folder else f"s3://{bucket_name}"
+        return cls.register(
+            workspace, datastore_name, url, overwrite=overwrite, **options, **storage_options
+        )
+
+    @classmethod
+    def register_azure_blob_container(
+        cls,
+        workspace: Workspace,
+        datastore_name: str,
+        container_name: str,
+        account_name: str,
+        sas_token: str | None = None,
+        account_key: str | None = None,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        overwrite: bool = False,
+        create_if_not_exists: bool = False,
+        skip_validation: bool = False,
+        blob_cache_timeout: int | None = None,
+        grant_workspace_access: bool = False,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+    ) -> Datastore:
+        """Register an Azure blob container, with v1's arguments, as ``az://container``.
+
+        The files are reached with fsspec's Azure filesystem, ``adlfs``, which the backend
+        needs installed (``pip install adlfs``; without it the registration is refused with
+        a ValidationError saying so). ``account_key`` or ``sas_token`` is the credential
+        (neither: anonymous access to a public container); ``endpoint`` (default
+        ``core.windows.net``) and ``protocol`` (``https``, or ``http`` for an emulator such
+        as Azurite) say where the account answers. ``create_if_not_exists``,
+        ``skip_validation``, ``blob_cache_timeout``, ``grant_workspace_access``,
+        ``subscription_id`` and ``resource_group`` are accepted for v1 code and not used: no
+        Azure Resource Manager is involved, and the container must exist.
+
+        Example::
+
+            Datastore.register_azure_blob_container(ws, "images", "images", "myaccount",
+                                                    account_key="...")
+        """
+        options = azure_blob_options(account_name, sas_token, account_key, protocol, endpoint)
+        if not isinstance(container_name, str) or not _AZURE_CONTAINER.fullmatch(container_name):
+            raise ValidationError(
+                "container_name",
+                f"{container_name!r} is not a container name (3-63 lowercase letters, digits "
+                "and '-')",
+            )
+        return cls.register(
+            workspace, datastore_name, f"az://{container_name}", overwrite=overwrite, **options
+        )
 
     @classmethod
     def get(cls, workspace: Workspace, name: str) -> Datastore:
@@ -207,14 +310,7 @@ class Datastore:
         folder = Path(src_dir)
         if not folder.is_dir():
             raise ValidationError("src_dir", f"{os.fspath(src_dir)!r} is not a folder")
-        transfer.upload(
-            _walk(folder),
-            self._files(),
-            prefix,
-            overwrite=overwrite,
-            show_progress=show_progress,
-            field="src_dir",
-        )
+        self._upload(_walk(folder), prefix, overwrite, show_progress, "src_dir")
         return DataReference(self, path_on_datastore=prefix)
 
     def upload_files(
@@ -263,14 +359,7 @@ class Datastore:
                     "list the file itself, or copy it in",
                 )
             pairs.append((real, os.path.relpath(path, root).replace(os.sep, "/")))
-        transfer.upload(
-            pairs,
-            self._files(),
-            prefix,
-            overwrite=overwrite,
-            show_progress=show_progress,
-            field="files",
-        )
+        self._upload(pairs, prefix, overwrite, show_progress, "files")
         return DataReference(self, path_on_datastore=prefix)
 
     def download(
@@ -295,15 +384,27 @@ class Datastore:
 
             ds.download("./data", prefix="mnist/", overwrite=True)   # 10000
         """
-        store = self._files()
-        result = transfer.download(
-            store,
-            _matching(store, prefix or ""),
-            target_path,
-            overwrite=overwrite,
-            show_progress=show_progress,
-            field="prefix",
-        )
+        files = self._matching(prefix or "")
+        store = self._folder()
+        if store is not None:
+            result = transfer.download(
+                store,
+                files,
+                target_path,
+                overwrite=overwrite,
+                show_progress=show_progress,
+                field="prefix",
+            )
+        else:
+            backend = self._workspace._backend
+            result = transfer.download_through(
+                lambda name: backend.open_datastore_file(self.name, name),
+                files,
+                target_path,
+                overwrite=overwrite,
+                show_progress=show_progress,
+                field="prefix",
+            )
         return result.files
 
     # -- data references -----------------------------------------------------------------
@@ -371,10 +472,62 @@ class Datastore:
     def __hash__(self) -> int:
         return hash((self._workspace.name, self.name))
 
-    def _files(self) -> FileStore:
-        if self._store is None:
-            self._store = open_datastore(self.url, self._record.storage_options)
-        return self._store
+    def _files(self) -> FileStore | None:
+        """The datastore's file store opened in this process, where the backend keeps its
+        credentials here (an embedded workspace); None where they are elsewhere."""
+        return self._workspace._backend.local_datastore_store(self.name)
+
+    def _folder(self) -> FileStore | None:
+        """The datastore's folder, when it is one this process copies to directly (the fast
+        path); every other store is reached through the backend's datastore-file calls."""
+        store = self._files()
+        return store if store is not None and store.is_local else None
+
+    def _upload(
+        self,
+        files: Sequence[tuple[StrPath, str]],
+        prefix: str,
+        overwrite: bool,
+        show_progress: bool,
+        field: str,
+    ) -> None:
+        store = self._folder()
+        if store is not None:
+            transfer.upload(
+                files, store, prefix, overwrite=overwrite, show_progress=show_progress, field=field
+            )
+            return
+        backend = self._workspace._backend
+        transfer.upload_through(
+            lambda path, name: backend.upload_datastore_file(
+                self.name, name, Path(path), overwrite=overwrite
+            ),
+            files,
+            prefix,
+            lambda: {info.path for info in self._listing(prefix)},
+            overwrite=overwrite,
+            show_progress=show_progress,
+            field=field,
+        )
+
+    def _listing(self, prefix: str) -> builtins.list[FileInfo]:
+        """Every file at or below ``prefix`` (clean), all pages."""
+        backend = self._workspace._backend
+        return builtins.list(
+            every_item(
+                lambda limit, after: backend.list_datastore_files(
+                    self.name, prefix, limit=limit, after=after
+                )
+            )
+        )
+
+    def _matching(self, prefix: str) -> builtins.list[FileInfo]:
+        """The files whose path starts with ``prefix`` (v1's blob-name prefix)."""
+        clean = clean_relpath("prefix", prefix, allow_root=True)
+        if not clean or prefix.endswith("/"):
+            return self._listing(clean)
+        parent = clean.rpartition("/")[0]
+        return [info for info in self._listing(parent) if info.path.startswith(clean)]
 
 
 def _normalize_url(url: StrPath) -> str:
@@ -395,13 +548,9 @@ def _walk(folder: Path) -> builtins.list[tuple[str, str]]:
     return local_tree.files_to_read(os.fspath(folder), "upload of", logger)
 
 
-def _matching(store: FileStore, prefix: str) -> builtins.list[FileInfo]:
-    """The store's files whose path starts with ``prefix`` (v1's blob-name prefix)."""
-    clean = clean_relpath("prefix", prefix, allow_root=True)
-    if not clean or prefix.endswith("/"):
-        return store.list(clean)
-    parent = clean.rpartition("/")[0]
-    return [info for info in store.list(parent) if info.path.startswith(clean)]
+# Bucket and container names as their services allow them.
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_AZURE_CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 
 
 __all__ = ["Datastore"]

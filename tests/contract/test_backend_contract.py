@@ -55,6 +55,7 @@ from modelyard.errors import (
 )
 from modelyard.runner.run_scope import RunScope
 from tests.helpers import UnscopedForTransportTests, channel_to, wait_for
+from tests.s3 import S3Server
 from tests.server_process import ServerProcess
 
 # What ComputeTarget.create stores for AmlCompute.provisioning_configuration(...).
@@ -357,6 +358,116 @@ class BackendContract:
             )
         ] == [r.id for r in with_children]
         assert backend.list_runs("e", parent_id="r03", limit=5) == [backend.get_run("child")]
+
+    # -- datastore files -------------------------------------------------------------------
+
+    @pytest.fixture
+    def datastore_location(self) -> tuple[str, dict[str, Any]]:
+        """Where the datastore-file tests keep their datastore, as (URL, storage options): a
+        folder of the workspace (a URL without a scheme); a backend on S3 gives a bucket."""
+        return "datastores/contract", {}
+
+    def test_datastore_files_go_up_and_down_through_the_backend(
+        self, backend: Backend, datastore_location: tuple[str, dict[str, Any]], tmp_path: Path
+    ) -> None:
+        backend.register_datastore("d", *datastore_location)
+        local = tmp_path / "b.txt"
+        local.write_bytes(b"from disk")
+
+        assert backend.upload_datastore_file("d", "mnist/a.bin", io.BytesIO(b"abc")) is True
+        assert backend.upload_datastore_file("d", "mnist/sub/b.txt", local) is True
+        # Without overwrite an existing file is left as it is, from a stream or a path.
+        assert backend.upload_datastore_file("d", "mnist/a.bin", io.BytesIO(b"other")) is False
+        assert backend.upload_datastore_file("d", "mnist/sub/b.txt", tmp_path / "b.txt") is False
+        with backend.open_datastore_file("d", "mnist/a.bin") as stream:
+            assert stream.read() == b"abc"
+        replaced = io.BytesIO(b"replaced")
+        assert backend.upload_datastore_file("d", "mnist/a.bin", replaced, overwrite=True)
+
+        everything = [("mnist/a.bin", 8), ("mnist/sub/b.txt", 9)]
+        assert [(f.path, f.size) for f in backend.list_datastore_files("d")] == everything
+        assert [f.path for f in backend.list_datastore_files("d", "mnist/sub")] == [
+            "mnist/sub/b.txt"
+        ]
+        assert [f.path for f in backend.list_datastore_files("d", "mnist/a.bin")] == ["mnist/a.bin"]
+        assert backend.list_datastore_files("d", "nothing") == []
+        paged = _in_pages(
+            lambda limit, after: backend.list_datastore_files("d", limit=limit, after=after), 1
+        )
+        assert [(f.path, f.size) for f in paged] == everything
+        with backend.open_datastore_file("d", "mnist/a.bin") as stream:
+            assert stream.read() == b"replaced"
+
+    def test_datastore_file_paths_stay_inside_the_datastore(
+        self, backend: Backend, datastore_location: tuple[str, dict[str, Any]]
+    ) -> None:
+        backend.register_datastore("d", *datastore_location)
+        for bad in ["../x", "a/../../x", "/etc/passwd", "back\\slash", "nul\x00byte", ""]:
+            with pytest.raises(ValidationError) as caught:
+                backend.upload_datastore_file("d", bad, io.BytesIO(b"x"))
+            assert caught.value.field == "relpath"
+            with pytest.raises(ValidationError) as caught:
+                backend.open_datastore_file("d", bad)
+            assert caught.value.field == "relpath"
+            if bad:
+                with pytest.raises(ValidationError) as caught:
+                    backend.list_datastore_files("d", bad)
+                assert caught.value.field == "prefix"
+        assert backend.list_datastore_files("d") == []
+        with pytest.raises(NotFoundError, match=r"'missing\.txt'"):
+            backend.open_datastore_file("d", "missing.txt")
+        with pytest.raises(NotFoundError, match="'nope'"):
+            backend.list_datastore_files("nope")
+        with pytest.raises(NotFoundError, match="'nope'"):
+            backend.upload_datastore_file("nope", "a.txt", io.BytesIO(b"x"))
+        with pytest.raises(NotFoundError, match="'nope'"):
+            backend.open_datastore_file("nope", "a.txt")
+
+    def test_datastore_records_carry_no_credentials(self, backend: Backend) -> None:
+        key, secret = "AKIA-contract-7f3e", "contract-s3cr3t-91ab"
+        options = {"key": key, "secret": secret, "client_kwargs": {"region_name": "eu-west-1"}}
+        registered = backend.register_datastore("s", f"memory://s-{uuid.uuid4().hex}", options)
+
+        records = [registered, backend.get_datastore("s"), *backend.list_datastores()]
+        for record in records:
+            shown = json.dumps(record.storage_options) + repr(record)
+            assert key not in shown and secret not in shown and "eu-west-1" not in shown
+            assert set(record.storage_options.values()) <= {"***"}  # the names at most
+        # The backend still has them: registering the same again is no change.
+        assert backend.register_datastore("s", registered.url, options).name == "s"
+
+    @pytest.mark.parametrize(
+        ("url", "options", "field"),
+        [
+            ("http://169.254.169.254/latest/meta-data", {}, "url"),
+            ("https://example.com/data", {}, "url"),
+            ("simplecache::s3://bucket/raw", {}, "url"),
+            (
+                "s3://bucket/raw",
+                {"client_kwargs": {"endpoint_url": "http://169.254.169.254"}},
+                "storage_options",
+            ),
+            ("s3://bucket/raw", {"endpoint_url": "http://[fd00:ec2::254]/"}, "storage_options"),
+            ("s3://bucket/raw", {"endpoint_url": "http://0xa9fea9fe:80"}, "storage_options"),
+            (
+                "s3://bucket/raw",
+                {"endpoint_url": "http://[::ffff:169.254.169.254]"},
+                "storage_options",
+            ),
+            (
+                "gs://bucket/raw",
+                {"endpoint_url": "http://metadata.google.internal/"},
+                "storage_options",
+            ),
+        ],
+    )
+    def test_datastores_that_would_reach_metadata_services_are_refused(
+        self, backend: Backend, url: str, options: dict[str, Any], field: str
+    ) -> None:
+        with pytest.raises(ValidationError) as caught:
+            backend.register_datastore("evil", url, options)
+        assert caught.value.field == field
+        assert "evil" not in [d.name for d in backend.list_datastores()]
 
     def test_experiments_and_datastores_read_in_pages(self, backend: Backend) -> None:
         before = [d.name for d in backend.list_datastores()]  # a server's: its default one
@@ -1088,6 +1199,10 @@ class TestPostgresAndS3(BackendContract):
     ) -> Backend:
         url, options = s3_store
         return LocalBackend("ws", postgres_url, url, base_dir=tmp_path, storage_options=options)
+
+    @pytest.fixture
+    def datastore_location(self, s3_server: S3Server) -> tuple[str, dict[str, Any]]:
+        return s3_server.new_bucket("datastore")
 
 
 class TestChannelToSQLiteAndFolder(BackendContract):

@@ -66,8 +66,9 @@ def test_datastore_credentials_never_reach_the_script(
 ) -> None:
     backend, client = channel
     backend.register_datastore("raw", "memory://raw", {"key": "AKIA-secret", "secret": "s3cr3t"})
-    assert backend.get_datastore("raw").storage_options["secret"] == "s3cr3t"
+    assert backend.secrets is not None and backend.secrets.get("raw")["secret"] == "s3cr3t"
     assert client.get_datastore("raw").storage_options == {}
+    assert client.local_datastore_store("raw") is None  # not a call: nothing is opened for it
     assert all(record.storage_options == {} for record in client.list_datastores())
 
 

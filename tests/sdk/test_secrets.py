@@ -19,7 +19,7 @@ from modelyard.backend.records import FAILED
 from modelyard.datastore import Datastore
 from modelyard.errors import ValidationError
 from modelyard.script_run_config import ScriptRunConfig
-from modelyard.store.secrets import SECRETS_FILE
+from modelyard.store.secrets import SECRETS_FILE, SecretsFile
 from tests.helpers import run_cli
 
 KEY = "AKIA-key-6b1f0c2e"
@@ -29,6 +29,11 @@ SECRET = "s3cr3t-value-94d2a7"
 def _database_bytes(ws: Workspace) -> bytes:
     """Every byte of the workspace's SQLite files, as another account would read them."""
     return b"".join(path.read_bytes() for path in ws.folder.glob("modelyard.db*") if path.is_file())
+
+
+def _kept(ws: Workspace, name: str) -> dict[str, object]:
+    """The storage options the workspace keeps for datastore ``name`` (never in a record)."""
+    return SecretsFile(ws.folder / SECRETS_FILE).get(name)
 
 
 @pytest.fixture
@@ -50,16 +55,18 @@ def test_storage_options_live_in_a_private_file_not_in_the_database(
     secrets = ws.folder / SECRETS_FILE
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert [p.name for p in ws.folder.iterdir() if p.name.startswith(f".{SECRETS_FILE}")] == []
-    # Another process's workspace object finds them, and the store opens with them.
+    # Another process's workspace object finds them, and the store opens with them; its
+    # record names them only.
     again = Datastore.get(Workspace.get("ws", folder=tmp_path / "ws"), "raw")
-    assert again._record.storage_options == {"key": KEY, "secret": SECRET}
+    assert _kept(again.workspace, "raw") == {"key": KEY, "secret": SECRET}
+    assert again._record.storage_options == {"key": "***", "secret": "***"}
     again.upload_files([__file__], target_path="code")
 
 
 def test_registering_again_with_other_options_replaces_them(workspace: Workspace) -> None:
     Datastore.register(workspace, "raw", "memory://raw", key=KEY, secret=SECRET)
     Datastore.register(workspace, "raw", "memory://raw", overwrite=True, anon=True)
-    assert Datastore.get(workspace, "raw")._record.storage_options == {"anon": True}
+    assert _kept(workspace, "raw") == {"anon": True}
     assert SECRET not in (workspace.folder / SECRETS_FILE).read_text()
 
 
@@ -85,7 +92,7 @@ def test_processes_registering_at_once_all_keep_their_credentials(tmp_path: Path
         assert process.exitcode == 0
 
     ws = Workspace.get("ws", folder=tmp_path / "ws")
-    found = {d.name: d._record.storage_options for d in Datastore.list(ws)}
+    found = {d.name: _kept(ws, d.name) for d in Datastore.list(ws)}
     for worker in range(6):
         for index in range(5):
             assert found[f"d{worker}-{index}"] == {"token": f"t{worker}-{index}-xyz"}

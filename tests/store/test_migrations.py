@@ -79,11 +79,9 @@ def test_upgrade_moves_datastore_credentials_out_of_the_database(tmp_path: Path)
 
     backend = LocalBackend("ws", db.url, (folder / "artifacts").as_uri(), base_dir=folder)
 
-    assert backend.get_datastore("raw").storage_options == {
-        "key": "AKIA-old-key",
-        "secret": "old-s3cr3t-value",
-    }
-    assert backend.get_datastore("plain").storage_options == {}
+    assert backend.secrets is not None
+    assert backend.secrets.get("raw") == {"key": "AKIA-old-key", "secret": "old-s3cr3t-value"}
+    assert backend.secrets.get("plain") == {}
     columns = {c["name"] for c in sa.inspect(db.engine).get_columns("datastores")}
     assert "storage_options" not in columns
     # Not left behind in the free pages of the file or in the write-ahead log either.

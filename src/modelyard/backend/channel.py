@@ -186,13 +186,26 @@ class ChannelBackend(Backend):
     def upload_snapshot_blob(self, digest: str, source: Any) -> None:
         self._upload("upload_snapshot_blob", (digest,), source)
 
-    def _upload(self, method: str, args: tuple[Any, ...], source: Any) -> None:
+    def upload_datastore_file(
+        self, name: str, relpath: str, source: Any, *, overwrite: bool = False
+    ) -> bool:
+        written: bool = self._upload(
+            "upload_datastore_file", (name, relpath), source, {"overwrite": overwrite}
+        )
+        return written
+
+    def _upload(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        source: Any,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         if isinstance(source, Path):
             real = os.path.realpath(source)
             if self.workdir is not None and Path(real).is_relative_to(self.workdir):
-                self._exchange(method, (*args, Path(real)), {}, None)
-                return
-        self._exchange(method, (*args, STREAM), {}, source)
+                return self._exchange(method, (*args, Path(real)), kwargs or {}, None)
+        return self._exchange(method, (*args, STREAM), kwargs or {}, source)
 
     def open_run_file(self, run_id: str, name: str) -> IO[bytes]:
         stream: IO[bytes] = self._call("open_run_file", (run_id, name), {})
@@ -204,6 +217,10 @@ class ChannelBackend(Backend):
 
     def open_snapshot_blob(self, digest: str) -> IO[bytes]:
         stream: IO[bytes] = self._call("open_snapshot_blob", (digest,), {})
+        return stream
+
+    def open_datastore_file(self, name: str, relpath: str) -> IO[bytes]:
+        stream: IO[bytes] = self._call("open_datastore_file", (name, relpath), {})
         return stream
 
 

@@ -84,13 +84,19 @@ ERROR_TYPES = {
     if isinstance(cls, type) and issubclass(cls, errors.ModelyardError)
 }
 # Methods whose result is a stream: the channel carries its frames and the client reads them.
-STREAM_METHODS = {"open_run_file", "open_model_file", "open_snapshot_blob"}
+STREAM_METHODS = {
+    "open_run_file",
+    "open_model_file",
+    "open_snapshot_blob",
+    "open_datastore_file",
+}
 # Methods taking a file source (this argument): a path the run's scope lets the supervisor
 # read, or a stream that follows the request.
 UPLOAD_METHODS = {
     "upload_run_file": "source",
     "upload_model_file": "source",
     "upload_snapshot_blob": "source",
+    "upload_datastore_file": "source",
 }
 
 

@@ -69,7 +69,6 @@ class FileGroup:
 @dataclass
 class _Found:
     root: FileStore
-    options: dict[str, Any]
     base: str
     paths: dict[str, int]
     whole_folder: bool
@@ -141,19 +140,19 @@ def _split_glob(pattern: str) -> tuple[str, str | None]:
     return "/".join(fixed), pattern
 
 
-def _find_in(root: FileStore, options: dict[str, Any], path: str, field: str, where: str) -> _Found:
+def _find_in(root: FileStore, path: str, field: str, where: str) -> _Found:
     base, pattern = _split_glob(path)
     listing = root.list(base)
     if pattern is None:
         # A file names itself (its folder is the base); a folder, every file below it.
         if len(listing) == 1 and listing[0].path == base:
-            found = _Found(root, options, posixpath.dirname(base), {base: listing[0].size}, False)
+            found = _Found(root, posixpath.dirname(base), {base: listing[0].size}, False)
         else:
-            found = _Found(root, options, base, {info.path: info.size for info in listing}, True)
+            found = _Found(root, base, {info.path: info.size for info in listing}, True)
     else:
         regex = pattern_regex(pattern)
         paths = {info.path: info.size for info in listing if regex.fullmatch(info.path)}
-        found = _Found(root, options, base, paths, False)
+        found = _Found(root, base, paths, False)
     if not found.paths:
         raise ValidationError(field, f"{path!r} matches no file in {where}")
     return found
@@ -179,7 +178,7 @@ def find_files(
     """The files of ``sources``, one group per datastore or URL root, in the order the
     sources name them. ValidationError naming ``field`` for a source that matches no file or
     names a path outside its root; NotFoundError for an unknown datastore."""
-    roots: dict[str, tuple[FileStore, dict[str, Any]]] = {}
+    roots: dict[str, FileStore] = {}
     found: dict[str, list[_Found]] = {}
     for entry in sources:
         source = check_source(field, entry)
@@ -190,19 +189,27 @@ def find_files(
                     raise ValidationError(
                         field, "a dataset of datastore paths needs its workspace to be read"
                     )
-                record = backend.get_datastore(source["datastore"])
-                options = record.storage_options
-                roots[key] = (open_datastore(record.url, options), options)
+                roots[key] = _datastore_store(backend, source["datastore"])
             path = source["path"]
             where = f"datastore {source['datastore']!r}"
         else:
             store, path = _open_url(source["url"], field)
             key = "url:" + store.url
-            roots.setdefault(key, (store, {}))
+            roots.setdefault(key, store)
             where = source["url"]
-        root, options = roots[key]
-        found.setdefault(key, []).append(_find_in(root, options, path, field, where))
+        found.setdefault(key, []).append(_find_in(roots[key], path, field, where))
     return [_group(parts) for parts in found.values()]
+
+
+def _datastore_store(backend: Backend, name: str) -> FileStore:
+    """The datastore's store: opened by the backend with its credentials where it keeps them
+    in this process (an embedded workspace), else opened here from its URL alone (a script's
+    channel, a server's client: no credential reaches them, so only datastores that need
+    none, a folder on this machine or a public bucket, are read this way)."""
+    store = backend.local_datastore_store(name)
+    if store is not None:
+        return store
+    return open_datastore(backend.get_datastore(name).url, {})
 
 
 def _group(parts: list[_Found]) -> FileGroup:
@@ -218,8 +225,7 @@ def _group(parts: list[_Found]) -> FileGroup:
         store = FileStore(local_url(folder))
     else:
         folder = None
-        url = f"{root.url.rstrip('/')}/{base}" if base else root.url
-        store = FileStore(url, parts[0].options)
+        store = root.below(base)
     in_place = folder if len(parts) == 1 and parts[0].whole_folder else None
     infos = [FileInfo(path, size) for path, size in sorted(files.items())]
     return FileGroup(store, infos, in_place)

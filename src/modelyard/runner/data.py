@@ -3,6 +3,10 @@
 - ``as_mount()`` of a datastore on the local filesystem is its folder itself; of a remote
   datastore, a read-through cache folder shared by the runs of this compute: files are fetched
   once and fetched again only when their size changed.
+- The files come through the store the backend opens in this process with the datastore's
+  credentials (an embedded workspace's), else through the backend's datastore-file calls (a
+  supervisor whose backend is a server's client): no credential reaches the run either way,
+  and a folder is mounted in place only where the backend has it on this machine.
 - ``as_download()`` copies the files into the run's working folder, at ``path_on_compute``
   when given, else ``<datastore>/<path>``.
 
@@ -31,7 +35,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modelyard.backend.base import Backend
+from modelyard.backend.base import Backend, every_item
 from modelyard.backend.dataset_files import (
     INPUTS_ENV,
     ROW_STEPS,
@@ -45,7 +49,6 @@ from modelyard.names import clean_relpath
 from modelyard.runner.job import INPUT_DATASETS_PROPERTY
 from modelyard.store import transfer
 from modelyard.store.files import FileStore, local_url
-from modelyard.store.secrets import open_datastore
 
 ENV_PREFIX = "MODELYARD_DATAREFERENCE_"
 
@@ -55,17 +58,36 @@ def env_name(reference_name: str) -> str:
     return ENV_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", reference_name)
 
 
-def _fetch(store: FileStore, prefix: str, target: Path) -> None:
-    names = [info.path for info in store.list(prefix)]
-    if not names and prefix and store.exists(prefix):
-        names = [prefix]
+def _fetch(backend: Backend, name: str, store: FileStore | None, prefix: str, target: Path) -> None:
+    """Copy the datastore's files at or below ``prefix`` into ``target``, leaving those there
+    already at their size."""
+    if store is not None:
+        listed = store.list(prefix)
+    else:
+        listed = list(
+            every_item(
+                lambda limit, after: backend.list_datastore_files(
+                    name, prefix, limit=limit, after=after
+                )
+            )
+        )
     wanted = []
-    for name in names:
-        local = target / name
-        if not (local.is_file() and local.stat().st_size == store.size(name)):
-            wanted.append(name)
-    if wanted:
+    for info in listed:
+        local = target / info.path
+        if not (local.is_file() and local.stat().st_size == info.size):
+            wanted.append(info)
+    if not wanted:
+        return
+    if store is not None:
         transfer.download(store, wanted, target, overwrite=True, show_progress=False)
+    else:
+        transfer.download_through(
+            lambda path: backend.open_datastore_file(name, path),
+            wanted,
+            target,
+            overwrite=True,
+            show_progress=False,
+        )
 
 
 def resolve(
@@ -80,7 +102,7 @@ def resolve(
             continue
         record = backend.get_datastore(reference["datastore_name"])
         # Its errors never quote the options: they become the run's error, seen by all.
-        store = open_datastore(record.url, record.storage_options)
+        store = backend.local_datastore_store(record.name)
         relpath = clean_relpath(
             "path_on_datastore", reference.get("path_on_datastore") or "", allow_root=True
         )
@@ -90,14 +112,14 @@ def resolve(
             base = workdir / clean_relpath(
                 "path_on_compute", on_compute or record.name, allow_root=False
             )
-            _fetch(store, relpath, base)
+            _fetch(backend, record.name, store, relpath, base)
             local = base / relpath if relpath else base
         elif mode in ("mount", "direct"):
-            if store.is_local:
+            if store is not None and store.is_local:
                 local = store.local_path(relpath)
             else:
                 base = cache_dir / record.name
-                _fetch(store, relpath, base)
+                _fetch(backend, record.name, store, relpath, base)
                 local = base / relpath if relpath else base
         else:
             raise ValidationError("mode", f"{mode!r} is not a data reference mode")

@@ -17,6 +17,11 @@ tags, properties)               reads also for the runs above it (``run.parent``
 ``ensure_experiment``           the run's experiment
 datastores (read)               the datastores the run was given as data references,
                                 and those its dataset inputs read
+datastore files (read, write)   of those same datastores (``list_``, ``open_`` and
+                                ``upload_datastore_file``: a script given a datastore may
+                                read and add files, as v1's ``ds.upload`` in a script did);
+                                the supervisor reads and writes them with the datastore's
+                                credentials, which never reach the script
 models                          read all; register (from the run's files or uploaded)
 environments (read)             all
 datasets (read)                 all (``Dataset.get_by_name`` in a script); registering
@@ -93,6 +98,8 @@ _FREE_READS = {
     "get_snapshot_manifest",
     "open_snapshot_blob",
 }
+# Calls on the files of a datastore, by its name: allowed for the datastores the run was given.
+_DATASTORE_FILES = {"list_datastore_files", "open_datastore_file", "upload_datastore_file"}
 _REFUSED = {
     "list_experiments": "list the workspace's experiments",
     "list_runs_in_states": "read the compute queue",
@@ -167,6 +174,9 @@ class RunScope:
             name = arguments.get("name")
             if name is not None and name not in self.datastores:
                 self._deny(f"use datastore {name!r} (it was not given to the run)")
+        elif method in _DATASTORE_FILES:
+            if arguments["name"] not in self.datastores:
+                self._deny(f"use datastore {arguments['name']!r} (it was not given to the run)")
         elif method == "stage_model_from_run":
             self._require_below(arguments["run_id"], method)
         elif method == "create_model":

@@ -244,6 +244,19 @@ class FileStore:
     def __repr__(self) -> str:
         return f"FileStore({self.url!r})"
 
+    def below(self, relpath: str) -> FileStore:
+        """The store rooted at the folder ``relpath`` of this one, with the same options (a
+        dataset's files below the folder its patterns share).
+
+        Example::
+
+            FileStore("memory://data").below("mnist").url      # 'memory://data/mnist'
+        """
+        clean = clean_relpath("path", relpath, allow_root=True)
+        if not clean:
+            return self
+        return FileStore(f"{self.url.rstrip('/')}/{clean}", self._storage_options)
+
     def full_path(self, relpath: str, field: str = "path") -> str:
         """The filesystem path of ``relpath`` (validated to stay below the root)."""
         clean = clean_relpath(field, relpath, allow_root=True)

@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from fsspec.callbacks import Callback
 from rich.console import Console
@@ -228,6 +228,113 @@ def download(
         os.close(root_fd)
 
 
+def upload_through(
+    put: Callable[[str, str], bool],
+    files: Sequence[tuple[PathLike, str]],
+    target_prefix: str,
+    existing: Callable[[], set[str]],
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    field: str = "files",
+    console: Console | None = None,
+) -> TransferResult:
+    """Copy local files into a store that is reached through calls, not opened here (a
+    datastore through the Backend contract): ``put(local path, name)`` stores one file and
+    says whether it did (False: the name exists and ``overwrite`` is off). The same checks as
+    :func:`upload` come first; ``existing()`` gives the names there already, asked only
+    without ``overwrite``. :data:`REMOTE_WORKERS` calls are in flight at once; progress moves
+    a file at a time.
+
+    Example::
+
+        upload_through(lambda path, name: backend.upload_datastore_file("raw", name,
+                       Path(path)), [("a.csv", "a.csv")], "x", lambda: set())
+    """
+    started = time.perf_counter()
+    prefix = clean_relpath("target_path", target_prefix, allow_root=True)
+    names = _clean_names(field, [name for _, name in files], prefix)
+    items = [
+        _Item(os.fspath(source), name, name, _source_size(field, os.fspath(source)))
+        for (source, _), name in zip(files, names, strict=True)
+    ]
+    there = set() if overwrite else existing()
+    todo = [item for item in items if item.name not in there]
+    skipped = [item.name for item in items if item.name in there]
+
+    def run(item: _Item, context: _Context) -> None:
+        if put(item.source, item.target):
+            context.progress.advance(item.size, files=1)
+        else:
+            context.progress.withdraw(item.name, item.size, 0)
+
+    return _transfer(
+        "upload",
+        todo,
+        skipped,
+        run,
+        None,
+        None,
+        REMOTE_WORKERS,
+        overwrite,
+        show_progress,
+        console,
+        started,
+    )
+
+
+def download_through(
+    open_file: Callable[[str], IO[bytes]],
+    files: Sequence[FileInfo],
+    local_root: PathLike,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    field: str = "names",
+    root_field: str = "target_path",
+    console: Console | None = None,
+) -> TransferResult:
+    """:func:`download` from a store reached through calls: ``open_file(name)`` gives a stream
+    of one file (a datastore's, through the Backend contract). The same checks and rules as
+    :func:`download`, with :data:`REMOTE_WORKERS` files in flight at once.
+
+    Example::
+
+        download_through(lambda name: backend.open_datastore_file("raw", name),
+                         backend.list_datastore_files("raw", "mnist"), "./data")
+    """
+    started = time.perf_counter()
+    names = _clean_names(field, [info.path for info in files], "")
+    root = os.fspath(local_root)
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ValidationError(root_field, f"{root!r} exists and is not a folder")
+    items = [_Item(name, name, name, info.size) for info, name in zip(files, names, strict=True)]
+    root_fd = local_tree.open_root(root, create=True)
+    try:
+        todo, skipped = _split_existing_local(root_field, items, overwrite, root_fd, root)
+
+        def run(item: _Item, context: _Context) -> None:
+            with open_file(item.source) as source:
+                _write_local(item, iter(lambda: source.read(s3_transfer.READ_SIZE), b""), context)
+
+        target = _LocalRoot(root_fd, root_field, root)
+        return _transfer(
+            "download",
+            todo,
+            skipped,
+            run,
+            None,
+            target,
+            REMOTE_WORKERS,
+            overwrite,
+            show_progress,
+            console,
+            started,
+        )
+    finally:
+        os.close(root_fd)
+
+
 # -- checks, all done before the first byte is written -------------------------------------
 
 
@@ -336,7 +443,7 @@ class _LocalRoot:
 
 @dataclass
 class _Context:
-    store: FileStore
+    store: FileStore | None  # None when the files go through calls (upload_through, ...)
     progress: TransferProgress
     overwrite: bool
     stop: threading.Event
@@ -348,6 +455,12 @@ class _Context:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # The files uploaded to S3 in parts, by target: each part is an item of its own.
     uploads: dict[str, s3_transfer.MultipartUpload] = field(default_factory=dict)
+
+    @property
+    def opened(self) -> FileStore:
+        """The store of a transfer that opened one (not one through calls)."""
+        assert self.store is not None
+        return self.store
 
     def folder(self, relfolder: str) -> int:
         """This thread's descriptor of a folder below the local target (made if missing)."""
@@ -368,7 +481,7 @@ def _transfer(
     todo: list[_Item],
     skipped: list[str],
     run: Callable[[_Item, _Context], None],
-    store: FileStore,
+    store: FileStore | None,
     target: _LocalRoot | None,
     workers: int,
     overwrite: bool,
@@ -387,7 +500,7 @@ def _transfer(
         context.copier = LocalCopier(
             overwrite=overwrite, stop=context.stop, on_chunk=progress.advance
         )
-    if kind == "download" and store.is_local:
+    if kind == "download" and store is not None and store.is_local:
         context.source_root_fd = local_tree.open_root(store.root)
     jobs = _in_parts(todo, context) if run is _put_s3 else todo
     if run is _copy_local:
@@ -420,7 +533,7 @@ def _in_parts(items: list[_Item], context: _Context) -> list[_Item]:
         if item.size <= s3_transfer.MULTIPART_THRESHOLD:
             jobs.append(item)
             continue
-        upload = s3_transfer.MultipartUpload(context.store.fs, item.source, item.target, item.size)
+        upload = s3_transfer.MultipartUpload(context.opened.fs, item.source, item.target, item.size)
         context.uploads[item.target] = upload
         jobs.extend(item._replace(part=number) for number in upload.numbers())
     return jobs
@@ -502,10 +615,10 @@ def _open_source(item: _Item, context: _Context) -> int:
     if context.source_root_fd is None:
         return os.open(item.source, os.O_RDONLY | os.O_CLOEXEC)
     fd = local_tree.open_file(
-        context.source_root_fd, item.source, field="names", where=context.store.url
+        context.source_root_fd, item.source, field="names", where=context.opened.url
     )
     if fd is None:
-        raise NotFoundError(f"file {item.name!r} does not exist in {context.store.url}")
+        raise NotFoundError(f"file {item.name!r} does not exist in {context.opened.url}")
     return fd
 
 
@@ -528,13 +641,13 @@ class _ProgressCallback(Callback):  # type: ignore[misc]  # fsspec has no type h
 def _put_direct(item: _Item, context: _Context) -> None:
     """Upload to an object store, where one PUT is all-or-nothing: no temporary name."""
     callback = _ProgressCallback(context.progress)
-    context.store.fs.put_file(item.source, item.target, callback=callback)
+    context.opened.fs.put_file(item.source, item.target, callback=callback)
     _finish_remote(item, callback, context)
 
 
 def _put_renaming(item: _Item, context: _Context) -> None:
     """Upload to a filesystem with folders and renames (memory://, sftp): temp name, then mv."""
-    fs = context.store.fs
+    fs = context.opened.fs
     temp = f"{item.target.rpartition('/')[0]}/{temp_name()}"
     callback = _ProgressCallback(context.progress)
     try:
@@ -553,13 +666,18 @@ def _put_renaming(item: _Item, context: _Context) -> None:
 
 def _get_remote(item: _Item, context: _Context) -> None:
     """Download one file from a non-local store to a temporary local name, then place it."""
+    _write_local(item, _remote_chunks(context.opened, item.source), context)
+
+
+def _write_local(item: _Item, chunks: Iterator[bytes], context: _Context) -> None:
+    """Write the bytes of one file as they arrive to a temporary local name, then place it."""
     folder, _, name = item.target.rpartition("/")
     folder_fd = context.folder(folder)
     copied = 0
     temp, fd = local_tree.create_temp(folder_fd)
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in _remote_chunks(context.store, item.source):
+            for chunk in chunks:
                 out.write(chunk)
                 copied += len(chunk)
                 context.progress.advance(len(chunk))
@@ -604,4 +722,4 @@ def _finish_remote(item: _Item, callback: _ProgressCallback, context: _Context) 
     context.progress.advance(max(item.size - callback.copied, 0), files=1)
 
 
-__all__ = ["TransferResult", "download", "upload"]
+__all__ = ["TransferResult", "download", "download_through", "upload", "upload_through"]

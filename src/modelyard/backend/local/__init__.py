@@ -47,6 +47,10 @@ class LocalBackend(
     ``storage_options`` go to the fsspec filesystem of ``storage_url``: for an S3-compatible
     store, ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}`` (without
     them s3fs reads the usual AWS variables and files).
+
+    ``allowed_local_roots`` limits the datastores that may be registered, for a server's
+    backend: only object stores and folders below these (``backend/local/datastore_urls.py``);
+    None, for an embedded workspace, allows any.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class LocalBackend(
         base_dir: Path | None = None,
         storage_options: dict[str, Any] | None = None,
         workspace_id: str | None = None,
+        allowed_local_roots: list[str] | None = None,
     ) -> None:
         self.workspace_name = workspace_name
         # A workspace folder's id comes from its workspace.json; a bare backend's is derived
@@ -66,6 +71,9 @@ class LocalBackend(
         # Datastore URLs without a scheme are folders relative to the workspace, so a
         # workspace folder can be moved or copied whole.
         self.base_dir = base_dir
+        # None: an embedded workspace's (any folder, any fsspec filesystem); a server gives
+        # the folders its datastores may be in (local/datastore_urls.py).
+        self.allowed_local_roots = allowed_local_roots
         self.db = Database(database_url)
         migrate.upgrade(
             self.db, secrets_path=base_dir / SECRETS_FILE if base_dir is not None else None
