@@ -473,7 +473,7 @@ class BackendContract:
         before = [d.name for d in backend.list_datastores()]  # a server's: its default one
         for i in range(25):
             backend.ensure_experiment(f"e{i:02}")
-            backend.register_datastore(f"d{i:02}", f"file:///data/{i}", {})
+            backend.register_datastore(f"d{i:02}", f"data/{i}", {})
         experiments = _in_pages(
             lambda limit, after: backend.list_experiments(limit=limit, after=after),
             10,
@@ -483,7 +483,7 @@ class BackendContract:
         datastores = _in_pages(
             lambda limit, after: backend.list_datastores(limit=limit, after=after),
             10,
-            lambda: backend.register_datastore("d00a", "file:///data/a", {}),  # before it
+            lambda: backend.register_datastore("d00a", "data/a", {}),  # before it
         )
         assert [d.name for d in datastores] == sorted([f"d{i:02}" for i in range(25)] + before)
         assert datastores[0].is_default == (not before)

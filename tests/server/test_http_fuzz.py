@@ -52,8 +52,10 @@ def test_no_request_from_the_schema_gets_a_server_error(
             "13",
             "--request-timeout",
             "60",
+            # One worker: schemathesis' threads parse sources with ast at once, which
+            # Python 3.11 can fail at ("AST constructor recursion depth mismatch").
             "--workers",
-            "2",
+            "1",
             "--exclude-path",
             "/api/v1/tokens",  # tokens made at random would pile up
             "--no-color",

@@ -84,7 +84,10 @@ def test_a_batch_sent_twice_is_stored_once(http_server_at_scale: ServerProcess) 
 
 
 def test_a_server_killed_mid_run_comes_back_and_nothing_is_lost_or_doubled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = ServerProcess.start(tmp_path / "server")
     try:
@@ -126,6 +129,10 @@ def test_a_server_killed_mid_run_comes_back_and_nothing_is_lost_or_doubled(
         assert Run.get(ws, interactive.id).get_metrics()["value"] == list(range(5000))
         printed = capsys.readouterr().out
         assert printed.count("flushed 1000") == 1 and printed.count("done") == 1
+        # The client said the server was away, and that it answered again.
+        said = [r.getMessage() for r in caplog.records if r.name == "modelyard"]
+        assert any("is not answering" in m and "retrying" in m for m in said), said
+        assert any("answers again" in m for m in said), said
     finally:
         server.stop()
 

@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from modelyard import Experiment, Model, Run, Workspace
+from modelyard import Datastore, Experiment, Model, Run, Workspace
 from modelyard.backend.remote.backend import RemoteBackend
-from modelyard.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from modelyard.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from modelyard.script_run_config import ScriptRunConfig
+from modelyard.train import Estimator
 from tests.helpers import run_cli
 from tests.server_process import ServerProcess
 
@@ -165,3 +171,35 @@ def test_the_cli_logs_in_and_works_on_the_server_workspace(
     refused = run_cli(project, "experiment", "list")
     assert refused.returncode == AuthenticationError.exit_code, refused.stderr
     assert name  # the workspace the config names
+
+
+def test_datastores_move_files_through_the_server_and_runs_read_them(
+    member: tuple[str, str], http_server: ServerProcess, tmp_path: Path
+) -> None:
+    ws = Workspace.from_config()
+    source = tmp_path / "data" / "mnist"
+    source.mkdir(parents=True)
+    (source / "a.txt").write_text("A")
+    ds = ws.get_default_datastore()
+    ds.upload(str(tmp_path / "data"), target_path="sets", show_progress=False)
+    ds.download(str(tmp_path / "back"), prefix="sets", show_progress=False)
+    assert (tmp_path / "back" / "sets" / "mnist" / "a.txt").read_text() == "A"
+    run = Experiment(ws, "data").submit(
+        Estimator(SCRIPTS, "read_data.py", script_params={"--data": ds.path("sets").as_mount()})
+    )
+    assert run.wait_for_completion()["status"] == "Completed"
+    log = run._backend.read_run_file(run.id, "user_logs/std_log.txt", 0, 1 << 20).decode()
+    assert "file mnist/a.txt A" in log
+    # The files are in the server's folder of the workspace, not anywhere near the client.
+    assert str(http_server.data_dir) in log
+
+
+def test_a_member_cannot_register_a_folder_of_the_server_as_a_datastore(
+    member: tuple[str, str],
+) -> None:
+    ws = Workspace.from_config()
+    with pytest.raises(ValidationError, match="outside the folders"):
+        Datastore.register(ws, "etc", "/etc")
+    with pytest.raises(ValidationError):
+        Datastore.register(ws, "meta", "s3://b/x", endpoint_url="http://169.254.169.254/")
+    assert [d.name for d in Datastore.list(ws)] == ["workspaceblobstore"]

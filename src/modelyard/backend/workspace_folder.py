@@ -137,14 +137,16 @@ def database_for_people(folder: Path, info: WorkspaceFile) -> str:
     return make_url(database_url(folder, info)).render_as_string(hide_password=True)
 
 
-def fill_workspace_folder(folder: Path, info: WorkspaceFile) -> LocalBackend:
+def fill_workspace_folder(
+    folder: Path, info: WorkspaceFile, *, allowed_local_roots: list[str] | None = None
+) -> LocalBackend:
     """Make the workspace ``info`` in the empty ``folder`` (which the caller holds locked)
     and return its backend. ``workspace.json`` is written last: a folder that has one holds a
     whole workspace, so a creation that dies halfway is never opened as one."""
     make_private_folder(folder)
     for own in OWN_FOLDERS:
         make_private_folder(folder / own)
-    backend = open_backend(folder, info)
+    backend = open_backend(folder, info, allowed_local_roots=allowed_local_roots)
     # Stored relative, so the workspace folder can move or be copied whole.
     backend.register_datastore(DEFAULT_DATASTORE, f"datastores/{DEFAULT_DATASTORE}", {})
     data = info.model_dump(exclude_none=True)
@@ -152,8 +154,11 @@ def fill_workspace_folder(folder: Path, info: WorkspaceFile) -> LocalBackend:
     return backend
 
 
-def open_backend(folder: Path, info: WorkspaceFile) -> LocalBackend:
-    """The backend of the workspace in ``folder``."""
+def open_backend(
+    folder: Path, info: WorkspaceFile, *, allowed_local_roots: list[str] | None = None
+) -> LocalBackend:
+    """The backend of the workspace in ``folder``; ``allowed_local_roots`` limits where its
+    folder datastores may be (a server's; None: anywhere, as embedded)."""
     # Imported here, not above: SQLAlchemy and the store take ~0.3 s to import, and a
     # submitted script imports the SDK (and so this module) without ever opening a database.
     from modelyard.backend.local import LocalBackend
@@ -165,4 +170,5 @@ def open_backend(folder: Path, info: WorkspaceFile) -> LocalBackend:
         base_dir=folder,
         storage_options=info.storage_options,
         workspace_id=info.id,
+        allowed_local_roots=allowed_local_roots,
     )

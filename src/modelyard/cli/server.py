@@ -50,6 +50,15 @@ from modelyard.errors import ConfigError
     help="The S3-compatible endpoint of --storage-url (MinIO, Ceph, ...).",
 )
 @click.option(
+    "--datastore-root",
+    "datastore_roots",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A folder of this machine that workspaces may register as datastores (shared "
+    "data); repeat for several. Without it, only the workspaces' own folders.",
+)
+@click.option(
     "--workers",
     default=1,
     show_default=True,
@@ -69,6 +78,7 @@ def server_command(
     port: int,
     storage_url: str | None,
     storage_endpoint_url: str | None,
+    datastore_roots: tuple[Path, ...],
     workers: int,
     log_level: str,
 ) -> None:
@@ -100,7 +110,10 @@ def server_command(
     elif storage_endpoint_url:
         raise click.UsageError("--storage-endpoint-url goes with an s3:// --storage-url")
     settings = dataclasses.replace(
-        server_settings(data_dir, database_url), storage_url=storage_url, storage_options=options
+        server_settings(data_dir, database_url),
+        storage_url=storage_url,
+        storage_options=options,
+        datastore_roots=tuple(str(root.resolve()) for root in datastore_roots),
     )
     serve(settings, host=host, port=port, workers=workers, log_level=log_level)
 

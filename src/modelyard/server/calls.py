@@ -143,15 +143,14 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
         path = await _receive_file(request, server)
         try:
 
-            def work() -> None:
-                getattr(backend, call.name)(**{**arguments, str(call.upload): path})
+            def work() -> bytes:
+                result = getattr(backend, call.name)(**{**arguments, str(call.upload): path})
+                return result_model(result=result).model_dump_json().encode()
 
-            await run_in_threadpool(work)
+            reply = await run_in_threadpool(work)
         finally:
             path.unlink(missing_ok=True)
-        return Response(
-            result_model(result=None).model_dump_json().encode(), media_type="application/json"
-        )
+        return Response(reply, media_type="application/json")
 
     parameters = [
         {"name": name, "in": "query", "required": field.is_required(), "schema": {}}

@@ -31,6 +31,7 @@ SETTINGS_ENV = "MODELYARD_SERVER_SETTINGS"
 def _settings_from_environment() -> ServerSettings:
     raw = json.loads(os.environ[SETTINGS_ENV])
     raw["data_dir"] = Path(raw["data_dir"])
+    raw["datastore_roots"] = tuple(raw["datastore_roots"])
     return ServerSettings(**raw)
 
 

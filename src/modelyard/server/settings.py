@@ -44,6 +44,9 @@ class ServerSettings:
     storage_options: dict[str, Any] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    # Folders of the server's machine that workspaces may register as datastores, besides
+    # their own folder (shared data, say); none by default.
+    datastore_roots: tuple[str, ...] = ()
 
     @property
     def accounts_database_url(self) -> str:

@@ -87,12 +87,17 @@ class WorkspaceHub:
             if backend is not None and backend.workspace_id == entry.id:
                 return backend
             folder = self.folder(entry)
+            # Folder datastores only inside the workspace's folder and the server's roots: a
+            # member must not register /etc, or another workspace's folder, and read it.
+            roots = [str(folder), *self.settings.datastore_roots]
             if (folder / WORKSPACE_FILE).is_file():
-                backend = open_backend(folder, read_workspace_file(folder, entry.name))
+                info = read_workspace_file(folder, entry.name)
+                backend = open_backend(folder, info, allowed_local_roots=roots)
             else:
                 # A workspace whose folder is not made yet, or whose making died halfway
                 # (workspace.json comes last): make it now, from the start.
-                backend = fill_workspace_folder(folder, self._workspace_file(entry))
+                info = self._workspace_file(entry)
+                backend = fill_workspace_folder(folder, info, allowed_local_roots=roots)
             self._backends[entry.name] = backend
             return backend
 

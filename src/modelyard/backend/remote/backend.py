@@ -43,7 +43,8 @@ class RemoteBackend(Backend):
         path = calls_path(self.workspace_name, call.name)
         if call.upload is not None:
             source = arguments.pop(call.upload)
-            return self.transport.upload(path, _query(call, arguments), source)
+            reply = self.transport.upload(path, _query(call, arguments), source)
+            return call.result.model_validate(reply).result  # type: ignore[union-attr]
         if call.result is None:
             return self.transport.download(path, _query(call, arguments))
         body = call.encoded(arguments)
