@@ -205,3 +205,18 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return found
+
+
+def test_the_server_imports_no_sdk_noun() -> None:
+    """The server serves the Backend contract: it holds backends, never SDK objects. It
+    starts the local agent of a workspace through the compute interface's client."""
+    server = [name for name in MODULES if name.startswith("modelyard.server")]
+    assert "modelyard.server.app" in server and "modelyard.server.calls" in server
+    allowed = {"modelyard.compute.local"}
+    wrong = {
+        (module, target)
+        for module in server
+        for target in imports_of(module)
+        if target in SDK_MODULES - allowed or target.startswith("modelyard.cli")
+    }
+    assert not wrong, f"server modules importing the SDK: {sorted(wrong)}"
