@@ -197,16 +197,32 @@ class Workspace:
         """A workspace object on a given backend, with no folder of its own (inside a
         submitted script, where the backend is the channel to the supervisor, and
         ``script_run_id`` is the script's run: what it submits becomes its children)."""
-        ws = cls.__new__(cls)
+        ws = cls._on_backend(name, workspace_id, backend, folder=Path.cwd())
         ws._script_run_id = script_run_id
+        return ws
+
+    @classmethod
+    def _on_backend(
+        cls,
+        name: str,
+        workspace_id: str,
+        backend: Backend,
+        *,
+        folder: Path | None = None,
+        server: str | None = None,
+    ) -> Workspace:
+        """A workspace object on ``backend`` whose database is another process's to know
+        (a script's supervisor, a server)."""
+        ws = cls.__new__(cls)
+        ws._script_run_id = None
         ws._name = name
         ws._id = workspace_id
-        ws._folder = Path.cwd()
-        ws._server = None
+        ws._folder = folder
+        ws._server = server
         ws._coordinates = {}
         ws._config_coordinates = {}
         ws._sku = DEFAULT_SKU
-        ws._database = None  # the supervisor's to know
+        ws._database = None
         ws._backend = backend
         return ws
 
@@ -223,18 +239,7 @@ class Workspace:
         # Its methods are made from the contract when its module loads (mypy cannot see them).
         backend = RemoteBackend(url, name, token_for(url))  # type: ignore[abstract]
         record = backend.get_workspace()
-        ws = cls.__new__(cls)
-        ws._script_run_id = None
-        ws._name = record.name
-        ws._id = record.id
-        ws._folder = None
-        ws._server = url
-        ws._coordinates = {}
-        ws._config_coordinates = {}
-        ws._sku = DEFAULT_SKU
-        ws._database = None  # the server's to know
-        ws._backend = backend
-        return ws
+        return cls._on_backend(record.name, record.id, backend, server=url)
 
     # -- finding and making workspaces ---------------------------------------------------
 

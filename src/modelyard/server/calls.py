@@ -152,12 +152,6 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
             path.unlink(missing_ok=True)
         return Response(reply, media_type="application/json")
 
-    parameters = [
-        {"name": name, "in": "query", "required": field.is_required(), "schema": {}}
-        for name, field in call.body.model_fields.items()
-    ]
-    for parameter, field in zip(parameters, call.body.model_fields.values(), strict=True):
-        parameter["schema"] = _scalar_schema(field.annotation)
     app.add_api_route(
         _route(call),
         endpoint,
@@ -168,7 +162,7 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
         response_model=result_model,
         tags=["files"],
         openapi_extra={
-            "parameters": parameters,
+            "parameters": _query_parameters(call),
             "requestBody": {
                 "required": True,
                 "content": {
@@ -258,15 +252,6 @@ def _download_route(app: FastAPI, call: ContractCall) -> None:
             headers=headers,
         )
 
-    parameters = [
-        {
-            "name": name,
-            "in": "query",
-            "required": field.is_required(),
-            "schema": _scalar_schema(field.annotation),
-        }
-        for name, field in call.body.model_fields.items()
-    ]
     app.add_api_route(
         _route(call),
         endpoint,
@@ -277,7 +262,7 @@ def _download_route(app: FastAPI, call: ContractCall) -> None:
         tags=["files"],
         response_class=StreamingResponse,
         openapi_extra={
-            "parameters": parameters,
+            "parameters": _query_parameters(call),
             "responses": {
                 "200": {
                     "description": "the file",
@@ -324,8 +309,19 @@ def _route(call: ContractCall) -> str:
     return f"{API}/workspaces/{{workspace}}/calls/{call.name}"
 
 
-def _scalar_schema(annotation: Any) -> dict[str, Any]:
-    return {int: {"type": "integer"}, bool: {"type": "boolean"}}.get(annotation, {"type": "string"})
+def _query_parameters(call: ContractCall) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of an upload's or a download's arguments (names and numbers,
+    in the query string)."""
+    kinds: dict[Any, dict[str, str]] = {int: {"type": "integer"}, bool: {"type": "boolean"}}
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": field.is_required(),
+            "schema": kinds.get(field.annotation, {"type": "string"}),
+        }
+        for name, field in call.body.model_fields.items()
+    ]
 
 
 def _schema_ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
