@@ -71,7 +71,9 @@ def _percentile(values: list[float], share: float) -> float:
 def _modelyard_client(args: tuple[str, str, str, str, int], start: Any, out: Any) -> None:
     url, workspace, token, run_id, points = args
     backend = RemoteBackend(url, workspace, token)
+    backend.get_run(run_id)  # connected and warm before the clock starts
     latencies = []
+    out.put("ready")
     start.wait()
     for first in range(0, points, BATCH):
         values = [float(i) for i in range(first, min(points, first + BATCH))]
@@ -88,7 +90,9 @@ def _modelyard_client(args: tuple[str, str, str, str, int], start: Any, out: Any
 def _mlflow_client(args: tuple[str, str, int], start: Any, out: Any) -> None:
     url, run_id, points = args
     client = httpx.Client(base_url=url, timeout=300)
+    client.get("/health")  # connected before the clock starts
     latencies = []
+    out.put("ready")
     start.wait()
     for first in range(0, points, BATCH):
         now = int(time.time() * 1000)
@@ -112,7 +116,8 @@ def _race(target: Any, jobs: list[Any]) -> tuple[float, list[float]]:
     processes = [context.Process(target=target, args=(job, start, out)) for job in jobs]
     for process in processes:
         process.start()
-    time.sleep(2.0)  # every process imported and connected before the clock starts
+    for _ in processes:  # every process imported and connected before the clock starts
+        assert out.get(timeout=600) == "ready"
     began = time.perf_counter()
     start.set()
     latencies: list[float] = []
@@ -150,7 +155,7 @@ def _mlflow_python() -> Path:
             [str(uv), "venv", "-q", "--python", sys.executable, str(MLFLOW_VENV)], check=True
         )
         subprocess.run(
-            [str(uv), "pip", "install", "-q", "--python", str(python), MLFLOW, "psycopg2-binary"],
+            [str(uv), "pip", "install", "-q", "--python", str(python), MLFLOW, "psycopg[binary]"],
             check=True,
         )
     return python
@@ -161,7 +166,7 @@ def ingest_mlflow(
 ) -> tuple[float, list[float]]:
     python = _mlflow_python()
     port = free_port()
-    # MLflow's SQLAlchemy store takes psycopg2's URL form.
+    # MLflow takes a plain postgresql:// URL (its store picks psycopg 3, installed above).
     uri = database_url.replace("postgresql+psycopg://", "postgresql://")
     log = open(folder / "mlflow.log", "wb")  # noqa: SIM115 - closed with the server below
     process = subprocess.Popen(
