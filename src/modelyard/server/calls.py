@@ -113,13 +113,11 @@ def _json_route(app: FastAPI, call: ContractCall, schemas: dict[str, Any]) -> No
 
         return Response(await run_in_threadpool(work), media_type="application/json")
 
-    app.add_api_route(
-        _route(call),
+    _add_route(
+        app,
+        call,
         endpoint,
-        methods=["POST"],
-        name=call.name,
-        summary=call.name,
-        description=call.doc,
+        "POST",
         response_model=result_model,
         tags=["calls"],
         openapi_extra={
@@ -152,13 +150,11 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
             path.unlink(missing_ok=True)
         return Response(reply, media_type="application/json")
 
-    app.add_api_route(
-        _route(call),
+    _add_route(
+        app,
+        call,
         endpoint,
-        methods=["POST"],
-        name=call.name,
-        summary=call.name,
-        description=call.doc,
+        "POST",
         response_model=result_model,
         tags=["files"],
         openapi_extra={
@@ -252,13 +248,11 @@ def _download_route(app: FastAPI, call: ContractCall) -> None:
             headers=headers,
         )
 
-    app.add_api_route(
-        _route(call),
+    _add_route(
+        app,
+        call,
         endpoint,
-        methods=["GET"],
-        name=call.name,
-        summary=call.name,
-        description=call.doc,
+        "GET",
         tags=["files"],
         response_class=StreamingResponse,
         openapi_extra={
@@ -305,8 +299,19 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
         stream.close()
 
 
-def _route(call: ContractCall) -> str:
-    return f"{API}/workspaces/{{workspace}}/calls/{call.name}"
+def _add_route(
+    app: FastAPI, call: ContractCall, endpoint: Any, method: str, **options: Any
+) -> None:
+    """The route of ``call``, named and described in the OpenAPI document by the call."""
+    app.add_api_route(
+        f"{API}/workspaces/{{workspace}}/calls/{call.name}",
+        endpoint,
+        methods=[method],
+        name=call.name,
+        summary=call.name,
+        description=call.doc,
+        **options,
+    )
 
 
 def _query_parameters(call: ContractCall) -> list[dict[str, Any]]:
