@@ -267,7 +267,9 @@ def test_a_node_killed_mid_run_fails_the_run_naming_the_node(
     wait_until_started_on_both_nodes(run)
     admission = read(run, "system_logs/admission.txt")
     second = admission.split("running on", 1)[1].split(",")[1].split()[0]
-    killed = kill_node(second)
+    state = ClusterState.load(cluster_folder(ws.folder, NAME))
+    assert state is not None
+    killed = kill_node(second, state.token_file)
     assert killed
     with pytest.raises(RunFailedError):
         run.wait_for_completion()
@@ -288,8 +290,12 @@ def read_or_empty(run: Run, name: str) -> str:
         return ""
 
 
-def kill_node(node_tail: str) -> list[int]:
-    """SIGKILL every process of the fake node whose id ends with ``node_tail``."""
+def kill_node(node_tail: str, token_file: str) -> list[int]:
+    """SIGKILL every process of the fake node whose id ends with ``node_tail``, of the cluster
+    whose token is ``token_file``. Each test process starts a cluster of its own, and the fake
+    nodes of all of them have the same ids: the token file, which every process of a cluster
+    inherits, tells this one's from another test process's."""
+    ours = f"RAY_AUTH_TOKEN_PATH={token_file}".encode()
     killed = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -298,7 +304,10 @@ def kill_node(node_tail: str) -> list[int]:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        for item in environ.split(b"\0"):
+        items = environ.split(b"\0")
+        if ours not in items:
+            continue
+        for item in items:
             if item.startswith(b"RAY_OVERRIDE_NODE_ID_FOR_TESTING=") and item.endswith(
                 node_tail.encode()
             ):

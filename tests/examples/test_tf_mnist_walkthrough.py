@@ -131,8 +131,10 @@ def test_the_demo_script_trains_on_the_cluster_it_creates_and_deletes_it(
     admission = run._backend.read_run_file(run.id, "system_logs/admission.txt").decode()
     assert "running on" in admission and "status: Completed" in admission
     assert list(ws.compute_targets) == ["local"]
+    # This workspace's cluster only: other test processes run clusters named cpucluster too.
+    ours = f"{tmp_path / 'ws'}/compute/clusters/cpucluster/".encode()
     assert not any(
-        b"/compute/clusters/cpucluster/" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ours in Path(f"/proc/{pid}/cmdline").read_bytes()
         for pid in os.listdir("/proc")
         if pid.isdigit() and Path(f"/proc/{pid}/cmdline").exists()
     )
