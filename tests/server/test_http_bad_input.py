@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from modelyard.backend.records import RUNNING
+from modelyard.backend.remote import SHA256_HEADER
 from modelyard.backend.remote.backend import RemoteBackend
-from modelyard.backend.remote.transport import SHA256_HEADER
 from tests.server_process import ServerProcess
 
 

@@ -9,6 +9,9 @@ upload              ``POST`` to the same path, the other arguments in the query 
                     file as the body (``application/octet-stream``); ``Content-Length`` and,
                     when the client sends it, ``X-Modelyard-SHA256`` are checked before the
                     file is stored, so a broken or altered upload stores nothing
+upload in parts     the same ``POST``, once per part of the file, with
+                    ``X-Modelyard-Upload-Id`` and ``Content-Range``: each part is checked
+                    and kept, and the last one makes the call (``server/uploads.py``)
 download            ``GET`` of the same path, the arguments in the query string; the file as
                     the body, from a byte on with ``Range: bytes=N-`` (206)
 ==================  =========================================================================
@@ -42,8 +45,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.backend.contract_calls import ContractCall, contract_calls, wire_error
 from modelyard.backend.records import RunRecord
-from modelyard.backend.remote import API
-from modelyard.backend.remote.transport import CHUNK_BYTES, SHA256_HEADER
+from modelyard.backend.remote import API, SHA256_HEADER
+from modelyard.backend.remote.transport import CHUNK_BYTES
 from modelyard.errors import TooLargeError, ValidationError
 from modelyard.server import authz
 from modelyard.server.context import (
@@ -53,9 +56,9 @@ from modelyard.server.context import (
     authorize_call,
     context,
 )
+from modelyard.server.uploads import UPLOADS_DIR, part_of
 from modelyard.store.private import make_private_folder
 
-UPLOADS_DIR = "uploads"
 _RANGE = re.compile(r"bytes=(\d+)-$")
 
 
@@ -136,16 +139,28 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
         backend = await run_in_threadpool(authorize_call, server, principal, workspace, call.name)
-        arguments = _validated(call, dict(request.query_params))
+        query = dict(request.query_params)
+        arguments = _validated(call, query)
         authorize_arguments(principal, call.name, arguments)
+
+        def finish(path: Path) -> bytes:
+            result = getattr(backend, call.name)(**{**arguments, str(call.upload): path})
+            return result_model(result=result).model_dump_json().encode()
+
+        part = part_of(request.headers, server.settings.max_upload_bytes)
+        if part is not None:
+            status, reply = await server.uploads.receive(
+                principal.user or f"run:{principal.workspace}:{principal.run_id}",
+                workspace,
+                {"call": call.name, "arguments": query},
+                part,
+                request.stream(),
+                finish,
+            )
+            return Response(reply, status_code=status, media_type="application/json")
         path = await _receive_file(request, server)
         try:
-
-            def work() -> bytes:
-                result = getattr(backend, call.name)(**{**arguments, str(call.upload): path})
-                return result_model(result=result).model_dump_json().encode()
-
-            reply = await run_in_threadpool(work)
+            reply = await run_in_threadpool(finish, path)
         finally:
             path.unlink(missing_ok=True)
         return Response(reply, media_type="application/json")

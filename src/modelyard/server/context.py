@@ -23,6 +23,7 @@ from modelyard.errors import AuthenticationError, NotFoundError, PermissionDenie
 from modelyard.server import authz
 from modelyard.server.accounts import AccountStore, Principal
 from modelyard.server.settings import ServerSettings
+from modelyard.server.uploads import PartedUploads
 from modelyard.server.workspaces import WorkspaceHub
 
 # Declared once, so the OpenAPI document shows the scheme and /docs offers to fill it in.
@@ -34,6 +35,10 @@ class ServerContext:
     settings: ServerSettings
     accounts: AccountStore
     hub: WorkspaceHub
+
+    @property
+    def uploads(self) -> PartedUploads:
+        return PartedUploads(self.settings.data_dir)
 
 
 def context(request: Request) -> ServerContext:

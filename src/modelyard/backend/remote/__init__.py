@@ -2,8 +2,8 @@
 (``backend.py``), its requests and retries (``transport.py``) and where its token comes from
 (``credentials.py``).
 
-This module holds only the API's paths, so that naming them costs no import of httpx or of
-the contract's models (~0.5 s together), which a submitted script never needs.
+This module holds only the API's paths and header names, so that naming them costs no
+import of httpx or of the contract's models (~0.5 s together), which a submitted script never needs.
 
 Example::
 
@@ -15,6 +15,11 @@ from __future__ import annotations
 import urllib.parse
 
 API = "/api/v1"
+# A file's SHA-256 (of an upload's body, or of one part of it), checked before it is kept.
+SHA256_HEADER = "X-Modelyard-SHA256"
+# An upload in parts (``server/uploads.py``): its id, and the whole file's SHA-256.
+UPLOAD_ID_HEADER = "X-Modelyard-Upload-Id"
+FILE_SHA256_HEADER = "X-Modelyard-File-SHA256"
 
 
 def calls_path(workspace_name: str, call: str) -> str:
@@ -22,4 +27,4 @@ def calls_path(workspace_name: str, call: str) -> str:
     return f"{API}/workspaces/{urllib.parse.quote(workspace_name, safe='')}/calls/{call}"
 
 
-__all__ = ["API", "calls_path"]
+__all__ = ["API", "FILE_SHA256_HEADER", "SHA256_HEADER", "UPLOAD_ID_HEADER", "calls_path"]

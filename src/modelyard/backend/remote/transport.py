@@ -8,8 +8,9 @@ grow from ``FIRST_WAIT_S`` to ``LONGEST_WAIT_S`` with jitter, for up to ``retry_
 (``MODELYARD_RETRY_S``, 120 s by default: long enough for a server to restart); the first
 retry of an outage says so on the ``modelyard`` logger, and the call's error names the
 server when it gives up. An upload is sent again from the start of its file (a stream
-that cannot seek back is not); a download that breaks half-way goes on where it was
-(``Range``), so neither repeats what was acknowledged nor loses a byte.
+that cannot seek back is not), or, for a large file sent in parts, only the part that
+failed; a download that breaks half-way goes on where it was (``Range``), so neither
+repeats what was acknowledged nor loses a byte.
 
 Errors the server answers (4xx, 500) are raised as the same modelyard error the backend
 raised there (type, message, field), 401 as AuthenticationError.
@@ -36,6 +37,8 @@ import httpx
 
 from modelyard import errors
 from modelyard.backend.channel_wire import error_from_wire
+from modelyard.backend.remote import SHA256_HEADER
+from modelyard.backend.remote.parted_upload import PARTED_THRESHOLD, upload_in_parts
 
 logger = logging.getLogger("modelyard")
 
@@ -50,7 +53,6 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 # calls (a page of 100,000 metric points) take well under a second on a local network.
 READ_TIMEOUT_S = 300.0
 CHUNK_BYTES = 1 << 20
-SHA256_HEADER = "X-Modelyard-SHA256"
 
 T = TypeVar("T")
 
@@ -130,23 +132,29 @@ class Transport:
                 method, path, json=json, content=content, params=params, headers=headers
             )
 
-        response = self._retrying(send, path)
+        response = self.retrying(send, path)
         return response.json() if response.content else None
 
     def upload(self, path: str, params: dict[str, Any], source: Path | IO[bytes]) -> Any:
         """Send a file as the body of ``POST path`` and return the JSON reply. A path is
         read from its start by each attempt, and so is a stream that can seek; any other
-        stream is sent once (a retry would lose what was read of it)."""
+        stream is sent once (a retry would lose what was read of it). A file of more than
+        ``PARTED_THRESHOLD`` bytes goes in parts, each sent again alone when it fails, and
+        resumed where it stopped when uploaded again (``parted_upload.py``)."""
         headers: dict[str, str] = {"Content-Type": "application/octet-stream"}
         if isinstance(source, Path):
             try:
                 with open(source, "rb") as file:
-                    headers[SHA256_HEADER] = hashlib.file_digest(file, "sha256").hexdigest()
-                    headers["Content-Length"] = str(file.tell())
+                    digest = hashlib.file_digest(file, "sha256").hexdigest()
+                    size = file.tell()
             except OSError as error:
                 raise errors.ValidationError(
                     "source", f"cannot read {source}: {error.strerror}"
                 ) from None
+            if size > PARTED_THRESHOLD:
+                return upload_in_parts(self, path, params, source, size, digest)
+            headers[SHA256_HEADER] = digest
+            headers["Content-Length"] = str(size)
             start = 0
         else:
             start = source.tell() if source.seekable() else -1
@@ -165,7 +173,7 @@ class Transport:
             sent.append(True)
             return self.client.post(path, params=params, content=_chunks(source), headers=headers)
 
-        response = self._retrying(send, path)
+        response = self.retrying(send, path)
         return response.json() if response.content else None
 
     def download(self, path: str, params: dict[str, Any]) -> IO[bytes]:
@@ -183,11 +191,13 @@ class Transport:
                 response.read()
             return response
 
-        return self._retrying(send, path)
+        return self.retrying(send, path)
 
     # -- retries -------------------------------------------------------------------------
 
-    def _retrying(self, send: Callable[[], httpx.Response], path: str) -> httpx.Response:
+    def retrying(self, send: Callable[[], httpx.Response], path: str) -> httpx.Response:
+        """``send()``'s response, sent again while the server does not answer (see the
+        module docstring); the modelyard error a 4xx or 500 answer names."""
         deadline = time.monotonic() + self.retry_for
         wait = FIRST_WAIT_S
         said = False
