@@ -19,7 +19,7 @@ MLflow runs from a virtual environment of its own, made with uv on the first run
 and others that the project's own environment must not be made to follow); nothing of it is
 in the project's dependencies.
 
-Run: .venv/bin/python benchmarks/bench_server.py [--quick]
+Run: .venv/bin/python benchmarks/bench_server.py [--quick] [--only ingest|submit|transfer]
 """
 
 from __future__ import annotations
@@ -40,13 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.*
 
 import httpx
 import s3fs
+from bench_submit_latency import first_line_latencies
 
-from modelyard import Experiment, Workspace
+from modelyard import Workspace
 from modelyard.backend.records import RUNNING, SCALAR, MetricBatch
 from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.compute.local import stop_agent
-from modelyard.errors import NotFoundError
-from modelyard.script_run_config import ScriptRunConfig
 from tests.postgres import PostgresServer
 from tests.s3 import KEY, SECRET, S3Server
 from tests.server_process import ServerProcess, free_port
@@ -104,7 +103,8 @@ def _mlflow_client(args: tuple[str, str, int], start: Any, out: Any) -> None:
         response = client.post(
             "/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": metrics}
         )
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise RuntimeError(f"MLflow answered {response.status_code}: {response.text[:500]}")
         latencies.append(time.perf_counter() - began)
     out.put(latencies)
 
@@ -278,23 +278,10 @@ def transfer(s3: S3Server, folder: Path, size: int) -> None:
 
 
 def first_line(ws: Workspace, source: Path, runs: int) -> float:
-    exp = Experiment(ws, "latency")
-    config = ScriptRunConfig(source, "hello.py")
-    exp.submit(config).wait_for_completion()  # starts the agent: not measured
-    latencies = []
-    for _ in range(runs):
-        run = exp.submit(config)
-        returned = time.perf_counter()
-        while True:
-            try:
-                if ws._backend.read_run_file(run.id, "user_logs/std_log.txt"):
-                    break
-            except NotFoundError:
-                pass
-            time.sleep(0.002)
-        latencies.append(time.perf_counter() - returned)
-        run.wait_for_completion()
-    return statistics.median(latencies)
+    return statistics.median(first_line_latencies(ws, source, runs))
+
+
+PARTS = ("ingest", "submit", "transfer")
 
 
 def main() -> None:
@@ -302,7 +289,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer points, 256 MiB, 5 runs")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--points", type=int, default=None)
+    parser.add_argument("--only", choices=PARTS, action="append", help="this figure only")
     options = parser.parse_args()
+    parts = options.only or PARTS
     points = options.points or (2_000 if options.quick else 10_000)
     size = (256 if options.quick else 1024) << 20
     runs = 5 if options.quick else 20
@@ -315,46 +304,52 @@ def main() -> None:
                 options=["--workers", "4"], port=free_port(),
             )  # fmt: skip
             try:
-                ours, our_latency = ingest_modelyard(server, options.clients, points)
-                theirs, their_latency = ingest_mlflow(
-                    postgres.new_database(), options.clients, points, folder
-                )
-                label = f"ingest, {options.clients} runs x {points:,} points"
-                _line(
-                    f"{label}: modelyard",
-                    f"{ours:10,.0f} points/s   MLflow {theirs:10,.0f} points/s   "
-                    f"ratio {ours / theirs:5.1f}",
-                )
-                for name, values in (("modelyard", our_latency), ("MLflow", their_latency)):
-                    _line(
-                        f"  batch of 1,000, {name}",
-                        f"p50 {_percentile(values, 0.5) * 1000:7.1f} ms   "
-                        f"p99 {_percentile(values, 0.99) * 1000:7.1f} ms",
-                    )
-                source = folder / "src"
-                source.mkdir()
-                (source / "hello.py").write_text("print('first line', flush=True)\n")
-                os.environ["MODELYARD_TOKEN"] = server.user("bench")
-                accounts = server.accounts()
-                name = server.new_workspace()
-                accounts.set_member(name, "bench", "contributor")
-                accounts.close()
-                remote = first_line(Workspace.get(name, server=server.url), source, runs)
-                embedded = first_line(
-                    Workspace.create("bench", folder=folder / "embedded"), source, runs
-                )
-                stop_agent(folder / "embedded")
-                _line(
-                    f"submit -> first line, median of {runs}: server",
-                    f"{remote:8.3f} s   embedded {embedded:8.3f} s"
-                    f"   ratio {remote / embedded:5.2f}",
-                )
+                if "ingest" in parts:
+                    ingest(server, postgres, options.clients, points, folder)
+                if "submit" in parts:
+                    submit(server, folder, runs)
             finally:
                 server.stop()
-            transfer(s3, folder, size)
+            if "transfer" in parts:
+                transfer(s3, folder, size)
     finally:
         postgres.stop()
         s3.stop()
+
+
+def ingest(
+    server: ServerProcess, postgres: PostgresServer, clients: int, points: int, folder: Path
+) -> None:
+    ours, our_latency = ingest_modelyard(server, clients, points)
+    theirs, their_latency = ingest_mlflow(postgres.new_database(), clients, points, folder)
+    _line(
+        f"ingest, {clients} runs x {points:,} points: modelyard",
+        f"{ours:10,.0f} points/s   MLflow {theirs:10,.0f} points/s   ratio {ours / theirs:5.1f}",
+    )
+    for name, values in (("modelyard", our_latency), ("MLflow", their_latency)):
+        _line(
+            f"  batch of 1,000, {name}",
+            f"p50 {_percentile(values, 0.5) * 1000:7.1f} ms   "
+            f"p99 {_percentile(values, 0.99) * 1000:7.1f} ms",
+        )
+
+
+def submit(server: ServerProcess, folder: Path, runs: int) -> None:
+    source = folder / "src"
+    source.mkdir()
+    (source / "hello.py").write_text("print('first line', flush=True)\n")
+    os.environ["MODELYARD_TOKEN"] = server.user("bench")
+    accounts = server.accounts()
+    name = server.new_workspace()
+    accounts.set_member(name, "bench", "contributor")
+    accounts.close()
+    remote = first_line(Workspace.get(name, server=server.url), source, runs)
+    embedded = first_line(Workspace.create("bench", folder=folder / "embedded"), source, runs)
+    stop_agent(folder / "embedded")
+    _line(
+        f"submit -> first line, median of {runs}: server",
+        f"{remote:8.3f} s   embedded {embedded:8.3f} s   ratio {remote / embedded:5.2f}",
+    )
 
 
 if __name__ == "__main__":
