@@ -8,6 +8,7 @@ the contract's models (~0.5 s together), which a submitted script never needs.
 Example::
 
     calls_path("team", "get_run")      # '/api/v1/workspaces/team/calls/get_run'
+    workspace_path("team", "members", "bob")    # '/api/v1/workspaces/team/members/bob'
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ import urllib.parse
 API = "/api/v1"
 
 
+def workspace_path(workspace_name: str, *below: str) -> str:
+    """The route of workspace ``workspace_name``, or of what is ``below`` it (each part
+    quoted: a name never reaches another route)."""
+    parts = (workspace_name, *below)
+    return f"{API}/workspaces/" + "/".join(urllib.parse.quote(part, safe="") for part in parts)
+
+
 def calls_path(workspace_name: str, call: str) -> str:
     """The route of contract call ``call`` in workspace ``workspace_name``."""
-    return f"{API}/workspaces/{urllib.parse.quote(workspace_name, safe='')}/calls/{call}"
+    return workspace_path(workspace_name, "calls", call)
 
 
-__all__ = ["API", "calls_path"]
+__all__ = ["API", "calls_path", "workspace_path"]
