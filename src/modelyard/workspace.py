@@ -631,7 +631,7 @@ class Workspace:
         """Make the datastore ``name`` the default."""
         self._backend.set_default_datastore(name)
 
-    # -- a server's workspace: its members -----------------------------------------------
+    # -- a server's workspace: its members, and deleting it -------------------------------
 
     def _server_transport(self, refusal: str) -> Transport:
         """The connection to the server holding this workspace; ConfigError, saying
@@ -684,6 +684,27 @@ class Workspace:
         self._server_transport(_MEMBERS_ON_SERVERS).request(
             "DELETE", workspace_path(self._name, "members", user)
         )
+
+    def delete(self, delete_dependent_resources: bool = False, no_wait: bool = False) -> None:
+        """Delete this server workspace and everything the server keeps of it: experiments,
+        runs, metrics, files, models, datastores' registrations and members (owners only).
+        Refused (ConflictError) while it has runs that have not ended: cancel them first.
+        The object is of no use afterwards; a workspace of the same name can be made again,
+        empty.
+
+        v1's arguments are accepted: the files of datastores registered from outside the
+        workspace are never deleted, whatever ``delete_dependent_resources`` says, and the
+        deletion is done when this returns, so ``no_wait`` changes nothing.
+
+        Example::
+
+            Workspace.get("scratch", server="https://ml.example.com").delete()
+        """
+        refusal = (
+            "Workspace.delete is for a server's workspace; an embedded one is its folder, "
+            f"{self._folder}: remove that folder to delete it"
+        )
+        self._server_transport(refusal).request("DELETE", workspace_path(self._name))
 
     def get_details(self) -> dict[str, Any]:
         """The workspace's name, id, folder, database and v1 coordinates (a password in the
