@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import Backend
+from modelyard.backend.remote import workspace_path
 from modelyard.backend.remote.credentials import normalize_server, token_for
 from modelyard.backend.workspace_folder import (
     DATABASE_FILE,
@@ -75,6 +76,7 @@ from modelyard.workspace_config import (
 )
 
 if TYPE_CHECKING:
+    from modelyard.backend.remote.transport import Transport
     from modelyard.data.abstract_dataset import AbstractDataset
     from modelyard.datastore import Datastore
     from modelyard.environment import Environment
@@ -88,6 +90,12 @@ _REMAINS = {
     *(own.split("/")[0] for own in OWN_FOLDERS),
     *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
 }
+
+
+_MEMBERS_ON_SERVERS = (
+    "members exist only on a server's workspace, where each one's token says who they are "
+    "(Workspace.get(name, server=URL))"
+)
 
 
 def _folder_of(name: str, folder: str | os.PathLike[str] | None) -> Path:
@@ -622,6 +630,81 @@ class Workspace:
     def set_default_datastore(self, name: str) -> None:
         """Make the datastore ``name`` the default."""
         self._backend.set_default_datastore(name)
+
+    # -- a server's workspace: its members, and deleting it -------------------------------
+
+    def _server_transport(self, refusal: str) -> Transport:
+        """The connection to the server holding this workspace; ConfigError, saying
+        ``refusal``, when it is embedded."""
+        from modelyard.backend.remote.backend import RemoteBackend  # see _on_server
+
+        if self._server is None or not isinstance(self._backend, RemoteBackend):
+            raise ConfigError(
+                f"workspace {self._name!r} is embedded (no server holds it): {refusal}"
+            )
+        return self._backend.transport
+
+    def list_members(self) -> list[dict[str, str]]:
+        """The members of this server workspace and their roles (``reader``,
+        ``contributor``, ``owner``), by user name. Any member may list them.
+
+        Example::
+
+            ws.list_members()   # [{'user': 'ada', 'role': 'owner'}, {'user': 'bob', ...}]
+        """
+        transport = self._server_transport(_MEMBERS_ON_SERVERS)
+        members: list[dict[str, str]] = transport.request(
+            "GET", workspace_path(self._name, "members")
+        )
+        return [{"user": member["user"], "role": member["role"]} for member in members]
+
+    def set_member(self, user: str, role: str) -> None:
+        """Give ``user`` (a user of the server) ``role`` in this server workspace, making them
+        a member or changing their role (owners only: PermissionDeniedError else). The last
+        owner cannot be made less (ConflictError): make another member owner first.
+
+        Example::
+
+            ws.set_member("bob", "contributor")
+        """
+        check_name("user", user)
+        self._server_transport(_MEMBERS_ON_SERVERS).request(
+            "PUT", workspace_path(self._name, "members", user), json={"role": role}
+        )
+
+    def remove_member(self, user: str) -> None:
+        """Take ``user`` out of this server workspace (owners only); one who is not a member
+        is not an error. The last owner cannot be removed (ConflictError).
+
+        Example::
+
+            ws.remove_member("bob")
+        """
+        check_name("user", user)
+        self._server_transport(_MEMBERS_ON_SERVERS).request(
+            "DELETE", workspace_path(self._name, "members", user)
+        )
+
+    def delete(self, delete_dependent_resources: bool = False, no_wait: bool = False) -> None:
+        """Delete this server workspace and everything the server keeps of it: experiments,
+        runs, metrics, files, models, datastores' registrations and members (owners only).
+        Refused (ConflictError) while it has runs that have not ended: cancel them first.
+        The object is of no use afterwards; a workspace of the same name can be made again,
+        empty.
+
+        v1's arguments are accepted: the files of datastores registered from outside the
+        workspace are never deleted, whatever ``delete_dependent_resources`` says, and the
+        deletion is done when this returns, so ``no_wait`` changes nothing.
+
+        Example::
+
+            Workspace.get("scratch", server="https://ml.example.com").delete()
+        """
+        refusal = (
+            "Workspace.delete is for a server's workspace; an embedded one is its folder, "
+            f"{self._folder}: remove that folder to delete it"
+        )
+        self._server_transport(refusal).request("DELETE", workspace_path(self._name))
 
     def get_details(self) -> dict[str, Any]:
         """The workspace's name, id, folder, database and v1 coordinates (a password in the

@@ -77,6 +77,8 @@ def callers(http_server: ServerProcess) -> Iterator[Callers]:
     finally:
         accounts.close()
     workspace = server.new_workspace(**{str(users[role]): role for role in authz.ROLES})
+    # The run stays Queued: it keeps the owner's DELETE of the workspace from deleting it
+    # (409, past authorization), so every caller after finds it there.
     run = RemoteBackend(server.url, workspace, server.admin_token).create_run(
         "authz_run", "e", run_type="script", status=QUEUED
     )

@@ -1,4 +1,4 @@
-"""``modelyard workspace create|show``."""
+"""``modelyard workspace create|show``, and ``workspace members list|set|remove`` on a server."""
 
 from __future__ import annotations
 
@@ -7,21 +7,23 @@ from typing import Any
 
 import click
 
-from modelyard.cli.output import print_fields, print_json, print_message
+from modelyard.cli.output import print_fields, print_json, print_message, print_table
 from modelyard.cli.params import json_option
 from modelyard.cli.state import CliState
 from modelyard.errors import ConflictError, NotFoundError
+from modelyard.server.account_records import ROLES
 from modelyard.store.files import s3_storage_options
 from modelyard.workspace import Workspace
 
 
 @click.group("workspace")
 def group() -> None:
-    """Create and inspect embedded workspaces.
+    """Create and inspect workspaces, and a server's members.
 
     \b
     Example:
       modelyard workspace create demo
+      modelyard workspace members set bob contributor
     """
 
 
@@ -153,3 +155,74 @@ def show(state: CliState, as_json: bool) -> None:
             ("datastores", details["datastores"]),
         ]
     )
+
+
+@group.group("members")
+def members() -> None:
+    """A server workspace's members and their roles.
+
+    The workspace is the config's. Any member may list them; owners may set and remove them.
+
+    \b
+    Example:
+      modelyard workspace members list
+      modelyard workspace members set bob contributor
+      modelyard workspace members remove bob
+    """
+
+
+@members.command("list")
+@json_option
+@click.pass_obj
+def list_members(state: CliState, as_json: bool) -> None:
+    """List the workspace's members and their roles.
+
+    \b
+    Example:
+      modelyard workspace members list --json
+    """
+    found = state.workspace.list_members()
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        ["USER", "ROLE"],
+        [[member["user"], member["role"]] for member in found],
+        empty="No members.",
+    )
+
+
+@members.command("set")
+@click.argument("user")
+@click.argument("role", type=click.Choice(ROLES))
+@click.pass_obj
+def set_member(state: CliState, user: str, role: str) -> None:
+    """Give USER a ROLE in the workspace (owners only).
+
+    It makes USER (a user of the server) a member, or changes their role. The last owner
+    stays an owner until another member is made one.
+
+    \b
+    Example:
+      modelyard workspace members set bob contributor
+    """
+    ws = state.workspace
+    ws.set_member(user, role)
+    print_message(f"{user!r} is now a {role} of workspace {ws.name!r}")
+
+
+@members.command("remove")
+@click.argument("user")
+@click.pass_obj
+def remove_member(state: CliState, user: str) -> None:
+    """Take USER out of the workspace (owners only).
+
+    A workspace keeps an owner: make another member owner before removing the last.
+
+    \b
+    Example:
+      modelyard workspace members remove bob
+    """
+    ws = state.workspace
+    ws.remove_member(user)
+    print_message(f"{user!r} is not a member of workspace {ws.name!r}")

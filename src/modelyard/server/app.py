@@ -5,7 +5,7 @@ several server processes start at once), its workspaces, and serves:
 
 - ``/api/v1/workspaces/{workspace}/calls/{call}``: the Backend contract (``calls.py``);
 - ``/api/v1/whoami``, ``/api/v1/tokens``: the caller and their tokens;
-- ``/api/v1/workspaces``, ``.../members``: workspaces and who is in them;
+- ``/api/v1/workspaces``, ``.../members``: workspaces (made, read, deleted) and who is in them;
 - ``/api/v1/health`` (no token), ``/docs`` and ``/openapi.json``.
 
 Who may call what is ``authz.py``. Errors answer ``{"error": {"type", "code", "message",
@@ -170,6 +170,12 @@ def _add_account_routes(app: FastAPI) -> None:
         require_role(server, principal, workspace, authz.READER)
         entry = server.accounts.get_workspace(workspace)
         return {**asdict(entry), "role": role_in(server, principal, workspace)}
+
+    @app.delete("/api/v1/workspaces/{workspace}", tags=["workspaces"], status_code=204)
+    def delete_workspace(workspace: str, principal: OwnerCaller, server: Context) -> None:
+        """Delete the workspace and everything the server keeps of it: its runs, metrics,
+        files, models and members (owners only; 409 while runs have not ended)."""
+        server.hub.delete(workspace)
 
     @app.get("/api/v1/workspaces/{workspace}/members", tags=["workspaces"])
     def list_members(workspace: str, principal: Caller, server: Context) -> list[dict[str, Any]]:

@@ -118,6 +118,7 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/workspaces"): USER,
     ("POST", "/api/v1/workspaces"): ADMIN,
     ("GET", "/api/v1/workspaces/{workspace}"): READER,
+    ("DELETE", "/api/v1/workspaces/{workspace}"): OWNER,
     ("GET", "/api/v1/workspaces/{workspace}/members"): READER,
     ("PUT", "/api/v1/workspaces/{workspace}/members/{user}"): OWNER,
     ("DELETE", "/api/v1/workspaces/{workspace}/members/{user}"): OWNER,

@@ -117,7 +117,8 @@ def require_role(server: ServerContext, principal: Principal, workspace: str, ro
         raise not_a_member(workspace)
     if not authz.allows(have, role):
         raise PermissionDeniedError(
-            f"this needs the {role} role in workspace {workspace!r}, and you are a {have}"
+            f"this needs the {role} role in workspace {workspace!r}, and you are a {have}; "
+            "ask an owner of the workspace"
         )
 
 

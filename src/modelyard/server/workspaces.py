@@ -8,6 +8,10 @@ files. With a PostgreSQL ``database_url`` its tables live in a schema of its own
 ``<storage_url>/<id>``. The folder is named by the workspace's id, not its name, so a name
 that is deleted and made again never meets the old one's files.
 
+:meth:`WorkspaceHub.delete` removes all of that (refused while runs have not ended): its
+agent, its folder, its schema, its files, and last its record, so that a deletion cut off
+half-way is finished by deleting again.
+
 Runs queued on the ``local`` compute target run on the server's machine: the workspace's
 agent (``runner/agent.py``) is started, or woken, when a run is queued or a cancel asked
 for, and again for every workspace with waiting runs when the server starts. Supervisors
@@ -18,11 +22,13 @@ Example::
     hub = WorkspaceHub(settings, accounts)
     hub.create("team", owner="ada")
     hub.backend("team").list_experiments()
+    hub.delete("team")
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -30,7 +36,13 @@ from pathlib import Path
 from sqlalchemy import make_url, text
 
 from modelyard.backend.local import LocalBackend
-from modelyard.backend.records import CANCEL_REQUESTED, LOCAL_COMPUTE, QUEUED
+from modelyard.backend.records import (
+    CANCEL_REQUESTED,
+    LOCAL_COMPUTE,
+    QUEUED,
+    RUN_STATES,
+    TERMINAL_STATES,
+)
 from modelyard.backend.workspace_folder import (
     WORKSPACE_FILE,
     WorkspaceFile,
@@ -38,14 +50,21 @@ from modelyard.backend.workspace_folder import (
     open_backend,
     read_workspace_file,
 )
-from modelyard.compute.local import ensure_agent
+from modelyard.compute.local import ensure_agent, stop_agent
+from modelyard.errors import ConflictError
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
 from modelyard.server.accounts import AccountStore, WorkspaceEntry
 from modelyard.server.settings import ServerSettings
 from modelyard.store.database import Database
+from modelyard.store.files import FileStore
 from modelyard.store.private import make_private_folder
 
 logger = logging.getLogger("modelyard.server")
+
+# Runs in these states hold the workspace: their supervisors write to it.
+ACTIVE_STATES = [state for state in RUN_STATES if state not in TERMINAL_STATES]
+# How many of the runs that hold a workspace a refused deletion names.
+_RUNS_NAMED = 5
 
 
 def schema_of(workspace_id: str) -> str:
@@ -61,6 +80,8 @@ class WorkspaceHub:
         self.accounts = accounts
         self._lock = threading.Lock()
         self._backends: dict[str, LocalBackend] = {}
+        # Names being deleted by this process: no call opens (and so remakes) them meanwhile.
+        self._deleting: set[str] = set()
         make_private_folder(settings.workspaces_dir)
 
     def folder(self, entry: WorkspaceEntry) -> Path:
@@ -75,17 +96,22 @@ class WorkspaceHub:
 
     def backend(self, name: str) -> LocalBackend:
         """The backend of workspace ``name`` (NotFoundError when the server has none)."""
-        with self._lock:
-            backend = self._backends.get(name)
-        if backend is not None:
-            return backend
+        # The record is read every time: another server process may have deleted the
+        # workspace, or deleted it and made a new one of that name, since this one cached it.
         return self._open(self.accounts.get_workspace(name))
 
-    def _open(self, entry: WorkspaceEntry) -> LocalBackend:
+    def _open(self, entry: WorkspaceEntry, *, deleting: bool = False) -> LocalBackend:
         with self._lock:
+            if entry.name in self._deleting and not deleting:
+                # Opening it might make its folder again, behind the deletion.
+                raise ConflictError(
+                    f"workspace {entry.name!r} is being deleted; wait for that to finish"
+                )
             backend = self._backends.get(entry.name)
             if backend is not None and backend.workspace_id == entry.id:
                 return backend
+            if backend is not None:  # of a workspace of that name that was deleted
+                backend.db.engine.dispose()
             folder = self.folder(entry)
             # Folder datastores only inside the workspace's folder and the server's roots: a
             # member must not register /etc, or another workspace's folder, and read it.
@@ -120,12 +146,75 @@ class WorkspaceHub:
         )
 
     def _make_schema(self, schema: str) -> None:
+        self._schema_statement(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+    def _schema_statement(self, statement: str) -> None:
         assert self.settings.database_url is not None
         db = Database(self.settings.database_url)
         try:
-            db.write(lambda conn: conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')))
+            db.write(lambda conn: conn.execute(text(statement)))
         finally:
             db.engine.dispose()
+
+    # -- deleting ------------------------------------------------------------------------
+
+    def delete(self, name: str) -> None:
+        """Delete workspace ``name`` and everything the server keeps of it (NotFoundError
+        when there is none; ConflictError while it has runs that have not ended).
+
+        Each step does nothing when what it removes is gone already, and the record goes
+        last: a deletion cut off half-way (a crash, a storage error) is finished by calling
+        this again. Datastores registered from outside the workspace (a shared folder, a
+        bucket of their own) are not touched: only what the server made for it.
+        """
+        entry = self.accounts.get_workspace(name)
+        with self._lock:
+            if name in self._deleting:
+                raise ConflictError(f"workspace {name!r} is being deleted already")
+            self._deleting.add(name)
+        try:
+            self._refuse_active_runs(entry)
+            self._remove_data(entry)
+            self.accounts.delete_workspace(name)
+        finally:
+            with self._lock:
+                self._deleting.discard(name)
+        logger.info("deleted workspace %r (%s)", name, entry.id)
+
+    def _refuse_active_runs(self, entry: WorkspaceEntry) -> None:
+        if not (self.folder(entry) / WORKSPACE_FILE).is_file():
+            return  # never opened, or its deletion got past its files: no run can be there
+        active = self._open(entry, deleting=True).list_runs_in_states(ACTIVE_STATES)
+        if active:
+            named = ", ".join(f"{run.id} ({run.status})" for run in active[:_RUNS_NAMED])
+            more = f" and {len(active) - _RUNS_NAMED} more" if len(active) > _RUNS_NAMED else ""
+            raise ConflictError(
+                f"workspace {entry.name!r} has {len(active)} run"
+                f"{'s' if len(active) != 1 else ''} that have not ended: {named}{more}; "
+                "cancel them (`modelyard run cancel RUN_ID`, or run.cancel()), wait for them "
+                "to end, then delete the workspace again"
+            )
+
+    def _remove_data(self, entry: WorkspaceEntry) -> None:
+        folder = self.folder(entry)
+        with self._lock:
+            backend = self._backends.pop(entry.name, None)
+        if backend is not None:
+            backend.db.engine.dispose()
+        if (folder / WORKSPACE_FILE).is_file():
+            # It waits until the agent has exited: nothing of it writes to the folder after.
+            stop_agent(folder)
+        # workspace.json first: a folder without it is one whose deletion began (its runs
+        # were checked then), and deleting again does not open what is left of it. The
+        # schema and the storage are named by the workspace's id: found without it.
+        (folder / WORKSPACE_FILE).unlink(missing_ok=True)
+        if folder.exists():
+            shutil.rmtree(folder)
+        if self.settings.database_url is not None:
+            self._schema_statement(f'DROP SCHEMA IF EXISTS "{schema_of(entry.id)}" CASCADE')
+        storage_url = self.settings.storage_url_of(entry.id)
+        if storage_url is not None:
+            FileStore(storage_url, self.settings.storage_options).delete("")
 
     # -- runs on the server's machine ----------------------------------------------------
 

@@ -3,11 +3,13 @@
 (``credentials.py``).
 
 This module holds only the API's paths and header names, so that naming them costs no
-import of httpx or of the contract's models (~0.5 s together), which a submitted script never needs.
+import of httpx or of the contract's models (~0.5 s together), which a submitted script
+never needs.
 
 Example::
 
     calls_path("team", "get_run")      # '/api/v1/workspaces/team/calls/get_run'
+    workspace_path("team", "members", "bob")    # '/api/v1/workspaces/team/members/bob'
 """
 
 from __future__ import annotations
@@ -22,9 +24,23 @@ UPLOAD_ID_HEADER = "X-Modelyard-Upload-Id"
 FILE_SHA256_HEADER = "X-Modelyard-File-SHA256"
 
 
+def workspace_path(workspace_name: str, *below: str) -> str:
+    """The route of workspace ``workspace_name``, or of what is ``below`` it (each part
+    quoted: a name never reaches another route)."""
+    parts = (workspace_name, *below)
+    return f"{API}/workspaces/" + "/".join(urllib.parse.quote(part, safe="") for part in parts)
+
+
 def calls_path(workspace_name: str, call: str) -> str:
     """The route of contract call ``call`` in workspace ``workspace_name``."""
-    return f"{API}/workspaces/{urllib.parse.quote(workspace_name, safe='')}/calls/{call}"
+    return workspace_path(workspace_name, "calls", call)
 
 
-__all__ = ["API", "FILE_SHA256_HEADER", "SHA256_HEADER", "UPLOAD_ID_HEADER", "calls_path"]
+__all__ = [
+    "API",
+    "FILE_SHA256_HEADER",
+    "SHA256_HEADER",
+    "UPLOAD_ID_HEADER",
+    "calls_path",
+    "workspace_path",
+]
