@@ -20,7 +20,7 @@ from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import COMPLETED, DatastoreRecord
 from modelyard.cloud_storage import azure_blob_options
 from modelyard.datastore import Datastore
-from modelyard.errors import NotFoundError, PermissionDeniedError, ValidationError
+from modelyard.errors import ConfigError, NotFoundError, PermissionDeniedError, ValidationError
 from modelyard.runner import data
 from modelyard.runner.run_scope import RunScope
 from modelyard.script_run_config import ScriptRunConfig
@@ -181,6 +181,19 @@ def test_register_azure_blob_container_says_what_it_needs_without_adlfs(ws: Work
 
     assert caught.value.field == "url"
     assert "k3y-value-1234" not in str(caught.value)
+    assert [d.name for d in Datastore.list(ws)] == ["workspaceblobstore"]
+
+
+def test_register_azure_file_share_says_how_to_reach_the_share_and_registers_nothing(
+    ws: Workspace,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Datastore.register_azure_file_share(
+            ws, "shared", "myshare", "myaccount", account_key="k3y-value-1234"
+        )
+    message = str(caught.value)
+    assert "mount" in message.lower() and "Datastore.register(ws, 'shared'" in message
+    assert "k3y-value-1234" not in message
     assert [d.name for d in Datastore.list(ws)] == ["workspaceblobstore"]
 
 

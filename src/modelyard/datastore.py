@@ -53,7 +53,7 @@ from modelyard.backend.base import every_item
 from modelyard.backend.records import DatastoreRecord, FileInfo, iso_utc
 from modelyard.cloud_storage import azure_blob_options
 from modelyard.data.data_reference import DOWNLOAD, DataReference
-from modelyard.errors import ValidationError
+from modelyard.errors import ConfigError, ValidationError
 from modelyard.names import check_name, clean_relpath
 from modelyard.store import local_tree, transfer
 from modelyard.store.files import FileStore, local_url
@@ -225,6 +225,43 @@ class Datastore:
             )
         return cls.register(
             workspace, datastore_name, f"az://{container_name}", overwrite=overwrite, **options
+        )
+
+    @classmethod
+    def register_azure_file_share(
+        cls,
+        workspace: Workspace,
+        datastore_name: str,
+        file_share_name: str,
+        account_name: str,
+        sas_token: str | None = None,
+        account_key: str | None = None,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        overwrite: bool = False,
+        create_if_not_exists: bool = False,
+        skip_validation: bool = False,
+    ) -> Datastore:
+        """v1's Azure file share registration, with its arguments: refused with a
+        ConfigError that says what to do instead, and nothing registered.
+
+        An Azure file share is an SMB or NFS share, not an object store, and fsspec (through
+        which every datastore's files are read) has no filesystem for it. Mount the share on
+        the machine that runs the backend (and the runs) and register the mount point as a
+        folder, or keep the files in a blob container.
+
+        Example::
+
+            Datastore.register(ws, "shared", "/mnt/myaccount/share")   # the share, mounted
+        """
+        check_name("datastore_name", datastore_name)
+        raise ConfigError(
+            f"Azure file share {file_share_name!r} of account {account_name!r} cannot be "
+            "reached as a datastore: it is an SMB/NFS share, which fsspec has no filesystem "
+            "for. Mount it where the workspace's runs execute (`mount -t cifs "
+            f"//{account_name}.file.core.windows.net/{file_share_name} /mnt/share ...`) and "
+            f"register the mount: Datastore.register(ws, {datastore_name!r}, '/mnt/share'); "
+            "or copy the files to a blob container and use register_azure_blob_container"
         )
 
     @classmethod
