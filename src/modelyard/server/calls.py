@@ -33,7 +33,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,11 +44,13 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.backend.contract_calls import ContractCall, contract_calls, wire_error
+from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import RunRecord
 from modelyard.backend.remote import API, SHA256_HEADER
 from modelyard.backend.remote.transport import CHUNK_BYTES
 from modelyard.errors import TooLargeError, ValidationError
 from modelyard.server import authz
+from modelyard.server.account_records import Principal
 from modelyard.server.context import (
     Caller,
     ServerContext,
@@ -78,6 +80,23 @@ def _validated(call: ContractCall, raw: bytes | dict[str, Any]) -> dict[str, Any
     return _arguments(call.body, values)
 
 
+async def _authorized(
+    server: ServerContext,
+    principal: Principal,
+    workspace: str,
+    call: ContractCall,
+    raw: dict[str, Any] | Callable[[], Awaitable[bytes]],
+) -> tuple[LocalBackend, dict[str, Any]]:
+    """The backend and the validated arguments of ``call``, once the caller may make it
+    there: the call is authorized before its arguments are read (``raw``, an upload's or a
+    download's query, or what reads a JSON call's body), and a run's token is then held to
+    its run by them."""
+    backend = await run_in_threadpool(authorize_call, server, principal, workspace, call.name)
+    arguments = _validated(call, raw if isinstance(raw, dict) else await raw())
+    authorize_arguments(principal, call.name, arguments)
+    return backend, arguments
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -104,10 +123,13 @@ def _json_route(app: FastAPI, call: ContractCall, schemas: dict[str, Any]) -> No
 
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
-        backend = await run_in_threadpool(authorize_call, server, principal, workspace, call.name)
-        raw = await _read_body(request, server.settings.max_body_bytes)
-        arguments = _validated(call, raw)
-        authorize_arguments(principal, call.name, arguments)
+        backend, arguments = await _authorized(
+            server,
+            principal,
+            workspace,
+            call,
+            lambda: _read_body(request, server.settings.max_body_bytes),
+        )
 
         def work() -> bytes:
             result = getattr(backend, call.name)(**arguments)
@@ -138,10 +160,8 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
 
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
-        backend = await run_in_threadpool(authorize_call, server, principal, workspace, call.name)
         query = dict(request.query_params)
-        arguments = _validated(call, query)
-        authorize_arguments(principal, call.name, arguments)
+        backend, arguments = await _authorized(server, principal, workspace, call, query)
 
         def finish(path: Path) -> bytes:
             result = getattr(backend, call.name)(**{**arguments, str(call.upload): path})
@@ -225,9 +245,9 @@ async def _receive_file(request: Request, server: ServerContext) -> Path:
 def _download_route(app: FastAPI, call: ContractCall) -> None:
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
-        backend = await run_in_threadpool(authorize_call, server, principal, workspace, call.name)
-        arguments = _validated(call, dict(request.query_params))
-        authorize_arguments(principal, call.name, arguments)
+        backend, arguments = await _authorized(
+            server, principal, workspace, call, dict(request.query_params)
+        )
         start = 0
         if (asked := request.headers.get("range")) is not None:
             match = _RANGE.match(asked.strip())
