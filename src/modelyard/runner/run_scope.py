@@ -77,6 +77,9 @@ _RUN_READS = {
     "list_run_files",
     "open_run_file",
 }
+# The contract's calls on one run, which name it by their ``run_id``: a run's token on a
+# server is held to its own run for these (``server/authz.py``).
+RUN_CALLS = frozenset(_RUN_WRITES | _RUN_READS)
 _FREE_READS = {
     "get_workspace",
     "get_model",

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.errors import PermissionDeniedError
+from modelyard.runner.run_scope import RUN_CALLS
 
 READER, CONTRIBUTOR, OWNER = "reader", "contributor", "owner"
 ROLES = (READER, CONTRIBUTOR, OWNER)
@@ -124,24 +125,9 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/workspaces/{workspace}/members/{user}"): OWNER,
 }
 
-# A run's token: calls on its own run (``run_id``), and the reads running it needs.
-_RUN_TOKEN_OWN_RUN = (
-    "get_run",
-    "get_run_details",
-    "update_run_status",
-    "set_run_tags",
-    "add_run_properties",
-    "log_metrics",
-    "list_metrics",
-    "get_metric_series",
-    "upload_run_file",
-    "append_run_file",
-    "read_run_file",
-    "list_run_files",
-    "open_run_file",
-    "claim_run",
-    "renew_lease",
-)
+# A run's token: calls on its own run (``run_id``): those a script may make on it, and the
+# supervisor's own (its state, its lease); and the reads running it needs.
+_RUN_TOKEN_OWN_RUN = RUN_CALLS | {"update_run_status", "claim_run", "renew_lease"}
 _RUN_TOKEN_READS = (
     "get_workspace",
     "get_snapshot_manifest",
