@@ -135,6 +135,17 @@ class ServerProcess:
             accounts.close()
         return token
 
+    def member(self, workspace: str, role: str) -> str:
+        """A token of a new user who is a ``role`` of ``workspace``."""
+        name = f"u{uuid.uuid4().hex[:10]}"
+        token = self.user(name)
+        accounts = self.accounts()
+        try:
+            accounts.set_member(workspace, name, role)
+        finally:
+            accounts.close()
+        return token
+
     def call(
         self,
         method: str,

@@ -250,14 +250,7 @@ def test_upload_ids_outside_the_safe_set_are_refused(target: Target, upload_id: 
 def test_another_user_who_knows_the_id_reaches_an_upload_of_their_own(
     target: Target, http_server: ServerProcess
 ) -> None:
-    token = http_server.user()
-    accounts = http_server.accounts()
-    try:
-        user = accounts.authenticate(token).user
-        assert user is not None
-        accounts.set_member(target.workspace, user, "contributor")
-    finally:
-        accounts.close()
+    token = http_server.member(target.workspace, "contributor")
     data = os.urandom(2 * PART)
     upload_id = "shared0123456789abcdef"
     assert target.part(data, 0, PART, upload_id).status_code == 202
@@ -271,13 +264,10 @@ def test_another_user_who_knows_the_id_reaches_an_upload_of_their_own(
 def test_a_reader_and_another_runs_token_are_refused_every_part(
     target: Target, http_server: ServerProcess
 ) -> None:
-    reader = http_server.user()
+    reader = http_server.member(target.workspace, "reader")
+    target.backend.create_run("r2", "e", run_type="script", status=RUNNING)
     accounts = http_server.accounts()
     try:
-        user = accounts.authenticate(reader).user
-        assert user is not None
-        accounts.set_member(target.workspace, user, "reader")
-        target.backend.create_run("r2", "e", run_type="script", status=RUNNING)
         _record, run_token = accounts.create_run_token(target.workspace, "r2")
     finally:
         accounts.close()
