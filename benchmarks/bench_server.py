@@ -12,7 +12,8 @@ Three figures, each with its competitor measured in the same run:
    (moto's server, tests/s3.py), against s3fs ``put``/``get`` of the same file straight to the
    same endpoint. MiB/s each way.
 3. **Submit to first line**: from ``exp.submit`` returning to the script's first line being
-   readable by the client, median of ``--runs``, on a server's workspace and on an embedded one.
+   readable by the client, median of ``--runs``, on a server's workspace and on an embedded one
+   (both on SQLite and local files, so that only the server's part differs).
 
 MLflow runs from a virtual environment of its own, made with uv on the first run under
 ``~/.cache/modelyard-bench/mlflow`` (MLflow 3.17 pins versions of SQLAlchemy, Alembic, FastAPI
@@ -306,10 +307,10 @@ def main() -> None:
             try:
                 if "ingest" in parts:
                     ingest(server, postgres, options.clients, points, folder)
-                if "submit" in parts:
-                    submit(server, folder, runs)
             finally:
                 server.stop()
+            if "submit" in parts:
+                submit(folder, runs)
             if "transfer" in parts:
                 transfer(s3, folder, size)
     finally:
@@ -334,16 +335,19 @@ def ingest(
         )
 
 
-def submit(server: ServerProcess, folder: Path, runs: int) -> None:
+def submit(folder: Path, runs: int) -> None:
+    """Both on SQLite and local files: a server as ``modelyard server`` alone starts, and an
+    embedded workspace."""
     source = folder / "src"
     source.mkdir()
     (source / "hello.py").write_text("print('first line', flush=True)\n")
-    os.environ["MODELYARD_TOKEN"] = server.user("bench")
-    accounts = server.accounts()
-    name = server.new_workspace()
-    accounts.set_member(name, "bench", "contributor")
-    accounts.close()
-    remote = first_line(Workspace.get(name, server=server.url), source, runs)
+    server = ServerProcess.start(folder / "server-sqlite")
+    try:
+        name = server.new_workspace()
+        os.environ["MODELYARD_TOKEN"] = server.member(name, "contributor")
+        remote = first_line(Workspace.get(name, server=server.url), source, runs)
+    finally:
+        server.stop()
     embedded = first_line(Workspace.create("bench", folder=folder / "embedded"), source, runs)
     stop_agent(folder / "embedded")
     _line(
