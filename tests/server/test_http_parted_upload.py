@@ -307,3 +307,44 @@ def test_parts_whose_replies_are_lost_are_sent_again_and_the_file_arrives_once(
     finally:
         backend.transport.close()
         proxy.stop()
+
+
+def test_a_server_away_ends_the_upload_once_and_the_next_upload_resumes_it(
+    http_server: ServerProcess, tmp_path: Path, small_parts: None
+) -> None:
+    """The server goes away after the first request: the upload fails after one wait for
+    retries, without trying the parts not yet begun, and uploading again once it is back
+    sends only what the server lacks."""
+    name = http_server.new_workspace()
+    proxy = TcpProxy.start("127.0.0.1", http_server.port)
+    backend = RemoteBackend(
+        proxy.endpoint_url,
+        name,
+        http_server.admin_token,
+        transport=transport.Transport(proxy.endpoint_url, http_server.admin_token, retry_for=1),
+    )
+    tried: list[str] = []
+
+    def away_after_the_question(request: httpx.Request) -> None:
+        if request.url.path.endswith("/upload_run_file"):
+            tried.append(request.headers["content-range"])
+            if "*" not in tried[-1]:  # the first part: the question was answered
+                proxy.set_mode("refuse")
+
+    try:
+        backend.create_run("r1", "e", run_type="script", status=RUNNING)
+        path, data = _file(tmp_path, 16 * PART)
+        backend.transport.client.event_hooks["request"].append(away_after_the_question)
+        with pytest.raises(transport.ServerAway, match=proxy.endpoint_url):
+            backend.upload_run_file("r1", "outputs/big.bin", path)
+        begun = {r for r in tried if "*" not in r}
+        assert 0 < len(begun) <= 2 * parted_upload.PARALLEL_PARTS < 16
+
+        backend.transport.client.event_hooks["request"].clear()
+        proxy.set_mode("forward")
+        backend.upload_run_file("r1", "outputs/big.bin", path)
+        with backend.open_run_file("r1", "outputs/big.bin") as stream:
+            assert stream.read() == data
+    finally:
+        backend.transport.close()
+        proxy.stop()

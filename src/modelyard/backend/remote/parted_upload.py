@@ -81,6 +81,9 @@ def upload_in_parts(
             for start in range(0, size, PART_BYTES)
             if not _held(held, start, min(start + PART_BYTES, size))
         ]
+        # The first part that fails for good (after its retries) ends the upload: map
+        # cancels the parts not begun, so a server that is away costs one wait, not one
+        # per part.
         with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="modelyard-upload") as pool:
             answers = list(pool.map(lambda span: send(*span), missing))
         answer = next((a for a in answers if a.status_code == 200), None) or ask()
