@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from modelyard.backend.contract_calls import contract_calls
-from modelyard.backend.records import QUEUED
+from modelyard.backend.records import COMPLETED, QUEUED, RUNNING
 from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.errors import NotFoundError, PermissionDeniedError
 from modelyard.server import authz
@@ -187,6 +187,25 @@ def test_a_run_token_reaches_its_own_run_only(http_server: ServerProcess, caller
     elsewhere = RemoteBackend(http_server.url, http_server.new_workspace(), token)
     with pytest.raises(NotFoundError, match="not one of its members"):
         elsewhere.get_workspace()
+
+
+def test_a_run_token_acts_no_more_once_its_run_has_ended(http_server: ServerProcess) -> None:
+    workspace = http_server.new_workspace()
+    admin = RemoteBackend(http_server.url, workspace, http_server.admin_token)
+    run = admin.create_run("ending_run", "e", run_type="script", status=RUNNING)
+    accounts = http_server.accounts()
+    try:
+        _record, token = accounts.create_run_token(workspace, run.id)
+    finally:
+        accounts.close()
+    own = RemoteBackend(http_server.url, workspace, token)
+    own.set_run_tags(run.id, {"step": "running"})
+    admin.update_run_status(run.id, COMPLETED)
+    with pytest.raises(PermissionDeniedError, match="has ended"):
+        own.set_run_tags(run.id, {"step": "after the end"})
+    with pytest.raises(PermissionDeniedError, match="has ended"):
+        own.get_run(run.id)
+    assert admin.get_run_details(run.id).tags == {"step": "running"}
 
 
 def _documented_rows() -> list[list[str]]:

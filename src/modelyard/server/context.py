@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from modelyard.backend.local import LocalBackend
+from modelyard.backend.records import TERMINAL_STATES
 from modelyard.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from modelyard.server import authz
 from modelyard.server.accounts import AccountStore, Principal
@@ -89,7 +90,15 @@ def authorize_call(
         if principal.workspace != workspace:
             raise not_a_member(workspace)
         authz.check_run_token(principal.run_id, call, None)
-        return server.hub.backend(workspace)
+        backend = server.hub.backend(workspace)
+        # A run's token ends with its run, whoever recorded the end (its supervisor, a
+        # cluster's admission, a cancel): nothing is left for it to report.
+        status = backend.get_run(principal.run_id).status
+        if status in TERMINAL_STATES:
+            raise PermissionDeniedError(
+                f"run {principal.run_id!r} has ended ({status}): its token acts no more"
+            )
+        return backend
     if principal.admin:
         return server.hub.backend(workspace)
     role = role_in(server, principal, workspace)
