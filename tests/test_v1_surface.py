@@ -76,14 +76,23 @@ def test_a_v1_module_is_its_modelyard_module_with_the_documented_names(row: Row)
 
 @pytest.mark.parametrize("v1", sorted(OWN_ISSUE))
 def test_modules_of_other_issues_are_not_there_yet(v1: str) -> None:
-    """When one lands, its row moves from "their own issue" to the module and its names."""
+    """When one lands, its row moves from "their own issue" to the module and its names.
+
+    One may be there in part (HyperDrive's search space and policies come before its
+    HyperDriveConfig): then it must still lack some of the v1 names its row lists, or the row
+    is out of date.
+    """
     target = modelyard_module(v1)
     assert target is not None
     try:
         spec = importlib.util.find_spec(target)
     except ModuleNotFoundError:  # its parent is not a package (yet)
         spec = None
-    assert spec is None
+    if spec is None:
+        return
+    (row,) = [row for row in ROWS if row.v1 == v1]
+    exported = set(getattr(importlib.import_module(target), "__all__", ()))
+    assert not row.not_here <= exported, f"{target} holds all of {v1}: move its row"
 
 
 def test_the_readme_links_the_table() -> None:
