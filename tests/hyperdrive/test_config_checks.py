@@ -41,12 +41,13 @@ def test_run_limits_are_positive_integers(total: object, concurrent: object) -> 
         check_run_limits(total, concurrent)  # type: ignore[arg-type]
 
 
-def test_bayesian_sampling_takes_no_termination_policy_as_in_v1() -> None:
+def test_every_sampling_takes_a_termination_policy_bayesian_too() -> None:
     bayesian = BayesianParameterSampling({"a": uniform(0, 1)})
     assert check_policy(bayesian, None) == NoTerminationPolicy()
     assert check_policy(bayesian, NoTerminationPolicy()) == NoTerminationPolicy()
-    with pytest.raises(ValidationError, match="Bayesian sampling takes no early-termination"):
-        check_policy(bayesian, BanditPolicy(slack_factor=0.1))
+    # Beyond v1, which refused it: stopped children are told to the study as pruned.
+    bandit_for_bayesian = BanditPolicy(slack_factor=0.1)
+    assert check_policy(bayesian, bandit_for_bayesian) is bandit_for_bayesian
     random = RandomParameterSampling({"a": uniform(0, 1)})
     bandit = BanditPolicy(slack_factor=0.1)
     assert check_policy(random, bandit) is bandit

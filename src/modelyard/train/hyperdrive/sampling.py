@@ -137,8 +137,6 @@ class HyperParameterSampling:
     """
 
     SAMPLING_NAME: ClassVar[str] = ""
-    # Whether an early-termination policy may be used with it (v1: not with Bayesian).
-    supports_termination_policy: ClassVar[bool] = True
 
     def __init__(self, parameter_space: dict[str, ParameterExpression]) -> None:
         self.parameter_space = parameter_space
@@ -308,7 +306,6 @@ class BayesianParameterSampling(HyperParameterSampling):
     """
 
     SAMPLING_NAME = "BayesianOptimization"
-    supports_termination_policy = False
 
     def __init__(
         self,
