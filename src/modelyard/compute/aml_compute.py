@@ -4,7 +4,8 @@
 stops worker nodes as local processes, each with the VM size's CPUs and GPUs, between
 ``min_nodes`` and ``max_nodes``; ``address=`` attaches an existing Ray cluster. Runs submitted
 to it wait Queued, then Provisioning while the cluster scales to hold them, and run on whole
-nodes (``compute/ray/admission.py``).
+nodes (``compute/ray/admission.py``). On a server's workspace the server runs its clusters
+on its own machine: this side records them, asks for their deletion and reads their state.
 
 Example (the v1 notebooks' block, imports changed)::
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.records import ComputeRecord, iso_utc
@@ -127,7 +129,9 @@ class AmlCompute(ComputeTarget):
         if record.state in (targets.CREATING_STATE, targets.FAILED_STATE):
             if record.state == targets.FAILED_STATE:
                 backend.update_compute(name, state=targets.CREATING_STATE, errors=[])
-            targets.start_provisioning(workspace.folder, workspace.name, name, config)
+            # A server's workspace: the server provisions it, once either call is recorded.
+            if workspace.server is None:
+                targets.start_provisioning(workspace.folder, workspace.name, name, config)
         return cls._from_record(workspace, backend.get_compute(name))
 
     # -- v1's static helpers -------------------------------------------------------------
@@ -149,7 +153,7 @@ class AmlCompute(ComputeTarget):
         self._record = record or self.workspace._backend.get_compute(self.name)
         self._config = ProvisioningConfiguration.from_dict(self._record.provisioning)
         self._compute = targets.RayCompute(
-            self.workspace.folder, self.workspace.name, self._record, _embedded(self.workspace)
+            _location(self.workspace), self.workspace.name, self._record, _embedded(self.workspace)
         )
 
     @property
@@ -231,9 +235,9 @@ class AmlCompute(ComputeTarget):
                 shown = line
             if state == targets.FAILED_STATE:
                 errors = "; ".join(error.get("message", "") for error in self._record.errors)
-                log = targets.provision_log_tail(self.workspace.folder, self.name)
                 raise ComputeTargetException(
-                    f"compute target {self.name!r} failed to provision: {errors}\n{log}"
+                    f"compute target {self.name!r} failed to provision: {errors}\n"
+                    f"{self._provision_log()}"
                 )
             if state == targets.SUCCEEDED_STATE and counts.current >= (min_node_count or 0):
                 if show_output:
@@ -242,18 +246,50 @@ class AmlCompute(ComputeTarget):
                         print("Minimum number of nodes requested have been provisioned", flush=True)
                 return
             if time.monotonic() > deadline:
+                location = _location(self.workspace)
+                where = (
+                    targets.cluster_folder(location, self.name)
+                    if location is not None
+                    else self._provision_log()
+                )
                 raise ComputeTargetException(
                     f"compute target {self.name!r} is still {state} after "
-                    f"{timeout_in_minutes:g} minutes; see "
-                    f"{targets.cluster_folder(self.workspace.folder, self.name)}"
+                    f"{timeout_in_minutes:g} minutes; see {where}"
                 )
             time.sleep(POLL_INTERVAL_S)
+
+    def _provision_log(self) -> str:
+        """The end of the provisioning's log, or where it is on the server's machine."""
+        location = _location(self.workspace)
+        if location is None:
+            return (
+                f"the provisioning log is on the server's machine: compute/clusters/{self.name}/"
+                f"{targets.PROVISION_LOG} in workspace {self.workspace.name!r}'s folder there"
+            )
+        return targets.provision_log_tail(location, self.name)
 
     def delete(self) -> None:
         """Stop the cluster (a local one's every Ray process; an attached one is left running,
         only modelyard's part of it stops) and remove the compute target. Its active runs
-        end Failed."""
-        targets.delete_cluster(self.workspace.folder, self.workspace._backend, self._record)
+        end Failed. A server's workspace: the server does it, and this waits until it is
+        done."""
+        location = _location(self.workspace)
+        if location is not None:
+            targets.delete_cluster(location, self.workspace._backend, self._record)
+            return
+        backend = self.workspace._backend
+        if backend.find_compute(self.name) is None:
+            return
+        backend.update_compute(self.name, state=targets.DELETING_STATE)
+        # The server waits up to DELETE_TIMEOUT_S for the runs to stop, then stops the rest.
+        deadline = time.monotonic() + targets.DELETE_TIMEOUT_S + 60
+        while backend.find_compute(self.name) is not None:
+            if time.monotonic() > deadline:
+                raise ComputeTargetException(
+                    f"compute target {self.name!r} is still being deleted on the server "
+                    f"{self.workspace.server}; its record goes once its cluster has stopped"
+                )
+            time.sleep(POLL_INTERVAL_S)
 
     def serialize(self) -> dict[str, Any]:
         return {
@@ -269,6 +305,12 @@ class AmlCompute(ComputeTarget):
                 "address": self._record.address,
             },
         }
+
+
+def _location(workspace: Workspace) -> Path | None:
+    """The workspace folder whose machine runs the clusters: None for a server's workspace,
+    whose clusters the server runs on its own machine."""
+    return None if workspace.server is not None else workspace.folder
 
 
 def _embedded(workspace: Workspace) -> bool:

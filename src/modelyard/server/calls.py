@@ -45,7 +45,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from modelyard.backend.contract_calls import ContractCall, contract_calls, wire_error
 from modelyard.backend.local import LocalBackend
-from modelyard.backend.records import RunRecord
+from modelyard.backend.records import ComputeRecord, RunRecord
 from modelyard.backend.remote import API, SHA256_HEADER
 from modelyard.backend.remote.transport import CHUNK_BYTES
 from modelyard.errors import TooLargeError, ValidationError
@@ -112,9 +112,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _after(server: ServerContext, workspace: str, call: str, result: Any) -> None:
-    """What the server does once a call succeeded: start the runs queued on its machine."""
+    """What the server does once a call succeeded: start the runs queued on its machine,
+    provision or stop the clusters it runs."""
     if call in ("update_run_status", "create_run") and isinstance(result, RunRecord):
         server.hub.run_status_changed(workspace, result.id, result.status)
+    elif call in ("create_compute", "update_compute") and isinstance(result, ComputeRecord):
+        server.hub.compute_changed(workspace, result)
 
 
 def _json_route(app: FastAPI, call: ContractCall, schemas: dict[str, Any]) -> None:

@@ -17,6 +17,13 @@ agent (``runner/agent.py``) is started, or woken, when a run is queued or a canc
 for, and again for every workspace with waiting runs when the server starts. Supervisors
 write to the workspace's backend directly, so a run goes on while the server restarts.
 
+Clusters (``AmlCompute``) of its workspaces run on the server's machine too
+(``provider="local"``, their state in ``<workspace folder>/compute/clusters/<name>``), or
+are attached by address: the server starts provisioning one when a client records it
+(``create_compute``, or ``update_compute`` to Creating after it failed), starts it again
+when a run is queued on it and its head is down, stops it in the background when a client
+records it Deleting (``AmlCompute.delete``), and at its own start does what was left to do.
+
 Example::
 
     hub = WorkspaceHub(settings, accounts)
@@ -28,13 +35,17 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 from sqlalchemy import make_url, text
 
+from modelyard.backend.base import every_item
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
@@ -42,6 +53,7 @@ from modelyard.backend.records import (
     QUEUED,
     RUN_STATES,
     TERMINAL_STATES,
+    ComputeRecord,
 )
 from modelyard.backend.workspace_folder import (
     WORKSPACE_FILE,
@@ -51,6 +63,8 @@ from modelyard.backend.workspace_folder import (
     read_workspace_file,
 )
 from modelyard.compute.local import ensure_agent, stop_agent
+from modelyard.compute.ray import targets
+from modelyard.compute.ray.provisioning import ProvisioningConfiguration
 from modelyard.errors import ConflictError
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
 from modelyard.server.accounts import AccountStore, WorkspaceEntry
@@ -60,6 +74,9 @@ from modelyard.store.files import FileStore
 from modelyard.store.private import make_private_folder
 
 logger = logging.getLogger("modelyard.server")
+# How long a cluster's deletion waits for its provisioning under way to end (the head up and
+# its admission started, which then stops the runs), before stopping it.
+PROVISION_WAIT_S = 120.0
 
 # Runs in these states hold the workspace: their supervisors write to it.
 ACTIVE_STATES = [state for state in RUN_STATES if state not in TERMINAL_STATES]
@@ -82,6 +99,11 @@ class WorkspaceHub:
         self._backends: dict[str, LocalBackend] = {}
         # Names being deleted by this process: no call opens (and so remakes) them meanwhile.
         self._deleting: set[str] = set()
+        # Clusters by (workspace id, compute name): provisioning processes started, and
+        # deletions under way.
+        self._clusters_lock = threading.Lock()
+        self._provisioning: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+        self._deleting_clusters: set[tuple[str, str]] = set()
         make_private_folder(settings.workspaces_dir)
 
     def folder(self, entry: WorkspaceEntry) -> Path:
@@ -182,9 +204,26 @@ class WorkspaceHub:
         logger.info("deleted workspace %r (%s)", name, entry.id)
 
     def _refuse_active_runs(self, entry: WorkspaceEntry) -> None:
+        """Refuse to delete a workspace whose runs go on, or whose clusters run: their
+        processes write to its folder, and a cluster's would be left running without it."""
         if not (self.folder(entry) / WORKSPACE_FILE).is_file():
             return  # never opened, or its deletion got past its files: no run can be there
-        active = self._open(entry, deleting=True).list_runs_in_states(ACTIVE_STATES)
+        backend = self._open(entry, deleting=True)
+        clusters = [
+            record.name
+            for record in every_item(
+                lambda limit, after: backend.list_computes(limit=limit, after=after)
+            )
+            if record.state != targets.DELETED_STATE
+        ]
+        if clusters:
+            raise ConflictError(
+                f"workspace {entry.name!r} has compute target"
+                f"{'s' if len(clusters) != 1 else ''} {', '.join(clusters)}; delete "
+                "them first (`modelyard compute delete NAME`, or ComputeTarget(ws, "
+                "NAME).delete()), then delete the workspace again"
+            )
+        active = backend.list_runs_in_states(ACTIVE_STATES)
         if active:
             named = ", ".join(f"{run.id} ({run.status})" for run in active[:_RUNS_NAMED])
             more = f" and {len(active) - _RUNS_NAMED} more" if len(active) > _RUNS_NAMED else ""
@@ -230,13 +269,25 @@ class WorkspaceHub:
             wake(folder)
             return
         properties = backend.get_run_details(run_id).properties
+        compute = properties.get(COMPUTE_PROPERTY)
         # Runs made by other means than a submit (no compute named) are not the agent's.
-        if properties.get(COMPUTE_PROPERTY) == LOCAL_COMPUTE:
+        if compute == LOCAL_COMPUTE:
             ensure_agent(folder, name)
+        elif compute:
+            # A cluster's admission polls the queue and notices cancels itself; a local
+            # cluster whose head stopped (a reboot) is started again.
+            record = backend.find_compute(compute)
+            if (
+                record is not None
+                and self._readable(record)
+                and targets.cluster_down(folder, record)
+            ):
+                self._provision(name, record)
 
     def resume(self) -> None:
         """Start the agents of workspaces whose local runs wait (at the server's start: a
-        run queued while the server was away, or whose agent went with the machine)."""
+        run queued while the server was away, or whose agent went with the machine), and
+        go on with their clusters (:meth:`_resume_clusters`)."""
         for entry in self.accounts.list_workspaces():
             try:
                 backend = self.backend(entry.name)
@@ -246,11 +297,156 @@ class WorkspaceHub:
                 if waiting:
                     assert backend.base_dir is not None
                     ensure_agent(backend.base_dir, entry.name)
+                self._resume_clusters(entry.name, backend)
             except Exception:  # one broken workspace must not keep the server from starting
                 logger.exception("cannot resume the runs of workspace %r", entry.name)
+
+    # -- clusters on the server's machine ------------------------------------------------
+
+    def compute_changed(self, name: str, record: ComputeRecord) -> None:
+        """A client recorded compute ``record`` of workspace ``name``: provision a cluster
+        that is Creating, stop one that is Deleting (in the background: the call returns)."""
+        if record.compute_type != targets.AML_COMPUTE:
+            return
+        if record.state == targets.CREATING_STATE:
+            if self._readable(record):
+                self._provision(name, record)
+            else:
+                self.backend(name).update_compute(
+                    record.name,
+                    state=targets.FAILED_STATE,
+                    errors=[
+                        {
+                            "code": "BadProvisioningConfiguration",
+                            "message": "its provisioning configuration is not one that "
+                            "AmlCompute.provisioning_configuration(...) makes",
+                        }
+                    ],
+                )
+        elif record.state == targets.DELETING_STATE:
+            self._delete(name, record)
+
+    @staticmethod
+    def _readable(record: ComputeRecord) -> bool:
+        """Whether the record's provisioning configuration is one the SDK wrote (a record
+        made through the routes by other means may hold anything)."""
+        try:
+            ProvisioningConfiguration.from_dict(record.provisioning).vm()
+        except Exception:
+            return False
+        return True
+
+    def _resume_clusters(self, name: str, backend: LocalBackend) -> None:
+        """At the server's start: provision the clusters still Creating, start again the
+        local ones that came up once and whose head is down, finish the deletions."""
+        assert backend.base_dir is not None
+        computes = every_item(lambda limit, after: backend.list_computes(limit=limit, after=after))
+        for record in computes:
+            if record.compute_type != targets.AML_COMPUTE or not self._readable(record):
+                continue
+            if record.state == targets.CREATING_STATE or targets.cluster_down(
+                backend.base_dir, record
+            ):
+                self._provision(name, record)
+            elif record.state in (targets.DELETING_STATE, targets.DELETED_STATE):
+                self._delete(name, record)
+
+    def _provision(self, name: str, record: ComputeRecord) -> None:
+        """Start the provisioning of cluster ``record`` of workspace ``name`` on this
+        machine, unless one this server started still runs."""
+        backend = self.backend(name)
+        folder = backend.base_dir
+        assert folder is not None
+        config = ProvisioningConfiguration.from_dict(record.provisioning)
+        if config.address is not None and not self._nodes_reach(name, folder):
+            backend.update_compute(
+                record.name,
+                state=targets.FAILED_STATE,
+                errors=[
+                    {
+                        "code": "WorkspaceNotReachable",
+                        "message": (
+                            f"compute target {record.name!r} is attached at {config.address}: "
+                            "its nodes cannot reach this server's workspace, which lives in "
+                            "a folder of the server's machine; start the server with "
+                            "--database-url and --storage-url to use clusters on other "
+                            "machines"
+                        ),
+                    }
+                ],
+            )
+            return
+        key = (backend.workspace_id, record.name)
+        with self._clusters_lock:
+            running = self._provisioning.get(key)
+            if (running is not None and running.poll() is None) or key in self._deleting_clusters:
+                return
+            process = targets.start_provisioning(folder, name, record.name, config)
+            self._provisioning[key] = process
+        # Reaped when it ends, so that it leaves no zombie behind.
+        threading.Thread(target=process.wait, name=f"provision-{record.name}", daemon=True).start()
+
+    def _nodes_reach(self, name: str, folder: Path) -> bool:
+        """Whether nodes on other machines reach the workspace: its metadata in PostgreSQL
+        and its files in an object store, not in its folder."""
+        info = read_workspace_file(folder, name)
+        database = info.database_url or ""
+        return database.startswith("postgresql") and info.storage_url is not None
+
+    def _delete(self, name: str, record: ComputeRecord) -> None:
+        backend = self.backend(name)
+        key = (backend.workspace_id, record.name)
+        with self._clusters_lock:
+            if key in self._deleting_clusters:
+                return
+            self._deleting_clusters.add(key)
+            provisioning = self._provisioning.pop(key, None)
+        threading.Thread(
+            target=self._stop_cluster,
+            args=(backend, key, provisioning),
+            name=f"delete-{record.name}",
+            daemon=True,
+        ).start()
+
+    def _stop_cluster(
+        self,
+        backend: LocalBackend,
+        key: tuple[str, str],
+        provisioning: subprocess.Popen[bytes] | None,
+    ) -> None:
+        """Let the provisioning under way end, then stop the cluster (as
+        ``AmlCompute.delete`` does on an embedded workspace's machine), and forget it."""
+        try:
+            if provisioning is not None:
+                # Let it end: stopped halfway, it could leave an admission no one tells to stop.
+                try:
+                    provisioning.wait(timeout=PROVISION_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    _stop_session(provisioning)
+            assert backend.base_dir is not None
+            targets.stop_deleted_cluster(backend.base_dir, backend, key[1])
+        except Exception:
+            logger.exception("cannot delete compute target %r", key[1])
+        finally:
+            with self._clusters_lock:
+                self._deleting_clusters.discard(key)
 
     def close(self) -> None:
         with self._lock:
             backends, self._backends = list(self._backends.values()), {}
         for backend in backends:
             backend.db.engine.dispose()
+
+
+def _stop_session(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process``, the leader of a session of its own, with what else is in its group."""
+    for signum, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue

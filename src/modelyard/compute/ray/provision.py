@@ -10,7 +10,8 @@ follows the state. It
 - for an attached cluster (``address=``): connects to it;
 - starts the compute target's admission actor on the head (``admission.py``), which from then
   on admits the target's runs;
-- records the state Succeeded with the cluster's address, or Failed with what went wrong.
+- records the state Succeeded with the cluster's address, or Failed with what went wrong
+  (neither when the compute target was asked to be deleted meanwhile).
 
 Its output goes to ``provision.log`` in the cluster's folder
 (``<workspace>/compute/clusters/<name>``).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import ray
 
+from modelyard.backend.base import Backend
 from modelyard.backend.workspace_folder import open_backend, read_workspace_file
 from modelyard.compute.ray.actor_names import NAMESPACE
 from modelyard.compute.ray.admission import start_admission
@@ -38,7 +40,14 @@ from modelyard.compute.ray.cluster import (
     stop_local_cluster,
 )
 from modelyard.compute.ray.provisioning import ProvisioningConfiguration, local_autoscaler_config
-from modelyard.compute.ray.targets import FAILED_STATE, SUCCEEDED_STATE, bundle_for, cluster_folder
+from modelyard.compute.ray.targets import (
+    DELETED_STATE,
+    DELETING_STATE,
+    FAILED_STATE,
+    SUCCEEDED_STATE,
+    bundle_for,
+    cluster_folder,
+)
 
 
 def provision(location: Path, workspace_name: str, name: str) -> None:
@@ -72,18 +81,31 @@ def provision(location: Path, workspace_name: str, name: str) -> None:
             warm_hosts=config.min_nodes,
         )
         ray.shutdown()
+        if _being_deleted(backend, name):
+            print(f"{name!r} is up, and being deleted: its admission stops it", flush=True)
+            return
         backend.update_compute(name, state=SUCCEEDED_STATE, address=address, errors=[])
         print(f"{name!r} is up at {address}", flush=True)
     except Exception as error:
         traceback.print_exc()
         if started is not None:  # a cluster without its admission would only sit there
             stop_local_cluster(started)
+        if _being_deleted(backend, name):
+            raise SystemExit(1) from None
         backend.update_compute(
             name,
             state=FAILED_STATE,
             errors=[{"code": "ProvisioningFailed", "message": str(error)}],
         )
         raise SystemExit(1) from None
+
+
+def _being_deleted(backend: Backend, name: str) -> bool:
+    """Whether the compute target was asked to be deleted while it came up: its state is
+    then the deletion's (the admission, which sees Deleting, records Deleted), not this
+    process's outcome."""
+    record = backend.find_compute(name)
+    return record is None or record.state in (DELETING_STATE, DELETED_STATE)
 
 
 if __name__ == "__main__":

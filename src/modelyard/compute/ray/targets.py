@@ -8,6 +8,10 @@ cluster's admission) and deletes the cluster (:func:`delete_cluster`). It never 
 only processes started for the cluster talk to it (Ray reads its token settings once, at
 import).
 
+A server's workspace has its clusters on the server's machine: the server provisions,
+restarts and stops them with these same functions (``server/workspaces.py``), and its
+clients only record and read (a :class:`RayCompute` without a location).
+
 Example::
 
     start_provisioning(ws.folder, ws.name, "gpucluster", config)
@@ -76,8 +80,9 @@ def bundle_for(config: ProvisioningConfiguration) -> dict[str, float]:
 
 def start_provisioning(
     location: Path, workspace_name: str, name: str, config: ProvisioningConfiguration
-) -> None:
-    """Bring the cluster up in a process of its own (``provision.py``); returns at once.
+) -> subprocess.Popen[bytes]:
+    """Bring the cluster up in a process of its own (``provision.py``, the leader of a
+    session of its own); returns it at once.
 
     Ray reads its authentication mode once, when it is imported, so the process gets the
     cluster's token in its environment from the start: the local cluster's own token file
@@ -91,7 +96,7 @@ def start_provisioning(
     else:
         environment.update({key: os.environ[key] for key in RAY_AUTH_NAMES if key in os.environ})
     with open(folder / PROVISION_LOG, "ab") as log:
-        subprocess.Popen(
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -134,6 +139,23 @@ class NodeCounts:
         return cls(**known)
 
 
+def cluster_down(location: Path, record: ComputeRecord) -> bool:
+    """Whether ``record`` is a local cluster that came up once and whose head no longer runs
+    (the machine restarted): a queued run needs it started again."""
+    config = ProvisioningConfiguration.from_dict(record.provisioning)
+    if record.state != SUCCEEDED_STATE or config.address is not None:
+        return False
+    state = _local_state(location, record.name, config)
+    return state is None or not cluster_running(state)
+
+
+def _local_state(
+    location: Path, name: str, config: ProvisioningConfiguration
+) -> ClusterState | None:
+    """The local cluster's head as started from ``location`` (None: none, or attached)."""
+    return ClusterState.load(cluster_folder(location, name)) if config.address is None else None
+
+
 def delete_cluster(location: Path, backend: Backend, record: ComputeRecord) -> None:
     """Stop what runs on the cluster and, for ``provider="local"``, every process of it; then
     forget it. Its active runs end Failed ("the compute target was deleted").
@@ -143,16 +165,45 @@ def delete_cluster(location: Path, backend: Backend, record: ComputeRecord) -> N
     cluster's processes are stopped, all of them.
     """
     config = ProvisioningConfiguration.from_dict(record.provisioning)
-    folder = cluster_folder(location, record.name)
-    state = ClusterState.load(folder) if config.address is None else None
+    state = _local_state(location, record.name, config)
     running = state is not None and cluster_running(state)
     if record.state == SUCCEEDED_STATE and (running or config.address is not None):
         backend.update_compute(record.name, state=DELETING_STATE)
-        deadline = time.monotonic() + DELETE_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if backend.get_compute(record.name).state == DELETED_STATE:
-                break
-            time.sleep(0.2)
+        _wait_until_deleted(backend, record.name)
+    _stop_and_forget(location, backend, record)
+
+
+def stop_deleted_cluster(location: Path, backend: Backend, name: str) -> None:
+    """What :func:`delete_cluster` does once the state Deleting is recorded (a server's
+    client asked for it): wait for the admission to stop the runs, when it may be there (the
+    cluster came up once, and runs or is attached), then stop the cluster and forget it."""
+    record = backend.find_compute(name)
+    if record is None:
+        return
+    if record.state not in (DELETING_STATE, DELETED_STATE):
+        # A provisioning that ended as the deletion was asked recorded its outcome over it.
+        record = backend.update_compute(name, state=DELETING_STATE)
+    config = ProvisioningConfiguration.from_dict(record.provisioning)
+    state = _local_state(location, name, config)
+    running = state is not None and cluster_running(state)
+    if record.address is not None and (running or config.address is not None):
+        _wait_until_deleted(backend, name)
+    _stop_and_forget(location, backend, record)
+
+
+def _wait_until_deleted(backend: Backend, name: str) -> None:
+    deadline = time.monotonic() + DELETE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if backend.get_compute(name).state == DELETED_STATE:
+            break
+        time.sleep(0.2)
+
+
+def _stop_and_forget(location: Path, backend: Backend, record: ComputeRecord) -> None:
+    folder = cluster_folder(location, record.name)
+    state = _local_state(
+        location, record.name, ProvisioningConfiguration.from_dict(record.provisioning)
+    )
     if state is not None:
         stop_local_cluster(state)
         # What the runs started lives in sessions of its own: stop what is left of it.
@@ -169,10 +220,11 @@ def _stop_recorded(processes_file: Path) -> None:
 
 
 class RayCompute(Compute):
-    """The client side of a cluster compute target."""
+    """The client side of a cluster compute target; ``location`` None: a server's
+    workspace, whose server starts and wakes the cluster (``server/workspaces.py``)."""
 
     def __init__(
-        self, location: Path, workspace_name: str, record: ComputeRecord, embedded: bool
+        self, location: Path | None, workspace_name: str, record: ComputeRecord, embedded: bool
     ) -> None:
         self.location = location
         self.workspace_name = workspace_name
@@ -210,10 +262,7 @@ class RayCompute(Compute):
     def queued(self) -> None:
         """The admission actor polls the queue; a local cluster whose head stopped (a
         reboot) is started again."""
-        if self.config.address is not None or self.record.state != SUCCEEDED_STATE:
-            return
-        state = ClusterState.load(cluster_folder(self.location, self.name))
-        if state is None or not cluster_running(state):
+        if self.location is not None and cluster_down(self.location, self.record):
             start_provisioning(self.location, self.workspace_name, self.name, self.config)
 
     def cancel_requested(self) -> None:
