@@ -8,7 +8,7 @@ Example::
     check_run_limits(max_total_runs=8, max_concurrent_runs=4)          # (8, 4)
     check_run_limits(max_total_runs=4, max_concurrent_runs=8)
     # ValidationError: max_concurrent_runs: 8 is more than max_total_runs (4) ...
-    check_policy(RandomParameterSampling(space), "bandit")
+    check_policy("bandit")
     # ValidationError: policy: expected BanditPolicy, MedianStoppingPolicy, ...
 """
 
@@ -58,12 +58,11 @@ def check_sampling(sampling: Any) -> HyperParameterSampling:
     return sampling
 
 
-def check_policy(sampling: HyperParameterSampling, policy: Any) -> EarlyTerminationPolicy:
-    """The policy to use with ``sampling`` (None: NoTerminationPolicy, as in v1).
-
-    Unlike v1, Bayesian sampling takes a policy too: a stopped child is told to the study
-    as pruned (with its last value), which Optuna's TPE learns from, so poor regions cost
-    fewer epochs."""
+def check_policy(policy: Any) -> EarlyTerminationPolicy:
+    """The policy a tuning run uses (None: NoTerminationPolicy, as in v1), whatever its
+    sampling. Unlike v1, Bayesian sampling takes a policy too: a stopped child is told to
+    the study as pruned (with its last value), which Optuna's TPE learns from, so poor
+    regions cost fewer epochs."""
     if policy is None:
         return NoTerminationPolicy()
     if not isinstance(policy, EarlyTerminationPolicy):

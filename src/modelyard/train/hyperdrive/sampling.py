@@ -291,7 +291,8 @@ class BayesianParameterSampling(HyperParameterSampling):
     q)`` an integer distribution over the steps ``round(min / q)`` to ``round(max / q)``, times
     ``q`` (v1's rounding, where Optuna's own step starts at ``min``). The sampler is Optuna's
     TPE; ``properties={"rngSeed": N}`` seeds it (modelyard's: v1 documents no property here).
-    As in v1, no early-termination policy goes with it (:func:`.config_checks.check_policy`).
+    Unlike v1, an early-termination policy may go with it: a child it stops is told to the
+    study as pruned (:func:`.config_checks.check_policy`).
 
     :meth:`study` gives the driver's ask/tell interface, made again from the finished children
     when a driver restarts. It needs Optuna: ``pip install 'modelyard[tune]'``.
