@@ -32,7 +32,9 @@ HOST = "127.0.0.1"
 KEY = "testing-key"
 SECRET = "testing-secret"
 REGION = "us-east-1"
-_START_SECONDS = 30
+# Only a failure waits this long: moto imports in a few seconds, but a test run on 2 busy
+# cores (TensorFlow and Ray clusters beside it) once took over 30 s to bring it up.
+_START_SECONDS = 120
 
 
 def _free_port() -> int:

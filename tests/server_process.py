@@ -36,7 +36,8 @@ import httpx
 from modelyard.server.accounts import AccountStore
 from modelyard.server.settings import ServerSettings
 
-START_TIMEOUT_S = 60.0
+# Only a failure waits this long (a loaded 2-core test machine once took over 60 s).
+START_TIMEOUT_S = 180.0
 _RUNNING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
 
 

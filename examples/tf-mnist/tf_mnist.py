@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# TensorFlow's C++ start-up notices (CPU instructions, oneDNN) are INFO lines: hidden unless
-# the user asks for them (TF_CPP_MIN_LOG_LEVEL=0). It must be set before TensorFlow loads.
+# TensorFlow's C++ start-up notices (CPU instructions) are INFO lines: hidden unless the user
+# asks for them (TF_CPP_MIN_LOG_LEVEL=0). It must be set before TensorFlow loads. (TensorFlow
+# 2.21 prints its oneDNN notice whatever this says: it logs it before reading it.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np

@@ -294,11 +294,15 @@ def test_script_trains_logs_and_saves_a_model_that_loads(sample: Path, tmp_path:
     )
     assert final is not None, done.stdout[-3000:]
     assert float(final.group(1)) > 0.8 and final.group(2) == "2,000"  # the sample's t10k files
-    # Quiet: TensorFlow's C++ INFO lines (CPU instructions, oneDNN) are not printed by default.
-    assert not re.search(r"cpu_feature_guard|oneDNN", done.stdout + done.stderr), done.stderr
+    # Quiet: TensorFlow's C++ INFO lines (CPU instructions) are not printed by default. Its
+    # oneDNN notice is the exception: TensorFlow 2.21 logs it as its libraries load, before
+    # it reads TF_CPP_MIN_LOG_LEVEL, whatever that is set to (3 included).
+    assert "cpu_feature_guard" not in done.stdout + done.stderr, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert all("oneDNN" in line or "absl::InitializeLog" in line for line in said), said
     if [line.split()[0] for line in installed_tensorflow()] == ["tensorflow-cpu"]:
         # The CPU build has no CUDA to look for: no cuInit error, no CUDA stub lines.
-        assert not re.search(r"cuInit|cudart_stub|absl::InitializeLog", done.stderr), done.stderr
+        assert not re.search(r"cuInit|cudart_stub|cuda", done.stderr), done.stderr
     # Outside a modelyard run, Run.get_context() prints each call as v1's offline run did.
     assert done.stdout.count("metric training_acc") == 2
     assert done.stdout.count("metric validation_acc") == 2
