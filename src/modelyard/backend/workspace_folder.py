@@ -60,6 +60,13 @@ class WorkspaceFile(BaseModel):
     location: str | None = None
     v1_arguments: dict[str, Any] | None = None
 
+    @property
+    def reachable_without_folder(self) -> bool:
+        """Whether a machine without the workspace's folder reaches it (a cluster's node on
+        another machine): its metadata in a database server and its files in an object
+        store."""
+        return self.database_url is not None and self.storage_url is not None
+
 
 def read_json_file(path: Path, schema: type[_File], what: str, fix: str) -> _File:
     """``path`` parsed as ``schema``; any way it can be unreadable is a ConfigError that names

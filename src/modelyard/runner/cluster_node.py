@@ -40,7 +40,7 @@ def open_node_backend(location: Path, info: WorkspaceFile, node_dir: Path) -> Ba
         here = None
     if here is not None and here.id == info.id:
         return open_backend(location, here)
-    if info.database_url is None or info.storage_url is None:
+    if not info.reachable_without_folder:
         raise ConfigError(
             f"this node cannot reach workspace {info.name!r}: its folder {location} is not "
             "on this node, and an embedded workspace lives in its folder; run clusters on "

@@ -35,9 +35,7 @@ Example::
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -67,6 +65,7 @@ from modelyard.compute.ray import targets
 from modelyard.compute.ray.provisioning import ProvisioningConfiguration
 from modelyard.errors import ConflictError
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
+from modelyard.runner.processes import stop_process_group
 from modelyard.server.accounts import AccountStore, WorkspaceEntry
 from modelyard.server.settings import ServerSettings
 from modelyard.store.database import Database
@@ -358,7 +357,10 @@ class WorkspaceHub:
         folder = backend.base_dir
         assert folder is not None
         config = ProvisioningConfiguration.from_dict(record.provisioning)
-        if config.address is not None and not self._nodes_reach(name, folder):
+        # An attached cluster's nodes are on other machines: they need the workspace's
+        # database and object store (a server on --database-url and --storage-url).
+        info = read_workspace_file(folder, name)
+        if config.address is not None and not info.reachable_without_folder:
             backend.update_compute(
                 record.name,
                 state=targets.FAILED_STATE,
@@ -385,13 +387,6 @@ class WorkspaceHub:
             self._provisioning[key] = process
         # Reaped when it ends, so that it leaves no zombie behind.
         threading.Thread(target=process.wait, name=f"provision-{record.name}", daemon=True).start()
-
-    def _nodes_reach(self, name: str, folder: Path) -> bool:
-        """Whether nodes on other machines reach the workspace: its metadata in PostgreSQL
-        and its files in an object store, not in its folder."""
-        info = read_workspace_file(folder, name)
-        database = info.database_url or ""
-        return database.startswith("postgresql") and info.storage_url is not None
 
     def _delete(self, name: str, record: ComputeRecord) -> None:
         backend = self.backend(name)
@@ -422,7 +417,7 @@ class WorkspaceHub:
                 try:
                     provisioning.wait(timeout=PROVISION_WAIT_S)
                 except subprocess.TimeoutExpired:
-                    _stop_session(provisioning)
+                    stop_process_group(provisioning.pid, grace=5.0, reap=provisioning.poll)
             assert backend.base_dir is not None
             targets.stop_deleted_cluster(backend.base_dir, backend, key[1])
         except Exception:
@@ -436,17 +431,3 @@ class WorkspaceHub:
             backends, self._backends = list(self._backends.values()), {}
         for backend in backends:
             backend.db.engine.dispose()
-
-
-def _stop_session(process: subprocess.Popen[bytes]) -> None:
-    """Stop ``process``, the leader of a session of its own, with what else is in its group."""
-    for signum, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
