@@ -28,6 +28,7 @@ from modelyard.cli import (
     datastore,
     env,
     experiment,
+    hyperdrive,
     migrate,
     model,
     run,
@@ -141,7 +142,7 @@ def cli(ctx: click.Context, config_path: str | None, json_output: bool) -> None:
     ctx.obj = CliState(config_path=config_path, json_output=json_output)
 
 
-for _noun in (workspace, experiment, run, datastore, model, env, compute, admin):
+for _noun in (workspace, experiment, run, hyperdrive, datastore, model, env, compute, admin):
     cli.add_command(_noun.group)
 cli.add_command(migrate.command)
 for _command in server.COMMANDS:

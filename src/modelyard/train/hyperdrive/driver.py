@@ -275,9 +275,9 @@ class Driver:
                 continue  # not one the driver made (a script's own child run, say)
             properties = self.backend.get_run_details(record.id).properties
             configuration = json.loads(properties.get(HYPERPARAMETERS_PROPERTY, "{}"))
-            self.children[record.id] = Child(
-                record.id, index, configuration, record.status, record.error
-            )
+            child = Child(record.id, index, configuration, record.status, record.error)
+            child.values = self._new_values(child)
+            self.children[record.id] = child
             if record.status == NOT_STARTED:
                 self.say(f"{record.id}: stored but not queued by the last driver; queuing it")
                 self.queue(index, configuration, properties.get(RESUMED_FROM_PROPERTY))
