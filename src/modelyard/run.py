@@ -39,6 +39,7 @@ from modelyard.backend.records import (
     CANCELED,
     COMPLETED,
     FAILED,
+    HYPERDRIVE_RUN_TYPE,
     IMAGE,
     LIST,
     ROW,
@@ -675,11 +676,12 @@ class Run(RunFiles):
 
     def cancel(self) -> None:
         """Cancel the run. A submitted run goes through CancelRequested: its supervisor stops
-        its processes (SIGTERM, then SIGKILL after a grace period) and marks it Canceled."""
+        its processes (SIGTERM, then SIGKILL after a grace period) and marks it Canceled (a
+        tuning run's driver cancels its children first)."""
         status = self.get_status()
         if status in TERMINAL_STATES:
             return
-        if self.type != SCRIPT:
+        if self.type not in (SCRIPT, HYPERDRIVE_RUN_TYPE):
             self._end(CANCELED)
             return
         self._record = self._backend.update_run_status(self.id, CANCEL_REQUESTED)

@@ -33,6 +33,12 @@ from modelyard.compute_target import ComputeTargetException  # noqa: E402
 from modelyard.distributed import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration  # noqa: E402
 from modelyard.errors import RunFailedError  # noqa: E402
 from modelyard.train import Estimator, PyTorch, TensorFlow  # noqa: E402
+from modelyard.train.hyperdrive import (  # noqa: E402
+    GridParameterSampling,
+    HyperDriveConfig,
+    PrimaryMetricGoal,
+    choice,
+)
 from tests.helpers import wait_for  # noqa: E402
 from tests.s3 import S3Server  # noqa: E402
 
@@ -40,6 +46,7 @@ pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
 SCRIPTS = Path(__file__).parent / "scripts"
 DISTRIBUTED = Path(__file__).parent.parent / "runner" / "distributed_scripts"
+TUNING = Path(__file__).parent.parent / "hyperdrive" / "scripts"
 NAME = "cpucluster"
 
 
@@ -149,6 +156,30 @@ def test_a_run_on_the_cluster_streams_its_output_and_completes(
     assert read(run, "outputs/ray_variables.txt") == ""  # no Ray setting, no token
     # It waited in Provisioning for its node, which the admission asked Ray for.
     assert "waiting for 1 node(s)" in read(run, "system_logs/admission.txt")
+
+
+def test_a_tuning_run_runs_its_children_on_the_cluster(
+    cluster: tuple[Workspace, AmlCompute],
+) -> None:
+    ws, target = cluster
+    config = HyperDriveConfig(
+        run_config=Estimator(str(TUNING), "objective.py", compute_target=target),
+        hyperparameter_sampling=GridParameterSampling({"--x": choice(0, 1), "--y": choice(-2)}),
+        primary_metric_name="score",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_concurrent_runs=2,
+    )
+    hd_run = Experiment(ws, "tune-on-cluster").submit(config)
+    hd_run.wait_for_completion()
+    children = list(hd_run.get_children())
+    assert len(children) == 2
+    for child in children:
+        completed(child)
+        # Each child ran on a node of the cluster, placed there by its admission.
+        assert child.get_details()["target"] == NAME
+        assert "waiting for 1 node(s)" in read(child, "system_logs/admission.txt")
+    best = hd_run.get_best_run_by_primary_metric()
+    assert best is not None and best.hyperparameters == {"--x": 1, "--y": -2}
 
 
 def test_a_run_asking_for_more_nodes_than_max_nodes_is_refused_at_submit(

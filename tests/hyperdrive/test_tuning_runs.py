@@ -140,8 +140,9 @@ def test_random_sampling_runs_eight_children_four_at_a_time(
     experiment: Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MODELYARD_LOCAL_MAX_RUNS", "4")
+    # Not in alphabetical order: the driver draws in the space's order, as the user's sampler.
     sampling = RandomParameterSampling(
-        {"--x": uniform(-3, 3), "--y": uniform(-3, 3)}, properties={"rngSeed": 11}
+        {"--y": uniform(-3, 3), "--x": uniform(-3, 3)}, properties={"rngSeed": 11}
     )
     hd_run = experiment.submit(
         tune(sampling, objective(epochs=3, sleep=0.3), max_total_runs=8, max_concurrent_runs=4)

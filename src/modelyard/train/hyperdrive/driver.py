@@ -148,6 +148,9 @@ class Driver:
         self.log_offset = 0
         self.children: dict[str, Child] = {}
         self.next_heartbeat = 0.0
+        # Random and grid sampling: the configurations drawn so far, and the draws made.
+        self.drawn: list[Configuration] = []
+        self.draws = 0
 
     # -- the log ---------------------------------------------------------------------
 
@@ -207,17 +210,16 @@ class Driver:
                 )
             return 1
 
-    def heartbeat(self) -> str:
-        """Renew the lease when it is time; the run's status (None: not read now)."""
+    def heartbeat(self) -> None:
+        """Renew the lease when it is time (the run's status is read at every poll)."""
         now = time.monotonic()
         if now < self.next_heartbeat:
-            return ""
+            return
         try:
-            status = self.backend.renew_lease(self.run_id, self.holder, LEASE_SECONDS)
+            self.backend.renew_lease(self.run_id, self.holder, LEASE_SECONDS)
         except ConflictError as taken:
             raise _Stop(f"the run's lease is not this driver's: {taken}") from None
         self.next_heartbeat = now + HEARTBEAT_INTERVAL_S
-        return status
 
     def note_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.append(signal.Signals(signum).name)
@@ -232,7 +234,10 @@ class Driver:
             self.heartbeat()
             record = self.backend.get_run(self.run_id)
             if record.status in TERMINAL_STATES:
+                # Ended by someone else (run.complete() on it, say): its children with it.
                 self.say(f"the run ended ({record.status}) without its driver")
+                self.refresh()
+                self.cancel_children(f"the tuning run {self.run_id} ended ({record.status})")
                 return True
             self.refresh()
             if record.status == CANCEL_REQUESTED:
@@ -531,26 +536,26 @@ class Driver:
 
     def _drawn(self, count: int) -> Configuration | None:
         """The ``count``-th configuration of random or grid sampling (0 first), skipping
-        those the runs resumed from tried; None when there is none."""
+        those the runs resumed from tried; None when there is none. Drawn once each, in
+        order, and kept: a restarted driver draws them again the same way."""
         assert isinstance(self.sampling, RandomParameterSampling | GridParameterSampling)
         tried = [observation.configuration for observation in self.earlier]
-        found = -1
-        draw = 0
         repeated = 0
-        while True:
-            if isinstance(self.sampling, GridParameterSampling) and draw >= self.sampling.count:
+        while len(self.drawn) <= count:
+            if isinstance(self.sampling, GridParameterSampling) and (
+                self.draws >= self.sampling.count
+            ):
                 return None
-            configuration = self.sampling.configuration(draw)
-            draw += 1
+            configuration = self.sampling.configuration(self.draws)
+            self.draws += 1
             if configuration in tried:
                 repeated += 1
                 if repeated >= MAX_REPEATED_DRAWS:
                     return None
                 continue
             repeated = 0
-            found += 1
-            if found == count:
-                return configuration
+            self.drawn.append(configuration)
+        return self.drawn[count]
 
     def queue(self, index: int, configuration: Configuration, resumed_from: str | None) -> None:
         child_id = TuningPlan.child_id(self.run_id, index)

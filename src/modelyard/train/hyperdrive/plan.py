@@ -59,7 +59,9 @@ class TuningPlan:
     resume_child_runs: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+        # Keys in their order: a sampler draws its parameters in the space's order, and the
+        # children get their arguments in it.
+        return json.dumps(asdict(self), indent=2).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> TuningPlan:
