@@ -154,13 +154,23 @@ def test_random_sampling_runs_eight_children_four_at_a_time(
     assert 2 <= at_once(children) <= 4
 
 
-def test_bayesian_sampling_tunes_with_optuna(experiment: Experiment) -> None:
+def test_bayesian_sampling_tunes_with_optuna(
+    experiment: Experiment, capsys: pytest.CaptureFixture[str]
+) -> None:
     sampling = BayesianParameterSampling(
         {"--x": uniform(-3, 3), "--y": uniform(-3, 3)}, properties={"rngSeed": 5}
     )
     hd_run = experiment.submit(tune(sampling, max_total_runs=6, max_concurrent_runs=2))
-    details = hd_run.wait_for_completion()
+    details = hd_run.wait_for_completion(show_output=True)
     assert details["status"] == "Completed"
+    # Not at a terminal: what the driver does, line by line, then the table of the children.
+    printed = capsys.readouterr().out
+    assert f"RunId: {hd_run.id}" in printed and "BayesianOptimization sampling" in printed
+    assert printed.count(": queued with --x ") == 6 and "completed: best child" in printed
+    table = printed[printed.index(f"{hd_run.id}: Completed; 6 children made, 6 ended") :]
+    assert "best score" in table
+    rows = [line for line in table.splitlines()[1:] if "Completed" in line]
+    assert len(rows) == 6  # one per child, under the head line
     children = list(hd_run.get_children())
     assert len(children) == 6
     for child in children:
