@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from modelyard.cli.main import cli
+from modelyard.cli.server import server_command
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -73,3 +74,10 @@ def test_every_python_block_of_the_readme_tour_is_taken_from_the_tour() -> None:
     tour = README.split("\n## A short tour\n", 1)[1].split("\n## ", 1)[0]
     blocks = tour.count("```python\n")
     assert blocks > 0 and len(SNIPPET.findall(tour)) == blocks
+
+
+def test_every_option_of_modelyard_server_is_in_the_server_docs() -> None:
+    docs = (ROOT / "docs" / "server.md").read_text()
+    options = [name for param in server_command.params for name in param.opts]
+    assert "--public-url" in options
+    assert [name for name in options if name.startswith("--") and name not in docs] == []

@@ -10,6 +10,7 @@ none is refused what it allows.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from starlette.routing import Route
 from modelyard.backend.contract_calls import contract_calls
 from modelyard.backend.records import COMPLETED, QUEUED, RUNNING
 from modelyard.backend.remote.backend import RemoteBackend
-from modelyard.errors import NotFoundError, PermissionDeniedError
+from modelyard.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.server import authz
 from modelyard.server.app import create_app
 from modelyard.server.settings import ServerSettings
@@ -79,9 +81,12 @@ def callers(http_server: ServerProcess) -> Iterator[Callers]:
     workspace = server.new_workspace(**{str(users[role]): role for role in authz.ROLES})
     # The run stays Queued: it keeps the owner's DELETE of the workspace from deleting it
     # (409, past authorization), so every caller after finds it there.
-    run = RemoteBackend(server.url, workspace, server.admin_token).create_run(
-        "authz_run", "e", run_type="script", status=QUEUED
-    )
+    admin = RemoteBackend(server.url, workspace, server.admin_token)
+    run = admin.create_run("authz_run", "e", run_type="script", status=QUEUED)
+    # Given the default datastore, as a submit records it: the run's token reaches it.
+    given = {"data_reference_name": "data", "datastore_name": "workspaceblobstore"}
+    job = JobSpec(script="train.py", inputs=[given]).to_json().encode()
+    admin.upload_run_file(run.id, JOB_FILE, io.BytesIO(job))
     accounts = server.accounts()
     try:
         _record, tokens["run"] = accounts.create_run_token(workspace, run.id)
@@ -201,9 +206,10 @@ def test_a_run_token_acts_no_more_once_its_run_has_ended(http_server: ServerProc
     own = RemoteBackend(http_server.url, workspace, token)
     own.set_run_tags(run.id, {"step": "running"})
     admin.update_run_status(run.id, COMPLETED)
-    with pytest.raises(PermissionDeniedError, match="has ended"):
+    # The end came through the server: the token was revoked with it.
+    with pytest.raises(AuthenticationError, match="does not know the token"):
         own.set_run_tags(run.id, {"step": "after the end"})
-    with pytest.raises(PermissionDeniedError, match="has ended"):
+    with pytest.raises(AuthenticationError):
         own.get_run(run.id)
     assert admin.get_run_details(run.id).tags == {"step": "running"}
 

@@ -12,6 +12,8 @@ side.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import time
 import uuid
@@ -25,20 +27,24 @@ ray = pytest.importorskip("ray", reason="compute clusters need the cluster extra
 
 from modelyard import Experiment, Run, Workspace  # noqa: E402
 from modelyard.backend.records import COMPLETED  # noqa: E402
+from modelyard.backend.remote.backend import RemoteBackend  # noqa: E402
 from modelyard.compute import AmlCompute, ComputeTarget  # noqa: E402
 from modelyard.compute.ray.cluster import (  # noqa: E402
     ClusterState,
     session_processes,
     stop_local_cluster,
 )
+from modelyard.compute.ray.run_access import access_file  # noqa: E402
 from modelyard.compute.ray.targets import DELETE_TIMEOUT_S, cluster_folder  # noqa: E402
 from modelyard.compute_target import ComputeTargetException  # noqa: E402
 from modelyard.errors import (  # noqa: E402
+    AuthenticationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     RunFailedError,
 )
+from modelyard.server.account_records import TokenRecord  # noqa: E402
 from modelyard.train import Estimator  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
@@ -235,6 +241,69 @@ def test_a_compute_recorded_through_the_routes_with_a_bad_configuration_fails(
     assert record.state == "Failed"
     assert "provisioning configuration" in record.errors[0]["message"]
     backend.delete_compute("odd")
+
+
+def test_a_run_on_the_cluster_reports_through_the_server_with_its_own_token(
+    team: Team, server: ServerProcess, tmp_path: Path
+) -> None:
+    """The node's supervisor gets the server's URL and a token of the run's, never the
+    workspace's file; the token reaches what the run's script may, and ends with the run."""
+    release = tmp_path / "release"
+    run = Experiment(team.contributor, "token").submit(
+        Estimator(str(SCRIPTS), "hold.py", arguments=[str(release)], compute_target=NAME)
+    )
+    access_path = access_file(team.folder, NAME, run.id)
+    wait_for(access_path.exists, timeout=30)
+    assert access_path.stat().st_mode & 0o777 == 0o600
+    access = json.loads(access_path.read_text())
+    assert access.keys() == {"server", "workspace", "token"}
+    assert (access["server"], access["workspace"]) == (server.url, team.name)
+    wait_for(lambda: "holding" in read_or_empty(run, "user_logs/std_log.txt"), timeout=240)
+    # The node's supervisor has used it: nothing else has it yet.
+    [used] = [t for t in run_tokens(server) if t.run_id == run.id]
+    assert used.last_used_at is not None
+
+    own = RemoteBackend(server.url, team.name, access["token"])
+    other = team.contributor._backend.create_run(
+        "someone_elses", "token", run_type="script", status="Running"
+    )
+    with pytest.raises(PermissionDeniedError):
+        own.get_run(other.id)
+    with pytest.raises(PermissionDeniedError):
+        own.set_run_tags(other.id, {"by": "mallory"})
+    child = own.create_run(
+        f"{run.id}_child", "token", run_type="script", status="Running", parent_id=run.id
+    )
+    own.update_run_status(child.id, COMPLETED)
+    assert [c.id for c in run.get_children()] == [child.id]
+    with pytest.raises(PermissionDeniedError, match="workspaceblobstore"):
+        own.list_datastore_files("workspaceblobstore", "")
+    own.upload_run_file(run.id, "outputs/model.txt", io.BytesIO(b"weights"))
+    root = own.stage_model_from_run("held", "upload-1", run.id, "outputs/model.txt")
+    model = own.create_model("held", "upload-1", root, run_id=run.id)
+    assert (model.version, model.run_id) == (1, run.id)
+
+    release.touch()
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == COMPLETED, run.get_details().get("error")
+    assert run.get_metrics()["answer"] == 42
+    assert "released" in read(run, "user_logs/std_log.txt")
+    assert read(run, "outputs/result.txt") == "held and released"
+    # Ended: the token is revoked and its file removed (by the server's sweep, since the
+    # cluster's admission recorded the end).
+    wait_for(lambda: all(t.run_id != run.id for t in run_tokens(server)), timeout=30)
+    assert not access_path.exists()
+    with pytest.raises(AuthenticationError):
+        own.get_run(run.id)
+    team.contributor._backend.update_run_status(other.id, COMPLETED)  # lets the workspace go
+
+
+def run_tokens(server: ServerProcess) -> list[TokenRecord]:
+    accounts = server.accounts()
+    try:
+        return accounts.list_run_tokens()
+    finally:
+        accounts.close()
 
 
 def test_deleting_the_cluster_stops_every_process_of_it(team: Team) -> None:

@@ -66,6 +66,13 @@ from modelyard.errors import ConfigError
     help="Server processes sharing the port.",
 )
 @click.option(
+    "--public-url",
+    metavar="URL",
+    help="The URL this server's cluster nodes reach it at (their runs report there); "
+    "default: http://HOST:PORT it listens on. Give it when the nodes are on other machines "
+    "or the server is behind a proxy.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -80,6 +87,7 @@ def server_command(
     storage_endpoint_url: str | None,
     datastore_roots: tuple[Path, ...],
     workers: int,
+    public_url: str | None,
     log_level: str,
 ) -> None:
     """Serve workspaces to a team over HTTP.
@@ -114,8 +122,16 @@ def server_command(
         storage_url=storage_url,
         storage_options=options,
         datastore_roots=tuple(str(root.resolve()) for root in datastore_roots),
+        public_url=None if public_url is None else _public_url(public_url),
     )
     serve(settings, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def _public_url(url: str) -> str:
+    try:
+        return normalize_server(url)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--public-url") from None
 
 
 def _transport(state: CliState, server: str | None) -> Transport:

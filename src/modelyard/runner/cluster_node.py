@@ -11,7 +11,9 @@ their ``./outputs`` and writes how its part ended, which the cluster's admission
 The workspace must be reachable from the node: its folder on this machine (an embedded
 workspace, when the cluster runs on the same machine), or its PostgreSQL database and S3
 storage (a workspace created with ``database_url`` and ``storage_url``), which any node
-reaches with the ``workspace.json`` the admission hands over.
+reaches with the ``workspace.json`` the admission hands over. A server's workspace is reached
+through the server instead (:class:`ServedWorkspace`): its URL and the run's own token,
+which reaches that run and what it may read, and none of the workspace's credentials.
 
 Example (what the node host does)::
 
@@ -24,16 +26,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from modelyard.backend.base import Backend
+from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.backend.workspace_folder import WorkspaceFile, open_backend, read_workspace_file
 from modelyard.errors import ConfigError, NotFoundError
 from modelyard.runner.launchers import NodeLayout
 from modelyard.runner.supervisor import NodeRole, Supervisor
 
 
-def open_node_backend(location: Path, info: WorkspaceFile, node_dir: Path) -> Backend:
-    """The workspace's backend from this node: through its folder when this node has it,
-    else through its database and object store (a PostgreSQL + S3 workspace)."""
+class ServedWorkspace(BaseModel):
+    """What the nodes of a server's cluster get for a run instead of ``workspace.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str  # the server's public URL
+    workspace: str  # the workspace's name there
+    token: str  # the run's token (AccountStore.create_run_token)
+
+
+def open_node_backend(
+    location: Path, info: WorkspaceFile | ServedWorkspace, node_dir: Path
+) -> Backend:
+    """The workspace's backend from this node: the server's, with the run's token, for a
+    server's workspace; else through its folder when this node has it, else through its
+    database and object store (a PostgreSQL + S3 workspace)."""
+    if isinstance(info, ServedWorkspace):
+        return RemoteBackend(info.server, info.workspace, info.token)  # type: ignore[abstract]
     try:
         here = read_workspace_file(location)
     except NotFoundError:

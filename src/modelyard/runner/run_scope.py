@@ -103,6 +103,23 @@ _FREE_READS = {
 }
 # Calls on the files of a datastore, by its name: allowed for the datastores the run was given.
 _DATASTORE_FILES = {"list_datastore_files", "open_datastore_file", "upload_datastore_file"}
+# Every call the run's processes may make, for some arguments: the others are refused
+# whatever they name (``_REFUSED``, and the calls no rule above mentions).
+SCOPED_CALLS = frozenset(
+    RUN_CALLS
+    | _FREE_READS
+    | _DATASTORE_FILES
+    | {
+        "create_run",
+        "list_runs",
+        "update_run_status",
+        "ensure_experiment",
+        "get_datastore",
+        "list_datastores",
+        "stage_model_from_run",
+        "create_model",
+    }
+)
 _REFUSED = {
     "list_experiments": "list the workspace's experiments",
     "list_runs_in_states": "read the compute queue",
@@ -129,13 +146,14 @@ class RunScope:
         backend: Backend,
         run_id: str,
         experiment_name: str,
-        workdir: Path,
+        workdir: Path | None,
         datastores: set[str],
     ) -> None:
         self.backend = backend
         self.run_id = run_id
         self.experiment_name = experiment_name
-        self.workdir = workdir.resolve()
+        # None: no path is read on the processes' behalf (a server, which gets files' bytes).
+        self.workdir = None if workdir is None else workdir.resolve()
         self.datastores = set(datastores)
         self._below = {run_id}  # the run and the runs known to be below it
         self._lock = threading.Lock()
@@ -192,7 +210,7 @@ class RunScope:
         """``path`` (a file a script names for upload) when it is a regular file inside the
         working folder, links resolved; else PermissionDeniedError."""
         real = Path(os.path.realpath(path))
-        if not real.is_relative_to(self.workdir) or not real.is_file():
+        if self.workdir is None or not real.is_relative_to(self.workdir) or not real.is_file():
             self._deny(
                 f"have the supervisor read {path} ({field}): only regular files inside the "
                 "run's working folder are read for it; send the file's bytes instead"

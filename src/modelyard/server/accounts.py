@@ -272,6 +272,19 @@ class AccountStore:
             self._user_row(conn, user)
             return [_token_record(row) for row in conn.execute(query)]
 
+    def list_run_tokens(self) -> list[TokenRecord]:
+        """The runs' tokens not revoked, of every workspace, oldest first: those whose run
+        has ended are revoked by the server's sweep (a cluster's admission records the end
+        directly in the workspace, not through the server)."""
+        query = (
+            select(*_TOKEN_COLUMNS)
+            .select_from(t.tokens.join(t.workspaces))
+            .where(t.tokens.c.run_id.is_not(None), t.tokens.c.revoked_at.is_(None))
+            .order_by(t.tokens.c.created_at, t.tokens.c.id)
+        )
+        with self.db.read() as conn:
+            return [_token_record(row) for row in conn.execute(query)]
+
     def revoke_token(self, user: str, token_id: str) -> None:
         """Revoke token ``token_id`` of ``user``: calls with it fail from now on, on every
         server process. Revoking it again does nothing; a token that is not the user's (or

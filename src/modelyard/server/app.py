@@ -206,6 +206,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         hub = WorkspaceHub(settings, accounts)
         app.state.context = ServerContext(settings, accounts, hub)
         hub.resume()
+        hub.start_sweeping()
         try:
             yield
         finally:

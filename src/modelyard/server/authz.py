@@ -4,8 +4,9 @@ A workspace's members have one role each: ``reader`` < ``contributor`` < ``owner
 may do all that the roles before it may. Server admins may do everything, on every
 workspace; the calls that run runs (claiming them, their leases) are theirs alone, since
 the server's own agents make them on its machine and a remote node makes them as an admin
-account. A run's token (``AccountStore.create_run_token``) is its supervisor's: it reaches
-its run and what running it reads (:data:`RUN_TOKEN_CALLS`), nothing else.
+account. A run's token (``AccountStore.create_run_token``) is its supervisor's: it may make
+the calls of :data:`RUN_TOKEN_CALLS`, each held to what the run's script may do and its
+supervisor needs (``run_tokens.py``), nothing else.
 
 The matrix below is the whole of the rules: ``docs/server.md`` shows it, and
 tests/server/test_http_authz.py calls every route as every kind of caller and fails when
@@ -22,10 +23,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
-from modelyard.errors import PermissionDeniedError
-from modelyard.runner.run_scope import RUN_CALLS
+from modelyard.server.run_tokens import RUN_TOKEN_CALLS
 
 READER, CONTRIBUTOR, OWNER = "reader", "contributor", "owner"
 ROLES = (READER, CONTRIBUTOR, OWNER)
@@ -125,20 +123,6 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/workspaces/{workspace}/members/{user}"): OWNER,
 }
 
-# A run's token: calls on its own run (``run_id``): those a script may make on it, and the
-# supervisor's own (its state, its lease); and the reads running it needs.
-_RUN_TOKEN_OWN_RUN = RUN_CALLS | {"update_run_status", "claim_run", "renew_lease"}
-_RUN_TOKEN_READS = (
-    "get_workspace",
-    "get_snapshot_manifest",
-    "open_snapshot_blob",
-    "get_environment",
-    "get_dataset",
-    "get_dataset_by_id",
-    "find_dataset",
-)
-RUN_TOKEN_CALLS = frozenset({*_RUN_TOKEN_OWN_RUN, *_RUN_TOKEN_READS})
-
 
 def required_role(call: str) -> str:
     """The least role that may make contract call ``call`` (KeyError: a call with no rule,
@@ -151,19 +135,6 @@ def allows(role: str | None, required: str) -> bool:
     if role is None or required == ADMIN:
         return False
     return ROLES.index(role) >= ROLES.index(required)
-
-
-def check_run_token(run_id: str, call: str, arguments: dict[str, Any] | None) -> None:
-    """Refuse what the token of run ``run_id`` may not do (PermissionDeniedError); without
-    ``arguments``, only whether it may make ``call`` at all."""
-    if call not in RUN_TOKEN_CALLS:
-        raise PermissionDeniedError(f"a run's token may not call {call}")
-    if arguments is None:
-        return
-    if call in _RUN_TOKEN_OWN_RUN and arguments.get("run_id") != run_id:
-        raise PermissionDeniedError(
-            f"this token is run {run_id!r}'s, not run {arguments.get('run_id')!r}'s"
-        )
 
 
 __all__ = [
@@ -179,6 +150,5 @@ __all__ = [
     "RUN_TOKEN_CALLS",
     "USER",
     "allows",
-    "check_run_token",
     "required_role",
 ]

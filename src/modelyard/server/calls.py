@@ -49,6 +49,7 @@ from modelyard.backend.records import ComputeRecord, RunRecord
 from modelyard.backend.remote import API, SHA256_HEADER
 from modelyard.backend.remote.transport import CHUNK_BYTES
 from modelyard.errors import TooLargeError, ValidationError
+from modelyard.runner.run_scope import RunScope
 from modelyard.server import authz
 from modelyard.server.account_records import Principal
 from modelyard.server.context import (
@@ -86,15 +87,17 @@ async def _authorized(
     workspace: str,
     call: ContractCall,
     raw: dict[str, Any] | Callable[[], Awaitable[bytes]],
-) -> tuple[LocalBackend, dict[str, Any]]:
+) -> tuple[LocalBackend, dict[str, Any], RunScope | None]:
     """The backend and the validated arguments of ``call``, once the caller may make it
     there: the call is authorized before its arguments are read (``raw``, an upload's or a
     download's query, or what reads a JSON call's body), and a run's token is then held to
-    its run by them."""
+    what its run may reach by them (the scope returned, None for a member's)."""
     backend = await run_in_threadpool(authorize_call, server, principal, workspace, call.name)
     arguments = _validated(call, raw if isinstance(raw, dict) else await raw())
-    authorize_arguments(principal, call.name, arguments)
-    return backend, arguments
+    scope = await run_in_threadpool(
+        authorize_arguments, server, principal, backend, call.name, arguments
+    )
+    return backend, arguments, scope
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -126,7 +129,7 @@ def _json_route(app: FastAPI, call: ContractCall, schemas: dict[str, Any]) -> No
 
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
-        backend, arguments = await _authorized(
+        backend, arguments, scope = await _authorized(
             server,
             principal,
             workspace,
@@ -137,6 +140,10 @@ def _json_route(app: FastAPI, call: ContractCall, schemas: dict[str, Any]) -> No
         def work() -> bytes:
             result = getattr(backend, call.name)(**arguments)
             _after(server, workspace, call.name, result)
+            if scope is not None:
+                # What the run may not see is refused or left out (a run of another's that
+                # create_run returned as it is; datastores it was not given).
+                result = scope.answer(call.name, arguments, result)
             return result_model(result=result).model_dump_json().encode()
 
         return Response(await run_in_threadpool(work), media_type="application/json")
@@ -164,7 +171,7 @@ def _upload_route(app: FastAPI, call: ContractCall) -> None:
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
         query = dict(request.query_params)
-        backend, arguments = await _authorized(server, principal, workspace, call, query)
+        backend, arguments, _scope = await _authorized(server, principal, workspace, call, query)
 
         def finish(path: Path) -> bytes:
             result = getattr(backend, call.name)(**{**arguments, str(call.upload): path})
@@ -248,7 +255,7 @@ async def _receive_file(request: Request, server: ServerContext) -> Path:
 def _download_route(app: FastAPI, call: ContractCall) -> None:
     async def endpoint(request: Request, workspace: str, principal: Caller) -> Response:
         server = context(request)
-        backend, arguments = await _authorized(
+        backend, arguments, _scope = await _authorized(
             server, principal, workspace, call, dict(request.query_params)
         )
         start = 0

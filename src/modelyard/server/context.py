@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -21,8 +21,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import TERMINAL_STATES
 from modelyard.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from modelyard.runner.run_scope import RunScope
 from modelyard.server import authz
 from modelyard.server.accounts import AccountStore, Principal
+from modelyard.server.run_tokens import RunTokenScopes
 from modelyard.server.settings import ServerSettings
 from modelyard.server.uploads import PartedUploads
 from modelyard.server.workspaces import WorkspaceHub
@@ -36,6 +38,7 @@ class ServerContext:
     settings: ServerSettings
     accounts: AccountStore
     hub: WorkspaceHub
+    run_scopes: RunTokenScopes = field(default_factory=RunTokenScopes)
 
     @property
     def uploads(self) -> PartedUploads:
@@ -89,12 +92,16 @@ def authorize_call(
     if principal.run_id is not None:
         if principal.workspace != workspace:
             raise not_a_member(workspace)
-        authz.check_run_token(principal.run_id, call, None)
+        if call not in authz.RUN_TOKEN_CALLS:
+            raise PermissionDeniedError(
+                f"a run's token may not call {call}: it acts for its run only"
+            )
         backend = server.hub.backend(workspace)
         # A run's token ends with its run, whoever recorded the end (its supervisor, a
         # cluster's admission, a cancel): nothing is left for it to report.
         status = backend.get_run(principal.run_id).status
         if status in TERMINAL_STATES:
+            server.hub.run_ended(workspace, principal.run_id)  # revoked: 401 from now on
             raise PermissionDeniedError(
                 f"run {principal.run_id!r} has ended ({status}): its token acts no more"
             )
@@ -112,10 +119,18 @@ def authorize_call(
     return server.hub.backend(workspace)
 
 
-def authorize_arguments(principal: Principal, call: str, arguments: dict[str, Any]) -> None:
-    """Hold a run's token to its own run (nothing to check for a member's)."""
-    if principal.run_id is not None:
-        authz.check_run_token(principal.run_id, call, arguments)
+def authorize_arguments(
+    server: ServerContext,
+    principal: Principal,
+    backend: LocalBackend,
+    call: str,
+    arguments: dict[str, Any],
+) -> RunScope | None:
+    """Hold a run's token to what its run may reach (``run_tokens.py``): its scope, whose
+    ``answer`` the call's result then goes through; None for a member (nothing to check)."""
+    if principal.run_id is None:
+        return None
+    return server.run_scopes.authorize(backend, principal, call, arguments)
 
 
 def require_role(server: ServerContext, principal: Principal, workspace: str, role: str) -> None:

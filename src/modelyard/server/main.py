@@ -19,6 +19,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from modelyard.server.accounts import AccountStore
 from modelyard.server.app import create_app
@@ -52,11 +53,7 @@ def serve(
     settings = dataclasses.replace(settings, data_dir=settings.data_dir.absolute())
     make_private_folder(settings.data_dir)
     AccountStore(settings.accounts_database_url).close()  # migrated once, before the workers
-    data = dataclasses.asdict(settings)
-    data["data_dir"] = str(settings.data_dir)
-    # The environment, not the command line: storage credentials stay out of `ps`.
-    os.environ[SETTINGS_ENV] = json.dumps(data)
-    uvicorn.run(
+    config = uvicorn.Config(
         "modelyard.server.main:app_from_environment",
         factory=True,
         host=host,
@@ -66,3 +63,26 @@ def serve(
         # Request bodies wait in the app's own reader, which keeps to max_body_bytes.
         timeout_keep_alive=30,
     )
+    # Bound before the app starts (as uvicorn.run does for several workers): with port 0 the
+    # system picks the port, and the default public URL names the one it picked.
+    sock = config.bind_socket()
+    if settings.public_url is None:
+        settings = dataclasses.replace(
+            settings, public_url=default_public_url(host, sock.getsockname()[1])
+        )
+    data = dataclasses.asdict(settings)
+    data["data_dir"] = str(settings.data_dir)
+    # The environment, not the command line: storage credentials stay out of `ps`.
+    os.environ[SETTINGS_ENV] = json.dumps(data)
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's exit status for a server that did not start
+
+
+def default_public_url(host: str, port: int) -> str:
+    """``http://<host>:<port>``, an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

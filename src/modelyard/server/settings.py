@@ -47,6 +47,9 @@ class ServerSettings:
     # Folders of the server's machine that workspaces may register as datastores, besides
     # their own folder (shared data, say); none by default.
     datastore_roots: tuple[str, ...] = ()
+    # The URL the nodes of the server's clusters reach it at (their supervisors report there
+    # with their runs' tokens); ``serve`` makes it http://<host>:<port> when none is given.
+    public_url: str | None = None
 
     @property
     def accounts_database_url(self) -> str:

@@ -23,6 +23,12 @@ are attached by address: the server starts provisioning one when a client record
 (``create_compute``, or ``update_compute`` to Creating after it failed), starts it again
 when a run is queued on it and its head is down, stops it in the background when a client
 records it Deleting (``AmlCompute.delete``), and at its own start does what was left to do.
+A run queued on a cluster of its machine gets a token of its own, which the server writes
+for the cluster's admission to hand the run's nodes (``compute/ray/run_access.py``): their
+supervisors report through the server with it, and never get the workspace's credentials.
+The token is revoked, and its file removed, when the run ends: at once when the end comes
+through the server, else (a cluster's admission records it directly) by a sweep every
+``RUN_TOKEN_SWEEP_S``.
 
 Example::
 
@@ -48,6 +54,7 @@ from modelyard.backend.local import LocalBackend
 from modelyard.backend.records import (
     CANCEL_REQUESTED,
     LOCAL_COMPUTE,
+    PROVISIONING,
     QUEUED,
     RUN_STATES,
     TERMINAL_STATES,
@@ -61,9 +68,10 @@ from modelyard.backend.workspace_folder import (
     read_workspace_file,
 )
 from modelyard.compute.local import ensure_agent, stop_agent
-from modelyard.compute.ray import targets
+from modelyard.compute.ray import run_access, targets
 from modelyard.compute.ray.provisioning import ProvisioningConfiguration
-from modelyard.errors import ConflictError
+from modelyard.errors import ConflictError, ModelyardError, NotFoundError
+from modelyard.runner.cluster_node import ServedWorkspace
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
 from modelyard.runner.processes import stop_process_group
 from modelyard.server.accounts import AccountStore, WorkspaceEntry
@@ -81,6 +89,8 @@ PROVISION_WAIT_S = 120.0
 ACTIVE_STATES = [state for state in RUN_STATES if state not in TERMINAL_STATES]
 # How many of the runs that hold a workspace a refused deletion names.
 _RUNS_NAMED = 5
+# How often the tokens of runs that ended without the server hearing of it are revoked.
+RUN_TOKEN_SWEEP_S = 5.0
 
 
 def schema_of(workspace_id: str) -> str:
@@ -103,6 +113,8 @@ class WorkspaceHub:
         self._clusters_lock = threading.Lock()
         self._provisioning: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self._deleting_clusters: set[tuple[str, str]] = set()
+        self._closed = threading.Event()
+        self._sweeper: threading.Thread | None = None
         make_private_folder(settings.workspaces_dir)
 
     def folder(self, entry: WorkspaceEntry) -> Path:
@@ -258,7 +270,11 @@ class WorkspaceHub:
 
     def run_status_changed(self, name: str, run_id: str, status: str) -> None:
         """Start or wake the agent of a workspace whose run was queued on ``local``, or
-        whose run is asked to cancel."""
+        whose run is asked to cancel; hand a run queued on a cluster of this machine its
+        token; revoke the token of a run that ended."""
+        if status in TERMINAL_STATES:
+            self.run_ended(name, run_id)
+            return
         if status not in (QUEUED, CANCEL_REQUESTED):
             return
         backend = self.backend(name)
@@ -276,12 +292,73 @@ class WorkspaceHub:
             # A cluster's admission polls the queue and notices cancels itself; a local
             # cluster whose head stopped (a reboot) is started again.
             record = backend.find_compute(compute)
-            if (
-                record is not None
-                and self._readable(record)
-                and targets.cluster_down(folder, record)
-            ):
+            if record is None or not self._readable(record):
+                return
+            self._hand_run_access(name, folder, record, run_id)
+            if targets.cluster_down(folder, record):
                 self._provision(name, record)
+
+    def _hand_run_access(self, name: str, folder: Path, record: ComputeRecord, run_id: str) -> None:
+        """Mint the token of a run queued on a cluster of this machine and write it where
+        the cluster's admission reads it (a client sending the call again finds it there).
+        An attached cluster's nodes open the workspace's database and storage instead (its
+        admission is on another machine)."""
+        config = ProvisioningConfiguration.from_dict(record.provisioning)
+        if config.address is not None or run_access.read_run_access(folder, record.name, run_id):
+            return
+        if self.settings.public_url is None:
+            # Only a server started by other means than `modelyard server` has none.
+            logger.error(
+                "run %r of workspace %r is queued on cluster %r, but this server has no "
+                "public URL for its nodes to report to; start it with --public-url",
+                run_id,
+                name,
+                record.name,
+            )
+            return
+        _record, token = self.accounts.create_run_token(name, run_id)
+        access = ServedWorkspace(server=self.settings.public_url, workspace=name, token=token)
+        run_access.write_run_access(folder, record.name, run_id, access)
+
+    def run_ended(self, name: str, run_id: str) -> None:
+        """Revoke the tokens of run ``run_id``, which has ended, and remove the access its
+        cluster's admission read (nothing to do for a run that had none)."""
+        self.accounts.revoke_run_tokens(name, run_id)
+        backend = self.backend(name)
+        assert backend.base_dir is not None
+        try:
+            compute = backend.get_run_details(run_id).properties.get(COMPUTE_PROPERTY)
+        except NotFoundError:
+            return
+        if compute and compute != LOCAL_COMPUTE:
+            run_access.remove_run_access(backend.base_dir, compute, run_id)
+
+    def sweep_run_tokens(self) -> None:
+        """Revoke the tokens of the runs that have ended (or are gone): a cluster's
+        admission records a run's end directly in its workspace."""
+        for token in self.accounts.list_run_tokens():
+            assert token.workspace is not None and token.run_id is not None
+            try:
+                status = self.backend(token.workspace).get_run(token.run_id).status
+                if status in TERMINAL_STATES:
+                    self.run_ended(token.workspace, token.run_id)
+            except NotFoundError:  # the run is gone: nothing is left for its token
+                self.accounts.revoke_run_tokens(token.workspace, token.run_id)
+            except ModelyardError as error:  # a workspace being deleted, say: next time
+                logger.warning("cannot check the run of token %s: %s", token.id, error)
+
+    def start_sweeping(self) -> None:
+        """Sweep the runs' tokens every RUN_TOKEN_SWEEP_S until :meth:`close`."""
+
+        def loop() -> None:
+            while not self._closed.wait(RUN_TOKEN_SWEEP_S):
+                try:
+                    self.sweep_run_tokens()
+                except Exception:  # the next sweep tries again (a database away, say)
+                    logger.exception("cannot revoke the tokens of ended runs")
+
+        self._sweeper = threading.Thread(target=loop, name="run-token-sweep", daemon=True)
+        self._sweeper.start()
 
     def resume(self) -> None:
         """Start the agents of workspaces whose local runs wait (at the server's start: a
@@ -337,12 +414,18 @@ class WorkspaceHub:
 
     def _resume_clusters(self, name: str, backend: LocalBackend) -> None:
         """At the server's start: provision the clusters still Creating, start again the
-        local ones that came up once and whose head is down, finish the deletions."""
+        local ones that came up once and whose head is down, finish the deletions, and hand
+        their waiting runs the access the server may have died before writing."""
         assert backend.base_dir is not None
         computes = every_item(lambda limit, after: backend.list_computes(limit=limit, after=after))
         for record in computes:
             if record.compute_type != targets.AML_COMPUTE or not self._readable(record):
                 continue
+            waiting = backend.list_runs_in_states(
+                [QUEUED, PROVISIONING], properties={COMPUTE_PROPERTY: record.name}
+            )
+            for run in waiting:
+                self._hand_run_access(name, backend.base_dir, record, run.id)
             if record.state == targets.CREATING_STATE or targets.cluster_down(
                 backend.base_dir, record
             ):
@@ -383,7 +466,7 @@ class WorkspaceHub:
             running = self._provisioning.get(key)
             if (running is not None and running.poll() is None) or key in self._deleting_clusters:
                 return
-            process = targets.start_provisioning(folder, name, record.name, config)
+            process = targets.start_provisioning(folder, name, record.name, config, served=True)
             self._provisioning[key] = process
         # Reaped when it ends, so that it leaves no zombie behind.
         threading.Thread(target=process.wait, name=f"provision-{record.name}", daemon=True).start()
@@ -427,6 +510,9 @@ class WorkspaceHub:
                 self._deleting_clusters.discard(key)
 
     def close(self) -> None:
+        self._closed.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=30)
         with self._lock:
             backends, self._backends = list(self._backends.values()), {}
         for backend in backends:

@@ -23,6 +23,10 @@ runs itself. The admission actor looks at the workspace's queue for its compute 
 A cancel request is seen by every node's supervisor (it stops its processes); a run canceled
 while Queued or Provisioning is ended here, its placement group removed.
 
+A server's cluster on its machine (``served``) hands each run's nodes what the server wrote
+for the run (``run_access.py``: the server's URL and the run's token) instead of the
+workspace's ``workspace.json``, whose database URL and storage keys no node gets.
+
 What it does goes to the actor's log (Ray's ``logs/worker-*.out`` on the head) and, per run, to
 the run's ``system_logs/admission.txt``.
 
@@ -68,6 +72,7 @@ from modelyard.backend.records import (
 from modelyard.backend.workspace_folder import WorkspaceFile
 from modelyard.compute.ray.actor_names import NAMESPACE, admission_name, host_name
 from modelyard.compute.ray.node import NodeHost
+from modelyard.compute.ray.run_access import access_file, read_run_access
 from modelyard.compute.ray.targets import ADMISSION_LOG, DELETED_STATE, DELETING_STATE
 from modelyard.errors import ConflictError, ModelyardError, NotFoundError
 from modelyard.runner.cluster_node import open_node_backend
@@ -90,6 +95,9 @@ NODES_INTERVAL_S = 1.0
 UNAVAILABLE_GRACE_S = 30.0
 DELETE_GRACE_S = 30.0
 HEAD_RESOURCE = "node:__internal_head__"
+# How long a served run waits for the server to write its access (it does so as the run is
+# queued, so the admission may see the run a moment before).
+ACCESS_WAIT_S = 60.0
 
 
 @dataclass
@@ -108,6 +116,7 @@ class _Admitted:
     failure: dict[str, Any] | None = None
     # Since when each host's replies have been lost (ActorUnavailableError), by node rank.
     unavailable_since: dict[int, float] = field(default_factory=dict)
+    claimed_at: float = field(default_factory=time.monotonic)
 
     @property
     def running(self) -> bool:
@@ -125,8 +134,10 @@ class Admission:
         bundle: dict[str, float],
         nodes_root: str | None,
         warm_hosts: int = 0,
+        served: bool = False,
     ) -> None:
         self.info = WorkspaceFile.model_validate(workspace)
+        self.served = served
         # How many idle nodes keep their host (the cluster's min_nodes: those stay anyway).
         self.warm_hosts = warm_hosts
         self.location = location
@@ -396,6 +407,9 @@ class Admission:
         # in the group, which waits for a new Ray worker process on the node (seconds).
         if placement_group_table(run.group).get("state") != "CREATED":
             return
+        workspace = self._workspace_for(run)
+        if workspace is None:
+            return
         count = run.spec.node_count
         per_node = max(1, run.spec.process_count_per_node)
         # The node each bundle got, by rank; its host runs the run's part there.
@@ -425,12 +439,32 @@ class Admission:
             )
             request = {
                 "location": self.location,
-                "workspace": self.workspace,
+                "workspace": workspace,
                 "run_id": run.run_id,
                 "layout": layout.to_dict(),
                 "rsh": self._rsh(run) if _mpi(run.spec) and count > 1 else None,
             }
             run.pending[host.run.remote(run.run_id, request)] = rank
+
+    def _workspace_for(self, run: _Admitted) -> dict[str, Any] | None:
+        """What the run's nodes open its workspace with: the workspace's file, or for a
+        served workspace the server's access for the run (None while it has not come;
+        past ACCESS_WAIT_S the run fails)."""
+        if not self.served:
+            return self.workspace
+        access = read_run_access(Path(self.location), self.compute_name, run.run_id)
+        if access is not None:
+            return access.model_dump()
+        if time.monotonic() - run.claimed_at > ACCESS_WAIT_S:
+            message = (
+                f"the server wrote no access for this run in {ACCESS_WAIT_S:.0f} s "
+                f"({access_file(Path(self.location), self.compute_name, run.run_id)}), so "
+                "its nodes cannot reach the workspace; see the server's log, and submit "
+                "the run again"
+            )
+            self.say(run, message)
+            self._end(run, FAILED, {"message": message})
+        return None
 
     def watch(self, run: _Admitted) -> None:
         if run.pending:
@@ -561,6 +595,7 @@ def start_admission(
     bundle: dict[str, float],
     nodes_root: str | None,
     warm_hosts: int = 0,
+    served: bool = False,
 ) -> Any:
     """Start the compute target's admission actor on the head (or find the running one),
     from a process connected to the cluster (``ray.init``); returns its handle."""
@@ -581,7 +616,7 @@ def start_admission(
             max_restarts=-1,
             scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=True),
         )
-        .remote(location, workspace, compute_name, bundle, nodes_root, warm_hosts)
+        .remote(location, workspace, compute_name, bundle, nodes_root, warm_hosts, served)
     )
     ray.get(actor.ping.remote(), timeout=HOST_START_TIMEOUT_S)
     return actor

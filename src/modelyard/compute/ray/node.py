@@ -40,7 +40,7 @@ import ray
 from modelyard.backend.base import Backend
 from modelyard.backend.records import FAILED
 from modelyard.backend.workspace_folder import WorkspaceFile
-from modelyard.runner.cluster_node import open_node_backend, supervisor_for
+from modelyard.runner.cluster_node import ServedWorkspace, open_node_backend, supervisor_for
 from modelyard.runner.launchers import reserve_ports
 from modelyard.runner.local_compute import user_temp_folder
 from modelyard.runner.processes import die_with_parent
@@ -179,14 +179,12 @@ class NodeHost:
             part.rsh_file = user_temp_folder() / f"rsh-{run_id}-{self.node_id[-12:]}.json"
             write_private_file(part.rsh_file, json.dumps(request["rsh"]).encode())
             rsh_agent = [sys.executable, "-m", "modelyard.compute.ray.rsh", str(part.rsh_file)]
-        info = WorkspaceFile.model_validate(request["workspace"])
-        if info.id not in self.backends:
-            self.backends[info.id] = open_node_backend(Path(request["location"]), info, self.dir)
+        backend = self._backend(request)
         with self.lock:
             if part.stops:
                 return self._outcome(part, FAILED, {"message": "stopped before it started"})
             part.supervisor = supervisor_for(
-                self.backends[info.id], run_id, self.dir, request["layout"], result_file, rsh_agent
+                backend, run_id, self.dir, request["layout"], result_file, rsh_agent
             )
         part.supervisor.run()
         try:
@@ -202,6 +200,18 @@ class NodeHost:
                 },
             )
         return self._outcome(part, written["status"], written.get("error"))
+
+    def _backend(self, request: dict[str, Any]) -> Backend:
+        """The backend of the run's workspace: one for this run alone when the workspace is
+        a server's (it holds the run's token), else the workspace's, opened once per node."""
+        location = Path(request["location"])
+        described = request["workspace"]
+        if "token" in described:
+            return open_node_backend(location, ServedWorkspace.model_validate(described), self.dir)
+        info = WorkspaceFile.model_validate(described)
+        if info.id not in self.backends:
+            self.backends[info.id] = open_node_backend(location, info, self.dir)
+        return self.backends[info.id]
 
     def _outcome(self, part: _Part, status: str, error: dict[str, Any] | None) -> dict[str, Any]:
         return {

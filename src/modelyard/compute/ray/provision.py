@@ -1,5 +1,5 @@
 """Bring a cluster compute target up: ``python -m modelyard.compute.ray.provision <workspace
-folder> <workspace name> <compute name>``.
+folder> <workspace name> <compute name> [--served]``.
 
 ``ComputeTarget.create`` records the compute target (state Creating) and starts this in a
 process of its own, so the call returns at once, as v1's does, and ``wait_for_completion``
@@ -9,7 +9,8 @@ follows the state. It
   autoscaler (``cluster.py``), unless it runs already;
 - for an attached cluster (``address=``): connects to it;
 - starts the compute target's admission actor on the head (``admission.py``), which from then
-  on admits the target's runs;
+  on admits the target's runs (``--served``: a server's workspace, whose local cluster's
+  nodes reach it through the server with each run's token, ``run_access.py``);
 - records the state Succeeded with the cluster's address, or Failed with what went wrong
   (neither when the compute target was asked to be deleted meanwhile).
 
@@ -50,7 +51,7 @@ from modelyard.compute.ray.targets import (
 )
 
 
-def provision(location: Path, workspace_name: str, name: str) -> None:
+def provision(location: Path, workspace_name: str, name: str, *, served: bool = False) -> None:
     info = read_workspace_file(location, workspace_name)
     backend = open_backend(location, info)
     record = backend.get_compute(name)
@@ -79,6 +80,9 @@ def provision(location: Path, workspace_name: str, name: str) -> None:
             bundle_for(config),
             nodes_root,
             warm_hosts=config.min_nodes,
+            # An attached cluster's head is on another machine, where the server's access
+            # files are not: its nodes open the workspace's database and storage.
+            served=served and config.address is None,
         )
         ray.shutdown()
         if _being_deleted(backend, name):
@@ -109,4 +113,4 @@ def _being_deleted(backend: Backend, name: str) -> bool:
 
 
 if __name__ == "__main__":
-    provision(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+    provision(Path(sys.argv[1]), sys.argv[2], sys.argv[3], served="--served" in sys.argv[4:])

@@ -79,10 +79,16 @@ def bundle_for(config: ProvisioningConfiguration) -> dict[str, float]:
 
 
 def start_provisioning(
-    location: Path, workspace_name: str, name: str, config: ProvisioningConfiguration
+    location: Path,
+    workspace_name: str,
+    name: str,
+    config: ProvisioningConfiguration,
+    *,
+    served: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Bring the cluster up in a process of its own (``provision.py``, the leader of a
-    session of its own); returns it at once.
+    session of its own); returns it at once. ``served``: the workspace is a server's, whose
+    runs' nodes reach it through the server (``run_access.py``).
 
     Ray reads its authentication mode once, when it is imported, so the process gets the
     cluster's token in its environment from the start: the local cluster's own token file
@@ -104,6 +110,7 @@ def start_provisioning(
                 str(location),
                 workspace_name,
                 name,
+                *(["--served"] if served else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
