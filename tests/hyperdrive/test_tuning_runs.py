@@ -200,7 +200,7 @@ def test_a_bandit_policy_stops_the_child_that_learns_slowly(experiment: Experime
     assert slow.get_status() == "Canceled"
     reason = slow.get_details()["error"]["message"]
     assert reason.startswith("BanditPolicy: accuracy ") and "slack_factor 0.1" in reason
-    assert len(slow.get_metrics()["accuracy"]) < 12  # stopped before it finished
+    assert len(slow.get_metric_history("accuracy")) < 12  # stopped before it finished
     assert f"{slow.id}: stopping it: BanditPolicy" in driver_log(hd_run)
     assert hd_run.get_best_run_by_primary_metric().id == fast.id  # type: ignore[union-attr]
 

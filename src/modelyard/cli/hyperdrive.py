@@ -25,9 +25,9 @@ def group() -> None:
 @json_option
 @click.pass_obj
 def show(state: CliState, run_id: str, as_json: bool) -> None:
-    """Show a tuning run and its children sorted by the primary metric, best first.
+    """Show a tuning run and its children, best first.
 
-    Children that logged no primary metric come last.
+    Children are sorted by the primary metric; those that logged none come last.
 
     \b
     Example:
