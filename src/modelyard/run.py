@@ -20,6 +20,7 @@ import atexit
 import builtins
 import html
 import io
+import json
 import logging
 import os
 import re
@@ -509,6 +510,21 @@ class Run(RunFiles):
     def properties(self) -> dict[str, str]:
         """The run's properties, read now (v1's ``run.properties``)."""
         return self.get_properties()
+
+    @property
+    def hyperparameters(self) -> dict[str, Any] | None:
+        """A tuning run's child: the configuration it was given (``{"--lr": 0.01, ...}``, as
+        its script received them as arguments); None for other runs.
+
+        Example::
+
+            [child.hyperparameters for child in hd_run.get_children()]
+        """
+        text = self.get_properties().get(run_details.HYPERPARAMETERS_PROPERTY)
+        if text is None:
+            return None
+        configuration: dict[str, Any] = json.loads(text)
+        return configuration
 
     @property
     def input_datasets(self) -> dict[str, Any]:

@@ -47,6 +47,8 @@ from modelyard.store import local_tree
 # Run properties this module reads (a run's properties are immutable: set at creation).
 SNAPSHOT_PROPERTY = "modelyard.snapshot_id"
 SUBMITTED_BY_PROPERTY = "modelyard.submitted_by"
+# A tuning run's child: its sampled configuration, as JSON (v1's property of that name).
+HYPERPARAMETERS_PROPERTY = "hyperparameters"
 # The folders of a run's files that hold logs (system_logs/job.json is the definition).
 LOG_PREFIXES = ("user_logs/", "system_logs/")
 # v1's names of the communicator each kind of distributed job uses.

@@ -16,20 +16,20 @@ Example::
 
 from __future__ import annotations
 
-import io
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelyard import distributed
-from modelyard.backend.records import NOT_STARTED, QUEUED
 from modelyard.backend.snapshot import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, take_snapshot
 from modelyard.compute import compute_for
+from modelyard.compute.base import Compute
 from modelyard.errors import ValidationError
 from modelyard.names import check_tags
 from modelyard.run import SCRIPT, Run, new_run_id
 from modelyard.run_details import SUBMITTED_BY_PROPERTY, current_account
 from modelyard.runner.envbuild import check_submittable
-from modelyard.runner.job import JOB_FILE, RECORDED_PROPERTY_PREFIX
+from modelyard.runner.job import RECORDED_PROPERTY_PREFIX, JobSpec, queue_job
 from modelyard.runner.launchers import DISTRIBUTED_PROPERTY, PER_NODE, PROCESS_COUNT_PROPERTY
 from modelyard.runner.local_compute import COMPUTE_PROPERTY
 
@@ -47,13 +47,24 @@ def snapshot_limits() -> tuple[int, int]:
     )
 
 
-def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = None) -> Run:
-    """Queue a run of ``config`` (an Estimator or ScriptRunConfig); see the module docstring."""
+@dataclass
+class PreparedJob:
+    """A run configuration made ready to queue: its job (snapshot taken), the properties its
+    runs get, and the compute target that runs them."""
+
+    spec: JobSpec
+    properties: dict[str, str]
+    compute: Compute
+
+
+def prepare_job(experiment: Experiment, config: Any) -> PreparedJob:
+    """Check ``config`` (an Estimator or ScriptRunConfig) against its compute target and
+    environment, and snapshot its source folder, as ``exp.submit`` does before it queues the
+    run; a tuning run does it once for all its children."""
     if not callable(getattr(config, "_to_job", None)):
         raise ValidationError(
             "config", f"expected an Estimator or ScriptRunConfig, not {type(config).__name__}"
         )
-    clean_tags = check_tags("tags", tags)
     folder, spec = config._to_job()
     workspace = experiment.workspace
     compute = compute_for(workspace, spec.compute_target)  # ComputeTargetException: missing
@@ -74,32 +85,45 @@ def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = No
         properties[RECORDED_PROPERTY_PREFIX + name] = value
     compute.check(spec)
     max_bytes, max_files = snapshot_limits()
-    backend = workspace._backend
     # The workspace's own folder, when it sits inside the source folder, is not the run's.
     own = [] if workspace.server is not None else [workspace.folder]
     snapshot = take_snapshot(
-        folder, backend, max_bytes=max_bytes, max_files=max_files, leave_out=own
+        folder, workspace._backend, max_bytes=max_bytes, max_files=max_files, leave_out=own
     )
     spec.snapshot_id = snapshot.id
-    run_id = new_run_id(experiment.name)
-    backend.create_run(
-        run_id,
-        experiment.name,
-        run_type=SCRIPT,
-        status=NOT_STARTED,
-        # Inside a submitted script what it submits is a child of its run (a pipeline's
-        # steps): its channel reaches that run and the runs below it only.
-        parent_id=workspace._script_run_id,
-        tags=clean_tags,
-        properties={
+    properties.update(
+        {
             COMPUTE_PROPERTY: spec.compute_target,
             "modelyard.snapshot_id": snapshot.id,
             "modelyard.script": spec.script,
             SUBMITTED_BY_PROPERTY: current_account(),
-            **properties,
-        },
+        }
     )
-    backend.upload_run_file(run_id, JOB_FILE, io.BytesIO(spec.to_json().encode()))
-    record = backend.update_run_status(run_id, QUEUED)
-    compute.queued()
+    return PreparedJob(spec, properties, compute)
+
+
+def submit(experiment: Experiment, config: Any, tags: dict[str, Any] | None = None) -> Run:
+    """Queue a run of ``config`` (an Estimator or ScriptRunConfig, or a configuration that
+    submits itself: ``HyperDriveConfig``); see the module docstring."""
+    submits_itself = getattr(config, "_submit", None)
+    if callable(submits_itself):
+        run: Run = submits_itself(experiment, tags)
+        return run
+    clean_tags = check_tags("tags", tags)
+    job = prepare_job(experiment, config)
+    workspace = experiment.workspace
+    run_id = new_run_id(experiment.name)
+    record = queue_job(
+        workspace._backend,
+        run_id,
+        experiment.name,
+        job.spec,
+        run_type=SCRIPT,
+        # Inside a submitted script what it submits is a child of its run (a pipeline's
+        # steps): its channel reaches that run and the runs below it only.
+        parent_id=workspace._script_run_id,
+        tags=clean_tags,
+        properties=job.properties,
+    )
+    job.compute.queued()
     return Run(experiment, run_id, _record=record)

@@ -99,6 +99,25 @@ class RunRecord:
     lease_expires_at: float | None = None
 
 
+# A tuning run's type (v1's "hyperdrive"): its local agent starts a driver for it (the
+# driver makes and watches its children) where it starts a supervisor for other runs.
+HYPERDRIVE_RUN_TYPE = "hyperdrive"
+
+
+def cancellation(error: dict[str, Any] | None) -> dict[str, Any]:
+    """The error a canceled run ends with: the one its cancel request carried (a tuning run's
+    policy says there why it stopped the run), else that it was canceled by the user.
+
+    Example::
+
+        cancellation(None)                                  # {'message': 'canceled by the user'}
+        cancellation({"message": "BanditPolicy: ..."})      # {'message': 'BanditPolicy: ...'}
+    """
+    if error and error.get("message"):
+        return error
+    return {"message": "canceled by the user"}
+
+
 @dataclass(frozen=True)
 class RunDetails:
     run: RunRecord

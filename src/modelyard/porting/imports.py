@@ -45,12 +45,17 @@ V1_MODULES = (
     "azureml.data.datapath",
     "azureml.exceptions",
     "azureml.telemetry",
+    "azureml.train.hyperdrive",
+    "azureml.train.hyperdrive.runconfig",
+    "azureml.train.hyperdrive.sampling",
+    "azureml.train.hyperdrive.policy",
+    "azureml.train.hyperdrive.parameter_expressions",
+    "azureml.train.hyperdrive.run",
 )
 
 # v1 modules whose modelyard side is an issue of its own, not built yet: what each is.
 OWN_ISSUE = {
     "azureml.widgets": "the notebook widget (RunDetails)",
-    "azureml.train.hyperdrive": "HyperDrive tuning",
     "azureml.core.webservice": "deploying models as web services",
 }
 

@@ -83,11 +83,13 @@ from modelyard.backend.workspace_folder import open_backend, read_workspace_file
 from modelyard.errors import ModelyardError, NotFoundError
 from modelyard.runner.local_compute import (
     COMPUTE_PROPERTY,
+    DRIVER_MODULES,
     HANDSHAKE_MAX,
     LOCAL,
     OK,
     OTHER,
     compute_dir,
+    driver_holder,
     idle_seconds,
     max_concurrent_runs,
     socket_path,
@@ -105,6 +107,10 @@ POLL_INTERVAL_S = 1.0
 # whose supervisor and agent died together is Failed within about 31 s.
 LEASE_SECONDS = 30.0
 SWEPT_FILE = "swept"  # in a run's folder: its processes are known to be gone
+# A tuning run's driver that ends before its run more often than this fails the run: it is
+# not being killed, it cannot go on (each end is in its driver.log).
+MAX_DRIVER_RESTARTS = 5
+DRIVER_LOG = "driver.log"
 # After a SIGTERM, how much longer than the kill grace the supervisors get to finish: the
 # upload of ./outputs and the last logs.
 STOP_MARGIN_S = 30.0
@@ -119,9 +125,12 @@ class Agent:
         location: Path,
         socket_file: str | None = None,
         workspace_id: str | None = None,
+        workspace_name: str | None = None,
     ) -> None:
         self.backend = backend
         self.location = location
+        # Given to the drivers it starts, which open the workspace themselves.
+        self.workspace_name = workspace_name or read_workspace_file(location).name
         # The workspace this agent serves: a folder deleted and created again at the same
         # path holds another one, which is not this agent's (its database is another file).
         self.workspace_id = workspace_id or workspace_id_at(location)
@@ -133,6 +142,8 @@ class Agent:
         self.next_sweep = 0.0  # the first step looks for orphans (stop_orphans)
         self.watched = 0  # leased runs active in the workspace, this agent's or not
         self.children: dict[int, str] = {}  # supervisor pid -> run id (our own children)
+        self.drivers: dict[int, str] = {}  # driver pid -> run id (tuning runs, DRIVER_MODULES)
+        self.driver_restarts: dict[str, int] = {}
         self.started: set[str] = set()
         self.limit = max_concurrent_runs()
         self.last_busy = time.monotonic()
@@ -188,14 +199,14 @@ class Agent:
                         return
                 elif stop_requests:
                     self.reap()
-                    if not self.children:
+                    if not self.children and not self.drivers:
                         self.log("asked to stop; exiting")
                         return
                 else:
                     self.step()
                 # Runs active anywhere keep it too: it is their watcher should their lease
                 # expire (their supervisor and its agent died, on this machine or another).
-                if self.children or self.watched:
+                if self.children or self.drivers or self.watched:
                     self.last_busy = time.monotonic()
                 elif time.monotonic() - self.last_busy > idle_seconds():
                     self.log("idle; exiting")
@@ -292,7 +303,7 @@ class Agent:
             )
             self.forward()
             return True
-        if not self.children:
+        if not self.children and not self.drivers:
             self.log("the supervisors have ended; exiting")
             return True
         if time.monotonic() > self.stop_deadline:
@@ -305,10 +316,10 @@ class Agent:
         return False
 
     def _running_runs(self) -> str:
-        return ", ".join(sorted(self.children.values())) or "no runs"
+        return ", ".join(sorted([*self.children.values(), *self.drivers.values()])) or "no runs"
 
     def forward(self) -> None:
-        for pid in self.children:
+        for pid in [*self.children, *self.drivers]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
@@ -366,13 +377,16 @@ class Agent:
                 stop_process_groups(self._process_groups(record.id), grace=2.0)
 
     def reap(self) -> None:
-        while self.children:
+        while self.children or self.drivers:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if pid in self.drivers:
+                self.driver_ended(self.drivers.pop(pid), pid, status)
+                continue
             run_id = self.children.pop(pid, None)
             if run_id is not None and status != 0:
                 reason = (
@@ -392,9 +406,12 @@ class Agent:
         # looked after by its supervisor's pid alone, and must not keep the agent up.
         self.watched = sum(1 for record in active if record.lease_holder is not None)
         for record in active:
-            if record.id in self.children.values():
+            if record.id in self.children.values() or record.id in self.drivers.values():
                 continue
             info = self._processes(record.id)
+            if record.run_type in DRIVER_MODULES and record.lease_holder is not None:
+                self.resume_driver(record.id, info)
+                continue
             if info is None:
                 continue
             pid = info.get("supervisor_pid")
@@ -440,6 +457,83 @@ class Agent:
             self.backend.update_run_status(run_id, NOT_RESPONDING)
             self.backend.update_run_status(run_id, FAILED, error={"message": message})
 
+    def start_driver(self, run_id: str, run_type: str) -> None:
+        """Start the driver of ``run_id`` (``DRIVER_MODULES``): a program of its own, which
+        opens the workspace itself; its output goes to ``driver.log`` in the run's folder."""
+        run_dir = self.dir / "runs" / run_id
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        command = [
+            sys.executable,
+            "-m",
+            DRIVER_MODULES[run_type],
+            str(self.location),
+            self.workspace_name,
+            run_id,
+        ]
+        log = os.open(run_dir / DRIVER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            pid = os.posix_spawn(
+                sys.executable,
+                command,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, log, 1),
+                    (os.POSIX_SPAWN_DUP2, log, 2),
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                ],
+                # Its own session: a signal to the agent's group reaches it through the
+                # agent only, as for the supervisors.
+                setsid=True,
+            )
+        finally:
+            os.close(log)
+        self.drivers[pid] = run_id
+        self.log(f"{run_id}: driver pid {pid}")
+
+    def driver_ended(self, run_id: str, pid: int, status: int) -> None:
+        """A driver exited: when its run goes on (the driver was killed, say) and this agent
+        is not stopping, a new driver carries on from the store, up to
+        ``MAX_DRIVER_RESTARTS`` times; then the run fails."""
+        how = (
+            f"killed by signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exited with code {os.WEXITSTATUS(status)}"
+        )
+        try:
+            record = self.backend.get_run(run_id)
+        except ModelyardError:
+            return  # looked at again by check_supervisors
+        if record.status in TERMINAL_STATES or self.signals:
+            return
+        restarts = self.driver_restarts.get(run_id, 0) + 1
+        self.driver_restarts[run_id] = restarts
+        if restarts > MAX_DRIVER_RESTARTS:
+            message = (
+                f"the run's driver (pid {pid}) {how}, its {restarts}th end before the run's; "
+                f"see {self.dir / 'runs' / run_id / DRIVER_LOG}"
+            )
+            self.log(f"{run_id}: {message}")
+            with contextlib.suppress(ModelyardError):
+                self.backend.update_run_status(run_id, FAILED, error={"message": message})
+            return
+        self.log(f"{run_id}: its driver (pid {pid}) {how}; starting a new one")
+        self.start_driver(run_id, record.run_type)
+
+    def resume_driver(self, run_id: str, info: dict[str, Any] | None) -> None:
+        """A driven run that this agent did not start: a new driver for it, unless its
+        driver is alive (an earlier agent's). Its lease is renewed first, so that this very
+        step's look at expired leases does not fail it."""
+        pid = (info or {}).get("supervisor_pid")
+        if pid is not None and is_running(pid, (info or {}).get("supervisor_start")):
+            return
+        try:
+            self.backend.renew_lease(run_id, driver_holder(run_id), LEASE_SECONDS)
+            record = self.backend.get_run(run_id)
+        except ModelyardError:
+            return
+        self.log(f"{run_id}: its driver is not running; starting a new one")
+        self.start_driver(run_id, record.run_type)
+
     def cancel_queued(self) -> None:
         """Cancel runs whose cancel request came while they were queued. A run that a
         supervisor took (Preparing, say: no start time yet) is left to that supervisor, even
@@ -457,13 +551,20 @@ class Agent:
 
     def start_queued(self) -> None:
         free = self.limit - len(self.children)
-        if free <= 0:
-            return
         queued = self.backend.list_runs_in_states([QUEUED], properties={COMPUTE_PROPERTY: LOCAL})
         for record in queued:
-            if free <= 0 or self.signals:  # asked to stop meanwhile: no new run
+            if self.signals:  # asked to stop meanwhile: no new run
                 return
             if record.id in self.started:
+                continue
+            if record.run_type in DRIVER_MODULES:
+                # A driver makes runs, it is not one: it takes no place of the limit.
+                self.started.add(record.id)
+                holder = driver_holder(record.id)
+                if self.backend.claim_run(record.id, holder, LEASE_SECONDS) is not None:
+                    self.start_driver(record.id, record.run_type)
+                continue
+            if free <= 0:
                 continue
             self.started.add(record.id)
             if self.backend.claim_run(record.id, self.worker_id, LEASE_SECONDS) is None:
@@ -525,7 +626,7 @@ def main(argv: list[str]) -> None:
     info = read_workspace_file(location, argv[1])
     backend = open_backend(location, info)
     compute_dir(location).mkdir(parents=True, exist_ok=True)
-    Agent(backend, location, argv[2] if len(argv) > 2 else None, info.id).serve()
+    Agent(backend, location, argv[2] if len(argv) > 2 else None, info.id, info.name).serve()
 
 
 if __name__ == "__main__":

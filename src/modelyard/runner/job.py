@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -19,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelyard.backend.base import Backend
+from modelyard.backend.records import NOT_STARTED, QUEUED, RunRecord
 from modelyard.backend.source_tree import check_taken
 from modelyard.errors import ValidationError
 from modelyard.names import clean_relpath
@@ -186,3 +189,38 @@ def check_entry_script(source_directory: str | os.PathLike[str], script: str) ->
         raise ValidationError("entry_script", f"{relative} does not exist in {folder.resolve()}")
     check_taken(folder, relative, "entry_script")
     return folder, relative
+
+
+def queue_job(
+    backend: Backend,
+    run_id: str,
+    experiment_name: str,
+    spec: JobSpec,
+    *,
+    run_type: str,
+    properties: dict[str, str],
+    parent_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> RunRecord:
+    """Store a run of ``spec`` and queue it: the run (NotStarted), its job file, then Queued.
+
+    Each step may be made again with the same values (``create_run`` returns the run that
+    exists, the job file is replaced by the same bytes), so a caller cut off half-way (a
+    tuning driver killed between two steps) finishes the job by calling it again. Whoever
+    calls it then tells the run's compute target (``Compute.queued``).
+
+    Example::
+
+        queue_job(backend, run_id, "mnist", spec, run_type="script", properties={})
+    """
+    backend.create_run(
+        run_id,
+        experiment_name,
+        run_type=run_type,
+        status=NOT_STARTED,
+        parent_id=parent_id,
+        tags=tags,
+        properties=properties,
+    )
+    backend.upload_run_file(run_id, JOB_FILE, io.BytesIO(spec.to_json().encode()))
+    return backend.update_run_status(run_id, QUEUED)

@@ -21,7 +21,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from modelyard.backend.records import LOCAL_COMPUTE
+from modelyard.backend.records import HYPERDRIVE_RUN_TYPE, LOCAL_COMPUTE
 from modelyard.errors import ConfigError
 from modelyard.names import WORKSPACE_FILE
 
@@ -35,6 +35,17 @@ SOCKET_PATH_MAX = 100
 HANDSHAKE_MAX = 128
 OK = b"ok"
 OTHER = b"other"
+# Run types whose runs the agent gives to a driver program of their own, where it gives
+# others to a supervisor: the module it starts as ``python -m <module> <workspace folder>
+# <workspace name> <run id>``. Named, not imported: the runner imports nothing of the SDK.
+DRIVER_MODULES = {HYPERDRIVE_RUN_TYPE: "modelyard.train.hyperdrive.driver"}
+
+
+def driver_holder(run_id: str) -> str:
+    """The lease holder of a driven run (a tuning run): the same for every driver of the run,
+    so the driver an agent starts again, after the last one died, renews the lease the first
+    one held (a file lock keeps two from running at once)."""
+    return f"driver-{hashlib.sha256(run_id.encode()).hexdigest()[:24]}"
 
 
 def idle_seconds() -> float:

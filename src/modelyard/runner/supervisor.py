@@ -79,6 +79,7 @@ from modelyard.backend.records import (
     RUNNING,
     STARTING,
     TERMINAL_STATES,
+    cancellation,
 )
 from modelyard.backend.snapshot import restore_snapshot
 from modelyard.errors import ConflictError, ModelyardError
@@ -200,13 +201,13 @@ class Supervisor:
         self.status = record.status
         self.say(f"status: {status}")
         if record.status == CANCEL_REQUESTED and status not in TERMINAL_STATES:
-            raise _Stopped(CANCELED, {"message": "canceled by the user"})
+            raise _Stopped(CANCELED, cancellation(record.error))
 
     def check_status(self) -> None:
         """Raise _Stopped when someone asked to cancel the run."""
-        status = self.backend.get_run(self.run_id).status
-        if status == CANCEL_REQUESTED:
-            raise _Stopped(CANCELED, {"message": "canceled by the user"})
+        record = self.backend.get_run(self.run_id)
+        if record.status == CANCEL_REQUESTED:
+            raise _Stopped(CANCELED, cancellation(record.error))
 
     # -- signals -------------------------------------------------------------------------
 
@@ -227,8 +228,9 @@ class Supervisor:
         name = self.signals[0]
         self.say(f"asked to stop ({name}): stopping the run")
         with contextlib.suppress(ModelyardError):
-            if self.backend.get_run(self.run_id).status == CANCEL_REQUESTED:
-                raise _Stopped(CANCELED, {"message": "canceled by the user"})
+            record = self.backend.get_run(self.run_id)
+            if record.status == CANCEL_REQUESTED:
+                raise _Stopped(CANCELED, cancellation(record.error))
         raise _Stopped(
             FAILED,
             {
@@ -718,10 +720,11 @@ class _PreparingPoll:
         now = time.monotonic()
         if now < self.next_status:
             return
-        status = self.backend.get_run(self.run_id).status
+        record = self.backend.get_run(self.run_id)
+        status = record.status
         self.next_status = now + STATUS_INTERVAL_S
         if status == CANCEL_REQUESTED:
-            raise _Stopped(CANCELED, {"message": "canceled by the user"})
+            raise _Stopped(CANCELED, cancellation(record.error))
         if status in TERMINAL_STATES:
             # Ended by someone else: building on would be for nothing.
             raise _Stopped(status, {"message": f"the run had ended ({status})"})
