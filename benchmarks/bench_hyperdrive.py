@@ -2,19 +2,23 @@
 scheduling gap between children.
 
 1. **Search**: on the known objective of ``hyperdrive_objective.py`` (a maximum of 100 at
-   ``(1.5, -2)`` on ``[-5, 5]**2``, 5 epochs of 0.1 s), the children each method runs until
+   ``(1.5, -2)`` on ``[-5, 5]**2``, 5 epochs of 0.2 s), the children each method runs until
    one ends with a score within 1% of the optimum, ``score >= 99`` (``|best - 100| <= 0.01 *
-   100``), and the wall time until that child ended. Same budget for every method
-   (``--max-runs`` children, 40), same concurrency (``--concurrency``, 2: this machine's
-   cores), over ``--seeds`` seeds (3); the table gives medians over the seeds and the ratios
-   to Optuna and to Ray Tune (above 1: more children, or more time, than the competitor).
+   100``; a disc of radius 1, 3.1% of the box: a random search needs 32 children on average),
+   and the wall time until that child ended. The same budget for every method
+   (``--max-runs`` children, 30) and the same concurrency (``--concurrency``, 2: this
+   machine's cores), over ``--seeds`` seeds (3: 0, 1, 2; every method runs with a seed before
+   any runs with the next, so that the machine's load falls on all alike); the table gives
+   medians over the seeds and the ratios to Optuna and to Ray Tune (above 1: more children,
+   or more time, than the competitor).
 
    - modelyard: HyperDrive with ``RandomParameterSampling``, ``BayesianParameterSampling``
      (Optuna's TPE inside) and ``BayesianParameterSampling`` with ``BanditPolicy(slack_factor
-     =0.1, evaluation_interval=1, delay_evaluation=3)``; each child a local run of the script.
-   - Optuna alone: ``TPESampler(seed)``, ``study.optimize(n_jobs=concurrency)``, each trial
-     the same script run as a subprocess (its printed epoch lines read back), so that both
-     sides pay a Python process start per child.
+     =0.1, evaluation_interval=1, delay_evaluation=1)`` (``DELAY_EVALUATION``: why 1),
+     ``rngSeed`` the seed; each child a local run of the script.
+   - Optuna alone: ``TPESampler(seed=seed)``, ``study.optimize(n_jobs=concurrency)``, each
+     trial the same script run as a subprocess (its printed epoch lines read back), so that
+     both sides pay a Python process start per child.
    - Ray Tune: ``Tuner`` with its random search (``BasicVariantGenerator(random_state=seed,
      max_concurrent=concurrency)``) and ``ASHAScheduler(max_t=5)`` (its defaults otherwise:
      grace period 1, reduction factor 4), ``reuse_actors=True`` (``REUSE_ACTORS``); each trial
@@ -22,18 +26,27 @@ scheduling gap between children.
      prints, so ASHA can stop it.
 
    Clocks: from ``submit``, ``study.optimize`` or ``tuner.fit`` being called to the end of
-   the first child within 1% (the run records' end time; the trainable's last report). The
-   run's position among the children in order of their start is the count. Ray is started,
-   and modelyard's local agent too, before the clocks run (both warmed by one unmeasured run).
-   A child counts only if it ran all its epochs: a stopped one never logged its final score.
+   the first child within 1% (the run records' end time; the trainable's last report). Its
+   position among the children in the order they started is the count. Ray is started, and
+   modelyard's local agent too, before the clocks run, each warmed by one unmeasured run;
+   Ray stays up throughout (idle, about 5% of a core). A child counts only if it ran all its
+   epochs: a stopped one never logged its final score.
 
-2. **Scheduling overhead**: 50 children of a script that ends at once, one at a time
-   (``max_concurrent_runs=1``): the gap from a child's end to the next child's start, from
-   the run records' times, median and p90; Ray Tune's from each trial's trainable (started,
-   ended), and Optuna alone's (its loop, the floor) for comparison.
+   Then the samplers alone, without processes (``SAMPLER_SEEDS``, 20 seeds, the objective
+   computed in-process, ``concurrency`` configurations asked ahead of each result): how many
+   of a method's children are its sampler's doing, which 3 seeds cannot tell.
+
+2. **Scheduling overhead**: ``OVERHEAD_CHILDREN`` (50) children of a script that logs the
+   primary metric once and ends, one at a time (``max_concurrent_runs=1``): the gap from a
+   child's end to the next child's start, from the run records' times, median and p90; Ray
+   Tune's from each trial's trainable (started, ended), and Optuna alone's (its loop, the
+   floor) for comparison.
+
+The machine's load average is printed at the start and the end: figures taken while other
+work shares the cores are slower on every side.
 
 Run: .venv/bin/python benchmarks/bench_hyperdrive.py [--quick] [--only search|overhead]
-     [--seeds 3] [--max-runs 40] [--concurrency 2]
+     [--seeds 3] [--max-runs 30] [--concurrency 2]
 """
 
 from __future__ import annotations
@@ -55,17 +68,49 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hyperdrive_objective import EPOCHS, HIGH, LOW, OPTIMUM
+import optuna
+import ray
+from hyperdrive_objective import EPOCHS, HIGH, LOW, OPTIMUM, final_score
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import BasicVariantGenerator
+
+from modelyard import Experiment, Workspace
+from modelyard.compute.local import stop_agent
+from modelyard.script_run_config import ScriptRunConfig
+from modelyard.train.hyperdrive import (
+    BanditPolicy,
+    BayesianParameterSampling,
+    HyperDriveConfig,
+    PrimaryMetricGoal,
+    RandomParameterSampling,
+    uniform,
+)
 
 TOLERANCE = 0.01 * abs(OPTIMUM)  # within 1% of the optimum: score >= 99
+SPACE = {"--x": uniform(LOW, HIGH), "--y": uniform(LOW, HIGH)}
 OBJECTIVE = Path(__file__).with_name("hyperdrive_objective.py")
-INSTANT = "import sys  # ends at once, whatever its arguments\n"
+INSTANT = "from modelyard import Run\n\nRun.get_context().log('score', 1.0)\n"
 OVERHEAD_CHILDREN = 50
+SAMPLER_SEEDS = 20
+# From the first epoch on, as ASHA's grace period (1). A stop takes effect up to about 0.7 s
+# after the epoch's metric (a poll of HyperDrive's driver, 0.2 s, then of the child's
+# supervisor, 0.5 s): evaluated from epoch 3 on, the children it stopped had run to their
+# end already, in 0.5 s of epochs, and saved nothing.
+DELAY_EVALUATION = 1
+MODELYARD_METHODS = {
+    "random": "modelyard random",
+    "bayesian": "modelyard TPE",
+    "bandit": "modelyard TPE + Bandit",
+}
+OPTUNA, RAY_TUNE = "Optuna TPE", "Ray Tune ASHA"
 # Ray Tune at its best for short trials: its default (False) starts a worker process per
 # trial, 3 to 5.5 s each on this 2-core machine (9 gaps of the overhead figure, measured once).
 REUSE_ACTORS = True
-# Ray Tune's progress box and its logger warnings (tensorboardX missing) go, verbose=0 stays.
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+Ask = Callable[[str], tuple[float, float]]  # a sampler's next (x, y), by the child's key
+Tell = Callable[[str, float], None]  # a child's final score, to the sampler
 
 
 @dataclass(frozen=True)
@@ -117,6 +162,12 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def _gaps(spans: list[tuple[float, float]]) -> list[float]:
+    """From each (start, end) to the next one's start, in the order they started."""
+    ordered = sorted(spans)
+    return [ordered[i + 1][0] - ordered[i][1] for i in range(len(ordered) - 1)]
+
+
 def _timestamp(text: str) -> float:
     """Epoch seconds of a run record's ISO time (``...Z`` or ``+00:00``)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -148,7 +199,44 @@ def run_objective(
 # -- modelyard --------------------------------------------------------------------------
 
 
-def _modelyard_children(hd_run: Any) -> list[Child]:
+def _warm_up_agent(ws: Workspace, source: Path, script: str, arguments: list[str]) -> None:
+    """One plain run, not measured: it starts the workspace's local agent."""
+    config = ScriptRunConfig(str(source), script, arguments=arguments)
+    Experiment(ws, "warm-up").submit(config).wait_for_completion()
+
+
+def _tuning_config(
+    source: Path, script: str, sampling: Any, policy: Any, budget: int, concurrency: int
+) -> HyperDriveConfig:
+    return HyperDriveConfig(
+        run_config=ScriptRunConfig(source_directory=str(source), script=script),
+        hyperparameter_sampling=sampling,
+        policy=policy,
+        primary_metric_name="score",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=budget,
+        max_concurrent_runs=concurrency,
+    )
+
+
+def modelyard_search(
+    ws: Workspace, source: Path, method: str, seed: int, budget: int, concurrency: int
+) -> Search:
+    properties = {"rngSeed": seed}
+    sampling = (
+        RandomParameterSampling(SPACE, properties=properties)
+        if method == "random"
+        else BayesianParameterSampling(SPACE, properties=properties)
+    )
+    policy = (
+        BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=DELAY_EVALUATION)
+        if method == "bandit"
+        else None
+    )
+    config = _tuning_config(source, OBJECTIVE.name, sampling, policy, budget, concurrency)
+    began = time.time()
+    hd_run = Experiment(ws, f"search-{method}").submit(config)
+    hd_run.wait_for_completion()
     children = []
     for child in hd_run.get_children():
         details = child.get_details()
@@ -162,87 +250,28 @@ def _modelyard_children(hd_run: Any) -> list[Child]:
                 child.get_status() == "Completed" and len(scores) == EPOCHS,
             )
         )
-    return children
+    return Search(MODELYARD_METHODS[method], seed, began, children)
 
 
-def modelyard_search(
-    ws: Any, source: Path, method: str, seed: int, budget: int, concurrency: int
-) -> Search:
-    from modelyard import Experiment
-    from modelyard.script_run_config import ScriptRunConfig
-    from modelyard.train.hyperdrive import (
-        BanditPolicy,
-        BayesianParameterSampling,
-        HyperDriveConfig,
-        PrimaryMetricGoal,
-        RandomParameterSampling,
-        uniform,
-    )
-
-    space = {"--x": uniform(LOW, HIGH), "--y": uniform(LOW, HIGH)}
-    properties = {"rngSeed": seed}
-    sampling = (
-        RandomParameterSampling(space, properties=properties)
-        if method == "random"
-        else BayesianParameterSampling(space, properties=properties)
-    )
-    policy = (
-        BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=3)
-        if method == "bandit"
-        else None
-    )
-    config = HyperDriveConfig(
-        run_config=ScriptRunConfig(source_directory=str(source), script=OBJECTIVE.name),
-        hyperparameter_sampling=sampling,
-        policy=policy,
-        primary_metric_name="score",
-        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-        max_total_runs=budget,
-        max_concurrent_runs=concurrency,
-    )
-    began = time.time()
-    hd_run = Experiment(ws, f"search-{method}").submit(config)
-    hd_run.wait_for_completion()
-    return Search(f"modelyard {method}", seed, began, _modelyard_children(hd_run))
-
-
-def modelyard_overhead(ws: Any, source: Path, children: int) -> list[float]:
+def modelyard_overhead(ws: Workspace, source: Path, children: int) -> list[float]:
     """Gaps (s) between a child's end and the next one's start, one child at a time."""
-    from modelyard import Experiment
-    from modelyard.script_run_config import ScriptRunConfig
-    from modelyard.train.hyperdrive import (
-        HyperDriveConfig,
-        PrimaryMetricGoal,
-        RandomParameterSampling,
-        uniform,
-    )
-
-    config = HyperDriveConfig(
-        run_config=ScriptRunConfig(source_directory=str(source), script="instant.py"),
-        hyperparameter_sampling=RandomParameterSampling({"--x": uniform(0, 1)}),
-        policy=None,
-        primary_metric_name="score",
-        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-        max_total_runs=children,
-        max_concurrent_runs=1,
-    )
+    sampling = RandomParameterSampling({"--x": uniform(0, 1)}, properties={"rngSeed": 0})
+    config = _tuning_config(source, "instant.py", sampling, None, children, 1)
     hd_run = Experiment(ws, "overhead").submit(config)
     hd_run.wait_for_completion()
-    spans = sorted(
+    spans = [
         (_timestamp(d["startTimeUtc"]), _timestamp(d["endTimeUtc"]))
         for d in (c.get_details() for c in hd_run.get_children())
-    )
+    ]
     if len(spans) != children:
         raise RuntimeError(f"the tuning run made {len(spans)} children of {children}")
-    return [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+    return _gaps(spans)
 
 
 # -- Optuna alone -----------------------------------------------------------------------
 
 
 def optuna_search(script: Path, seed: int, budget: int, concurrency: int) -> Search:
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     children: list[Child] = []
@@ -258,34 +287,35 @@ def optuna_search(script: Path, seed: int, budget: int, concurrency: int) -> Sea
 
     began = time.time()
     study.optimize(objective, n_trials=budget, n_jobs=concurrency)
-    return Search("Optuna TPE", seed, began, children)
+    return Search(OPTUNA, seed, began, children)
 
 
 def optuna_overhead(script: Path, children: int) -> list[float]:
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spans: list[tuple[float, float]] = []
 
     def objective(trial: Any) -> float:
         x = trial.suggest_float("x", 0, 1)
         started = time.time()
-        subprocess.run([sys.executable, str(script), "--x", repr(x)], check=True)
+        subprocess.run(
+            [sys.executable, str(script), "--x", repr(x)], check=True, stdout=subprocess.DEVNULL
+        )
         spans.append((started, time.time()))
         return x
 
     optuna.create_study().optimize(objective, n_trials=children, n_jobs=1)
-    return [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+    return _gaps(spans)
 
 
 # -- Ray Tune ---------------------------------------------------------------------------
 
 
-def _start_ray(concurrency: int, folder: Path) -> None:
-    import ray
-
+def start_ray(concurrency: int, folder: Path) -> None:
+    """Ray on this machine with ``concurrency`` CPUs, warmed by one unmeasured trial."""
+    # Ray Tune's progress box and its logger's warnings (tensorboardX missing) stay out of
+    # the figures; verbose=0 alone does not silence the box.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
-
     ray.init(
         num_cpus=concurrency,
         include_dashboard=False,
@@ -293,13 +323,10 @@ def _start_ray(concurrency: int, folder: Path) -> None:
         configure_logging=False,
         _temp_dir=str(folder / "ray"),
     )
-    # One unmeasured trial: Ray's first worker processes start here, not on the clock.
     _ray_fit(lambda config: _report({"score": 0.0}), {}, 1, 1, None, folder, "warm-up", 0)
 
 
 def _report(metrics: dict[str, float]) -> None:
-    from ray import tune
-
     tune.report(metrics)
 
 
@@ -314,9 +341,6 @@ def _ray_fit(
     seed: int,
 ) -> dict[str, list[dict[str, Any]]]:
     """Run a Tuner; every trial's reports, by trial id."""
-    from ray import tune
-    from ray.tune.search import BasicVariantGenerator
-
     reports: dict[str, list[dict[str, Any]]] = {}
 
     class Collect(tune.Callback):  # type: ignore[misc]
@@ -343,9 +367,6 @@ def _ray_fit(
 
 
 def ray_search(script: Path, folder: Path, seed: int, budget: int, concurrency: int) -> Search:
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
     def trainable(config: dict[str, Any]) -> None:
         started = time.time()
         run_objective(
@@ -372,22 +393,104 @@ def ray_search(script: Path, folder: Path, seed: int, budget: int, concurrency: 
         Child(r[0]["started"], r[-1]["at"], r[-1]["score"], r[-1]["epoch"] == EPOCHS)
         for r in reports.values()
     ]
-    return Search("Ray Tune ASHA", seed, began, children)
+    return Search(RAY_TUNE, seed, began, children)
 
 
 def ray_overhead(script: Path, folder: Path, children: int) -> list[float]:
-    from ray import tune
-
     def trainable(config: dict[str, Any]) -> None:
         started = time.time()
-        subprocess.run([sys.executable, str(script), "--x", repr(config["x"])], check=True)
+        subprocess.run(
+            [sys.executable, str(script), "--x", repr(config["x"])],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         _report({"score": config["x"], "started": started, "ended": time.time()})
 
     reports = _ray_fit(
         trainable, {"x": tune.uniform(0, 1)}, children, 1, None, folder, "overhead", 0
     )
-    spans = sorted((r[-1]["started"], r[-1]["ended"]) for r in reports.values())
-    return [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+    return _gaps([(r[-1]["started"], r[-1]["ended"]) for r in reports.values()])
+
+
+# -- the samplers alone -----------------------------------------------------------------
+
+
+def _asked_ahead(ask: Ask, tell: Tell, budget: int, concurrency: int) -> int | None:
+    """Children until one scores within 1%, ``concurrency`` asked ahead of each tell (as
+    children running at once are), the objective computed in-process; None when none did."""
+    pending = [(str(i), ask(str(i))) for i in range(min(concurrency, budget))]
+    asked = len(pending)
+    for count in range(1, budget + 1):
+        key, (x, y) = pending.pop(0)
+        score = final_score(x, y)
+        if OPTIMUM - score <= TOLERANCE:
+            return count
+        tell(key, score)
+        if asked < budget:
+            pending.append((str(asked), ask(str(asked))))
+            asked += 1
+    return None
+
+
+def _modelyard_random(seed: int) -> tuple[Ask, Tell]:
+    sampling = RandomParameterSampling(SPACE, properties={"rngSeed": seed})
+
+    def ask(key: str) -> tuple[float, float]:
+        configuration = sampling.configuration(int(key))
+        return float(configuration["--x"]), float(configuration["--y"])
+
+    return ask, lambda key, score: None
+
+
+def _modelyard_tpe(seed: int) -> tuple[Ask, Tell]:
+    sampling = BayesianParameterSampling(SPACE, properties={"rngSeed": seed})
+    study = sampling.study(PrimaryMetricGoal.MAXIMIZE)
+
+    def ask(key: str) -> tuple[float, float]:
+        configuration = study.ask(key)
+        return float(configuration["--x"]), float(configuration["--y"])
+
+    return ask, study.tell
+
+
+def _optuna_tpe(seed: int) -> tuple[Ask, Tell]:
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    trials: dict[str, Any] = {}
+
+    def ask(key: str) -> tuple[float, float]:
+        trial = trials[key] = study.ask()
+        return trial.suggest_float("x", LOW, HIGH), trial.suggest_float("y", LOW, HIGH)
+
+    return ask, lambda key, score: study.tell(trials.pop(key), score)
+
+
+SAMPLERS = {
+    "modelyard random": _modelyard_random,
+    "modelyard TPE": _modelyard_tpe,
+    OPTUNA: _optuna_tpe,
+}
+
+
+def sampler_runs(seeds: int, budget: int, concurrency: int) -> dict[str, list[int | None]]:
+    """For each sampler, the children to 1% with each seed, without processes: how much of a
+    method's count is its sampler's, whatever runs the children."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return {
+        name: [_asked_ahead(*make(seed), budget, concurrency) for seed in range(seeds)]
+        for name, make in SAMPLERS.items()
+    }
+
+
+def samplers(seeds: int, budget: int, concurrency: int) -> None:
+    print(
+        f"\nthe samplers alone (in-process, {concurrency} asked ahead, {seeds} seeds of "
+        f"{budget}): children to 1%"
+    )
+    for name, counts in sampler_runs(seeds, budget, concurrency).items():
+        median = _median_or_none([None if c is None else float(c) for c in counts])
+        reached = sum(c is not None for c in counts)
+        figure = f"{median:.0f}" if median is not None else f">{budget}"
+        _line(f"  {name}", f"median {figure:>4}, reached {reached}/{seeds}")
 
 
 # -- the figures ------------------------------------------------------------------------
@@ -432,9 +535,8 @@ def table(searches: list[Search], budget: int) -> None:
             (f"{wall:.1f}" if wall is not None else "-").rjust(8),
             f"{total:7.1f}",
         ]
-        for other in ("Optuna TPE", "Ray Tune ASHA"):
+        for other, width in ((OPTUNA, 15), (RAY_TUNE, 17)):
             theirs = medians.get(other)
-            width = 15 if other == "Optuna TPE" else 17
             row.append(
                 "  "
                 + (_ratio(runs, theirs[0]) if theirs else "-").rjust(width)
@@ -445,14 +547,13 @@ def table(searches: list[Search], budget: int) -> None:
     print(
         f"(medians over {seeds} seeds of {budget} children each; 'runs to 1%': children started "
         f"up to the first that ended with score >= {OPTIMUM - TOLERANCE:g}, '>{budget}' when the "
-        "median seed found none; 'all s': all the budget's children)"
+        "median seed found none; 'all s': all the budget's children; ratios: this method's "
+        "figure over the competitor's)",
+        flush=True,
     )
 
 
 def search(folder: Path, seeds: int, budget: int, concurrency: int) -> None:
-    from modelyard import Workspace
-    from modelyard.compute.local import stop_agent
-
     source = folder / "objective"
     source.mkdir()
     shutil.copy(OBJECTIVE, source / OBJECTIVE.name)
@@ -464,7 +565,7 @@ def search(folder: Path, seeds: int, budget: int, concurrency: int) -> None:
         target = result.to_target()
         _line(
             f"{result.method}, seed {result.seed}",
-            (f"{target[0]:3d} runs, {target[1]:6.1f} s to 1%" if target else "not reached")
+            (f"{target[0]:3d} runs, {target[1]:6.1f} s to 1%" if target else "not reached   ")
             + f"; {len(result.children)} children in {result.wall:.1f} s",
         )
 
@@ -472,36 +573,17 @@ def search(folder: Path, seeds: int, budget: int, concurrency: int) -> None:
     try:
         _warm_up_agent(ws, source, OBJECTIVE.name, ["--x", "0", "--y", "0"])
         for seed in range(seeds):
-            for method in ("random", "bayesian", "bandit"):
+            for method in MODELYARD_METHODS:
                 measured(modelyard_search(ws, source, method, seed, budget, concurrency))
-    finally:
-        stop_agent(ws.folder)
-    for seed in range(seeds):
-        measured(optuna_search(script, seed, budget, concurrency))
-    _start_ray(concurrency, folder)
-    try:
-        for seed in range(seeds):
+            measured(optuna_search(script, seed, budget, concurrency))
             measured(ray_search(script, folder, seed, budget, concurrency))
     finally:
-        import ray
-
-        ray.shutdown()
+        stop_agent(ws.folder)
     table(searches, budget)
-
-
-def _warm_up_agent(ws: Any, source: Path, script: str, arguments: list[str]) -> None:
-    """One plain run, not measured: it starts the workspace's local agent."""
-    from modelyard import Experiment
-    from modelyard.script_run_config import ScriptRunConfig
-
-    config = ScriptRunConfig(str(source), script, arguments=arguments)
-    Experiment(ws, "warm-up").submit(config).wait_for_completion()
+    samplers(SAMPLER_SEEDS, budget, concurrency)
 
 
 def overhead(folder: Path, children: int) -> None:
-    from modelyard import Workspace
-    from modelyard.compute.local import stop_agent
-
     source = folder / "instant"
     source.mkdir()
     (source / "instant.py").write_text(INSTANT)
@@ -512,13 +594,7 @@ def overhead(folder: Path, children: int) -> None:
     finally:
         stop_agent(ws.folder)
     gaps["Optuna alone (its loop)"] = optuna_overhead(source / "instant.py", children)
-    _start_ray(1, folder)
-    try:
-        gaps["Ray Tune"] = ray_overhead(source / "instant.py", folder, children)
-    finally:
-        import ray
-
-        ray.shutdown()
+    gaps["Ray Tune"] = ray_overhead(source / "instant.py", folder, children)
     print(f"\nend of a child -> start of the next, {children} children one at a time:")
     ours = statistics.median(gaps["modelyard HyperDrive"])
     for name, values in gaps.items():
@@ -528,6 +604,11 @@ def overhead(folder: Path, children: int) -> None:
             f"median {median * 1000:8.1f} ms   p90 {_percentile(values, 0.9) * 1000:8.1f} ms"
             + ("" if name.startswith("modelyard") else f"   modelyard / this {ours / median:7.1f}"),
         )
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 PARTS = ("search", "overhead")
@@ -543,12 +624,18 @@ def main() -> None:
     options = parser.parse_args()
     parts = options.only or PARTS
     seeds = options.seeds or (1 if options.quick else 3)
-    budget = options.max_runs or (20 if options.quick else 40)
+    budget = options.max_runs or (20 if options.quick else 30)
+    print(f"start: {_load()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        if "search" in parts:
-            search(Path(tmp), seeds, budget, options.concurrency)
-        if "overhead" in parts:
-            overhead(Path(tmp), 21 if options.quick else OVERHEAD_CHILDREN)
+        start_ray(options.concurrency, Path(tmp))
+        try:
+            if "search" in parts:
+                search(Path(tmp), seeds, budget, options.concurrency)
+            if "overhead" in parts:
+                overhead(Path(tmp), 21 if options.quick else OVERHEAD_CHILDREN)
+        finally:
+            ray.shutdown()
+    print(f"end: {_load()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ sleep each), rising to the final value: epoch ``e`` logs ``score - 2 * (EPOCHS -
 curve shifted for every configuration, so an early-termination policy that compares children
 at the same epoch ranks them as their final values do. Each value is logged to the run
 (``run.log``; outside a run, modelyard's offline run prints it) and printed as
-``epoch <e> score <value>``, the line the Optuna and Ray Tune sides of the benchmark read.
+``epoch <e> score <value>``, the line the Optuna and Ray Tune sides of the benchmark read. The
+run is flushed after each epoch, as a script whose epochs are shorter than the metric buffer's
+hand-over should, for an early-termination policy to see them as they come.
 
 Run: python benchmarks/hyperdrive_objective.py --x 1.5 --y -2
 """
@@ -27,9 +29,10 @@ OPTIMUM = 100.0
 ARGMAX = (1.5, -2.0)
 LOW, HIGH = -5.0, 5.0
 EPOCHS = 5
-# An evaluation at epoch 3 leaves a policy 0.2 s before the child ends: one poll of
-# HyperDrive's driver (its POLL_INTERVAL_S).
-EPOCH_SECONDS = 0.1
+# Long enough for a policy's stop after the first epochs to cut a child short (it takes effect
+# up to about 0.7 s after the metric: bench_hyperdrive.DELAY_EVALUATION), short enough for
+# the benchmark's 450 children to run in minutes.
+EPOCH_SECONDS = 0.2
 EPOCH_STEP = 2.0
 
 
@@ -53,6 +56,9 @@ def main() -> None:
         time.sleep(EPOCH_SECONDS)
         value = epoch_score(options.x, options.y, epoch)
         run.log("score", value)
+        # Stored now, not at the buffer's next hand-over (up to 2 s later: metrics.py's
+        # FLUSH_SECONDS, longer than this whole script), so a policy sees each epoch.
+        run.flush()
         print(f"epoch {epoch} score {value!r}", flush=True)
 
 
