@@ -4,7 +4,7 @@
 ``(1.5, -2)``, away from the centre of the box and from any round grid point, so that no
 method finds it by starting in the middle. Its level sets are circles, so "within 1% of the
 optimum" (a score of at least 99) is a disc of radius 1, about 3.1% of the box: a random
-search needs some 30 children on average, a model of the results fewer.
+search needs 32 children on average (1 / 0.031), a model of the results fewer.
 
 Like a training script, it logs ``score`` once per epoch (``EPOCHS``, ``EPOCH_SECONDS`` of
 sleep each), rising to the final value: epoch ``e`` logs ``score - 2 * (EPOCHS - e)``, the same
