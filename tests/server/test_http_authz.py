@@ -2,10 +2,10 @@
 
 The app's routes are enumerated: one without a rule fails the first test. Then every route
 is called, on a real server process, as every kind of caller (no token, a revoked one, an
-outsider, each role, a run's token): a caller the matrix refuses gets 401, 403 or (not a
-member) 404, and one it allows gets past authorization (its request, with no arguments, is
-then refused as bad input, or answered). So no role can do more than the matrix says, and
-none is refused what it allows.
+outsider, each role, a run's token, a cluster's token): a caller the matrix refuses gets 401,
+403 or (not a member) 404, and one it allows gets past authorization (its request, with no
+arguments, is then refused as bad input, or answered). So no role can do more than the matrix
+says, and none is refused what it allows.
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from modelyard.backend.records import COMPLETED, QUEUED, RUNNING
 from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from modelyard.runner.job import JOB_FILE, JobSpec
+from modelyard.runner.local_compute import COMPUTE_PROPERTY
 from modelyard.server import authz
 from modelyard.server.app import create_app
 from modelyard.server.settings import ServerSettings
 from tests.server_process import ServerProcess
 
 CALLS_PREFIX = "/api/v1/workspaces/{workspace}/calls/"
+# The compute target of the matrix's cluster token (never provisioned: no record of it).
+CLUSTER = "authzcluster"
 
 
 def _routes(tmp_path: Path) -> list[tuple[str, str]]:
@@ -87,9 +90,12 @@ def callers(http_server: ServerProcess) -> Iterator[Callers]:
     given = {"data_reference_name": "data", "datastore_name": "workspaceblobstore"}
     job = JobSpec(script="train.py", inputs=[given]).to_json().encode()
     admin.upload_run_file(run.id, JOB_FILE, io.BytesIO(job))
+    # On the cluster's compute target, so the cluster's token may ask for its access.
+    admin.add_run_properties(run.id, {COMPUTE_PROPERTY: CLUSTER})
     accounts = server.accounts()
     try:
         _record, tokens["run"] = accounts.create_run_token(workspace, run.id)
+        _record, tokens["cluster"] = accounts.create_cluster_token(workspace, CLUSTER)
     finally:
         accounts.close()
     yield Callers(workspace, tokens, run.id)
@@ -98,10 +104,15 @@ def callers(http_server: ServerProcess) -> Iterator[Callers]:
 def _allowed(rule: str, caller: str, call: str | None) -> bool:
     if caller in ("anonymous", "revoked"):
         return rule == authz.PUBLIC
-    if caller == "run":
+    if caller in ("run", "cluster"):
         if call is not None:
-            return call in authz.RUN_TOKEN_CALLS
-        return rule in (authz.PUBLIC, authz.AUTHENTICATED)
+            calls = authz.RUN_TOKEN_CALLS if caller == "run" else authz.CLUSTER_TOKEN_CALLS
+            return call in calls
+        return rule in (authz.PUBLIC, authz.AUTHENTICATED) or (
+            caller == "cluster" and rule == authz.CLUSTER
+        )
+    if rule == authz.CLUSTER:
+        return False
     if rule in (authz.PUBLIC, authz.AUTHENTICATED, authz.USER):
         return True
     if caller == "outsider":
@@ -122,7 +133,7 @@ JSON_CALLS = {
 }
 
 
-KINDS = ["anonymous", "revoked", "outsider", *authz.ROLES, "run"]
+KINDS = ["anonymous", "revoked", "outsider", *authz.ROLES, "run", "cluster"]
 
 
 @pytest.mark.parametrize("caller", KINDS)
@@ -139,6 +150,8 @@ def test_no_caller_can_do_more_or_less_than_the_matrix(
             path.replace("{workspace}", callers.workspace)
             .replace("{user}", "nobody")
             .replace("{token_id}", "tok0000000000")
+            .replace("{compute}", CLUSTER)
+            .replace("{run_id}", callers.run_id)
         )
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         body = {} if method in ("POST", "PUT") and (call is None or call in JSON_CALLS) else None
@@ -230,9 +243,11 @@ def _documented_rows() -> list[list[str]]:
 
 
 def test_the_docs_show_the_rules_the_server_keeps() -> None:
-    calls = {row[0]: row for row in _documented_rows() if len(row) == 3}
+    calls = {row[0]: row for row in _documented_rows() if len(row) == 4}
     routes = {row[0]: row[1] for row in _documented_rows() if len(row) == 2}
     assert {name: row[1] for name, row in calls.items()} == authz.CALL_RULES
     run_token = {name for name, row in calls.items() if row[2] != "no"}
     assert run_token == authz.RUN_TOKEN_CALLS
+    cluster_token = {name for name, row in calls.items() if row[3] != "no"}
+    assert cluster_token == authz.CLUSTER_TOKEN_CALLS
     assert routes == {f"{m} {p}": rule for (m, p), rule in authz.ROUTE_RULES.items()}

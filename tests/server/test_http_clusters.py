@@ -26,15 +26,17 @@ import pytest
 ray = pytest.importorskip("ray", reason="compute clusters need the cluster extra (Ray)")
 
 from modelyard import Experiment, Run, Workspace  # noqa: E402
-from modelyard.backend.records import COMPLETED  # noqa: E402
+from modelyard.backend.records import COMPLETED, QUEUED  # noqa: E402
 from modelyard.backend.remote.backend import RemoteBackend  # noqa: E402
 from modelyard.compute import AmlCompute, ComputeTarget  # noqa: E402
 from modelyard.compute.ray.cluster import (  # noqa: E402
+    TOKEN_FILE,
     ClusterState,
+    client_environment,
     session_processes,
     stop_local_cluster,
 )
-from modelyard.compute.ray.run_access import access_file  # noqa: E402
+from modelyard.compute.ray.run_access import CLUSTER_ACCESS_FILE, access_file  # noqa: E402
 from modelyard.compute.ray.targets import DELETE_TIMEOUT_S, cluster_folder  # noqa: E402
 from modelyard.compute_target import ComputeTargetException  # noqa: E402
 from modelyard.errors import (  # noqa: E402
@@ -44,6 +46,7 @@ from modelyard.errors import (  # noqa: E402
     PermissionDeniedError,
     RunFailedError,
 )
+from modelyard.runner.local_compute import COMPUTE_PROPERTY  # noqa: E402
 from modelyard.server.account_records import TokenRecord  # noqa: E402
 from modelyard.train import Estimator  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
@@ -53,6 +56,7 @@ pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
 SCRIPTS = Path(__file__).parents[1] / "compute" / "scripts"
 NAME = "cpucluster"
+ATTACHED = "attachedcluster"
 
 
 @dataclass
@@ -217,16 +221,16 @@ def test_a_restarted_server_starts_its_clusters_again(team: Team, server: Server
     assert target.get_status().provisioning_state == "Succeeded"
 
 
-def test_an_attached_cluster_fails_on_a_server_whose_workspaces_live_in_folders(
+def test_a_cluster_attached_on_another_machine_needs_a_public_url_it_can_reach(
     team: Team,
 ) -> None:
     config = AmlCompute.provisioning_configuration(
         vm_size="cpu=2,memory=4GB,gpu=0", max_nodes=2, address="ray://10.0.0.5:10001"
     )
     target = ComputeTarget.create(team.owner, "remote", config)
-    with pytest.raises(ComputeTargetException, match="--database-url") as raised:
+    with pytest.raises(ComputeTargetException, match="--public-url") as raised:
         target.wait_for_completion(timeout_in_minutes=1)
-    assert "log is on the server's machine" in str(raised.value)
+    assert "loopback" in str(raised.value)
     target.delete()  # never came up: forgotten at once
     assert list(team.owner.compute_targets) == ["local", NAME]
 
@@ -296,6 +300,54 @@ def test_a_run_on_the_cluster_reports_through_the_server_with_its_own_token(
     with pytest.raises(AuthenticationError):
         own.get_run(run.id)
     team.contributor._backend.update_run_status(other.id, COMPLETED)  # lets the workspace go
+
+
+def test_an_attached_cluster_admits_through_the_server_with_a_token_of_its_own(
+    team: Team, server: ServerProcess, tmp_path: Path
+) -> None:
+    """The module's cluster attached again by its address, as a cluster of another machine
+    is: its admission gets the server's URL and a token of its compute target's, never the
+    workspace's file, and hands each run's nodes their run's token."""
+    state = ClusterState.load(team.cluster_folder)
+    assert state is not None
+    # The cluster wants its Ray token: the server passes its own environment's on, as it
+    # would a cluster's of another machine (a copy: nothing of the server names the local
+    # cluster's folder, which the last test checks).
+    token_file = tmp_path / "ray_token"
+    token_file.write_bytes((team.cluster_folder / TOKEN_FILE).read_bytes())
+    server.stop()
+    server.env.update(client_environment(str(token_file)))
+    server.restart()
+    config = AmlCompute.provisioning_configuration(
+        vm_size="cpu=2,memory=4GB,gpu=0", max_nodes=2, address=state.address
+    )
+    target = ComputeTarget.create(team.owner, ATTACHED, config)
+    target.wait_for_completion(timeout_in_minutes=3)
+    access_path = cluster_folder(team.folder, ATTACHED) / CLUSTER_ACCESS_FILE
+    assert access_path.stat().st_mode & 0o777 == 0o600
+    access = json.loads(access_path.read_text())
+    assert access.keys() == {"server", "workspace", "workspace_id", "compute", "token"}
+    assert (access["server"], access["compute"]) == (server.url, ATTACHED)
+
+    run = Experiment(team.contributor, "attached").submit(
+        Estimator(str(SCRIPTS), "where.py", compute_target=ATTACHED)
+    )
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == COMPLETED, run.get_details().get("error")
+    assert run.get_metrics()["answer"] == 42
+    assert "running on" in read(run, "system_logs/admission.txt")
+
+    cluster = RemoteBackend(server.url, team.name, access["token"])
+    with pytest.raises(PermissionDeniedError, match=ATTACHED):
+        cluster.list_runs_in_states([QUEUED], properties={COMPUTE_PROPERTY: NAME})
+    with pytest.raises(PermissionDeniedError):
+        cluster.list_datastores()
+    target.delete()
+    assert list(team.owner.compute_targets) == ["local", NAME]
+    # Deleted: its token reaches nothing any more.
+    assert not access_path.exists()
+    with pytest.raises(AuthenticationError):
+        cluster.list_runs_in_states([QUEUED], properties={COMPUTE_PROPERTY: ATTACHED})
 
 
 def run_tokens(server: ServerProcess) -> list[TokenRecord]:

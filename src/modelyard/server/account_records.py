@@ -26,7 +26,8 @@ class UserRecord:
 @dataclass(frozen=True)
 class TokenRecord:
     """A token as its owner may see it: never its secret, nor its hash. A user's token has
-    ``user``; a run's (held by the run's supervisor) has ``workspace`` and ``run_id``."""
+    ``user``; a run's (held by the run's supervisor) has ``workspace`` and ``run_id``; a
+    cluster's (held by its admission) has ``workspace`` and ``compute``."""
 
     id: str
     name: str
@@ -36,6 +37,7 @@ class TokenRecord:
     created_at: float
     expires_at: float | None
     last_used_at: float | None
+    compute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,16 @@ class Member:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who made a call: a user (``user``, ``admin``), or a run's supervisor (``workspace``
-    and ``run_id``, with ``user`` None), identified by the token they gave."""
+    """Who made a call: a user (``user``, ``admin``), a run's supervisor (``workspace`` and
+    ``run_id``, with ``user`` None) or a cluster's admission (``workspace`` and ``compute``),
+    identified by the token they gave."""
 
     token_id: str
     user: str | None = None
     admin: bool = False
     workspace: str | None = None
     run_id: str | None = None
+    compute: str | None = None
 
 
 def has_role(role: str | None, needed: str) -> bool:

@@ -68,6 +68,7 @@ _TOKEN = re.compile(r"myd_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})")
 # a minute per token, so a busy client costs no write per call.
 LAST_USED_RESOLUTION_S = 60.0
 RUN_TOKEN_NAME = "run"
+CLUSTER_TOKEN_NAME = "cluster"
 
 _WHAT_TO_DO = (
     "log in again (`modelyard login SERVER`) or set MODELYARD_TOKEN to a token of yours "
@@ -120,6 +121,7 @@ _TOKEN_COLUMNS = (
     t.tokens.c.created_at,
     t.tokens.c.expires_at,
     t.tokens.c.last_used_at,
+    t.tokens.c.compute_name,
 )
 
 
@@ -133,6 +135,7 @@ def _token_record(row: Row[*tuple[Any, ...]]) -> TokenRecord:
         created_at=row.created_at,
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
+        compute=row.compute_name,
     )
 
 
@@ -259,6 +262,46 @@ class AccountStore:
         )
         return record, secret
 
+    def create_cluster_token(self, workspace: str, compute: str) -> tuple[TokenRecord, str]:
+        """A token for the admission of cluster ``compute`` of ``workspace``: it lists, claims
+        and records that compute target's runs and hands each its run's token, and nothing
+        else (``server/cluster_tokens.py``). :meth:`revoke_cluster_tokens` ends it when the
+        compute target is deleted."""
+        check_name("compute", compute)
+        token_id, secret = _new_token()
+        now = time.time()
+
+        def work(conn: Connection) -> None:
+            row = self._workspace_row(conn, workspace)
+            self._insert_token(
+                conn,
+                token_id,
+                CLUSTER_TOKEN_NAME,
+                secret,
+                now,
+                None,
+                workspace_id=row.id,
+                compute_name=compute,
+            )
+
+        self.db.write(work)
+        record = TokenRecord(
+            token_id, CLUSTER_TOKEN_NAME, None, workspace, None, now, None, None, compute
+        )
+        return record, secret
+
+    def revoke_cluster_tokens(self, workspace: str, compute: str) -> None:
+        """End every token of compute target ``compute`` of ``workspace`` (when it is
+        deleted); nothing to end is not an error."""
+        workspace_ids = select(t.workspaces.c.id).where(t.workspaces.c.name == workspace)
+        self.db.write(
+            lambda conn: conn.execute(
+                delete(t.tokens).where(
+                    t.tokens.c.workspace_id.in_(workspace_ids), t.tokens.c.compute_name == compute
+                )
+            )
+        )
+
     def list_tokens(self, user: str) -> list[TokenRecord]:
         """The tokens of ``user`` not revoked (expired ones too, with their ``expires_at``),
         oldest first; never a secret nor a hash."""
@@ -336,6 +379,7 @@ class AccountStore:
                 t.tokens.c.secret_hash,
                 t.tokens.c.user_name,
                 t.tokens.c.run_id,
+                t.tokens.c.compute_name,
                 t.tokens.c.expires_at,
                 t.tokens.c.revoked_at,
                 t.tokens.c.last_used_at,
@@ -366,7 +410,12 @@ class AccountStore:
             self._touch(token_id, now)
         if row.user_name is not None:
             return Principal(token_id=token_id, user=row.user_name, admin=bool(row.admin))
-        return Principal(token_id=token_id, workspace=row.workspace_name, run_id=row.run_id)
+        return Principal(
+            token_id=token_id,
+            workspace=row.workspace_name,
+            run_id=row.run_id,
+            compute=row.compute_name,
+        )
 
     # workspaces and members
 

@@ -6,6 +6,7 @@ several server processes start at once), its workspaces, and serves:
 - ``/api/v1/workspaces/{workspace}/calls/{call}``: the Backend contract (``calls.py``);
 - ``/api/v1/whoami``, ``/api/v1/tokens``: the caller and their tokens;
 - ``/api/v1/workspaces``, ``.../members``: workspaces (made, read, deleted) and who is in them;
+- ``.../computes/{compute}/runs/{run_id}/access``: a run's token, for its cluster's admission;
 - ``/api/v1/health`` (no token), ``/docs`` and ``/openapi.json``.
 
 Who may call what is ``authz.py``. Errors answer ``{"error": {"type", "code", "message",
@@ -34,7 +35,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
 from modelyard.backend.channel_wire import error_to_wire
-from modelyard.errors import ModelyardError, NotFoundError, ValidationError
+from modelyard.errors import (
+    ModelyardError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from modelyard.server import authz
 from modelyard.server.accounts import AccountStore
 from modelyard.server.calls import add_call_routes
@@ -46,6 +52,7 @@ from modelyard.server.context import (
     ServerContext,
     UserCaller,
     not_a_member,
+    require_cluster,
     require_role,
     require_user,
     role_in,
@@ -197,6 +204,26 @@ def _add_account_routes(app: FastAPI) -> None:
         server.accounts.remove_member(workspace, user)
 
 
+def _add_cluster_routes(app: FastAPI) -> None:
+    @app.get(
+        "/api/v1/workspaces/{workspace}/computes/{compute}/runs/{run_id}/access",
+        tags=["compute"],
+    )
+    def run_access(
+        workspace: str, compute: str, run_id: str, principal: Caller, server: Context
+    ) -> dict[str, str]:
+        """The server's URL and the token of run ``run_id``, queued on cluster ``compute``,
+        for the run's nodes: only that cluster's admission may ask (with its own token),
+        and only for the runs of its compute target."""
+        require_cluster(server, principal, workspace, compute)
+        backend = server.hub.backend(workspace)
+        if server.cluster_scope.compute_of(backend, run_id) != compute:
+            raise PermissionDeniedError(
+                f"run {run_id!r} is not one of compute target {compute!r}'s runs"
+            )
+        return server.hub.run_access(workspace, compute, run_id).model_dump()
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     """The server's application; see the module docstring."""
 
@@ -222,6 +249,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     _add_error_handlers(app)
     _add_account_routes(app)
+    _add_cluster_routes(app)
     schemas = add_call_routes(app)
 
     def openapi() -> dict[str, Any]:

@@ -6,7 +6,10 @@ workspace; the calls that run runs (claiming them, their leases) are theirs alon
 the server's own agents make them on its machine and a remote node makes them as an admin
 account. A run's token (``AccountStore.create_run_token``) is its supervisor's: it may make
 the calls of :data:`RUN_TOKEN_CALLS`, each held to what the run's script may do and its
-supervisor needs (``run_tokens.py``), nothing else.
+supervisor needs (``run_tokens.py``), nothing else. A cluster's token
+(``AccountStore.create_cluster_token``) is its admission's: it may make the calls of
+:data:`CLUSTER_TOKEN_CALLS` on its compute target's runs (``cluster_tokens.py``), and fetch
+their access (the :data:`CLUSTER` route), nothing else.
 
 The matrix below is the whole of the rules: ``docs/server.md`` shows it, and
 tests/server/test_http_authz.py calls every route as every kind of caller and fails when
@@ -23,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+from modelyard.server.cluster_tokens import CLUSTER_TOKEN_CALLS
 from modelyard.server.run_tokens import RUN_TOKEN_CALLS
 
 READER, CONTRIBUTOR, OWNER = "reader", "contributor", "owner"
@@ -32,6 +36,8 @@ ADMIN = "admin"
 # Rules of the routes that are not contract calls: anyone (no token), any accepted token,
 # any user's token (not a run's).
 PUBLIC, AUTHENTICATED, USER = "public", "authenticated", "user"
+# A route for the token of a compute target of that workspace only (its admission).
+CLUSTER = "cluster"
 
 _READS = (
     "get_workspace",
@@ -121,6 +127,7 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/workspaces/{workspace}/members"): READER,
     ("PUT", "/api/v1/workspaces/{workspace}/members/{user}"): OWNER,
     ("DELETE", "/api/v1/workspaces/{workspace}/members/{user}"): OWNER,
+    ("GET", "/api/v1/workspaces/{workspace}/computes/{compute}/runs/{run_id}/access"): CLUSTER,
 }
 
 
@@ -141,6 +148,8 @@ __all__ = [
     "ADMIN",
     "AUTHENTICATED",
     "CALL_RULES",
+    "CLUSTER",
+    "CLUSTER_TOKEN_CALLS",
     "CONTRIBUTOR",
     "OWNER",
     "PUBLIC",

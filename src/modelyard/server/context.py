@@ -24,6 +24,7 @@ from modelyard.errors import AuthenticationError, NotFoundError, PermissionDenie
 from modelyard.runner.run_scope import RunScope
 from modelyard.server import authz
 from modelyard.server.accounts import AccountStore, Principal
+from modelyard.server.cluster_tokens import ClusterTokenScope
 from modelyard.server.run_tokens import RunTokenScopes
 from modelyard.server.settings import ServerSettings
 from modelyard.server.uploads import PartedUploads
@@ -39,6 +40,7 @@ class ServerContext:
     accounts: AccountStore
     hub: WorkspaceHub
     run_scopes: RunTokenScopes = field(default_factory=RunTokenScopes)
+    cluster_scope: ClusterTokenScope = field(default_factory=ClusterTokenScope)
 
     @property
     def uploads(self) -> PartedUploads:
@@ -72,7 +74,8 @@ def not_a_member(workspace: str) -> NotFoundError:
 
 
 def role_in(server: ServerContext, principal: Principal, workspace: str) -> str | None:
-    """The caller's role in ``workspace``: owner for admins, None for a run token."""
+    """The caller's role in ``workspace``: owner for admins, None for a run's or a
+    cluster's token."""
     if principal.admin:
         server.accounts.get_workspace(workspace)  # NotFoundError: an admin may know
         return authz.OWNER
@@ -89,6 +92,15 @@ def authorize_call(
     from how they are checked; a run's token is then held to its run by
     :func:`authorize_arguments`."""
     required = authz.required_role(call)
+    if principal.compute is not None:
+        if principal.workspace != workspace:
+            raise not_a_member(workspace)
+        if call not in authz.CLUSTER_TOKEN_CALLS:
+            raise PermissionDeniedError(
+                f"a cluster's token may not call {call}: it admits the runs of compute "
+                f"target {principal.compute!r} only"
+            )
+        return server.hub.backend(workspace)
     if principal.run_id is not None:
         if principal.workspace != workspace:
             raise not_a_member(workspace)
@@ -127,7 +139,11 @@ def authorize_arguments(
     arguments: dict[str, Any],
 ) -> RunScope | None:
     """Hold a run's token to what its run may reach (``run_tokens.py``): its scope, whose
-    ``answer`` the call's result then goes through; None for a member (nothing to check)."""
+    ``answer`` the call's result then goes through; None for a member (nothing to check).
+    A cluster's token is held to its compute target's runs (``cluster_tokens.py``)."""
+    if principal.compute is not None:
+        server.cluster_scope.authorize(backend, principal, call, arguments)
+        return None
     if principal.run_id is None:
         return None
     return server.run_scopes.authorize(backend, principal, call, arguments)
@@ -146,8 +162,33 @@ def require_role(server: ServerContext, principal: Principal, workspace: str, ro
         )
 
 
+def require_cluster(
+    server: ServerContext, principal: Principal, workspace: str, compute: str
+) -> None:
+    """Refuse a cluster route to any caller but the token of compute target ``compute`` of
+    ``workspace`` (404 to non-members, as everywhere)."""
+    if principal.compute is None:
+        if principal.user is not None and role_in(server, principal, workspace) is None:
+            raise not_a_member(workspace)
+        raise PermissionDeniedError(
+            f"only the admission of compute target {compute!r} asks for its runs' access, "
+            "with the token the server gave it"
+        )
+    if principal.workspace != workspace:
+        raise not_a_member(workspace)
+    if principal.compute != compute:
+        raise PermissionDeniedError(
+            f"this token admits the runs of compute target {principal.compute!r}, not {compute!r}'s"
+        )
+
+
 def require_user(principal: Principal) -> str:
-    """The caller's user name; a run's token is refused (it acts for its run only)."""
+    """The caller's user name; a run's token is refused (it acts for its run only), and a
+    cluster's (it admits its compute target's runs only)."""
+    if principal.compute is not None:
+        raise PermissionDeniedError(
+            f"a cluster's token admits the runs of compute target {principal.compute!r} only"
+        )
     if principal.user is None:
         raise PermissionDeniedError("a run's token acts for its run only")
     return principal.user

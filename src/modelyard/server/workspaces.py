@@ -23,9 +23,11 @@ are attached by address: the server starts provisioning one when a client record
 (``create_compute``, or ``update_compute`` to Creating after it failed), starts it again
 when a run is queued on it and its head is down, stops it in the background when a client
 records it Deleting (``AmlCompute.delete``), and at its own start does what was left to do.
-A run queued on a cluster of its machine gets a token of its own, which the server writes
-for the cluster's admission to hand the run's nodes (``compute/ray/run_access.py``): their
-supervisors report through the server with it, and never get the workspace's credentials.
+No cluster gets the workspace's credentials (``compute/ray/run_access.py``): the cluster's
+admission, wherever its head is, reaches the workspace through the server with a token of
+its compute target's, written for its provisioning; a run queued on a cluster gets a token of
+its own, which the admission asks the server for and hands the run's nodes, whose
+supervisors report through the server with it.
 The token is revoked, and its file removed, when the run ends: at once when the end comes
 through the server, else (a cluster's admission records it directly) by a sweep every
 ``RUN_TOKEN_SWEEP_S``.
@@ -40,11 +42,13 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 from sqlalchemy import make_url, text
@@ -69,8 +73,8 @@ from modelyard.backend.workspace_folder import (
 )
 from modelyard.compute.local import ensure_agent, stop_agent
 from modelyard.compute.ray import run_access, targets
-from modelyard.compute.ray.provisioning import ProvisioningConfiguration
-from modelyard.errors import ConflictError, ModelyardError, NotFoundError
+from modelyard.compute.ray.provisioning import ProvisioningConfiguration, split_address
+from modelyard.errors import ConfigError, ConflictError, ModelyardError, NotFoundError
 from modelyard.runner.cluster_node import ServedWorkspace
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
 from modelyard.runner.processes import stop_process_group
@@ -96,6 +100,28 @@ RUN_TOKEN_SWEEP_S = 5.0
 def schema_of(workspace_id: str) -> str:
     """The PostgreSQL schema of a workspace: its id without dashes, so a plain identifier."""
     return "ws_" + workspace_id.replace("-", "")
+
+
+def _check_reachable(url: str, address: str, compute: str) -> None:
+    """ConfigError when a cluster attached at ``address`` on another machine would be told
+    to report to a loopback URL, which on its machine is itself."""
+    host, _port = split_address(address)
+    if _loopback(host) or not _loopback(urllib.parse.urlsplit(url).hostname or ""):
+        return
+    raise ConfigError(
+        f"compute target {compute!r} is attached at {address}, another machine, and this "
+        f"server's public URL {url} is a loopback one, which that machine cannot reach; "
+        "start the server with --public-url http://<an address of this machine>:<port>"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class WorkspaceHub:
@@ -294,31 +320,81 @@ class WorkspaceHub:
             record = backend.find_compute(compute)
             if record is None or not self._readable(record):
                 return
-            self._hand_run_access(name, folder, record, run_id)
+            try:
+                self._hand_run_access(name, folder, record.name, run_id)
+            except ConfigError as error:  # its admission fails it, saying what it waited for
+                logger.error("%s", error)
             if targets.cluster_down(folder, record):
                 self._provision(name, record)
 
-    def _hand_run_access(self, name: str, folder: Path, record: ComputeRecord, run_id: str) -> None:
-        """Mint the token of a run queued on a cluster of this machine and write it where
-        the cluster's admission reads it (a client sending the call again finds it there).
-        An attached cluster's nodes open the workspace's database and storage instead (its
-        admission is on another machine)."""
-        config = ProvisioningConfiguration.from_dict(record.provisioning)
-        if config.address is not None or run_access.read_run_access(folder, record.name, run_id):
-            return
+    def _hand_cluster_access(
+        self,
+        name: str,
+        backend: LocalBackend,
+        record: ComputeRecord,
+        config: ProvisioningConfiguration,
+    ) -> None:
+        """Write the server's URL and the compute target's token where its provisioning
+        reads them for the cluster's admission (``run_access.ClusterAccess``), keeping the
+        token written before while it is still accepted: an admission that outlived a
+        server restart holds it. ConfigError: the cluster's nodes could not reach this
+        server."""
+        folder = backend.base_dir
+        assert folder is not None
+        url = self._public_url(f"cluster {record.name!r}")
+        if config.address is not None:
+            _check_reachable(url, config.address, record.name)
+        written = run_access.read_cluster_access(folder, record.name)
+        if written is not None and written.server == url:
+            try:
+                held = self.accounts.authenticate(written.token)
+            except ModelyardError:
+                held = None
+            if held is not None and held.compute == record.name and held.workspace == name:
+                return
+        _record, token = self.accounts.create_cluster_token(name, record.name)
+        access = run_access.ClusterAccess(
+            server=url,
+            workspace=name,
+            workspace_id=backend.workspace_id,
+            compute=record.name,
+            token=token,
+        )
+        run_access.write_cluster_access(folder, access)
+
+    def _public_url(self, what: str) -> str:
         if self.settings.public_url is None:
             # Only a server started by other means than `modelyard server` has none.
-            logger.error(
-                "run %r of workspace %r is queued on cluster %r, but this server has no "
-                "public URL for its nodes to report to; start it with --public-url",
-                run_id,
-                name,
-                record.name,
+            raise ConfigError(
+                f"{what} reports to this server, which has no public URL for it to report "
+                "to; start the server with --public-url"
             )
-            return
+        return self.settings.public_url
+
+    def run_access(self, name: str, compute: str, run_id: str) -> ServedWorkspace:
+        """The access of run ``run_id`` queued on cluster ``compute`` (what its admission
+        asks for): the one written when it was queued, or one minted now. ConflictError
+        once the run has ended (its token is revoked)."""
+        backend = self.backend(name)
+        assert backend.base_dir is not None
+        status = backend.get_run(run_id).status
+        if status in TERMINAL_STATES:
+            raise ConflictError(f"run {run_id!r} has ended ({status}): it has no access left")
+        return self._hand_run_access(name, backend.base_dir, compute, run_id)
+
+    def _hand_run_access(
+        self, name: str, folder: Path, compute: str, run_id: str
+    ) -> ServedWorkspace:
+        """Mint the token of a run queued on cluster ``compute`` and write it where the
+        cluster's admission gets it from (a client sending the call again finds it there)."""
+        written = run_access.read_run_access(folder, compute, run_id)
+        if written is not None:
+            return written
+        url = self._public_url(f"run {run_id!r} of cluster {compute!r}")
         _record, token = self.accounts.create_run_token(name, run_id)
-        access = ServedWorkspace(server=self.settings.public_url, workspace=name, token=token)
-        run_access.write_run_access(folder, record.name, run_id, access)
+        access = ServedWorkspace(server=url, workspace=name, token=token)
+        run_access.write_run_access(folder, compute, run_id, access)
+        return access
 
     def run_ended(self, name: str, run_id: str) -> None:
         """Revoke the tokens of run ``run_id``, which has ended, and remove the access its
@@ -425,7 +501,10 @@ class WorkspaceHub:
                 [QUEUED, PROVISIONING], properties={COMPUTE_PROPERTY: record.name}
             )
             for run in waiting:
-                self._hand_run_access(name, backend.base_dir, record, run.id)
+                try:
+                    self._hand_run_access(name, backend.base_dir, record.name, run.id)
+                except ConfigError as error:
+                    logger.error("%s", error)
             if record.state == targets.CREATING_STATE or targets.cluster_down(
                 backend.base_dir, record
             ):
@@ -440,25 +519,13 @@ class WorkspaceHub:
         folder = backend.base_dir
         assert folder is not None
         config = ProvisioningConfiguration.from_dict(record.provisioning)
-        # An attached cluster's nodes are on other machines: they need the workspace's
-        # database and object store (a server on --database-url and --storage-url).
-        info = read_workspace_file(folder, name)
-        if config.address is not None and not info.reachable_without_folder:
+        try:
+            self._hand_cluster_access(name, backend, record, config)
+        except ModelyardError as error:
             backend.update_compute(
                 record.name,
                 state=targets.FAILED_STATE,
-                errors=[
-                    {
-                        "code": "WorkspaceNotReachable",
-                        "message": (
-                            f"compute target {record.name!r} is attached at {config.address}: "
-                            "its nodes cannot reach this server's workspace, which lives in "
-                            "a folder of the server's machine; start the server with "
-                            "--database-url and --storage-url to use clusters on other "
-                            "machines"
-                        ),
-                    }
-                ],
+                errors=[{"code": "ClusterAccess", "message": str(error)}],
             )
             return
         key = (backend.workspace_id, record.name)
@@ -481,13 +548,14 @@ class WorkspaceHub:
             provisioning = self._provisioning.pop(key, None)
         threading.Thread(
             target=self._stop_cluster,
-            args=(backend, key, provisioning),
+            args=(name, backend, key, provisioning),
             name=f"delete-{record.name}",
             daemon=True,
         ).start()
 
     def _stop_cluster(
         self,
+        name: str,
         backend: LocalBackend,
         key: tuple[str, str],
         provisioning: subprocess.Popen[bytes] | None,
@@ -503,6 +571,9 @@ class WorkspaceHub:
                     stop_process_group(provisioning.pid, grace=5.0, reap=provisioning.poll)
             assert backend.base_dir is not None
             targets.stop_deleted_cluster(backend.base_dir, backend, key[1])
+            # Its admission is gone: what it held reaches nothing any more.
+            self.accounts.revoke_cluster_tokens(name, key[1])
+            run_access.remove_cluster_access(backend.base_dir, key[1])
         except Exception:
             logger.exception("cannot delete compute target %r", key[1])
         finally:

@@ -7,7 +7,8 @@ The schema is made by the migrations in ``store/accounts_migrations``; these def
 what the code queries with, and a test checks that the two agree.
 
 A token's secret is never stored: ``secret_hash`` is its SHA-256 (see server/accounts.py).
-A token belongs to a user, or, for a run's supervisor, to one run of one workspace.
+A token belongs to a user, or, for a run's supervisor, to one run of one workspace, or, for a
+cluster's admission, to one compute target of one workspace.
 """
 
 from __future__ import annotations
@@ -79,15 +80,21 @@ tokens = Table(
         nullable=True,
     ),
     Column("run_id", String(255), nullable=True),
+    # A cluster's admission's token: the compute target (of ``workspace_id``) it admits for.
+    Column("compute_name", String(255), nullable=True),
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=True),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
-    # A user's token, or a run's: never both, never neither.
+    # A user's token, a run's or a cluster's: exactly one owner.
     CheckConstraint(
-        "(user_name IS NOT NULL AND workspace_id IS NULL AND run_id IS NULL) OR "
-        "(user_name IS NULL AND workspace_id IS NOT NULL AND run_id IS NOT NULL)",
+        "(user_name IS NOT NULL AND workspace_id IS NULL AND run_id IS NULL "
+        "AND compute_name IS NULL) OR "
+        "(user_name IS NULL AND workspace_id IS NOT NULL AND run_id IS NOT NULL "
+        "AND compute_name IS NULL) OR "
+        "(user_name IS NULL AND workspace_id IS NOT NULL AND run_id IS NULL "
+        "AND compute_name IS NOT NULL)",
         name="ck_accounts_tokens_owner",
     ),
     Index("ix_accounts_tokens_user", "user_name"),

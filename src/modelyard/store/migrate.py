@@ -28,7 +28,7 @@ from modelyard.store.database import Database
 HEAD_REVISION = "0007"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The same for the server's accounts; tests/store/test_accounts_migrations.py keeps them equal.
-ACCOUNTS_HEAD_REVISION = "0001"
+ACCOUNTS_HEAD_REVISION = "0002"
 ACCOUNTS_MIGRATIONS_DIR = Path(__file__).parent / "accounts_migrations"
 
 

@@ -23,9 +23,10 @@ runs itself. The admission actor looks at the workspace's queue for its compute 
 A cancel request is seen by every node's supervisor (it stops its processes); a run canceled
 while Queued or Provisioning is ended here, its placement group removed.
 
-A server's cluster on its machine (``served``) hands each run's nodes what the server wrote
-for the run (``run_access.py``: the server's URL and the run's token) instead of the
-workspace's ``workspace.json``, whose database URL and storage keys no node gets.
+A server's cluster (``served``), on the server's machine or attached on another, gets no
+``workspace.json`` (whose database URL and storage keys neither it nor any node gets): the
+admission makes its calls through the server with its compute target's token, and hands
+each run's nodes the run's own token, which it asks the server for (``run_access.py``).
 
 What it does goes to the actor's log (Ray's ``logs/worker-*.out`` on the head) and, per run, to
 the run's ``system_logs/admission.txt``.
@@ -69,10 +70,11 @@ from modelyard.backend.records import (
     QUEUED,
     TERMINAL_STATES,
 )
+from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.backend.workspace_folder import WorkspaceFile
 from modelyard.compute.ray.actor_names import NAMESPACE, admission_name, host_name
 from modelyard.compute.ray.node import NodeHost
-from modelyard.compute.ray.run_access import access_file, read_run_access
+from modelyard.compute.ray.run_access import ClusterAccess, fetch_run_access
 from modelyard.compute.ray.targets import ADMISSION_LOG, DELETED_STATE, DELETING_STATE
 from modelyard.errors import ConflictError, ModelyardError, NotFoundError
 from modelyard.runner.cluster_node import open_node_backend
@@ -95,8 +97,7 @@ NODES_INTERVAL_S = 1.0
 UNAVAILABLE_GRACE_S = 30.0
 DELETE_GRACE_S = 30.0
 HEAD_RESOURCE = "node:__internal_head__"
-# How long a served run waits for the server to write its access (it does so as the run is
-# queued, so the admission may see the run a moment before).
+# How long a served run waits for the server to give its access (a server restarting, say).
 ACCESS_WAIT_S = 60.0
 
 
@@ -136,7 +137,9 @@ class Admission:
         warm_hosts: int = 0,
         served: bool = False,
     ) -> None:
-        self.info = WorkspaceFile.model_validate(workspace)
+        # A server's cluster: the server's URL and the compute target's token (ClusterAccess).
+        self.access = ClusterAccess.model_validate(workspace) if served else None
+        self.workspace_id = _workspace_id(workspace, served)
         self.served = served
         # How many idle nodes keep their host (the cluster's min_nodes: those stay anyway).
         self.warm_hosts = warm_hosts
@@ -146,9 +149,15 @@ class Admission:
         self.bundle = bundle
         self.nodes_root = nodes_root
         # Where a PostgreSQL + S3 workspace's backend keeps what it keeps in a folder.
-        self.own = user_temp_folder() / "admission" / f"{self.info.id}-{compute_name}"
+        self.own = user_temp_folder() / "admission" / f"{self.workspace_id}-{compute_name}"
         make_private_folder(self.own)
-        self.backend: Backend = open_node_backend(Path(location), self.info, self.own)
+        self.backend: Backend = (
+            self.access.backend()
+            if self.access is not None
+            else open_node_backend(
+                Path(location), WorkspaceFile.model_validate(workspace), self.own
+            )
+        )
         self.worker_id = f"{compute_name}-admission-{uuid.uuid4().hex[:12]}"
         self.runs: dict[str, _Admitted] = {}
         self.hosts: dict[str, Any] = {}  # a NodeHost on each node, by node id
@@ -291,7 +300,7 @@ class Admission:
     # -- the nodes' hosts ----------------------------------------------------------------
 
     def host_name(self, node_id: str) -> str:
-        return host_name(self.info.id, self.compute_name, node_id)
+        return host_name(self.workspace_id, self.compute_name, node_id)
 
     def host_for(self, node_id: str) -> Any:
         """The host on node ``node_id``, started when there is none yet."""
@@ -448,19 +457,20 @@ class Admission:
 
     def _workspace_for(self, run: _Admitted) -> dict[str, Any] | None:
         """What the run's nodes open its workspace with: the workspace's file, or for a
-        served workspace the server's access for the run (None while it has not come;
-        past ACCESS_WAIT_S the run fails)."""
-        if not self.served:
+        served workspace the run's access, from the server (None while the server cannot
+        give it; past ACCESS_WAIT_S the run fails)."""
+        if self.access is None:
             return self.workspace
-        access = read_run_access(Path(self.location), self.compute_name, run.run_id)
-        if access is not None:
-            return access.model_dump()
+        assert isinstance(self.backend, RemoteBackend)
+        try:
+            return fetch_run_access(self.backend, self.compute_name, run.run_id).model_dump()
+        except ModelyardError as error:
+            refusal = error
         if time.monotonic() - run.claimed_at > ACCESS_WAIT_S:
             message = (
-                f"the server wrote no access for this run in {ACCESS_WAIT_S:.0f} s "
-                f"({access_file(Path(self.location), self.compute_name, run.run_id)}), so "
-                "its nodes cannot reach the workspace; see the server's log, and submit "
-                "the run again"
+                f"the server gave no access for this run in {ACCESS_WAIT_S:.0f} s "
+                f"({refusal}), so its nodes cannot reach the workspace; see the server's "
+                "log, and submit the run again"
             )
             self.say(run, message)
             self._end(run, FAILED, {"message": message})
@@ -567,6 +577,14 @@ class Admission:
         self.runs.pop(run.run_id, None)
 
 
+def _workspace_id(workspace: dict[str, Any], served: bool) -> str:
+    """The id that names the cluster's actors: the workspace's (a ClusterAccess, served, holds
+    it as ``workspace_id``)."""
+    if served:
+        return ClusterAccess.model_validate(workspace).workspace_id
+    return WorkspaceFile.model_validate(workspace).id
+
+
 def _workers(nodes: list[Any]) -> int:
     """How many of ``nodes`` (the autoscaler's) are worker nodes, not the head (which has
     Ray's head resource)."""
@@ -607,7 +625,7 @@ def start_admission(
     actor = (
         ray.remote(Admission)
         .options(
-            name=admission_name(WorkspaceFile.model_validate(workspace).id, compute_name),
+            name=admission_name(_workspace_id(workspace, served), compute_name),
             namespace=NAMESPACE,
             lifetime="detached",
             get_if_exists=True,

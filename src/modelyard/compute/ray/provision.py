@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import ray
 
@@ -41,6 +42,7 @@ from modelyard.compute.ray.cluster import (
     stop_local_cluster,
 )
 from modelyard.compute.ray.provisioning import ProvisioningConfiguration, local_autoscaler_config
+from modelyard.compute.ray.run_access import CLUSTER_ACCESS_FILE, read_cluster_access
 from modelyard.compute.ray.targets import (
     DELETED_STATE,
     DELETING_STATE,
@@ -49,6 +51,7 @@ from modelyard.compute.ray.targets import (
     bundle_for,
     cluster_folder,
 )
+from modelyard.errors import ConfigError
 
 
 def provision(location: Path, workspace_name: str, name: str, *, served: bool = False) -> None:
@@ -75,14 +78,12 @@ def provision(location: Path, workspace_name: str, name: str, *, served: bool = 
         ray.init(address=address, namespace=NAMESPACE, logging_level="warning", log_to_driver=False)
         start_admission(
             str(location.resolve()),
-            info.model_dump(),
+            _admission_access(location, name) if served else info.model_dump(),
             name,
             bundle_for(config),
             nodes_root,
             warm_hosts=config.min_nodes,
-            # An attached cluster's head is on another machine, where the server's access
-            # files are not: its nodes open the workspace's database and storage.
-            served=served and config.address is None,
+            served=served,
         )
         ray.shutdown()
         if _being_deleted(backend, name):
@@ -102,6 +103,18 @@ def provision(location: Path, workspace_name: str, name: str, *, served: bool = 
             errors=[{"code": "ProvisioningFailed", "message": str(error)}],
         )
         raise SystemExit(1) from None
+
+
+def _admission_access(location: Path, name: str) -> dict[str, Any]:
+    """What a server's cluster's admission reaches the workspace with: the server's URL and
+    the compute target's token, which the server wrote before it started this process."""
+    access = read_cluster_access(location, name)
+    if access is None:
+        raise ConfigError(
+            f"the server wrote no access for cluster {name!r} "
+            f"({cluster_folder(location, name) / CLUSTER_ACCESS_FILE}); see the server's log"
+        )
+    return access.model_dump()
 
 
 def _being_deleted(backend: Backend, name: str) -> bool:
