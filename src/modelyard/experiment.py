@@ -21,7 +21,7 @@ from modelyard.backend.records import RUN_STATES, RUNNING, ExperimentRecord
 from modelyard.backend.snapshot import take_snapshot
 from modelyard.errors import ValidationError
 from modelyard.names import check_display_name, check_experiment_name, tag_filter
-from modelyard.run import INTERACTIVE, Run, new_run_id
+from modelyard.run import INTERACTIVE, Run, new_run_id, typed_run
 from modelyard.run_details import SNAPSHOT_PROPERTY, SUBMITTED_BY_PROPERTY, current_account
 from modelyard.submit import snapshot_limits, submit
 
@@ -103,7 +103,7 @@ class Experiment:
             if (type is None or record.run_type == type) and (
                 status is None or record.status == status
             ):
-                yield Run(self, record.id, _record=record)
+                yield typed_run(self, record)
 
     def start_logging(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import html
+import importlib
 import io
 import json
 import logging
@@ -137,6 +138,27 @@ def _of_process(series: MetricSeries, process: int) -> MetricSeries:
     )
 
 
+# Runs of these types come back as their own class, as v1 "rehydrates" them (a tuning run as a
+# HyperDriveRun, from Run.get, get_runs, get_children, parent), found by name: the SDK's nouns
+# import nothing of modelyard.train.
+_RUN_CLASSES = {HYPERDRIVE_RUN_TYPE: ("modelyard.train.hyperdrive.run", "HyperDriveRun")}
+
+
+def typed_run(experiment: Experiment, record: RunRecord) -> Run:
+    """The run of ``record`` as the class of its type (a plain Run for most).
+
+    Example::
+
+        typed_run(exp, backend.get_run("HD_1700000000_1a2b3c4d"))   # HyperDriveRun(...)
+    """
+    found = _RUN_CLASSES.get(record.run_type)
+    if found is None:
+        return Run(experiment, record.id, _record=record)
+    module, name = found
+    run_class: type[Run] = getattr(importlib.import_module(module), name)
+    return run_class(experiment, record.id, _record=record)
+
+
 def _image_file_name(name: str, index: int, process: int | None = None) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "image"
     if process is not None:  # the processes of a distributed run each log their own
@@ -234,7 +256,7 @@ class Run(RunFiles):
         """The parent run, or None for a top-level run."""
         if self._record.parent_id is None:
             return None
-        return Run(self._experiment, self._record.parent_id)
+        return typed_run(self._experiment, self._backend.get_run(self._record.parent_id))
 
     def _refresh(self) -> RunRecord:
         self._record = self._backend.get_run(self.id)
@@ -623,7 +645,7 @@ class Run(RunFiles):
             )
         )
         for record in records:
-            child = Run(self._experiment, record.id, _record=record)
+            child = typed_run(self._experiment, record)
             yield child
             if recursive:
                 yield from child.get_children(recursive=True)
@@ -817,4 +839,4 @@ class Run(RunFiles):
         return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
 
 
-__all__ = ["Run"]
+__all__ = ["Run", "typed_run"]

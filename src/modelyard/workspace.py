@@ -615,11 +615,11 @@ class Workspace:
             run = ws.get_run("tf-mnist_1700000000_1a2b3c4d")
         """
         from modelyard.experiment import Experiment
-        from modelyard.run import Run
+        from modelyard.run import typed_run
 
         check_name("run_id", run_id)
         record = self._backend.get_run(run_id)
-        return Run(Experiment(self, record.experiment_name), run_id, _record=record)
+        return typed_run(Experiment(self, record.experiment_name), record)
 
     def get_default_datastore(self) -> Datastore:
         """The datastore that uploads go to unless another is named."""

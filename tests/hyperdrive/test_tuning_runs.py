@@ -121,6 +121,18 @@ def test_the_best_child_is_the_one_with_the_best_primary_metric(grid_run: HyperD
     assert model.version == 1
 
 
+def test_a_tuning_run_found_again_is_a_hyperdrive_run(grid_run: HyperDriveRun) -> None:
+    """As v1 rehydrates it: from Run.get, the experiment's runs and its children's parent."""
+    ws = grid_run.experiment.workspace
+    found = Run.get(ws, grid_run.id)
+    assert isinstance(found, HyperDriveRun)
+    assert found.best_child_run_id == grid_run.best_child_run_id
+    [listed] = [r for r in grid_run.experiment.get_runs() if r.id == grid_run.id]
+    assert isinstance(listed, HyperDriveRun)
+    child = next(iter(grid_run.get_children()))
+    assert type(child) is Run and isinstance(child.parent, HyperDriveRun)
+
+
 def test_the_cli_shows_the_children_best_first(grid_run: HyperDriveRun, tmp_path: Path) -> None:
     grid_run.workspace.write_config(str(tmp_path))
     shown = run_cli(tmp_path, "hyperdrive", "show", grid_run.id, "--json")

@@ -70,7 +70,7 @@ from modelyard.backend.records import (
     RunRecord,
 )
 from modelyard.backend.workspace_folder import open_backend, read_workspace_file
-from modelyard.errors import ConflictError, ModelyardError, NotFoundError
+from modelyard.errors import ConflictError, ModelyardError, NotFoundError, StorageError
 from modelyard.run import SCRIPT
 from modelyard.runner.job import Argument, JobSpec, queue_job
 from modelyard.runner.local_compute import compute_dir, driver_holder, wake
@@ -198,6 +198,13 @@ class Driver:
         except _Stop as stop:
             self.say(f"driver stopping: {stop}; a new driver carries on from the store")
             return 0
+        except StorageError as error:
+            # The store is away (while the driver read the plan or its children, outside the
+            # loop, which waits it out): not the run's fault. The agent starts a new driver,
+            # and fails the run only after MAX_DRIVER_RESTARTS of them.
+            with contextlib.suppress(Exception):
+                self.say(f"the workspace did not answer ({error}); exiting for a new driver")
+            return 1
         except Exception as error:
             # A fault of the driver itself: the run cannot go on. Its children are told.
             self.say(f"driver failed: {traceback.format_exc()}")
@@ -524,6 +531,8 @@ class Driver:
             return None
         resumed = self.plan.resume_child_runs
         if index < len(resumed):
+            if peek:  # finish() asks each poll: there is one, nothing to read
+                return index, {}, resumed[index]
             properties = self.backend.get_run_details(resumed[index]).properties
             return index, json.loads(properties[HYPERPARAMETERS_PROPERTY]), resumed[index]
         if isinstance(self.sampling, BayesianParameterSampling):

@@ -17,12 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelyard.backend.records import HYPERDRIVE_RUN_TYPE
 from modelyard.run_details import HYPERPARAMETERS_PROPERTY
 
-# The tuning run's type (``run.type``), as v1 names it; the local agent starts a driver for
-# such runs where it starts a supervisor for others.
-HYPERDRIVE = HYPERDRIVE_RUN_TYPE
 CONFIG_FILE = "system_logs/hyperdrive_config.json"
 # The driver's own log: what it started, stopped and decided, and why.
 LOG_FILE = "system_logs/hyperdrive.txt"
@@ -87,7 +83,6 @@ __all__ = [
     "BEST_CHILD_PROPERTY",
     "BEST_METRIC_PROPERTY",
     "CONFIG_FILE",
-    "HYPERDRIVE",
     "HYPERPARAMETERS_PROPERTY",
     "LOG_FILE",
     "PRIMARY_METRIC_PROPERTY",

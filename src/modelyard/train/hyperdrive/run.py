@@ -29,6 +29,7 @@ from modelyard.backend.records import (
     CANCELED,
     COMPLETED,
     FAILED,
+    HYPERDRIVE_RUN_TYPE,
     TERMINAL_STATES,
 )
 from modelyard.compute import compute_for
@@ -40,7 +41,6 @@ from modelyard.runner.local_compute import LOCAL
 from modelyard.train.hyperdrive.goal import PrimaryMetricGoal
 from modelyard.train.hyperdrive.plan import (
     BEST_CHILD_PROPERTY,
-    HYPERDRIVE,
     LOG_FILE,
     PRIMARY_METRIC_PROPERTY,
     RESUMED_FROM_PROPERTY,
@@ -72,11 +72,14 @@ class HyperDriveRun(Run):
         _record: Any = None,
     ) -> None:
         super().__init__(experiment, run_id, _record=_record)
-        if self.type != HYPERDRIVE:
+        if self.type != HYPERDRIVE_RUN_TYPE:
             raise ValidationError(
                 "run_id", f"run {run_id!r} is a {self.type} run, not a tuning (hyperdrive) run"
             )
         self.hyperdrive_config = hyperdrive_config
+        # The rows of children that have ended, which change no more (the live table is
+        # drawn again every TABLE_INTERVAL_S: only the running children are read again).
+        self._ended_rows: dict[str, dict[str, Any]] = {}
 
     @property
     def primary_metric_config(self) -> dict[str, str]:
@@ -122,6 +125,9 @@ class HyperDriveRun(Run):
         metric, goal = self._goal()
         rows: list[dict[str, Any]] = []
         for child in self._tuning_children():
+            if child.id in self._ended_rows:
+                rows.append(self._ended_rows[child.id])
+                continue
             values = [
                 float(value)
                 for series in self._backend.get_metric_series(child.id, [metric])
@@ -137,6 +143,8 @@ class HyperDriveRun(Run):
                     "resumed_from": child.get_properties().get(RESUMED_FROM_PROPERTY),
                 }
             )
+            if child.status in TERMINAL_STATES:
+                self._ended_rows[child.id] = rows[-1]
         with_metric = [row for row in rows if row["best_primary_metric"] is not None]
         with_metric.sort(key=lambda row: goal.worse_first(row["best_primary_metric"]))
         with_metric.reverse()  # best first
