@@ -148,6 +148,14 @@ class RunDetails(anywidget.AnyWidget):
         if self._thread is not None:
             self._thread.join()
 
+    def close(self) -> None:
+        """Close the widget (in the kernel and the notebook) and stop following the run."""
+        # ipywidgets closes a widget on garbage collection too, maybe of a half-made one.
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+        super().close()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the thread has seen the run end (and shown its last state); False when
         ``timeout`` seconds passed first.

@@ -1,0 +1,152 @@
+"""The widget's front end (``run_details.js``) drawn by headless Chromium from a real widget's
+state, and the widget's children of a tuning run.
+
+The page loads the ES module as a notebook front end does and calls its ``render`` with a
+model holding the state a real ``RunDetails`` read from a real workspace. The model is a small
+stand-in for the widget manager (``get``, ``on``): JupyterLab itself is not run here. What the
+page shows is read back from its DOM; a screenshot is saved beside the test's files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyard import Experiment, Workspace
+from modelyard.backend.records import HYPERDRIVE_RUN_TYPE, RUNNING
+from modelyard.run import Run
+from modelyard.train.hyperdrive.plan import PRIMARY_METRIC_PROPERTY
+from tests.widgets.test_html import XSS
+
+pytest.importorskip("anywidget", reason="RunDetails needs the widgets extra")
+from modelyard.widgets import run_details
+from modelyard.widgets.run_details import RunDetails
+
+MODULE = Path(run_details.__file__).with_name("run_details.js")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+PAGE = """<!doctype html><html><body><div id="root"></div><script type="module">
+import widget from "data:text/javascript;base64,%(module)s";
+const state = %(state)s;
+const handlers = {};
+const model = {
+  get: (key) => state[key],
+  on: (event, handler) => { (handlers[event] = handlers[event] || []).push(handler); },
+};
+window.update = (key, value) => {
+  state[key] = value;
+  for (const handler of handlers["change:" + key] || []) handler();
+};
+try {
+  widget.render({ model, el: document.getElementById("root") });
+  window.rendered = true;
+} catch (error) {
+  window.failed = true;
+  throw error;
+}
+</script></body></html>"""
+
+
+def _watched_run(workspace: Workspace) -> Run:
+    run = Experiment(workspace, "drawn").start_logging(display_name=XSS)
+    for epoch in range(5):
+        run.log("loss", 1 / (epoch + 1))
+    run.log("final_accuracy", 0.9876543)
+    child = run.child_run(name=f"child {XSS}")
+    child.log("accuracy", 0.5)
+    child.complete()
+    run.flush()
+    # The output log, as a run's supervisor appends it.
+    log = b"epoch 0\n<script>window.injected = 1</script>\nlast line\n"
+    run._backend.append_run_file(run.id, "user_logs/std_log.txt", 0, log)
+    return run
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (make system-deps)")
+def test_the_front_end_draws_the_state_as_text(workspace: Workspace, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (dev extra)")
+    run = _watched_run(workspace)
+    state = RunDetails(run).get_widget_data()
+    assert state["metrics"]["loss"]["count"] == 5
+    page_html = PAGE % {
+        "module": base64.b64encode(MODULE.read_bytes()).decode(),
+        # "</script>" in a log line would end the page's script: JSON allows "<\/" for it.
+        "state": json.dumps(state).replace("</", "<\\/"),
+    }
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.set_content(page_html)
+            page.wait_for_function("window.rendered === true || window.failed", timeout=10_000)
+            assert not errors, errors
+            root = page.locator("#root")
+
+            # Names and log lines are text: no element came from them, no script ran.
+            assert root.locator("strong").first.text_content() == XSS
+            assert root.locator("img").count() == 0 and root.locator("script").count() == 0
+            assert page.evaluate("window.injected") is None
+            assert page.text_content("pre") == state["log_tail"]
+            # One chart per series (its 5 points), single values in the table.
+            assert page.locator("figcaption").all_text_contents() == ["loss"]
+            points = page.get_attribute("polyline", "points") or ""
+            assert len(points.split()) == 5
+            cells = root.locator("td").all_text_contents()
+            assert "final_accuracy" in cells and "0.9877" in cells
+            assert f"child {XSS}" in cells and "accuracy: 0.5" in cells
+            assert "Running" in cells
+
+            page.screenshot(path=str(tmp_path / "run-details.png"), full_page=True)
+            page.evaluate("window.update('status', 'Completed')")
+            assert "Completed" in root.locator("td").all_text_contents()
+        finally:
+            browser.close()
+
+
+def test_the_module_never_writes_html() -> None:
+    source = MODULE.read_text()
+    assert "innerHTML" not in source and "outerHTML" not in source
+    assert "insertAdjacentHTML" not in source and "document.write" not in source
+
+
+def _tuning_run(workspace: Workspace, goal: str) -> Run:
+    """A tuning run's records as its driver writes them: the parent with its primary metric,
+    children logging it."""
+    experiment = Experiment(workspace, "tuned")
+    record = workspace._backend.create_run(
+        f"HD_{goal.lower()}",
+        experiment.name,
+        run_type=HYPERDRIVE_RUN_TYPE,
+        status=RUNNING,
+        properties={PRIMARY_METRIC_PROPERTY: json.dumps({"name": "acc", "goal": goal})},
+    )
+    parent = Run(experiment, record.id, _record=record)
+    for values in ([0.2, 0.7, 0.4], [0.6, 0.65]):
+        child = parent.child_run()
+        for value in values:
+            child.log("acc", value)
+        child.complete()
+    return parent
+
+
+@pytest.mark.parametrize(
+    ("goal", "best"), [("MAXIMIZE", ["0.65", "0.7"]), ("MINIMIZE", ["0.2", "0.6"])]
+)
+def test_a_tuning_run_lists_each_child_with_its_best_primary_metric(
+    workspace: Workspace, goal: str, best: list[str]
+) -> None:
+    details = RunDetails(_tuning_run(workspace, goal))
+
+    assert details.primary_metric == {"name": "acc", "goal": goal}
+    rows: list[dict[str, Any]] = details.children
+    assert sorted(row["value"] for row in rows) == best
+    assert {row["status"] for row in rows} == {"Completed"}
+    assert details.following is False  # not shown: nothing follows it
