@@ -1,5 +1,5 @@
 """The widget's front end (``run_details.js``) drawn by headless Chromium from a real widget's
-state, and the widget's children of a tuning run.
+state.
 
 The page loads the ES module as a notebook front end does and calls its ``render`` with a
 model holding the state a real ``RunDetails`` read from a real workspace. The model is a small
@@ -13,14 +13,11 @@ import base64
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from modelyard import Experiment, Workspace
-from modelyard.backend.records import HYPERDRIVE_RUN_TYPE, RUNNING
 from modelyard.run import Run
-from modelyard.train.hyperdrive.plan import PRIMARY_METRIC_PROPERTY
 from tests.widgets.test_html import XSS
 
 pytest.importorskip("anywidget", reason="RunDetails needs the widgets extra")
@@ -115,38 +112,3 @@ def test_the_module_never_writes_html() -> None:
     source = MODULE.read_text()
     assert "innerHTML" not in source and "outerHTML" not in source
     assert "insertAdjacentHTML" not in source and "document.write" not in source
-
-
-def _tuning_run(workspace: Workspace, goal: str) -> Run:
-    """A tuning run's records as its driver writes them: the parent with its primary metric,
-    children logging it."""
-    experiment = Experiment(workspace, "tuned")
-    record = workspace._backend.create_run(
-        f"HD_{goal.lower()}",
-        experiment.name,
-        run_type=HYPERDRIVE_RUN_TYPE,
-        status=RUNNING,
-        properties={PRIMARY_METRIC_PROPERTY: json.dumps({"name": "acc", "goal": goal})},
-    )
-    parent = Run(experiment, record.id, _record=record)
-    for values in ([0.2, 0.7, 0.4], [0.6, 0.65]):
-        child = parent.child_run()
-        for value in values:
-            child.log("acc", value)
-        child.complete()
-    return parent
-
-
-@pytest.mark.parametrize(
-    ("goal", "best"), [("MAXIMIZE", ["0.65", "0.7"]), ("MINIMIZE", ["0.2", "0.6"])]
-)
-def test_a_tuning_run_lists_each_child_with_its_best_primary_metric(
-    workspace: Workspace, goal: str, best: list[str]
-) -> None:
-    details = RunDetails(_tuning_run(workspace, goal))
-
-    assert details.primary_metric == {"name": "acc", "goal": goal}
-    rows: list[dict[str, Any]] = details.children
-    assert sorted(row["value"] for row in rows) == best
-    assert {row["status"] for row in rows} == {"Completed"}
-    assert details.following is False  # not shown: nothing follows it

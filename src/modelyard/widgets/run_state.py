@@ -19,6 +19,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from modelyard.backend.base import METRIC_PAGE_SIZE
 from modelyard.backend.records import (
     HYPERDRIVE_RUN_TYPE,
     SCALAR,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 LOG_TAIL_CHARS = 32 * 1024
 # Points kept for one metric's chart; past it every other point is dropped and the stride
 # doubles, so a long series keeps its shape in bounded memory (the count stays exact).
-MAX_CHART_POINTS = 5_000
+MAX_CHART_POINTS = 2_000
 # Children listed (the newest).
 MAX_CHILDREN_SHOWN = 200
 
@@ -112,11 +113,14 @@ class RunWatcher:
     def _read_metrics(self) -> dict[str, Any]:
         for info in self._backend.list_metrics(self.run.id):
             series = self._series.setdefault(info.name, _Series(info.kind))
-            if info.count > series.count:
-                for page in self._backend.get_metric_series(
-                    self.run.id, [info.name], start=series.count
-                ):
-                    series.add(page.steps, page.values)
+            # A page at a time: a long series is never held whole, only its chart's points.
+            while info.count > series.count:
+                pages = self._backend.get_metric_series(
+                    self.run.id, [info.name], start=series.count, limit=METRIC_PAGE_SIZE
+                )
+                if not pages or not pages[0].values:
+                    break
+                series.add(pages[0].steps, pages[0].values)
         return {name: series.as_json() for name, series in sorted(self._series.items())}
 
     def _read_log(self) -> str:

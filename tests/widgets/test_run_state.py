@@ -1,0 +1,101 @@
+"""What the widget reads of a run (``RunWatcher`` through ``RunDetails``), on real workspaces:
+a tuning run's children ranked by their primary metric, long series and logs kept bounded,
+a failed run's error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from modelyard import Experiment, Workspace
+from modelyard.backend.records import HYPERDRIVE_RUN_TYPE, RUNNING
+from modelyard.run import Run
+from modelyard.train.hyperdrive.plan import PRIMARY_METRIC_PROPERTY
+from modelyard.widgets import run_state
+from modelyard.widgets.html import number
+
+pytest.importorskip("anywidget", reason="RunDetails needs the widgets extra")
+from modelyard.widgets.run_details import RunDetails
+
+
+def _tuning_run(workspace: Workspace, goal: str) -> Run:
+    """A tuning run's records as its driver writes them: the parent with its primary metric,
+    children logging it."""
+    experiment = Experiment(workspace, "tuned")
+    record = workspace._backend.create_run(
+        f"HD_{goal.lower()}",
+        experiment.name,
+        run_type=HYPERDRIVE_RUN_TYPE,
+        status=RUNNING,
+        properties={PRIMARY_METRIC_PROPERTY: json.dumps({"name": "acc", "goal": goal})},
+    )
+    parent = Run(experiment, record.id, _record=record)
+    for values in ([0.2, 0.7, 0.4], [0.6, 0.65]):
+        child = parent.child_run()
+        for value in values:
+            child.log("acc", value)
+        child.complete()
+    return parent
+
+
+@pytest.mark.parametrize(
+    ("goal", "best"), [("MAXIMIZE", ["0.65", "0.7"]), ("MINIMIZE", ["0.2", "0.6"])]
+)
+def test_a_tuning_run_lists_each_child_with_its_best_primary_metric(
+    workspace: Workspace, goal: str, best: list[str]
+) -> None:
+    details = RunDetails(_tuning_run(workspace, goal))
+
+    assert details.primary_metric == {"name": "acc", "goal": goal}
+    rows: list[dict[str, Any]] = details.children
+    assert sorted(row["value"] for row in rows) == best
+    assert {row["status"] for row in rows} == {"Completed"}
+    assert details.following is False  # not shown: nothing follows it
+
+
+def test_a_long_series_keeps_its_count_and_a_bounded_chart(workspace: Workspace) -> None:
+    run = Experiment(workspace, "long").start_logging()
+    total = run_state.MAX_CHART_POINTS * 3 + 7
+    for step in range(total):
+        run.log("loss", float(step))
+    run.flush()
+
+    loss = RunDetails(run).metrics["loss"]
+
+    assert loss["count"] == total and loss["last"] == number(float(total - 1))
+    assert run_state.MAX_CHART_POINTS // 2 <= len(loss["values"]) <= run_state.MAX_CHART_POINTS
+    assert loss["steps"][0] == 0 and loss["steps"] == sorted(loss["steps"])
+    # Evenly spaced: every k-th point, so the chart keeps the series' shape.
+    gaps = {b - a for a, b in zip(loss["steps"], loss["steps"][1:], strict=False)}
+    assert len(gaps) == 1
+
+
+def test_the_log_tail_follows_from_its_offset_and_stays_bounded(workspace: Workspace) -> None:
+    run = Experiment(workspace, "logged").start_logging()
+    name = "user_logs/std_log.txt"
+    details = RunDetails(run)
+    assert details.log_tail == ""
+
+    first = b"x" * (run_state.LOG_TAIL_CHARS + 100) + b"\n"
+    run._backend.append_run_file(run.id, name, 0, first)
+    details.refresh()
+    assert len(details.log_tail) == run_state.LOG_TAIL_CHARS
+    run._backend.append_run_file(run.id, name, len(first), "fin \u00e9\n".encode())
+    details.refresh()
+
+    assert details.log_tail.endswith("x\nfin \u00e9\n")
+    assert len(details.log_tail) == run_state.LOG_TAIL_CHARS
+
+
+def test_a_failed_run_shows_its_error_and_is_not_followed(workspace: Workspace) -> None:
+    run = Experiment(workspace, "failing").start_logging()
+    run.fail(ValueError("diverged <at> step 3"))
+
+    details = RunDetails(run)
+    details.start()
+
+    assert details.status == "Failed" and details.ended
+    assert details.error == "diverged <at> step 3"
+    assert details.following is False and details.wait(timeout=0)
