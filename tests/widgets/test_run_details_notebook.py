@@ -2,8 +2,9 @@
 
 One notebook, one kernel: it submits a real run (a script that logs a metric over ~2 s, prints
 lines and makes two child runs), shows the widget, waits for the run, then prints the widget's
-state as JSON, which the test reads from the cell's output. A second cell shows a run named
-with HTML. What the widget holds in the kernel is what its traits send to the front end.
+state as JSON, which the test reads from the cell's output. A third cell shows a run named
+with HTML, a fourth a real tuning (HyperDrive) run of two children. What the widget holds in
+the kernel is what its traits send to the front end.
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ run.log("final_accuracy", 0.9876543)
 print({LAST_LINE!r}, flush=True)
 """
 
+# A tuning run's child: its score rises to 10 * x over three points.
+OBJECTIVE = """\
+import argparse
+from modelyard import Run
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=float)
+x = parser.parse_args().x
+run = Run.get_context()
+for fraction in (0.5, 1.0, 0.75):
+    run.log("score", 10 * x * fraction)
+"""
+
 CELLS = [
     f"""\
 import json
@@ -51,6 +65,7 @@ from modelyard.widgets import RunDetails
 
 Path("src").mkdir()
 Path("src/train.py").write_text({SCRIPT!r})
+Path("src/objective.py").write_text({OBJECTIVE!r})
 ws = Workspace.create("notebook-ws", folder="ws")
 exp = Experiment(ws, "watched")
 run = exp.submit(ScriptRunConfig("src", "train.py"))
@@ -67,6 +82,20 @@ named.complete()
 shown = RunDetails(named)
 shown.show()
 print(json.dumps(shown.get_widget_data()))""",
+    """\
+from modelyard.train.hyperdrive import (GridParameterSampling, HyperDriveConfig,
+                                        PrimaryMetricGoal, choice)
+
+hd_run = exp.submit(HyperDriveConfig(
+    run_config=ScriptRunConfig("src", "objective.py"),
+    hyperparameter_sampling=GridParameterSampling({"--x": choice(0.1, 0.2)}),
+    primary_metric_name="score", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+    max_total_runs=2, max_concurrent_runs=2))
+tuning = RunDetails(hd_run)
+tuning.show()
+hd_run.wait_for_completion()
+assert tuning.wait(timeout=120)
+print(json.dumps(tuning.get_widget_data()))""",
 ]
 
 
@@ -137,3 +166,15 @@ def test_a_run_named_with_html_shows_as_text(notebook: Any) -> None:
     assert XSS not in fallback
     assert any(XSS in text for text in Page(fallback).text)
     assert "onerror" not in {key for _tag, attrs in Page(fallback).tags for key in attrs}
+
+
+def test_a_tuning_run_lists_its_children_with_their_best_primary_metric(notebook: Any) -> None:
+    state = _printed_json(notebook.cells[3])
+
+    assert state["run_type"] == "hyperdrive" and state["status"] == "Completed"
+    assert state["primary_metric"] == {"name": "score", "goal": "MAXIMIZE"}
+    # Each child's best score is its highest point: 10 * x.
+    assert sorted((c["status"], c["value"]) for c in state["children"]) == [
+        ("Completed", "1"),
+        ("Completed", "2"),
+    ]
