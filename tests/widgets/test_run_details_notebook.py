@@ -142,9 +142,13 @@ def test_the_widget_follows_a_submitted_run_to_its_end(notebook: Any) -> None:
     assert state["log_tail"].rstrip().splitlines()[-1] == LAST_LINE
     assert "epoch 19" in state["log_tail"]
     assert state["log_name"] == "user_logs/std_log.txt"
-    # The widget's model reached the notebook (nbclient keeps the widget state it was sent).
-    widget_state = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]
-    assert widget_state["state"][model_id]["state"]["run_id"] == state["run_id"]
+    # What the notebook's side was sent, by the thread as the run went on (nbclient keeps the
+    # widget state it receives): the same end.
+    widgets = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    sent = widgets[model_id]["state"]
+    assert sent["run_id"] == state["run_id"] and sent["status"] == "Completed"
+    assert sent["metrics"]["loss"]["count"] == POINTS and sent["following"] is False
+    assert sent["log_tail"] == state["log_tail"]
 
 
 def test_a_parent_run_lists_its_children(notebook: Any) -> None:
