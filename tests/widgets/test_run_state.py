@@ -11,6 +11,7 @@ import pytest
 
 from modelyard import Experiment, Workspace
 from modelyard.backend.records import HYPERDRIVE_RUN_TYPE, RUNNING
+from modelyard.errors import ValidationError
 from modelyard.run import Run
 from modelyard.train.hyperdrive.plan import PRIMARY_METRIC_PROPERTY
 from modelyard.widgets import run_state
@@ -99,3 +100,11 @@ def test_a_failed_run_shows_its_error_and_is_not_followed(workspace: Workspace) 
     assert details.status == "Failed" and details.ended
     assert details.error == "diverged <at> step 3"
     assert details.following is False and details.wait(timeout=0)
+
+
+def test_only_a_run_of_a_workspace_can_be_shown() -> None:
+    offline = Run.get_context()  # outside a run: an offline run, which no workspace holds
+    with pytest.raises(
+        ValidationError, match="run_instance: RunDetails shows a run of a workspace"
+    ):
+        RunDetails(offline)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     import anywidget
@@ -36,11 +36,10 @@ except ImportError as error:  # the `widgets` extra
         "RunDetails needs anywidget: pip install 'modelyard[widgets]' (or pip install anywidget)"
     ) from error
 
+from modelyard.errors import ValidationError
+from modelyard.run import Run
 from modelyard.widgets import html as repr_html
 from modelyard.widgets.run_state import RunWatcher
-
-if TYPE_CHECKING:
-    from modelyard.run import Run
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +104,12 @@ class RunDetails(anywidget.AnyWidget):
     following = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, run_instance: Run, **kwargs: Any) -> None:
+        if not isinstance(run_instance, Run):
+            raise ValidationError(
+                "run_instance",
+                f"RunDetails shows a run of a workspace, not {type(run_instance).__name__}: give "
+                "it one from exp.submit(...), exp.start_logging() or Run.get(ws, run_id)",
+            )
         super().__init__(**kwargs)
         self._run = run_instance
         self._watcher = RunWatcher(run_instance)
