@@ -90,8 +90,10 @@ function render({ model, el: root }) {
         [[model.get("experiment"), model.get("run_id"), model.get("run_type"), model.get("status"), model.get("duration")]],
       ),
     );
-    const error = model.get("error");
-    if (error) header.appendChild(el("div", error, { class: "modelyard-error" }));
+    for (const key of ["error", "follow_error"]) {
+      const error = model.get(key);
+      if (error) header.appendChild(el("div", error, { class: "modelyard-error" }));
+    }
   }
 
   function drawMetrics() {
@@ -134,7 +136,7 @@ function render({ model, el: root }) {
   drawMetrics();
   drawChildren();
   drawLog();
-  for (const key of ["name", "experiment", "run_id", "run_type", "status", "duration", "error"]) {
+  for (const key of ["name", "experiment", "run_id", "run_type", "status", "duration", "error", "follow_error"]) {
     model.on(`change:${key}`, drawHeader);
   }
   model.on("change:metrics", drawMetrics);

@@ -45,8 +45,10 @@ logger = logging.getLogger(__name__)
 
 # How often the thread reads the run while it runs.
 REFRESH_INTERVAL_S = 1.0
+# Reads that may fail in a row (about a second apart) before the widget stops following.
+MAX_FAILURES = 30
 WIDGET_MIME_TYPE = "application/vnd.jupyter.widget-view+json"
-# What get_widget_data returns: the traits the watcher fills.
+# What get_widget_data returns: the traits of the run and of its following.
 _STATE_KEYS = (
     "run_id",
     "name",
@@ -61,6 +63,8 @@ _STATE_KEYS = (
     "children",
     "primary_metric",
     "ended",
+    "following",
+    "follow_error",
 )
 
 
@@ -100,8 +104,9 @@ class RunDetails(anywidget.AnyWidget):
     children: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     primary_metric = traitlets.Dict().tag(sync=True)
     ended = traitlets.Bool(False).tag(sync=True)
-    # True while the background thread follows the run.
+    # True while the background thread follows the run; why it could not read the run, if so.
     following = traitlets.Bool(False).tag(sync=True)
+    follow_error = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run_instance: Run, **kwargs: Any) -> None:
         if not isinstance(run_instance, Run):
@@ -126,12 +131,25 @@ class RunDetails(anywidget.AnyWidget):
                     setattr(self, key, value)
 
     def _follow(self) -> None:
+        failures = 0
         try:
             while not self.ended and not self._stop.wait(REFRESH_INTERVAL_S):
+                try:
+                    self.refresh()
+                    failures = 0
+                    self.follow_error = ""
+                except Exception as error:  # a server briefly away: shown, tried again
+                    failures += 1
+                    logger.warning("RunDetails could not read run %s: %s", self.run_id, error)
+                    self.follow_error = f"could not read the run ({failures} times): {error}"
+                    if failures >= MAX_FAILURES:
+                        return
+            if self.ended and not self._stop.is_set():
+                # Once more after the end: what was written as the run ended is shown too.
                 self.refresh()
-        except Exception as error:  # shown in the widget, not lost in a thread
-            logger.exception("RunDetails stopped following run %s", self.run_id)
-            self.error = f"stopped following the run: {error}"
+        except Exception as error:
+            logger.warning("RunDetails could not read run %s: %s", self.run_id, error)
+            self.follow_error = f"could not read the run: {error}"
         finally:
             self.following = False
 
@@ -167,7 +185,10 @@ class RunDetails(anywidget.AnyWidget):
 
         Example::
 
-            RunDetails(run).show(); run.wait_for_completion(); details.wait()
+            details = RunDetails(run)
+            details.show()
+            run.wait_for_completion()
+            details.wait()
         """
         if self._thread is not None:
             self._thread.join(timeout)
