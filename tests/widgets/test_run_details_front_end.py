@@ -12,13 +12,16 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelyard import Experiment, Workspace
 from modelyard.run import Run
 from tests.widgets.test_html import XSS
+from tests.widgets.test_run_state import tuning_run
 
 pytest.importorskip("anywidget", reason="RunDetails needs the widgets extra")
 from modelyard.widgets import run_details
@@ -64,48 +67,79 @@ def _watched_run(workspace: Workspace) -> Run:
     return run
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (make system-deps)")
-def test_the_front_end_draws_the_state_as_text(workspace: Workspace, tmp_path: Path) -> None:
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium, driven by Playwright."""
+    if CHROMIUM is None:
+        pytest.skip("needs Chromium (make system-deps)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (dev extra)")
-    run = _watched_run(workspace)
-    state = RunDetails(run).get_widget_data()
-    assert state["metrics"]["loss"]["count"] == 5
-    page_html = PAGE % {
-        "module": base64.b64encode(MODULE.read_bytes()).decode(),
-        # "</script>" in a log line would end the page's script: JSON allows "<\/" for it.
-        "state": json.dumps(state).replace("</", "<\\/"),
-    }
-
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.set_content(page_html)
-            page.wait_for_function("window.rendered === true || window.failed", timeout=10_000)
-            assert not errors, errors
-            root = page.locator("#root")
-
-            # Names and log lines are text: no element came from them, no script ran.
-            assert root.locator("strong").first.text_content() == XSS
-            assert root.locator("img").count() == 0 and root.locator("script").count() == 0
-            assert page.evaluate("window.injected") is None
-            assert page.text_content("pre") == state["log_tail"]
-            # One chart per series (its 5 points), single values in the table.
-            assert page.locator("figcaption").all_text_contents() == ["loss"]
-            points = page.get_attribute("polyline", "points") or ""
-            assert len(points.split()) == 5
-            cells = root.locator("td").all_text_contents()
-            assert "final_accuracy" in cells and "0.9877" in cells
-            assert f"child {XSS}" in cells and "accuracy: 0.5" in cells
-            assert "Running" in cells
-
-            page.screenshot(path=str(tmp_path / "run-details.png"), full_page=True)
-            page.evaluate("window.update('status', 'Completed')")
-            assert "Completed" in root.locator("td").all_text_contents()
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+def draw(browser: Any, state: dict[str, Any]) -> Any:
+    """A page that drew ``state`` with the widget's module; fails on a script error."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_content(
+        PAGE
+        % {
+            "module": base64.b64encode(MODULE.read_bytes()).decode(),
+            # "</script>" in a log line would end the page's script: JSON allows "<\/" for it.
+            "state": json.dumps(state).replace("</", "<\\/"),
+        }
+    )
+    page.wait_for_function("window.rendered === true || window.failed", timeout=10_000)
+    assert not errors, errors
+    return page
+
+
+def test_the_front_end_draws_the_state_as_text(
+    workspace: Workspace, browser: Any, tmp_path: Path
+) -> None:
+    state = RunDetails(_watched_run(workspace)).get_widget_data()
+    assert state["metrics"]["loss"]["count"] == 5
+
+    page = draw(browser, state)
+    root = page.locator("#root")
+
+    # Names and log lines are text: no element came from them, no script ran.
+    assert root.locator("strong").first.text_content() == XSS
+    assert root.locator("img").count() == 0 and root.locator("script").count() == 0
+    assert page.evaluate("window.injected") is None
+    assert page.text_content("pre") == state["log_tail"]
+    # One chart per series (its 5 points), single values in the table.
+    assert page.locator("figcaption").all_text_contents() == ["loss"]
+    points = page.get_attribute("polyline", "points") or ""
+    assert len(points.split()) == 5
+    cells = root.locator("td").all_text_contents()
+    assert "final_accuracy" in cells and "0.9877" in cells
+    assert f"child {XSS}" in cells and "accuracy: 0.5" in cells
+    assert "Running" in cells
+
+    page.screenshot(path=str(tmp_path / "run-details.png"), full_page=True)
+    page.evaluate("window.update('status', 'Completed')")
+    assert "Completed" in root.locator("td").all_text_contents()
+
+
+def test_a_tuning_run_draws_its_best_metric_so_far(
+    workspace: Workspace, browser: Any, tmp_path: Path
+) -> None:
+    state = RunDetails(tuning_run(workspace, "MAXIMIZE")).get_widget_data()
+
+    page = draw(browser, state)
+
+    assert page.locator("figcaption").all_text_contents() == ["best acc so far, by child"]
+    assert len((page.get_attribute("polyline", "points") or "").split()) == 2
+    cells = page.locator("td").all_text_contents()
+    assert "Best acc (maximize)" in page.locator("th").all_text_contents()
+    assert "0.7" in cells and "0.65" in cells
+    page.screenshot(path=str(tmp_path / "tuning-run-details.png"), full_page=True)
 
 
 def test_the_module_never_writes_html() -> None:

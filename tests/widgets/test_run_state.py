@@ -21,7 +21,7 @@ pytest.importorskip("anywidget", reason="RunDetails needs the widgets extra")
 from modelyard.widgets.run_details import RunDetails
 
 
-def _tuning_run(workspace: Workspace, goal: str) -> Run:
+def tuning_run(workspace: Workspace, goal: str) -> Run:
     """A tuning run's records as its driver writes them: the parent with its primary metric,
     children logging it."""
     experiment = Experiment(workspace, "tuned")
@@ -47,7 +47,7 @@ def _tuning_run(workspace: Workspace, goal: str) -> Run:
 def test_a_tuning_run_lists_each_child_with_its_best_primary_metric(
     workspace: Workspace, goal: str, best: list[str]
 ) -> None:
-    details = RunDetails(_tuning_run(workspace, goal))
+    details = RunDetails(tuning_run(workspace, goal))
 
     assert details.primary_metric == {"name": "acc", "goal": goal}
     rows: list[dict[str, Any]] = details.children

@@ -116,7 +116,26 @@ function render({ model, el: root }) {
     }
     const primary = model.get("primary_metric") || {};
     const best = primary.name ? `Best ${primary.name} (${String(primary.goal).toLowerCase()})` : "Metric";
+    const parts = [];
+    if (primary.name) {
+      // The best primary metric so far, child after child (the list is newest first).
+      const better = primary.goal === "MINIMIZE" ? Math.min : Math.max;
+      const steps = [];
+      const values = [];
+      let best = null;
+      list
+        .slice()
+        .reverse()
+        .forEach((c, i) => {
+          if (typeof c.best !== "number") return;
+          best = best === null ? c.best : better(best, c.best);
+          steps.push(i + 1);
+          values.push(best);
+        });
+      if (values.length > 1) parts.push(lineChart(`best ${primary.name} so far, by child`, steps, values));
+    }
     children.replaceChildren(
+      ...parts,
       el("strong", `Child runs (${list.length})`),
       table(
         ["Run", "Name", "Status", "Duration", best],
@@ -126,9 +145,10 @@ function render({ model, el: root }) {
   }
 
   function drawLog() {
-    logTitle.textContent = model.get("log_name") || "";
+    const tail = model.get("log_tail") || "";
+    logTitle.textContent = tail ? model.get("log_name") || "" : "";
     const follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-    log.textContent = model.get("log_tail") || "";
+    log.textContent = tail;
     if (follow) log.scrollTop = log.scrollHeight;
   }
 

@@ -139,7 +139,7 @@ class RunWatcher:
         cached = self._ended_children.get(child.id)
         if cached is not None:
             return cached
-        metric, value = "", ""
+        metric, value, best = "", "", None
         if primary is not None:
             metric, goal = primary
             points = [
@@ -149,7 +149,8 @@ class RunWatcher:
                 if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
             ]
             if points:
-                value = number(max(points) if goal == "MAXIMIZE" else min(points))
+                best = max(points) if goal == "MAXIMIZE" else min(points)
+                value = number(best)
         else:
             # A plain parent's children: their first metric's last value.
             infos = self._backend.list_metrics(child.id)
@@ -162,6 +163,8 @@ class RunWatcher:
             "duration": duration(child),
             "metric": metric,
             "value": value,
+            # A tuning run's child: its best primary metric, for the front end's chart.
+            "best": best,
         }
         if child.status in TERMINAL_STATES:
             self._ended_children[child.id] = row
