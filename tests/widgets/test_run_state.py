@@ -1,11 +1,14 @@
 """What the widget reads of a run (``RunWatcher`` through ``RunDetails``), on real workspaces:
 a tuning run's children ranked by their primary metric, long series and logs kept bounded,
-a failed run's error."""
+a failed run's error, a server that is away for a while."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,6 +19,9 @@ from modelyard.run import Run
 from modelyard.train.hyperdrive.plan import PRIMARY_METRIC_PROPERTY
 from modelyard.widgets import run_state
 from modelyard.widgets.html import number
+from tests.helpers import wait_for
+from tests.server_process import ServerProcess
+from tests.tcp_proxy import TcpProxy
 
 pytest.importorskip("anywidget", reason="RunDetails needs the widgets extra")
 from modelyard.widgets.run_details import RunDetails
@@ -108,3 +114,36 @@ def test_only_a_run_of_a_workspace_can_be_shown() -> None:
         ValidationError, match="run_instance: RunDetails shows a run of a workspace"
     ):
         RunDetails(offline)  # type: ignore[arg-type]
+
+
+def test_the_widget_follows_on_through_a_server_briefly_away(
+    http_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A server's workspace reached through a proxy that refuses for a while: the widget
+    shows that it cannot read the run, keeps trying, and follows the run to its end."""
+    user = f"u{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MODELYARD_TOKEN", http_server.user(user))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+    monkeypatch.setenv("MODELYARD_RETRY_S", "0")  # each failed read reaches the widget
+    upstream = urlsplit(http_server.url)
+    assert upstream.hostname is not None and upstream.port is not None
+    proxy = TcpProxy.start(upstream.hostname, upstream.port)
+    try:
+        ws = Workspace.get(http_server.new_workspace(owner=user), server=proxy.endpoint_url)
+        run = Experiment(ws, "remote").start_logging()
+        details = RunDetails(run)
+        details.start()
+
+        proxy.set_mode("refuse")
+        wait_for(lambda: details.follow_error)
+        assert "could not read the run" in details.follow_error and details.following
+
+        proxy.set_mode("forward")
+        run.log("acc", 0.5)
+        run.complete()
+
+        assert details.wait(timeout=60)
+        assert details.status == "Completed" and details.follow_error == ""
+        assert details.metrics["acc"]["count"] == 1
+    finally:
+        proxy.stop()
