@@ -58,6 +58,7 @@ from modelyard.names import check_name, clean_relpath
 from modelyard.store import local_tree, transfer
 from modelyard.store.files import FileStore, local_url
 from modelyard.store.secrets import redact
+from modelyard.widgets import html as repr_html
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -493,6 +494,9 @@ class Datastore:
             "createdTimeUtc": iso_utc(self._record.created_at),
             "storageOptions": redact(self._record.storage_options),
         }
+
+    def _repr_html_(self) -> str:
+        return repr_html.datastore_html(self._record)
 
     def __repr__(self) -> str:
         return (

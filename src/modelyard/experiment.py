@@ -10,7 +10,7 @@ Example::
 
 from __future__ import annotations
 
-import html
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +24,8 @@ from modelyard.names import check_display_name, check_experiment_name, tag_filte
 from modelyard.run import INTERACTIVE, Run, new_run_id, typed_run
 from modelyard.run_details import SNAPSHOT_PROPERTY, SUBMITTED_BY_PROPERTY, current_account
 from modelyard.submit import snapshot_limits, submit
+from modelyard.widgets import html as repr_html
+from modelyard.widgets.listing import RunIterator
 
 if TYPE_CHECKING:
     from modelyard.workspace import Workspace
@@ -71,7 +73,7 @@ class Experiment:
         properties: Any = None,
         include_children: bool = False,
         status: str | None = None,
-    ) -> Iterator[Run]:
+    ) -> RunIterator[Run]:
         """The experiment's runs, newest first, read a page at a time; only top-level runs
         unless ``include_children``. ``tags``/``properties`` filter by a key, a
         ``[key, value]`` pair or a dict. ``type`` keeps runs of one type (``interactive``,
@@ -81,6 +83,20 @@ class Experiment:
 
             best = [r for r in exp.get_runs(status="Completed", tags="Best Run")]
         """
+        # An iterator as v1's generator is, which a notebook shows as a table.
+        return RunIterator(
+            self._runs(type, tags, properties, include_children, status),
+            lambda runs, complete: repr_html.runs_html([r._record for r in runs], complete),
+        )
+
+    def _runs(
+        self,
+        type: str | None,
+        tags: Any,
+        properties: Any,
+        include_children: bool,
+        status: str | None,
+    ) -> Iterator[Run]:
         if status is not None and status not in RUN_STATES:
             raise ValidationError(
                 "status", f"{status!r} is not a run status; use one of {', '.join(RUN_STATES)}"
@@ -172,12 +188,10 @@ class Experiment:
         return f"Experiment(workspace={self._workspace.name!r}, name={self._name!r})"
 
     def _repr_html_(self) -> str:
-        runs = list(self.get_runs())
-        return (
-            f"<table><tr><th>Name</th><th>Workspace</th><th>Runs</th></tr><tr>"
-            f"<td>{html.escape(self._name)}</td><td>{html.escape(self._workspace.name)}</td>"
-            f"<td>{len(runs)}</td></tr></table>"
-        )
+        records = [
+            run._record for run in itertools.islice(self.get_runs(), repr_html.MAX_RUNS_COUNTED)
+        ]
+        return repr_html.experiment_html(self._name, self._workspace.name, records)
 
 
 def _tracked_outputs(outputs: str | os.PathLike[str] | bool | None) -> tuple[Path, str] | None:

@@ -44,6 +44,8 @@ from modelyard.model_arguments import (
 from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
 from modelyard.run_details import current_account
 from modelyard.store import local_tree
+from modelyard.widgets import html as repr_html
+from modelyard.widgets.listing import DisplayList
 
 if TYPE_CHECKING:
     from modelyard.run import Run
@@ -450,7 +452,11 @@ class Model:
                 name, tags=wanted or None, latest=latest, limit=limit, after=after
             )
         )
-        return [Model._from_record(workspace, record) for record in records]
+        # A list as v1's is, which a notebook shows as a table.
+        return DisplayList(
+            [Model._from_record(workspace, record) for record in records],
+            lambda models: repr_html.models_html([m._record for m in models]),
+        )
 
     def get_file_names(self) -> builtins.list[str]:
         """The model's files, relative to the download folder (``model/...``)."""
@@ -584,6 +590,9 @@ class Model:
     def delete(self) -> None:
         """Delete this version and its files. Deleting it again (a retry) is not an error."""
         self._workspace._backend.delete_model(self.name, self.version)
+
+    def _repr_html_(self) -> str:
+        return repr_html.model_html(self._record)
 
     def __repr__(self) -> str:
         return (

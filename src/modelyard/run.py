@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import builtins
-import html
 import importlib
 import io
 import json
@@ -65,6 +64,8 @@ from modelyard.names import (
 from modelyard.run_files import RunFiles
 from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
+from modelyard.widgets import html as repr_html
+from modelyard.widgets.listing import RunIterator
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -206,7 +207,7 @@ class Run(RunFiles):
         status: str | None = None,
         include_children: bool = False,
         _rehydrate_runs: bool = True,
-    ) -> Iterator[Run]:
+    ) -> RunIterator[Run]:
         """The experiment's runs, newest first, read a page at a time (v1's ``Run.list``):
         see :meth:`Experiment.get_runs`. ``_rehydrate_runs`` is v1's and changes nothing
         here: every run comes with its record.
@@ -817,26 +818,7 @@ class Run(RunFiles):
         )
 
     def _repr_html_(self) -> str:
-        record = self._refresh()
-        end = record.ended_at or time.time()
-        duration = f"{end - record.started_at:.1f} s" if record.started_at else "-"
-        metrics = self._backend.list_metrics(self.id)
-        latest = ", ".join(
-            f"{html.escape(m.name)}={html.escape(str(m.last_value))}" for m in metrics[:10]
-        )
-        cells = (
-            ("Experiment", record.experiment_name),
-            ("Id", record.id),
-            ("Number", str(record.number)),
-            ("Status", record.status),
-            ("Duration", duration),
-            ("Latest metrics", latest or "-"),
-        )
-        header = "".join(f"<th>{html.escape(k)}</th>" for k, _ in cells)
-        row = "".join(
-            f"<td>{v if k == 'Latest metrics' else html.escape(v)}</td>" for k, v in cells
-        )
-        return f"<table><tr>{header}</tr><tr>{row}</tr></table>"
+        return repr_html.run_html(self._backend, self._refresh())
 
 
 __all__ = ["Run", "typed_run"]

@@ -62,6 +62,7 @@ from modelyard.errors import (
 from modelyard.hints import say
 from modelyard.names import check_name
 from modelyard.store.private import write_private_file
+from modelyard.widgets import html as repr_html
 from modelyard.workspace_config import (
     CONFIG_DIR,
     CONFIG_FILE,
@@ -719,6 +720,12 @@ class Workspace:
             "resourceGroup": self.resource_group,
             "location": self.location,
         }
+
+    def _repr_html_(self) -> str:
+        where = self._server if self._server is not None else str(self._folder)
+        return repr_html.workspace_html(
+            self._name, self.location, self.resource_group, where, sorted(self.experiments)
+        )
 
     def __repr__(self) -> str:
         if self._server is not None:

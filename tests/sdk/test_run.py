@@ -274,7 +274,7 @@ def test_repr_html_shows_status_duration_and_metrics(experiment: Experiment) -> 
     run.log("acc", 0.75)
     run.flush()
     page = run._repr_html_()
-    assert "Running" in page and "acc=0.75" in page and run.id in page
+    assert "Running" in page and "<td>acc</td><td>0.75</td>" in page and run.id in page
 
 
 def test_offline_context_prints_what_it_would_log(capsys: pytest.CaptureFixture[str]) -> None:
