@@ -51,6 +51,7 @@ V1_MODULES = (
     "azureml.train.hyperdrive.policy",
     "azureml.train.hyperdrive.parameter_expressions",
     "azureml.train.hyperdrive.run",
+    "azureml.tensorboard",
 )
 
 # v1 modules whose modelyard side is an issue of its own, not built yet: what each is.
