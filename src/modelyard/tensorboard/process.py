@@ -42,7 +42,11 @@ _INSTALL = "pip install 'modelyard[tensorflow]' (or pip install tensorboard)"
 
 def check_installed() -> None:
     """ConfigError saying how to install TensorBoard, when this interpreter has none."""
-    if importlib.util.find_spec("tensorboard") is None:
+    try:
+        found = importlib.util.find_spec("tensorboard") is not None
+    except (ImportError, ValueError):  # a broken install, or an import hook refusing it
+        found = False
+    if not found:
         raise ConfigError(
             f"TensorBoard is not installed for {sys.executable}; install it with: {_INSTALL}"
         )
