@@ -84,14 +84,16 @@ def test_a_live_runs_new_points_appear_while_tensorboard_shows_it(
 def test_two_runs_and_a_kept_local_root(
     finished_run: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
-    """A run without logs beside one with: both listed once they have event files; the given
-    local_root is kept, and a Tensorboard with no runs serves what it holds (as in v1)."""
-    empty = Experiment(workspace, "nothing").start_logging()
+    """A run without logs beside one with: only runs with event files are listed, named by
+    their display names when asked (a submitted run's is its id); the given local_root is
+    kept, and a Tensorboard with no runs serves what it holds (as in v1)."""
+    empty = Experiment(workspace, "nothing").start_logging(display_name="no logs yet")
     empty.complete()
+    assert finished_run.display_name == finished_run.id
     root = tmp_path / "tb-logs"
-    with Tensorboard([finished_run, empty], local_root=root, port=0) as tb:
+    with Tensorboard([finished_run, empty], local_root=root, port=0, use_display_name=True) as tb:
         assert runs(tb.url) == [finished_run.id]
-    assert (root / finished_run.id).is_dir() and (root / empty.id).is_dir()
+    assert (root / finished_run.id).is_dir() and (root / "no logs yet").is_dir()
     with Tensorboard([], local_root=root, port=0) as again:
         assert scalars(again.url, finished_run.id, "loss") == expected_loss(5)
 
@@ -143,7 +145,7 @@ def test_without_tensorboard_installed_start_says_how_to_install_it(
         Tensorboard([finished_run], port=0).start()
 
 
-def test_bad_arguments_are_named(finished_run: Run) -> None:
+def test_bad_arguments_are_named(finished_run: Run, workspace: Workspace) -> None:
     with pytest.raises(ValidationError, match="runs: expected a list of runs"):
         Tensorboard(finished_run)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="runs: item 0 is a str, not a Run"):
@@ -154,3 +156,7 @@ def test_bad_arguments_are_named(finished_run: Run) -> None:
         Tensorboard([finished_run], port=70000)
     with pytest.raises(ValidationError, match="would share the folder"):
         Tensorboard([finished_run, finished_run])
+    slashed = Experiment(workspace, "names").start_logging(display_name="a/b")
+    slashed.complete()
+    with pytest.raises(ValidationError, match=r"use_display_name: .*'a/b' cannot name a folder"):
+        Tensorboard([slashed], use_display_name=True)

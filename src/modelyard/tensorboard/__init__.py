@@ -62,8 +62,8 @@ class Tensorboard:
     TensorBoard shows every run folder in it: with ``runs=[]`` it shows what an earlier
     TensorBoard copied there. ``port`` is TensorBoard's port on ``host`` (127.0.0.1: this
     machine only); ``port=0`` or None takes a free one. ``use_display_name`` names each
-    TensorBoard run by its run's display name instead of its id. Child runs are not included
-    (as in v1): pass them in ``runs`` to see them.
+    TensorBoard run by its run's display name instead of its id. Child runs are not
+    included (as in v1): pass them in ``runs`` to see them.
 
     Example::
 
@@ -144,8 +144,10 @@ class Tensorboard:
                 log_path = self._private / "tensorboard.txt"
                 self._process = TensorboardProcess.start(self._root, self._host, port, log_path)
                 self.url = self._process.wait_until_answering()
-            except BaseException:
-                self._process = None
+            except BaseException:  # Ctrl-C while it starts too: nothing is left running
+                if self._process is not None:
+                    self._process.stop()
+                    self._process = None
                 self._cleanup()
                 raise
             self._follower = LogsFollower(
@@ -205,7 +207,7 @@ class Tensorboard:
 def _folder_names(runs: Sequence[Run], use_display_name: bool) -> list[str]:
     """Each run's folder below the local root: its id, or its display name when asked (one
     path part, each once)."""
-    names = [run.display_name if use_display_name else run.id for run in runs]
+    names = [(run.display_name or run.id) if use_display_name else run.id for run in runs]
     seen: dict[str, str] = {}
     for run, name in zip(runs, names, strict=True):
         if (
