@@ -24,7 +24,8 @@ from tests.tensorboard.board import (
     scalars,
 )
 
-pytestmark = needs_tensorboard
+# Each test starts TensorBoard, which imports TensorFlow: 5-12 s here.
+pytestmark = [needs_tensorboard, pytest.mark.slow]
 
 URL_LINE = re.compile(r"TensorBoard at (http://127\.0\.0\.1:(\d+)/) on 1 run\(s\)")
 

@@ -28,7 +28,8 @@ from tests.tensorboard.board import (
     scalars,
 )
 
-pytestmark = needs_tensorboard
+# Each test starts TensorBoard, which imports TensorFlow: 5-12 s here.
+pytestmark = [needs_tensorboard, pytest.mark.slow]
 
 
 def test_a_finished_runs_scalars_are_served_under_its_id(finished_run: Run) -> None:

@@ -8,7 +8,9 @@ that shrank: rewritten in the store) is written whole under a temporary name and
 appears whole; a file that grew gets the bytes past what was copied, appended in order. The
 supervisor stores event files the same way (whole, then grown by their tails), and TensorBoard's
 readers expect a live event file to grow, resuming at a record cut short at its end, so no
-reader sees bytes out of order.
+reader sees bytes out of order. (A file rewritten in the store to a larger size is taken as
+grown: event files are only ever appended to, and telling a rewrite apart would mean reading
+what was copied again.)
 
 Names from the store are relative paths checked again here: one that would leave the run's
 folder (``..``, absolute) is left out with a warning, and no folder is reached through a link.
