@@ -79,11 +79,14 @@ def test_the_command_prints_the_url_serves_the_scalars_and_stops_at_ctrl_c(
     assert (local_root / finished_run.id).is_dir()  # a given --local-root is kept
 
 
-def test_an_unknown_run_and_a_port_in_use_are_named(finished_run: Run) -> None:
+def test_an_unknown_run_a_repeated_one_and_a_port_in_use_are_named(finished_run: Run) -> None:
     cwd = finished_run.experiment.workspace.folder.parent
     unknown = run_cli(cwd, "tensorboard", "tb_1_deadbeef", "--port", "0")
     assert unknown.returncode == 3, unknown.stderr
     assert "tb_1_deadbeef" in unknown.stderr
+    twice = run_cli(cwd, "tensorboard", finished_run.id, finished_run.id, "--port", "0")
+    assert twice.returncode == 2, twice.stderr
+    assert "RUN_ID: runs" in twice.stderr and "would share the folder" in twice.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

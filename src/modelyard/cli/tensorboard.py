@@ -15,6 +15,9 @@ from modelyard.cli.params import option_names
 from modelyard.cli.state import CliState
 from modelyard.tensorboard import DEFAULT_HOST, DEFAULT_PORT, Tensorboard
 
+# The SDK's argument names as the user typed them, for its ValidationErrors.
+_OPTIONS = {"runs": "RUN_ID", "port": "--port", "host": "--host", "local_root": "--local-root"}
+
 
 @click.command("tensorboard")
 @click.argument("run_ids", metavar="RUN_ID...", nargs=-1, required=True)
@@ -51,12 +54,12 @@ def command(
       modelyard tensorboard tf-mnist_1714557600_1a2b3c4d --port 0
     """
     runs = [state.get_run(run_id) for run_id in run_ids]
-    with option_names(port="--port", host="--host", local_root="--local-root"):
+    with option_names(**_OPTIONS):
         board = Tensorboard(runs, local_root=local_root, port=port, host=host)
     # SIGTERM (a service manager, `kill`) ends it as Ctrl-C does: TensorBoard is stopped too.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with option_names(port="--port", host="--host", local_root="--local-root"):
+        with option_names(**_OPTIONS):
             url = board.start()
         print_message(f"TensorBoard at {url} on {len(runs)} run(s); press Ctrl-C to stop it")
         sys.stdout.flush()
