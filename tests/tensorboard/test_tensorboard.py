@@ -16,6 +16,7 @@ import pytest
 from modelyard import Experiment, Run, ScriptRunConfig, Workspace
 from modelyard.errors import ConfigError, ConflictError, ValidationError
 from modelyard.tensorboard import Tensorboard
+from modelyard.tensorboard.process import TensorboardProcess
 from tests.helpers import wait_for
 from tests.tensorboard.board import (
     SCRIPTS,
@@ -108,6 +109,21 @@ def test_a_port_in_use_is_named(finished_run: Run) -> None:
         with pytest.raises(ConflictError, match=f"port {port} on 127.0.0.1 is in use"):
             tb.start()
         assert tb.url is None
+
+
+def test_a_port_taken_after_the_check_is_named_by_tensorboards_own_failure(
+    tmp_path: Path,
+) -> None:
+    """The port is checked before TensorBoard starts; one taken in the seconds TensorBoard
+    takes to bind it is reported from TensorBoard's own output."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = TensorboardProcess.start(tmp_path, "127.0.0.1", port, tmp_path / "tb.txt")
+        with pytest.raises(ConflictError, match=f"could not listen on http://127.0.0.1:{port}/"):
+            process.wait_until_answering()
+    assert process.popen.returncode is not None
 
 
 class _WithoutTensorboard(importlib.abc.MetaPathFinder):

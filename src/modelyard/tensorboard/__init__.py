@@ -52,6 +52,7 @@ DEFAULT_HOST = "127.0.0.1"
 # How often live runs' logs are copied: the supervisor stores them every 2 s
 # (LOGS_SYNC_INTERVAL_S), so copying faster would find nothing new.
 FOLLOW_INTERVAL_S = 2.0
+_FREE_PORT_ATTEMPTS = 3
 
 
 class Tensorboard:
@@ -95,7 +96,8 @@ class Tensorboard:
                     "runs", f"item {index} is a {type(run).__name__}, not a Run: Tensorboard([run])"
                 )
         self._runs = list(runs)
-        self._given_root = Path(local_root) if local_root is not None else None
+        # Absolute now: a later chdir (a notebook's %cd) does not move it.
+        self._given_root = Path(local_root).absolute() if local_root is not None else None
         # Its type and range now; whether it is free, at start().
         self._port = check_port_number(port) if port is not None else 0
         self._host = host
@@ -129,8 +131,6 @@ class Tensorboard:
             if self._process is not None:
                 raise ConflictError(f"this Tensorboard is running already, at {self.url}")
             check_installed()
-            port = self._port or free_port(self._host)
-            check_port_free(self._host, port)
             self._private = Path(tempfile.mkdtemp(prefix="modelyard-tensorboard-"))
             self._root = self._given_root or self._private / "logs"
             try:
@@ -138,26 +138,43 @@ class Tensorboard:
                     RunLogsCopy(run._backend, run.id, self._root, folder)
                     for run, folder in zip(self._runs, self._folders, strict=True)
                 ]
+                # Asked before the first copy: a run that ends after it is still followed,
+                # so nothing it stores in between is missed.
+                active = [copy for copy in copies if copy.is_active()]
                 for copy in copies:
                     copy.sync()  # what is there now, before TensorBoard first looks
-                # Its log beside, not in, the folder it reads.
-                log_path = self._private / "tensorboard.txt"
-                self._process = TensorboardProcess.start(self._root, self._host, port, log_path)
-                self.url = self._process.wait_until_answering()
+                self.url = self._start_process()
             except BaseException:  # Ctrl-C while it starts too: nothing is left running
                 if self._process is not None:
                     self._process.stop()
                     self._process = None
                 self._cleanup()
                 raise
-            self._follower = LogsFollower(
-                [copy for copy in copies if copy.is_active()], FOLLOW_INTERVAL_S
-            )
+            self._follower = LogsFollower(active, FOLLOW_INTERVAL_S)
             self._follower.start()
             atexit.register(self.stop)
         if start_browser:
             webbrowser.open(self.url)
         return self.url
+
+    def _start_process(self) -> str:
+        """Start TensorBoard and wait for it; a free port taken by another process before
+        TensorBoard binds it (it takes seconds to start) is replaced by another."""
+        attempts = 1 if self._port else _FREE_PORT_ATTEMPTS
+        assert self._private is not None and self._root is not None
+        for attempt in range(1, attempts + 1):
+            port = self._port or free_port(self._host)
+            check_port_free(self._host, port)
+            # Its log beside, not in, the folder it reads.
+            log_path = self._private / "tensorboard.txt"
+            self._process = TensorboardProcess.start(self._root, self._host, port, log_path)
+            try:
+                return self._process.wait_until_answering()
+            except ConflictError:
+                self._process = None  # stopped already
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     @property
     def following(self) -> bool:
