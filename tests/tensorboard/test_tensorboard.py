@@ -33,7 +33,13 @@ from tests.tensorboard.board import (
 pytestmark = [needs_tensorboard, pytest.mark.slow]
 
 
-def test_a_finished_runs_scalars_are_served_under_its_id(finished_run: Run) -> None:
+def test_a_finished_runs_scalars_are_served_under_its_id(
+    finished_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A notebook's folder with a module named like one of the standard library's, which
+    # TensorBoard imports: TensorBoard does not start from there, so it is not shadowed.
+    (tmp_path / "grp.py").write_text("raise SystemExit('the grp.py of the current folder')\n")
+    monkeypatch.chdir(tmp_path)
     tb = Tensorboard([finished_run], port=0)
     url = tb.start()
     root = tb.local_root

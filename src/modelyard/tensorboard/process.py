@@ -102,13 +102,14 @@ class TensorboardProcess:
     @classmethod
     def start(cls, logdir: Path, host: str, port: int, log_path: Path) -> TensorboardProcess:
         """Start TensorBoard on ``logdir`` (each folder below it a TensorBoard run named by
-        the folder), listening on ``host:port`` only."""
+        the folder), listening on ``host:port`` only; its output goes to ``log_path``, in a
+        folder of its own."""
         command = [
             sys.executable,
             "-m",
             "tensorboard.main",
             "--logdir",
-            os.fspath(logdir),
+            os.fspath(logdir.absolute()),
             "--host",
             host,
             "--port",
@@ -119,6 +120,10 @@ class TensorboardProcess:
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
                 command,
+                # `python -m` puts its working folder first on sys.path: in the caller's, a
+                # notebook's `grp.py` or `tensorboard.py` would be imported in place of the
+                # library's. The log's folder holds nothing importable.
+                cwd=log_path.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
