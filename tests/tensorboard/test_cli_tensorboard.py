@@ -45,9 +45,10 @@ def _start(cwd: Path, *args: str) -> subprocess.Popen[str]:
 
 def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
     """The first line the command prints (its URL), read with a deadline."""
-    assert process.stdout is not None
+    stdout = process.stdout
+    assert stdout is not None
     got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: got.append(stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout)
     if not got or not got[0]:
