@@ -52,6 +52,7 @@ V1_MODULES = (
     "azureml.train.hyperdrive.parameter_expressions",
     "azureml.train.hyperdrive.run",
     "azureml.widgets",
+    "azureml.tensorboard",
 )
 
 # v1 modules whose modelyard side is an issue of its own, not built yet: what each is.
