@@ -821,4 +821,4 @@ class Run(RunFiles):
         return repr_html.run_html(self._backend, self._refresh())
 
 
-__all__ = ["Run", "typed_run"]
+__all__ = ["Run"]
