@@ -74,6 +74,23 @@ def format_bytes(size: float) -> str:
     return f"{size:.1f} {unit}"
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: ``4.2 s``, ``3 m 05 s`` or ``2 h 07 m``.
+
+    Example::
+
+        >>> format_duration(185)
+        '3 m 05 s'
+    """
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} m"
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from modelyard import progress
 from modelyard.backend.records import (
     iso_utc as iso_utc,  # the one ISO-time format, for every command
 )
@@ -161,13 +162,5 @@ def format_time(timestamp: float | None) -> str | None:
 
 
 def format_duration(seconds: float | None) -> str | None:
-    """``4.2 s``, ``3 m 05 s`` or ``2 h 07 m``."""
-    if seconds is None:
-        return None
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} m"
+    """``4.2 s``, ``3 m 05 s`` or ``2 h 07 m`` (None: none)."""
+    return None if seconds is None else progress.format_duration(seconds)

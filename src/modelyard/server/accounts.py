@@ -238,6 +238,20 @@ class AccountStore:
         """A token for the supervisor of run ``run_id`` of ``workspace``: it reaches that run
         only, and no user's rights. :meth:`revoke_run_tokens` ends it when the run ends."""
         check_name("run_id", run_id)
+        return self._workspace_token(workspace, RUN_TOKEN_NAME, expires_in_s, run_id=run_id)
+
+    def create_cluster_token(self, workspace: str, compute: str) -> tuple[TokenRecord, str]:
+        """A token for the admission of cluster ``compute`` of ``workspace``: it lists, claims
+        and records that compute target's runs and hands each its run's token, and nothing
+        else (``server/cluster_tokens.py``). :meth:`revoke_cluster_tokens` ends it when the
+        compute target is deleted."""
+        check_name("compute", compute)
+        return self._workspace_token(workspace, CLUSTER_TOKEN_NAME, None, compute_name=compute)
+
+    def _workspace_token(
+        self, workspace: str, name: str, expires_in_s: float | None, **owner: str
+    ) -> tuple[TokenRecord, str]:
+        """A token of ``workspace`` owned by ``owner`` (its run_id or compute_name)."""
         lifetime = _check_lifetime(expires_in_s)
         token_id, secret = _new_token()
         now = time.time()
@@ -246,47 +260,20 @@ class AccountStore:
         def work(conn: Connection) -> None:
             row = self._workspace_row(conn, workspace)
             self._insert_token(
-                conn,
-                token_id,
-                RUN_TOKEN_NAME,
-                secret,
-                now,
-                expires_at,
-                workspace_id=row.id,
-                run_id=run_id,
+                conn, token_id, name, secret, now, expires_at, workspace_id=row.id, **owner
             )
 
         self.db.write(work)
         record = TokenRecord(
-            token_id, RUN_TOKEN_NAME, None, workspace, run_id, now, expires_at, None
-        )
-        return record, secret
-
-    def create_cluster_token(self, workspace: str, compute: str) -> tuple[TokenRecord, str]:
-        """A token for the admission of cluster ``compute`` of ``workspace``: it lists, claims
-        and records that compute target's runs and hands each its run's token, and nothing
-        else (``server/cluster_tokens.py``). :meth:`revoke_cluster_tokens` ends it when the
-        compute target is deleted."""
-        check_name("compute", compute)
-        token_id, secret = _new_token()
-        now = time.time()
-
-        def work(conn: Connection) -> None:
-            row = self._workspace_row(conn, workspace)
-            self._insert_token(
-                conn,
-                token_id,
-                CLUSTER_TOKEN_NAME,
-                secret,
-                now,
-                None,
-                workspace_id=row.id,
-                compute_name=compute,
-            )
-
-        self.db.write(work)
-        record = TokenRecord(
-            token_id, CLUSTER_TOKEN_NAME, None, workspace, None, now, None, None, compute
+            token_id,
+            name,
+            None,
+            workspace,
+            owner.get("run_id"),
+            now,
+            expires_at,
+            None,
+            owner.get("compute_name"),
         )
         return record, secret
 

@@ -34,6 +34,7 @@ from modelyard.backend.records import (
     RunRecord,
 )
 from modelyard.errors import NotFoundError
+from modelyard.progress import format_duration
 from modelyard.store.secrets import scrub
 
 # Thumbnails: a few images, each small, so one cell's output stays well under a megabyte
@@ -107,17 +108,10 @@ def number(value: object) -> str:
 
 
 def duration(record: RunRecord, now: float | None = None) -> str:
-    """How long the run ran (or has been running), as ``12.3 s`` or ``4 min 5 s``."""
+    """How long the run ran (or has been running), as ``12.3 s`` or ``4 m 05 s``."""
     if record.started_at is None:
         return "-"
-    seconds = max(0.0, (record.ended_at or now or time.time()) - record.started_at)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return format_duration(max(0.0, (record.ended_at or now or time.time()) - record.started_at))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Markup:
