@@ -24,6 +24,12 @@ import pytest
 
 from modelyard import Experiment, Run, Workspace
 from modelyard.script_run_config import ScriptRunConfig
+from modelyard.train.hyperdrive import (
+    GridParameterSampling,
+    HyperDriveConfig,
+    PrimaryMetricGoal,
+    choice,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -63,6 +69,20 @@ run.log("epoch_acc", 0.75)
 """
 
 
+OBJECTIVE_SCRIPT = """\
+import argparse
+from modelyard import Run
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--layers", type=int)
+args = parser.parse_args()
+run = Run.get_context()
+for epoch in range(3):
+    run.log("accuracy", 1 - abs(args.lr - 0.1) - 0.01 * args.layers + 0.01 * epoch)
+"""
+
+
 @dataclass
 class UiWorkspace:
     """The workspace the UI serves, with the ids of its runs."""
@@ -74,6 +94,7 @@ class UiWorkspace:
     logs_run: Run | None = None
     go_file: Path | None = None
     parent_run: Run | None = None
+    tuning_run: Run | None = None
 
 
 def _table_runs(workspace: Workspace, made: UiWorkspace) -> None:
@@ -137,6 +158,20 @@ def _make_workspace(root: Path) -> UiWorkspace:
         str(source), "follow.py", arguments=[str(made.go_file), PNG.hex(), "--lr", "0.01"]
     )
     made.logs_run = Experiment(workspace, "ui-logs").submit(config)
+
+    (source / "objective.py").write_text(OBJECTIVE_SCRIPT)
+    tuning = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(source), "objective.py"),
+        hyperparameter_sampling=GridParameterSampling(
+            {"--lr": choice(0.01, 0.1, 0.3), "--layers": choice(1, 2)}
+        ),
+        primary_metric_name="accuracy",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=6,
+        max_concurrent_runs=2,
+    )
+    # Submitted now, waited for by its test: it runs while the tests before it do.
+    made.tuning_run = Experiment(workspace, "ui-tuning").submit(tuning)
     return made
 
 
@@ -147,6 +182,8 @@ def ui_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiWorkspa
     assert made.go_file is not None and made.logs_run is not None
     made.go_file.touch()  # lets the script end if a test failed before
     made.logs_run.wait_for_completion()
+    if made.tuning_run is not None:
+        made.tuning_run.wait_for_completion()
     if made.live_run is not None and made.live_run.get_status() == "Running":
         made.live_run.complete()
 

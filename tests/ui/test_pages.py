@@ -178,6 +178,28 @@ def test_children_compare_models_and_computes(page: Page, ui_workspace: UiWorksp
     assert page.dialogs == []
 
 
+def test_a_tuning_run_shows_its_children(page: Page, ui_workspace: UiWorkspace) -> None:
+    tuning = ui_workspace.tuning_run
+    assert tuning is not None
+    tuning.wait_for_completion()
+    tab = page.open(f"/runs/{tuning.id}")
+    view = tab.locator("#hyperdrive")
+    view.locator("#parallel").wait_for()
+    assert "accuracy" in view.inner_text() and "6 child run(s)" in view.inner_text()
+    # One line per child across the axes --lr, --layers and the metric.
+    assert view.locator("#parallel polyline").count() == 6
+    assert view.locator("#parallel").inner_html().count("--layers") == 1
+    tab.locator("#best-over-time canvas").first.wait_for()
+    assert tab.locator("#children tbody tr").count() == 6
+    # The driver's log, followed once (not once per time the page looked for logs).
+    tab.wait_for_function(
+        "() => document.querySelector('#log-text').innerText.includes('completed: best child')",
+        timeout=WAIT_MS,
+    )
+    assert tab.locator("#log-text").inner_text().count("completed: best child") == 1
+    page.screenshot("run-tuning")
+
+
 def test_portal_url_names_the_running_ui(ui_server: UiServer, ui_workspace: UiWorkspace) -> None:
     run = ui_workspace.parent_run
     assert run is not None

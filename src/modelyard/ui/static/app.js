@@ -93,7 +93,7 @@ function lineChart(container, title, xs, series, opts) {
     title, width, height: (opts && opts.height) || 260,
     scales: { x: { time: Boolean(opts && opts.time) } },
     series: [{ label: (opts && opts.xLabel) || "step" },
-      ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+      ...series.map((s, i) => ({ label: s.label, stroke: COLORS[(s.color ?? i) % COLORS.length], width: 1.5, spanGaps: true,
         points: { show: xs.length < 60 } }))],
     legend: { live: true },
   };
@@ -244,11 +244,11 @@ function logsView(run, isFinal) {
   const choice = el("select", { id: "log-file" });
   const pre = el("pre", { class: "log", id: "log-text", hidden: true });
   box.append(none, el("p", {}, choice), pre);
-  let files = [];
+  let files = null;
   // Before the run writes its first log there is no file to choose: std_log.txt is followed.
   let name = "user_logs/std_log.txt", offset = 0, generation = 0, chosen = false;
   function update(names) {
-    if (names.join("\n") === files.join("\n")) return;
+    if (files !== null && names.join("\n") === files.join("\n")) return;
     files = names;
     none.hidden = files.length > 0;
     choice.hidden = files.length === 0;
@@ -273,13 +273,13 @@ function logsView(run, isFinal) {
       }
       offset = data.offset;
       if (data.more) continue;
-      if (isFinal() && (data.exists || !files.length)) return;
+      if (isFinal() && (data.exists || !(files || []).length)) return;
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
   choice.addEventListener("change", () => { name = choice.value; chosen = true; restart(); });
-  update(run.logFiles);
-  follow(generation);
+  update(run.logFiles);  // may start following a log it prefers
+  if (generation === 0) restart();
   return { node: box, update };
 }
 
@@ -459,7 +459,8 @@ async function comparePage(main) {
     const joined = uPlot.join(series.map((s) => [s.steps, s.values]));
     const area = el("div", { class: "chart", dataset: { metric: name } });
     charts.append(area);
-    lineChart(area, name, joined[0], having.map((r, i) => ({ label: r.displayName, values: joined[i + 1] })));
+    // A run keeps its colour on every chart, whichever runs have the metric.
+    lineChart(area, name, joined[0], having.map((r, i) => ({ label: r.displayName, values: joined[i + 1], color: runs.indexOf(r) })));
   }
 }
 
