@@ -110,23 +110,11 @@ class _SeriesCache:
 
 
 def _whole_series(backend: Backend, run_id: str, name: str) -> MetricSeries | None:
-    steps: list[int] = []
-    values: list[Any] = []
-    times: list[float] = []
-    kind = None
-    while True:
-        page = backend.get_metric_series(run_id, [name], start=len(values), limit=METRIC_PAGE_SIZE)
-        if not page:
-            break
-        kind = page[0].kind
-        steps.extend(page[0].steps)
-        values.extend(page[0].values)
-        times.extend(page[0].times)
-        if len(page[0].values) < METRIC_PAGE_SIZE:
-            break
-    if kind is None:
-        return None
-    return MetricSeries(name, kind, values, steps, times)
+    # One call, not pages of METRIC_PAGE_SIZE: the UI's backend is in this process, where
+    # a page costs a query of its own (1,000,000 points: 1.1 s at once, 1.9 s in pages, here
+    # under load).
+    found = backend.get_metric_series(run_id, [name])
+    return found[0] if found else None
 
 
 def create_app(
