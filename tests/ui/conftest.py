@@ -119,6 +119,9 @@ def _table_runs(workspace: Workspace, made: UiWorkspace) -> None:
             # Long enough to be downsampled for the chart.
             for step in range(20_000):
                 run.log("curve", (step % 997) / 997.0)
+        if end == "fail":  # a diverged run: JSON has no NaN, the page shows it as text
+            run.log("loss", float("nan"))
+            run.log("grad_norm", float("inf"))
         run.flush()
         if end == "fail":
             run.fail(error_details="diverged")

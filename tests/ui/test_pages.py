@@ -36,6 +36,8 @@ def test_runs_table_sorts_and_filters(page: Page, ui_workspace: UiWorkspace) -> 
     assert _column(tab, "validation_acc") == ["0.8", "0.92", "0.95"]
     tab.locator("#runs th[data-sort='m:validation_acc']").click()
     assert _column(tab, "validation_acc") == ["0.95", "0.92", "0.8"]
+    assert _column(tab, "loss") == ["0.1", "NaN", "0.1"]
+    assert "Infinity" in _column(tab, "grad_norm")
     page.screenshot("runs-table")
 
     tab.fill("#filter-metric", "validation_acc > 0.9")

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import threading
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -43,6 +44,7 @@ from modelyard.ui import views
 from modelyard.ui.access import TokenGate
 from modelyard.ui.downsample import DEFAULT_BUCKETS, downsample
 
+_T = TypeVar("_T")
 STATIC = Path(__file__).parent / "static"
 # Bytes of a log sent in one answer: a page that follows a log asks again for the rest.
 LOG_CHUNK = 256 << 10
@@ -83,6 +85,28 @@ def _utf8_prefix(chunk: bytes) -> bytes:
         needed = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4
         return chunk if back >= needed else chunk[:-back]
     return chunk
+
+
+def json_safe(value: _T) -> _T:
+    """``value`` with NaN and infinite floats as the strings ``"NaN"``, ``"Infinity"`` and
+    ``"-Infinity"``: JSON has no such numbers (FastAPI would send null), and a diverged run
+    logs them.
+
+    Example::
+
+        json_safe({"loss": [1.0, float("nan")]})      # {'loss': [1.0, 'NaN']}
+    """
+    return cast(_T, _safe(value))
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(item) for item in value]
+    return value
 
 
 def _attachment(name: str) -> str:
@@ -127,7 +151,12 @@ def create_app(
 
         app = create_app(ws._backend, token="s3cret", port=8766)
     """
-    app = FastAPI(title="modelyard UI", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="modelyard UI",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.add_middleware(TokenGate, token=token, host=host, port=port)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     cache = _SeriesCache()
@@ -152,7 +181,7 @@ def create_app(
 
     @app.get("/api/experiments")
     def experiments() -> list[dict[str, Any]]:
-        return views.experiments(backend)
+        return json_safe(views.experiments(backend))
 
     @app.get("/api/experiments/{name}/runs")
     def runs(
@@ -164,7 +193,7 @@ def create_app(
     ) -> dict[str, Any]:
         if all(record.name != name for record in backend.list_experiments()):
             raise NotFoundError(f"experiment {name!r} does not exist in this workspace")
-        return views.runs_table(
+        table = views.runs_table(
             backend,
             name,
             statuses=[s for s in status if s],
@@ -172,10 +201,11 @@ def create_app(
             properties=_pairs("property", prop),
             metric_expression=metric or None,
         )
+        return json_safe(table)
 
     @app.get("/api/runs/{run_id}")
     def run(run_id: str) -> dict[str, Any]:
-        return views.run_page(backend, run_id)
+        return json_safe(views.run_page(backend, run_id))
 
     @app.get("/api/runs/{run_id}/series")
     def series(run_id: str, name: str, buckets: int = DEFAULT_BUCKETS) -> dict[str, Any]:
@@ -186,7 +216,7 @@ def create_app(
         if info is None:
             raise NotFoundError(f"run {run_id!r} has no metric {name!r}")
         if info.kind != SCALAR:
-            return {**views.table_metric(backend, run_id, name), "count": info.count}
+            return json_safe({**views.table_metric(backend, run_id, name), "count": info.count})
         key = (run_id, name, info.count, buckets)
         found = cache.get(key)
         if found is not None:
@@ -298,11 +328,11 @@ def create_app(
 
     @app.get("/api/runs/{run_id}/hyperdrive")
     def tuning(run_id: str) -> dict[str, Any]:
-        return views.hyperdrive(backend, run_id)
+        return json_safe(views.hyperdrive(backend, run_id))
 
     @app.get("/api/models")
     def models() -> list[dict[str, Any]]:
-        return views.models(backend)
+        return json_safe(views.models(backend))
 
     @app.get("/api/models/{name}/{version}/file")
     def model_file(name: str, version: int, path: str) -> StreamingResponse:
@@ -315,6 +345,6 @@ def create_app(
 
     @app.get("/api/computes")
     def computes() -> list[dict[str, Any]]:
-        return views.computes(backend)
+        return json_safe(views.computes(backend))
 
     return app

@@ -44,7 +44,7 @@ def downsample(
 ) -> tuple[list[int], list[float | None]]:
     """The points of the series ``steps``/``values`` that a chart needs: all of them when
     there are at most ``4 * buckets``, else the first, lowest, highest and last point of each
-    of ``buckets`` runs of consecutive points. Values that are not numbers become None.
+    of ``buckets`` runs of consecutive points. Values that are not finite numbers become None.
 
     Example::
 
@@ -70,7 +70,8 @@ def downsample(
         high_index = _first_true_per_bucket(is_high, bucket_of, buckets, starts)
         keep = np.unique(np.concatenate([starts, ends, low_index, high_index]))
     kept = numbers[keep]
-    shown: list[float | None] = [None if np.isnan(v) else float(v) for v in kept]
+    # JSON has no NaN or infinity: a chart draws them as gaps.
+    shown: list[float | None] = [float(v) if np.isfinite(v) else None for v in kept]
     return step_array[keep].tolist(), shown
 
 
