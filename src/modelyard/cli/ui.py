@@ -54,10 +54,10 @@ def _open(state: CliState, where: str | None) -> Workspace:
 )
 @click.pass_obj
 def command(state: CliState, where: str | None, host: str, port: int) -> None:
-    """Serve the web UI of a workspace: experiments, runs, live metric charts, logs, files,
-    models and compute targets.
+    """Serve the web UI of a workspace, for a browser.
 
-    It prints its URL with a new secret token; open it in a browser. Requests without the
+    Pages show experiments, runs, live metric charts, logs, files, models and compute
+    targets. It prints its URL with a new secret token; open it in a browser. Requests without the
     token are refused (401). While it runs, run.get_portal_url() and `modelyard run show`
     give its run pages' URLs.
 
