@@ -4,7 +4,8 @@ the bytes the browser downloads for it, against MLflow's UI showing the same met
 Both UIs serve a SQLite store on this machine; one headless Chromium (Debian's, through
 Playwright) opens each page with a fresh cache. Measured per page: first contentful paint
 (the browser's own mark), the time until the chart is drawn (modelyard: the chart's canvas
-with all 1,000,000 points counted; MLflow: its chart's plotted line), and the bytes received
+with all 1,000,000 points counted; MLflow: the plotted line of the chart on its run page's
+Model metrics tab), and the bytes received
 (headers and bodies). The first load is cold (the UI reads the series from the store); the
 median of the next ones is warm. The target of the issue: the chart in under 1 s.
 
@@ -21,7 +22,6 @@ client for the run and its first point, then the other points go in with one SQL
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -42,6 +42,8 @@ REPEATS = 4
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 TIMEOUT_MS = 120_000
+QUIET_S = 1.0
+SETTLE_S = 10.0
 
 MLFLOW_FILL = """\
 import sqlite3, sys, time
@@ -95,10 +97,12 @@ def _load(browser: Any, cookies: list[dict[str, Any]], url: str, ready: str) -> 
     context.add_cookies(cookies)
     page = context.new_page()
     received = [0]
+    last = [time.perf_counter()]
 
     def count(request: Any) -> None:
         sizes = request.sizes()
         received[0] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        last[0] = time.perf_counter()
 
     page.on("requestfinished", count)
     start = time.perf_counter()
@@ -108,7 +112,11 @@ def _load(browser: Any, cookies: list[dict[str, Any]], url: str, ready: str) -> 
     paint = page.evaluate(
         "() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || 0"
     )
-    page.wait_for_load_state("networkidle")
+    # The bytes of the page once it is quiet: no response for QUIET_S (MLflow's page polls
+    # for as long as it is open, so "network idle" never comes; SETTLE_S at most).
+    settle_until = time.perf_counter() + SETTLE_S
+    while time.perf_counter() - last[0] < QUIET_S and time.perf_counter() < settle_until:
+        page.wait_for_timeout(100)
     context.close()
     return {"chart_s": chart, "fcp_s": paint / 1000.0, "bytes": float(received[0])}
 
@@ -179,12 +187,9 @@ def _mlflow(browser: Any, python: str, folder: Path) -> list[dict[str, float]]:
     try:
         _wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
-        # The metric's own chart page (the run page's chart tab draws the same chart).
-        runs = json.dumps([run_id])
-        url = (
-            f"{base}/#/metric?runs={runs}&metric=%22loss%22&experiments={json.dumps([experiment])}"
-        )
-        ready = ".js-plotly-plot .scatterlayer path.js-line"
+        # The run page's metric charts (Model metrics), as the modelyard run page shows them.
+        url = f"{base}/#/experiments/{experiment}/runs/{run_id}/model-metrics"
+        ready = ".js-plotly-plot path.js-line"
         return [_load(browser, [], url, ready) for _ in range(REPEATS)]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
