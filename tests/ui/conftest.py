@@ -88,7 +88,7 @@ class UiWorkspace:
     """The workspace the UI serves, with the ids of its runs."""
 
     workspace: Workspace
-    folder: Path
+    folder: Path  # the workspace's; its parent holds .modelyard/config.json naming it
     table_runs: dict[str, str] = field(default_factory=dict)  # label -> run id
     live_run: Run | None = None
     logs_run: Run | None = None
@@ -133,6 +133,7 @@ def _table_runs(workspace: Workspace, made: UiWorkspace) -> None:
 def _make_workspace(root: Path) -> UiWorkspace:
     folder = root / "ws"
     workspace = Workspace.create("ui-test", folder=folder)
+    workspace.write_config(root)  # for the commands run in root (`modelyard run show`)
     made = UiWorkspace(workspace, folder)
     _table_runs(workspace, made)
 

@@ -6,10 +6,14 @@ to the pages).
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
+from modelyard import Experiment, Workspace
 from modelyard.backend.records import COMPLETED
+from tests.helpers import run_cli
 from tests.ui.conftest import XSS_NAME, XSS_TAG, Page, UiServer, UiWorkspace
 
 WAIT_MS = 30_000
@@ -205,4 +209,20 @@ def test_a_tuning_run_shows_its_children(page: Page, ui_workspace: UiWorkspace) 
 def test_portal_url_names_the_running_ui(ui_server: UiServer, ui_workspace: UiWorkspace) -> None:
     run = ui_workspace.parent_run
     assert run is not None
-    assert run.get_portal_url() == f"{ui_server.base}runs/{run.id}"
+    url = f"{ui_server.base}runs/{run.id}"
+    assert run.get_portal_url() == url
+    shown = run_cli(ui_workspace.folder.parent, "run", "show", run.id)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(rf"^web UI\s+{re.escape(url)}$", shown.stdout, re.M), shown.stdout
+    as_json = run_cli(ui_workspace.folder.parent, "run", "show", run.id, "--json")
+    assert json.loads(as_json.stdout)["portalUrl"] == url
+
+
+def test_portal_url_without_a_running_ui_is_the_default_one(tmp_path: Path) -> None:
+    ws = Workspace.create("no-ui", folder=tmp_path / "ws")
+    run = Experiment(ws, "e").start_logging(outputs=False)
+    run.complete()
+    assert run.get_portal_url() == f"http://127.0.0.1:8766/runs/{run.id}"
+    # The file of a UI that was killed (its process is gone) is not believed.
+    (tmp_path / "ws" / "ui.json").write_text('{"url": "http://127.0.0.1:1/", "pid": 999999999}')
+    assert run.get_portal_url() == f"http://127.0.0.1:8766/runs/{run.id}"
