@@ -148,6 +148,12 @@ def _make_workspace(root: Path) -> UiWorkspace:
     parent.register_model("ui-model", "outputs/model.bin", tags={"stage": "test"})
     made.parent_run = parent
 
+    # A cluster as its compute side records it (the store's own calls; no Ray cluster here).
+    workspace._backend.create_compute("gpucluster", "AmlCompute", {"max_nodes": 4})
+    workspace._backend.update_compute(
+        "gpucluster", state="Succeeded", nodes={"current": 3, "idle": 1, "target": 4}
+    )
+
     live = Experiment(workspace, "ui-live").start_logging(display_name="live", outputs=False)
     for step in range(5):
         live.log("live_loss", 1.0 / (step + 1))

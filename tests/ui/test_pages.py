@@ -57,6 +57,10 @@ def test_runs_table_sorts_and_filters(page: Page, ui_workspace: UiWorkspace) -> 
 
     tab = page.open("/experiments/ui-table?tag=team%3Da")
     assert sorted(_column(tab, "validation_acc")) == ["0.8", "0.95"]
+    tab = page.open("/experiments/ui-table?property=modelyard.submitted_by&metric=loss%20%3C%201")
+    assert sorted(_column(tab, "validation_acc")) == ["0.8", "0.95"]  # NaN < 1 is false
+    tab = page.open("/experiments/ui-table?property=no.such.key")
+    assert tab.locator("#runs-empty").inner_text() == "No runs match."
 
     # A bad expression is answered with what is wrong, not a table.
     tab = page.open("/experiments/ui-table?metric=validation_acc%20%3E")
@@ -180,6 +184,8 @@ def test_children_compare_models_and_computes(page: Page, ui_workspace: UiWorksp
 
     tab = page.open("/computes")
     assert "local" in tab.locator("#computes").inner_text()
+    cluster = tab.locator("#computes tr", has_text="gpucluster").locator("td").all_inner_texts()
+    assert cluster[1:6] == ["AmlCompute", "Succeeded", "3", "1", "4"]
     page.screenshot("computes")
     assert page.dialogs == []
 

@@ -130,7 +130,7 @@ async function experimentsPage(main) {
   const list = await api("/api/experiments");
   main.append(el("h1", { text: "Experiments" }));
   if (!list.length) { main.append(el("p", { class: "muted", text: "No experiments yet: a run makes its experiment." })); return; }
-  main.append(table(["experiment", "runs", "last run", "last run started", "runs by status"],
+  main.append(table(["experiment", "runs", "last run", "last run created", "runs by status"],
     list.map((e) => el("tr", {},
       el("td", {}, el("a", { href: `/experiments/${q(e.name)}`, text: e.name })),
       el("td", { class: "num", text: e.runs }),
