@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 import threading
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from modelyard.backend.base import METRIC_PAGE_SIZE, Backend
@@ -151,15 +152,33 @@ def create_app(
 
         app = create_app(ws._backend, token="s3cret", port=8766)
     """
-    app = FastAPI(
-        title="modelyard UI",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
+    app = ui_app(backend)
     app.add_middleware(TokenGate, token=token, host=host, port=port)
+    return app
+
+
+def index_page(base: str) -> bytes:
+    """The pages' HTML shell for a UI served below ``base`` (``/``, ``/ui/<workspace>/``):
+    its script and style paths, and the base the script puts its paths below."""
+    text = (STATIC / "index.html").read_text()
+    text = text.replace('"/static/', f'"{html.escape(base)}static/')
+    meta = f'<meta name="modelyard-base" content="{html.escape(base)}">'
+    return text.replace("<head>", f"<head>\n{meta}", 1).encode()
+
+
+def ui_app(backend: Backend, base: str = "/") -> FastAPI:
+    """The UI's pages and JSON of ``backend``'s workspace, with no access check of its own:
+    :func:`create_app` adds the token's, a server its accounts' (``server/ui_pages.py``).
+    ``base`` is the path it is served below, which its pages' links keep.
+
+    Example::
+
+        app = ui_app(hub.backend("team"), base="/ui/team/")
+    """
+    app = FastAPI(title="modelyard UI", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     cache = _SeriesCache()
+    shell = index_page(base)
 
     @app.exception_handler(ModelyardError)
     def _error(request: Request, error: ModelyardError) -> JSONResponse:
@@ -168,8 +187,8 @@ def create_app(
             {"error": {"code": error.code, "message": str(error)}}, status_code=status
         )
 
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+    def page() -> Response:
+        return Response(shell, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     for path in PAGES:
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)

@@ -7,6 +7,10 @@ const POLL_MS = 1000;
 const FINAL = new Set(["Completed", "Failed", "Canceled"]);
 const STATUSES = ["NotStarted", "Queued", "Preparing", "Provisioning", "Starting", "Running",
   "Finalizing", "CancelRequested", "NotResponding", "Completed", "Failed", "Canceled"];
+// Where the UI is served: "/" by `modelyard ui`, "/ui/<workspace>/" by a server. Paths in
+// this file are written from "/" and put below it.
+const BASE = (document.querySelector('meta[name="modelyard-base"]') || {}).content || "/";
+const url = (path) => (path.startsWith("/") ? BASE + path.slice(1) : path);
 const COLORS = ["#2e62d9", "#d9482e", "#1f9d55", "#9b51e0", "#e0a100", "#0fa5b5", "#c2185b", "#5d6d7e"];
 
 function el(tag, props, ...children) {
@@ -16,6 +20,7 @@ function el(tag, props, ...children) {
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = String(value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "href" || key === "src") node.setAttribute(key, url(String(value)));
     else if (key === "dataset") Object.assign(node.dataset, value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
@@ -34,7 +39,7 @@ function svg(tag, attrs, ...children) {
 }
 
 async function api(path) {
-  const response = await fetch(path, { credentials: "same-origin" });
+  const response = await fetch(url(path), { credentials: "same-origin" });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     try { message = (await response.json()).error.message; } catch (e) { /* not JSON */ }
@@ -204,7 +209,7 @@ async function experimentPage(main, name) {
     }));
   const compare = el("button", { id: "compare", text: "Compare selected", disabled: true });
   compare.addEventListener("click", () => {
-    location.href = `/compare?${[...selected].map((id) => `run=${q(id)}`).join("&")}`;
+    location.href = url(`/compare?${[...selected].map((id) => `run=${q(id)}`).join("&")}`);
   });
   const holder = el("div");
   main.append(chooser, el("p", {}, compare, " ", el("span", { class: "muted", id: "run-count", text: `${data.runs.length} run(s)` })), holder);
@@ -491,7 +496,9 @@ async function route() {
   const main = document.getElementById("main");
   main.replaceChildren();
   api("/api/workspace").then((w) => { document.getElementById("workspace").textContent = `workspace ${w.name}`; }).catch(() => {});
-  const path = decodeURIComponent(location.pathname);
+  for (const link of document.querySelectorAll("header a")) link.setAttribute("href", url(link.getAttribute("href")));
+  const here = decodeURIComponent(location.pathname);
+  const path = here.startsWith(BASE) ? `/${here.slice(BASE.length)}` : here;
   try {
     if (path === "/") await experimentsPage(main);
     else if (path.startsWith("/experiments/")) await experimentPage(main, path.slice("/experiments/".length));
