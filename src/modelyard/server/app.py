@@ -6,7 +6,8 @@ several server processes start at once), its workspaces, and serves:
 - ``/api/v1/workspaces/{workspace}/calls/{call}``: the Backend contract (``calls.py``);
 - ``/api/v1/whoami``, ``/api/v1/tokens``: the caller and their tokens;
 - ``/api/v1/workspaces``, ``.../members``: workspaces (made, read, deleted) and who is in them;
-- ``/api/v1/health`` (no token), ``/docs`` and ``/openapi.json``.
+- ``/api/v1/health`` (no token), ``/docs`` and ``/openapi.json``;
+- ``/ui/``: the web UI of the caller's workspaces, after ``/ui/login`` (``ui_pages.py``).
 
 Who may call what is ``authz.py``. Errors answer ``{"error": {"type", "code", "message",
 "field"}}`` with the status of their type (``errors.py``): the client raises the same error.
@@ -51,6 +52,7 @@ from modelyard.server.context import (
     role_in,
 )
 from modelyard.server.settings import ServerSettings
+from modelyard.server.ui_pages import UiPages
 from modelyard.server.workspaces import WorkspaceHub
 
 logger = logging.getLogger("modelyard.server")
@@ -223,6 +225,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     _add_error_handlers(app)
     _add_account_routes(app)
     schemas = add_call_routes(app)
+    # The web UI of the caller's workspaces, behind a login (ui_pages.py; not in the API's
+    # OpenAPI document).
+    app.add_middleware(UiPages)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
