@@ -102,6 +102,8 @@ function lineChart(container, title, xs, series, opts) {
         points: { show: xs.length < 60 } }))],
     legend: { live: true },
   };
+  // Steps are whole numbers: no tick between two of them.
+  if (!(opts && opts.time)) options.axes = [{ values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : "")) }, {}];
   return new uPlot(options, [xs, ...series.map((s) => s.values)], container);
 }
 
