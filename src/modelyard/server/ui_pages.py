@@ -22,7 +22,8 @@ from fastapi import FastAPI
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelyard.errors import AuthenticationError, NotFoundError
+from modelyard.backend.base import Backend
+from modelyard.errors import AuthenticationError, ModelyardError, NotFoundError
 from modelyard.names import check_name
 from modelyard.server.context import ServerContext, role_in
 from modelyard.ui.app import ui_app
@@ -56,7 +57,7 @@ class UiPages:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.workspace_apps: dict[str, FastAPI] = {}
+        self.workspace_apps: dict[str, tuple[Backend, FastAPI]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -98,10 +99,18 @@ class UiPages:
                 f"404: no workspace {workspace!r} of yours on this server", status_code=404
             )(scope, receive, send)
             return
-        app = self.workspace_apps.get(workspace)
-        if app is None:
-            app = ui_app(server.hub.backend(workspace), base=f"{PREFIX}{workspace}/")
-            self.workspace_apps[workspace] = app
+        # One UI app per open backend: a workspace deleted and made again has a new one.
+        try:
+            backend = server.hub.backend(workspace)
+        except ModelyardError as error:  # being deleted (409), gone since (404)
+            status = error.http_status if 400 <= error.http_status < 500 else 500
+            await PlainTextResponse(str(error), status_code=status)(scope, receive, send)
+            return
+        found = self.workspace_apps.get(workspace)
+        if found is None or found[0] is not backend:
+            found = (backend, ui_app(backend, base=f"{PREFIX}{workspace}/"))
+            self.workspace_apps[workspace] = found
+        app = found[1]
         inner_scope = dict(scope)
         inner_scope["path"] = "/" + inner
         inner_scope["raw_path"] = ("/" + inner).encode()
