@@ -5,7 +5,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data,server,tune,widgets
+EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data,server,ui,tune,widgets
 # PyTorch for distributed runs and their tests, pinned: PyTorch()'s default (torch 2.14.1 with
 # the torchvision built for it, see runner/envbuild/requirements.py), so its runs use this
 # Python with nothing built. The CPU build of torch 2.13.0 has no torchvision that works with it.
@@ -46,7 +46,8 @@ install: $(VENV)/.installed
 
 # From Debian's packages when missing: OpenMPI for MPI runs (mpirun; mpi4py comes with the
 # `distributed` extra), and PostgreSQL, which the tests start as a throwaway cluster of their
-# own (tests/postgres.py). As root, or through sudo for anyone else.
+# own (tests/postgres.py), and Chromium, the headless browser of the web UI's tests (tests/ui).
+# As root, or through sudo for anyone else.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 system-deps:

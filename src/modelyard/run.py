@@ -64,6 +64,7 @@ from modelyard.names import (
 from modelyard.run_files import RunFiles
 from modelyard.runner.job import JOB_FILE, JobSpec
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, LOCAL
+from modelyard.ui import portal
 from modelyard.widgets import html as repr_html
 from modelyard.widgets.listing import RunIterator
 
@@ -810,6 +811,18 @@ class Run(RunFiles):
         return self._experiment.workspace
 
     # -- display -------------------------------------------------------------------------
+
+    def get_portal_url(self) -> str:
+        """The URL of the run's page in the web UI. Start the UI with ``modelyard ui`` (in the
+        workspace's folder, or with ``--workspace``): while it runs this is its address, else
+        the address it takes by default (``http://127.0.0.1:8766/runs/<run id>``). The page
+        asks for the token ``modelyard ui`` printed, once per browser.
+
+        Example::
+
+            print(run.get_portal_url())     # http://127.0.0.1:8766/runs/mnist_1714557600_1a2b3c4d
+        """
+        return portal.run_url(portal.ui_base_url(self.workspace._folder), self.id)
 
     def __repr__(self) -> str:
         return (

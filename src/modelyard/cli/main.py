@@ -35,6 +35,7 @@ from modelyard.cli import (
     run_control,  # noqa: F401 - adds run submit|logs|cancel to run
     server,
     tensorboard,
+    ui,
     workspace,
 )
 from modelyard.cli.output import escape_control
@@ -147,6 +148,7 @@ for _noun in (workspace, experiment, run, hyperdrive, datastore, model, env, com
     cli.add_command(_noun.group)
 cli.add_command(migrate.command)
 cli.add_command(tensorboard.command)
+cli.add_command(ui.command)
 for _command in server.COMMANDS:
     cli.add_command(_command)
 

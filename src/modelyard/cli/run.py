@@ -154,7 +154,7 @@ def show(state: CliState, run_id: str, as_json: bool) -> None:
     details = run.get_details()
     files = run.get_file_names()
     if as_json:
-        print_json({**details, "files": files})
+        print_json({**details, "files": files, "portalUrl": run.get_portal_url()})
         return
     metrics = state.workspace._backend.list_metrics(run.id)
     error = details.get("error")
@@ -179,6 +179,7 @@ def show(state: CliState, run_id: str, as_json: bool) -> None:
                 ", ".join(f"{m.name}={format_value(m.last_value, 20)}" for m in metrics) or None,
             ),
             ("files", len(files)),
+            ("web UI", run.get_portal_url()),
         ]
     )
     for name in files:

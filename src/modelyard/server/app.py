@@ -7,7 +7,8 @@ several server processes start at once), its workspaces, and serves:
 - ``/api/v1/whoami``, ``/api/v1/tokens``: the caller and their tokens;
 - ``/api/v1/workspaces``, ``.../members``: workspaces (made, read, deleted) and who is in them;
 - ``.../computes/{compute}/runs/{run_id}/access``: a run's token, for its cluster's admission;
-- ``/api/v1/health`` (no token), ``/docs`` and ``/openapi.json``.
+- ``/api/v1/health`` (no token), ``/docs`` and ``/openapi.json``;
+- ``/ui/``: the web UI of the caller's workspaces, after ``/ui/login`` (``ui_pages.py``).
 
 Who may call what is ``authz.py``. Errors answer ``{"error": {"type", "code", "message",
 "field"}}`` with the status of their type (``errors.py``): the client raises the same error.
@@ -58,6 +59,7 @@ from modelyard.server.context import (
     role_in,
 )
 from modelyard.server.settings import ServerSettings
+from modelyard.server.ui_pages import UiPages
 from modelyard.server.workspaces import WorkspaceHub
 
 logger = logging.getLogger("modelyard.server")
@@ -251,6 +253,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     _add_account_routes(app)
     _add_cluster_routes(app)
     schemas = add_call_routes(app)
+    # The web UI of the caller's workspaces, behind a login (ui_pages.py; not in the API's
+    # OpenAPI document).
+    app.add_middleware(UiPages)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,0 +1,70 @@
+"""Downsampling for charts, and the runs table's metric expressions (no server needed)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from modelyard.errors import ValidationError
+from modelyard.ui.downsample import downsample
+from modelyard.ui.run_filter import parse_metric_filter
+
+
+def test_a_long_series_keeps_its_extremes_in_few_points() -> None:
+    count = 1_000_000
+    values: list[object] = [math.sin(i / 1000.0) for i in range(count)]
+    values[123_457] = 50.0  # one spike and one dip, each a single point
+    values[876_543] = -50.0
+    values[10] = "not a number"
+    steps, shown = downsample(list(range(count)), values, buckets=1000)
+    assert len(steps) <= 4000
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == count - 1
+    assert 123_457 in steps and 876_543 in steps
+    numbers = [v for v in shown if v is not None]
+    assert max(numbers) == 50.0 and min(numbers) == -50.0
+
+
+def test_a_short_series_is_sent_whole_with_gaps_for_strings() -> None:
+    assert downsample([0, 1, 2, 3], [0.5, True, "x", 2]) == ([0, 1, 2, 3], [0.5, 1.0, None, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("text", "metrics", "kept"),
+    [
+        ("validation_acc > 0.9", {"validation_acc": 0.95}, True),
+        ("validation_acc > 0.9", {"validation_acc": 0.9}, False),
+        ("validation_acc > 0.9", {}, False),
+        ("validation_acc >= 0.9 and loss < 0.2", {"validation_acc": 0.9, "loss": 0.1}, True),
+        ("acc > 0.99 or not loss > 1", {"acc": 0.5, "loss": 0.5}, True),
+        ("(acc > 0.99 or loss > 1) and acc > 0", {"acc": 0.5, "loss": 0.5}, False),
+        ("`top 5` == 1", {"top 5": 1}, True),
+        ("phase == 'eval'", {"phase": "eval"}, True),
+        ("phase > 1", {"phase": "eval"}, False),  # a string never compares with a number
+        ("done == true", {"done": True}, True),
+        ("loss < 1e-3", {"loss": 0.0001}, True),
+    ],
+)
+def test_metric_expressions(text: str, metrics: dict[str, object], kept: bool) -> None:
+    assert parse_metric_filter(text)(metrics) is kept
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("validation_acc >", "ends too early"),
+        ("acc > 0.9 loss < 1", "unexpected 'loss'"),
+        ("__import__('os').system('x')", "cannot read"),
+        ("__import__ (1)", "expected one of"),
+        ("acc = 1", "cannot read '= 1'"),
+        ("acc > banana", "expected a number"),
+        ("(acc > 1", "ends too early"),
+        ("(" * 60 + "acc > 1" + ")" * 60, "nested deeper"),
+        ("  ", "empty"),
+        ("a > 1 and " * 200 + "a > 1", "at most 1000 characters"),
+    ],
+)
+def test_a_bad_expression_says_what_is_wrong(text: str, says: str) -> None:
+    with pytest.raises(ValidationError, match="metric") as error:
+        parse_metric_filter(text)
+    assert says in str(error.value)
