@@ -816,13 +816,17 @@ class Run(RunFiles):
         """The URL of the run's page in the web UI. Start the UI with ``modelyard ui`` (in the
         workspace's folder, or with ``--workspace``): while it runs this is its address, else
         the address it takes by default (``http://127.0.0.1:8766/runs/<run id>``). The page
-        asks for the token ``modelyard ui`` printed, once per browser.
+        asks for the token ``modelyard ui`` printed, once per browser. A server's workspace's
+        run is on the server's UI (``<server>/ui/<workspace>/runs/<run id>``, after its login).
 
         Example::
 
             print(run.get_portal_url())     # http://127.0.0.1:8766/runs/mnist_1714557600_1a2b3c4d
         """
-        return portal.run_url(portal.ui_base_url(self.workspace._folder), self.id)
+        ws = self.workspace
+        if ws._server is not None:
+            return portal.run_url(portal.server_ui_url(ws._server, ws.name), self.id)
+        return portal.run_url(portal.ui_base_url(ws._folder), self.id)
 
     def __repr__(self) -> str:
         return (
@@ -831,7 +835,7 @@ class Run(RunFiles):
         )
 
     def _repr_html_(self) -> str:
-        return repr_html.run_html(self._backend, self._refresh())
+        return repr_html.run_html(self._backend, self._refresh(), self.get_portal_url())
 
 
 __all__ = ["Run"]

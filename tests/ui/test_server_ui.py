@@ -56,7 +56,7 @@ def test_a_member_reads_the_ui_of_a_server_workspace(
     assert "remote" in tab.locator("#experiments").inner_text()
     tab.locator("#experiments a", has_text=XSS_NAME).click()
     tab.wait_for_selector("body[data-ready=true]")
-    assert tab.url == f"{server.url}/ui/{name}/runs/{run.id}"
+    assert tab.url == f"{server.url}/ui/{name}/runs/{run.id}" == run.get_portal_url()
     assert tab.locator("#run-name").inner_text() == XSS_NAME
     tab.wait_for_selector("#charts [data-metric=acc][data-points='5'] canvas")
     # The pages' links stay below the workspace's path.

@@ -84,6 +84,9 @@ def test_a_run_shows_status_ids_rounded_metrics_and_escaped_names(workspace: Wor
     at = cells.index("accuracy")
     assert cells[at : at + 3] == ["accuracy", "0.9346", "2"]
     assert cells[cells.index("losses") : cells.index("losses") + 2] == ["losses", "[2 values]"]
+    # A link to the run's page in the web UI.
+    links = [attrs["href"] for tag, attrs in Page(markup).tags if tag == "a"]
+    assert links == [run.get_portal_url()] and run.id in str(links[0])
     run.complete()
     assert "Completed" in Page(run._repr_html_()).cells()
 

@@ -67,6 +67,12 @@ def ui_base_url(folder: Path | None) -> str:
     return DEFAULT_URL
 
 
+def server_ui_url(server: str, workspace: str) -> str:
+    """The base URL of the UI that server ``server`` serves for ``workspace``
+    (``server/ui_pages.py``)."""
+    return f"{server.rstrip('/')}/ui/{urllib.parse.quote(workspace, safe='')}/"
+
+
 def run_url(base_url: str, run_id: str) -> str:
     """The run page's URL below ``base_url``."""
     return f"{base_url}runs/{urllib.parse.quote(run_id, safe='')}"

@@ -177,8 +177,9 @@ def thumbnails(backend: Backend, run_id: str, metrics: Sequence[MetricInfo]) -> 
     return Markup("<div>" + "".join(images) + "</div>" if images else "")
 
 
-def run_html(backend: Backend, record: RunRecord) -> str:
-    """A run: ids, status, duration, its metrics' last values and its images."""
+def run_html(backend: Backend, record: RunRecord, portal_url: str | None = None) -> str:
+    """A run: ids, status, duration, a link to its page in the web UI, its metrics' last
+    values and its images."""
     metrics = backend.list_metrics(record.id)
     summary = table(
         ("Experiment", "Id", "Name", "Type", "Status", "Duration"),
@@ -193,7 +194,10 @@ def run_html(backend: Backend, record: RunRecord) -> str:
             )
         ],
     )
-    parts = [summary]
+    parts: list[str] = [summary]
+    if portal_url is not None:
+        link = text(portal_url)
+        parts.append(f'<p><a href="{link}" target="_blank" rel="noopener">{link}</a></p>')
     if metrics:
         parts += [metrics_table(metrics), thumbnails(backend, record.id, metrics)]
     return _block("run", f"Run {record.display_name}", *parts)
