@@ -35,6 +35,7 @@ from modelyard.backend.records import (
     CANCELED,
     COMPLETED,
     FAILED,
+    NOT_RESPONDING,
     PREPARING,
     PROVISIONING,
     QUEUED,
@@ -138,6 +139,25 @@ class BackendContract:
             backend.update_run_status("r", "Exploded")
         with pytest.raises(NotFoundError, match="'nope'"):
             backend.update_run_status("nope", RUNNING)
+
+    def test_a_runs_status_history_keeps_each_change_in_order(self, backend: Backend) -> None:
+        backend.create_run("r", "e", run_type="script", status=QUEUED)
+        backend.claim_run("r", "agent-1", 30.0)
+        backend.claim_run("r", "agent-1", 30.0)  # a renewal: no change
+        backend.update_run_status("r", RUNNING)
+        backend.update_run_status("r", RUNNING)  # a retry: no change
+        backend.update_run_status("r", COMPLETED)
+        backend.update_run_status("r", COMPLETED)
+
+        history = backend.get_run_status_history("r")
+
+        assert [change.status for change in history] == [QUEUED, PREPARING, RUNNING, COMPLETED]
+        times = [change.at for change in history]
+        assert times == sorted(times)
+        record = backend.get_run("r")
+        assert times[0] == record.created_at and times[-1] == record.ended_at
+        with pytest.raises(NotFoundError, match="'nope'"):
+            backend.get_run_status_history("nope")
 
     def test_failed_runs_keep_their_error(self, backend: Backend) -> None:
         backend.create_run("r", "e", run_type="script", status=RUNNING)
@@ -743,6 +763,8 @@ class BackendContract:
         assert (failed.id, failed.status, failed.lease_holder) == ("r", FAILED, "agent-1")
         assert failed.error is not None
         assert re.fullmatch(EXPIRY_REASON.format("agent-1"), failed.error["message"])
+        history = [change.status for change in backend.get_run_status_history("r")]
+        assert history == [QUEUED, PREPARING, NOT_RESPONDING, FAILED]
 
     def test_renewing_extends_the_lease_and_tells_the_status(self, backend: Backend) -> None:
         backend.create_run("r", "e", run_type="s", status=QUEUED)

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from modelyard.backend.local import LocalBackend
-from modelyard.backend.records import QUEUED, SCALAR, MetricBatch
+from modelyard.backend.records import COMPLETED, QUEUED, RUNNING, SCALAR, MetricBatch
 from modelyard.errors import ConfigError
 from modelyard.store import migrate
 from modelyard.store.database import Database
@@ -191,9 +191,25 @@ def test_datasets_go_down_and_up_leaving_the_rest(database_url: str, tmp_path: P
     assert "datasets" not in sa.inspect(backend.db.engine).get_table_names()
     assert backend.get_run_details("r").tags == {"t": "1"}
     migrate.upgrade(backend.db)
-    assert backend.db.schema_revision() == "0007"
+    assert backend.db.schema_revision() == migrate.HEAD_REVISION
     # An older modelyard knew no datasets: the registrations are gone and can be made again.
     assert backend.list_datasets() == []
     again = backend.create_dataset("mnist", definition)
     assert (again.name, again.version) == ("mnist", 1)
     assert backend.get_dataset_by_id(again.id) == again
+
+
+def test_status_changes_go_down_and_up_leaving_the_runs(database_url: str, tmp_path: Path) -> None:
+    backend = LocalBackend("ws", database_url, (tmp_path / "files").as_uri(), base_dir=tmp_path)
+    backend.create_run("r", "e", run_type="s", status=QUEUED)
+    backend.update_run_status("r", RUNNING)
+
+    migrate.downgrade(backend.db, "0007")
+
+    assert "run_status_changes" not in sa.inspect(backend.db.engine).get_table_names()
+    assert backend.get_run("r").status == RUNNING
+    migrate.upgrade(backend.db)
+    # What an older modelyard did is not known; what happens from now on is kept.
+    assert backend.get_run_status_history("r") == []
+    backend.update_run_status("r", COMPLETED)
+    assert [change.status for change in backend.get_run_status_history("r")] == [COMPLETED]

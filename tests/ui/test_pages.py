@@ -145,6 +145,17 @@ def test_run_page_shows_parameters_tables_images_files_and_snapshot(
     ui_workspace.go_file.touch()
     ui_workspace.logs_run.wait_for_completion()
     tab = page.open(f"/runs/{ui_workspace.logs_run.id}")
+    # The states it went through, as its supervisor recorded them, each with its time.
+    steps = tab.locator("#timeline .step").all_inner_texts()
+    assert [step.split()[0] for step in steps] == [
+        "NotStarted",
+        "Queued",
+        "Preparing",
+        "Starting",
+        "Running",
+        "Finalizing",
+        "Completed",
+    ]
     assert "--lr" in tab.locator("#parameters").inner_text()
     assert "0.01" in tab.locator("#parameters").inner_text()
     tab.locator("#tables [data-metric=sample] img").wait_for()

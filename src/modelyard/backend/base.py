@@ -55,6 +55,7 @@ from modelyard.backend.records import (
     ModelRecord,
     RunDetails,
     RunRecord,
+    StatusChange,
     WorkspaceRecord,
 )
 from modelyard.errors import ComputeTargetException, NotFoundError, ValidationError
@@ -208,6 +209,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def get_run_details(self, run_id: str) -> RunDetails:
         """The run with its tags and properties."""
+
+    @abc.abstractmethod
+    def get_run_status_history(self, run_id: str) -> list[StatusChange]:
+        """The run's states as they came, oldest first, each with when it began (a run made
+        before workspaces kept them has none: its record's times are what is known)."""
 
     @abc.abstractmethod
     def list_runs(

@@ -119,6 +119,14 @@ def cancellation(error: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """A run became ``status`` at ``at`` (Unix time)."""
+
+    status: str
+    at: float
+
+
+@dataclass(frozen=True)
 class RunDetails:
     run: RunRecord
     tags: dict[str, str]

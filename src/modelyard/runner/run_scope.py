@@ -71,6 +71,7 @@ _RUN_WRITES = {
 _RUN_READS = {
     "get_run",
     "get_run_details",
+    "get_run_status_history",
     "list_metrics",
     "get_metric_series",
     "read_run_file",

@@ -44,6 +44,7 @@ _READS = (
     "list_experiments",
     "get_run",
     "get_run_details",
+    "get_run_status_history",
     "list_runs",
     "list_metrics",
     "get_metric_series",

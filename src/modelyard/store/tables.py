@@ -67,6 +67,18 @@ runs = Table(
     Index("ix_runs_status_lease", "status", "lease_expires_at"),
 )
 
+# Each change of a run's status, in order (``id``), with when it happened: the run page's
+# timeline (Queued, Preparing, Running, ...). Written with the change, in its transaction.
+run_status_changes = Table(
+    "run_status_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_run_status_changes_run", "run_id", "id"),
+)
+
 run_tags = Table(
     "run_tags",
     metadata,

@@ -167,9 +167,12 @@ def _files(backend: Backend, run_id: str, prefix: str = "") -> list[FileInfo]:
     )
 
 
-def timeline(record: RunRecord) -> list[dict[str, Any]]:
-    """The run's steps with their times, from what its record keeps (created, started,
-    ended): the store does not keep every state change."""
+def timeline(backend: Backend, record: RunRecord) -> list[dict[str, Any]]:
+    """The run's states with when each began (Queued, Preparing, Running, ...); for a run
+    made before the store kept them, what its record keeps (created, started, ended)."""
+    changes = backend.get_run_status_history(record.id)
+    if changes:
+        return [{"status": change.status, "at": change.at} for change in changes]
     steps: list[dict[str, Any]] = [{"status": "Created", "at": record.created_at}]
     if record.started_at is not None:
         steps.append({"status": "Started", "at": record.started_at})
@@ -195,7 +198,7 @@ def run_page(backend: Backend, run_id: str) -> dict[str, Any]:
     return {
         **run_row(record),
         "final": record.status in TERMINAL_STATES,
-        "timeline": timeline(record),
+        "timeline": timeline(backend, record),
         "tags": details.tags,
         "properties": details.properties,
         "parameters": parameters(details.properties, definition["arguments"]),

@@ -33,6 +33,7 @@ from modelyard.backend.records import (
     FileInfo,
     RunDetails,
     RunRecord,
+    StatusChange,
     iso_utc,
 )
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
@@ -96,6 +97,11 @@ def _check_lease_seconds(lease_seconds: object) -> float:
             f"{lease_seconds!r} is not a lease: give a number of seconds above 0, such as 30",
         )
     return float(lease_seconds)
+
+
+def _record_status(conn: Connection, run_id: str, status: str, at: float) -> None:
+    """Keep that run ``run_id`` became ``status`` at ``at``, in the change's transaction."""
+    conn.execute(t.run_status_changes.insert().values(run_id=run_id, status=status, at=at))
 
 
 def _expiry_reason(holder: str, expires_at: float) -> str:
@@ -191,6 +197,7 @@ class RunStore(LocalBase):
                     started_at=now if status == RUNNING else None,
                 )
             )
+            _record_status(conn, run_id, status, now)
             self._put_key_values(conn, t.run_tags, "run_id", run_id, tags)
             self._put_key_values(conn, t.run_properties, "run_id", run_id, properties)
 
@@ -226,6 +233,17 @@ class RunStore(LocalBase):
                 ).all()
             )
         return RunDetails(run, tags, properties)
+
+    def get_run_status_history(self, run_id: str) -> list[StatusChange]:
+        changes = t.run_status_changes
+        with self.db.read() as conn:
+            self._check_run(conn, run_id)
+            rows = conn.execute(
+                sa.select(changes.c.status, changes.c.at)
+                .where(changes.c.run_id == run_id)
+                .order_by(changes.c.id)
+            ).all()
+        return [StatusChange(row.status, row.at) for row in rows]
 
     def list_runs(
         self,
@@ -292,6 +310,7 @@ class RunStore(LocalBase):
             if error is not None:
                 values["error"] = json.dumps(error)
             conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+            _record_status(conn, run_id, status, now)
 
         self.db.write(update)
         return self.get_run(run_id)
@@ -332,6 +351,7 @@ class RunStore(LocalBase):
         # Queued until its supervisor moved it on could be claimed again by a second worker
         # while a slow first one still meant to start it, and both would.
         def claim(conn: Connection) -> bool:
+            before = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
             taken = conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, claimable)
@@ -345,6 +365,8 @@ class RunStore(LocalBase):
             ).rowcount
             if taken == 0:
                 self._check_run(conn, run_id)  # NotFoundError for a run that does not exist
+            elif before == QUEUED:
+                _record_status(conn, run_id, status, _now())
             return bool(taken == 1)
 
         if not self.db.write(claim):
@@ -411,11 +433,13 @@ class RunStore(LocalBase):
         runs = t.runs
 
         def stop_answering(conn: Connection) -> None:
-            conn.execute(
+            stopped = conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status.in_(_LEASED_STATES), expired)
                 .values(status=NOT_RESPONDING)
-            )
+            ).rowcount
+            if stopped == 1:
+                _record_status(conn, run_id, NOT_RESPONDING, _now())
 
         def fail(conn: Connection) -> bool:
             still = sa.and_(runs.c.id == run_id, runs.c.status == NOT_RESPONDING, expired)
@@ -436,6 +460,8 @@ class RunStore(LocalBase):
                     error=json.dumps(error),
                 )
             ).rowcount
+            if failed == 1:
+                _record_status(conn, run_id, FAILED, now)
             return bool(failed == 1)
 
         self.db.write(stop_answering)
