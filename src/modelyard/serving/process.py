@@ -62,9 +62,18 @@ def reap(pid: int) -> None:
 
 
 def service_running(pid: int, recorded_start: int | None) -> bool:
-    """Whether the service process recorded as (``pid``, ``recorded_start``) still runs."""
+    """Whether the service process recorded as (``pid``, ``recorded_start``) still runs: a
+    zombie, ended but not yet reaped by the process that started it, does not."""
     reap(pid)
-    return is_running(pid, recorded_start)
+    return is_running(pid, recorded_start) and not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return data.rsplit(b")", 1)[1].split()[:1] == [b"Z"]
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
