@@ -636,5 +636,4 @@ __all__ = [
     "LocalWebservice",
     "Webservice",
     "WebserviceException",
-    "deploy",
 ]
