@@ -53,14 +53,17 @@ from modelyard.runner.run_environment import run_process_environment
 from modelyard.serving.process import (
     START_TIMEOUT_S,
     answers,
+    check_port_free,
+    free_port,
     group_alive,
     service_running,
     start_service,
     stop_group,
+    wait_port_free,
 )
 from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings
 from modelyard.store.private import make_private_folder, write_private_file
-from modelyard.tensorboard.process import check_port_free, check_port_number, free_port
+from modelyard.tensorboard.process import check_port_number
 
 if TYPE_CHECKING:
     from modelyard.model import InferenceConfig, Model
@@ -276,7 +279,8 @@ class Webservice:
         already running is left as it is. Waits until it is healthy."""
         if self._process_running() and self._record["state"] != FAILED:
             return
-        check_port_free(HOST, self.port)
+        self._stop_process()  # what is left of the last one (its group may be ending still)
+        wait_port_free(HOST, self.port)
         self._failed_file().unlink(missing_ok=True)
         self._launch()
         self.wait_for_deployment()
@@ -437,7 +441,7 @@ class Webservice:
             self._record["models"] = [model.id for model in models]
             self._record["state"] = TRANSITIONING
             self._failed_file().unlink(missing_ok=True)
-            check_port_free(HOST, self.port)
+            wait_port_free(HOST, self.port)
             self._launch()
             self.wait_for_deployment()
 

@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from modelyard import Workspace
 from modelyard.model import Model
@@ -139,3 +140,17 @@ def test_auth_enabled_checks_the_bearer_key_and_regen_key_replaces_it(
     assert post(primary) == 401
     assert post(service.get_keys()[0]) == 200
     assert service.run({"a": 1})["echo"] == {"a": 1}  # run() sends the key itself
+
+
+def test_inference_schema_decorated_run_gets_converted_arguments(
+    workspace: Workspace, linear: tuple[Model, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    pytest.importorskip("inference_schema")
+    service = Model.deploy(
+        workspace, "schema", [linear[0]], inference_config(tmp_path, "schema_score.py")
+    )
+    service.wait_for_deployment()
+    assert service.run({"data": [[1, 2, 3, 4], [0, 0, 0, 1]], "scale": 2.0}) == [20.0, 2.0]
+    with urllib.request.urlopen(service.swagger_uri) as swagger:
+        definitions = json.load(swagger)["definitions"]
+    assert definitions["ServiceInput"]["properties"]["data"]["format"] == "numpy.ndarray"

@@ -11,6 +11,11 @@ Routes (as v1's scoring containers had them):
   ``Authorization: Bearer <key>`` answers 401;
 - ``GET /swagger.json`` an OpenAPI document of the routes.
 
+A ``run`` decorated with the ``inference-schema`` package's ``@input_schema`` (as v1's
+scripts that generate their swagger are) is called as v1's server calls it: with the JSON
+body's fields as its keyword arguments, which the decorators convert (to NumPy arrays, pandas
+frames); its schemas appear in ``swagger.json``. The package is not needed otherwise.
+
 Example::
 
     uvicorn.run("modelyard.serving.app:create_app", factory=True, port=6789)
@@ -59,6 +64,20 @@ def load_entry_script(path: str, source_directory: str | None) -> ModuleType:
     return module
 
 
+def schemas_of(run: Callable[..., Any]) -> dict[str, Any] | None:
+    """The input and output schemas of an ``inference-schema`` decorated ``run``; None when it
+    is not decorated (or the script does not use the package)."""
+    if "inference_schema" not in sys.modules:
+        return None  # not imported by the script: its run() takes the raw body
+    schema_util = importlib.import_module("inference_schema.schema_util")
+    if not schema_util.is_schema_decorated(run):
+        return None
+    return {
+        "input": schema_util.get_input_schema(run),
+        "output": schema_util.get_output_schema(run),
+    }
+
+
 def _read_keys(keys_file: str | None) -> list[bytes] | None:
     if keys_file is None:
         return None
@@ -77,9 +96,9 @@ def _authorized(request: Request, keys: list[bytes]) -> bool:
     return any(matches)
 
 
-def _swagger(settings: ServiceSettings) -> dict[str, Any]:
+def _swagger(settings: ServiceSettings, schemas: dict[str, Any] | None) -> dict[str, Any]:
     security: list[dict[str, list[str]]] = [{"Bearer": []}] if settings.keys_file else []
-    return {
+    document: dict[str, Any] = {
         "swagger": "2.0",
         "info": {"title": "modelyard scoring service", "version": "1.0"},
         "schemes": ["http"],
@@ -99,6 +118,12 @@ def _swagger(settings: ServiceSettings) -> dict[str, Any]:
             },
         },
     }
+    if schemas is not None:
+        document["definitions"] = {
+            "ServiceInput": schemas["input"],
+            "ServiceOutput": schemas["output"],
+        }
+    return document
 
 
 def build_app(settings: ServiceSettings) -> Starlette:
@@ -119,13 +144,14 @@ def build_app(settings: ServiceSettings) -> Starlette:
                     Path(settings.failed_file).write_text(text)
             raise
         state["run"] = module.run
+        state["schemas"] = schemas_of(module.run)
         yield
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("Healthy")
 
     async def swagger(request: Request) -> Response:
-        return JSONResponse(_swagger(settings))
+        return JSONResponse(_swagger(settings, state["schemas"]))
 
     async def score(request: Request) -> Response:
         # Read per request (a small file): a regenerated key counts from the next request on.
@@ -145,17 +171,28 @@ def build_app(settings: ServiceSettings) -> Starlette:
             if len(body) > limit:
                 return _too_large(settings)
         text = body.decode("utf-8", errors="replace")
-        if request.headers.get("content-type", "").startswith("application/json"):
+        decorated = state["schemas"] is not None
+        arguments: dict[str, Any] = {}
+        if decorated or request.headers.get("content-type", "").startswith("application/json"):
             try:
-                json.loads(text)
+                parsed = json.loads(text)
             except ValueError as error:
                 return JSONResponse(
                     {"error": f"the request body is not JSON ({error}); send JSON"},
                     status_code=400,
                 )
-        run: Callable[[str], Any] = state["run"]
+            if decorated and not isinstance(parsed, dict):
+                return JSONResponse(
+                    {"error": "send a JSON object of run()'s arguments, as swagger.json shows"},
+                    status_code=400,
+                )
+            arguments = parsed if decorated else {}
+        run: Callable[..., Any] = state["run"]
         try:
-            result = await run_in_threadpool(run, text)
+            if decorated:
+                result = await run_in_threadpool(lambda: run(**arguments))
+            else:
+                result = await run_in_threadpool(run, text)
         except Exception as error:
             traceback.print_exc()
             return JSONResponse(
