@@ -13,6 +13,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.model import InferenceConfig, Model
+from modelyard.serving import process
 from modelyard.webservice import Webservice
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -63,7 +64,16 @@ def processes_of_group(group: int) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def no_service_left(workspace: Workspace) -> Iterator[None]:
-    """Each test's services are deleted at its end, even when it fails."""
+    """Each test's services in its workspace are deleted at its end, even when it fails."""
     yield
     for service in Webservice.list(workspace):
         service.delete()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_service_process_left() -> Iterator[None]:
+    """Services outlive whoever started them (as they must a notebook): at the end of the
+    session, any this test process started and no test deleted is stopped."""
+    yield
+    for group in list(process._children):
+        process.stop_group(group)
