@@ -23,6 +23,9 @@ def main() -> None:
         workers=settings.workers,
         lifespan="on",
         log_level="info",
+        # A line per request would grow the log without end and cost about a third of the
+        # throughput of one client (benchmarks/bench_serving.py); errors are still logged.
+        access_log=False,
     )
 
 
