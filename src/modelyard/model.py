@@ -649,6 +649,7 @@ class Model:
         deployment_config: DeploymentConfiguration | None = None,
         deployment_target: object = None,
         overwrite: bool = False,
+        show_output: bool = False,
     ) -> Webservice:
         """Deploy ``models`` as the scoring service ``name`` (see :mod:`modelyard.webservice`);
         returns it while it starts: ``wait_for_deployment()`` waits until it answers.
@@ -668,7 +669,10 @@ class Model:
                 "deployment_target: deploying onto a cluster is not built yet; leave it out to "
                 "serve the model on this machine"
             )
-        return deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+        service = deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+        if show_output:
+            print(f"{name}: {service.state} (wait_for_deployment() waits until it answers)")
+        return service
 
     # -- changing ------------------------------------------------------------------------
 

@@ -192,10 +192,29 @@ class Webservice:
         write_private_file(self._record_path, json.dumps(self._record, indent=2).encode())
 
     @classmethod
-    def list(cls, workspace: Workspace) -> builtins.list[Webservice]:
-        """The workspace's services, by name."""
+    def list(
+        cls,
+        workspace: Workspace,
+        compute_type: str | None = None,
+        model_name: str | None = None,
+        tags: builtins.list[str] | None = None,
+    ) -> builtins.list[Webservice]:
+        """The workspace's services, by name; as v1, only those of ``compute_type`` (``Local``
+        or ``ACI``), serving a version of ``model_name``, or with all the tag keys ``tags``.
+
+        Example::
+
+            Webservice.list(ws, model_name="tf-dnn-mnist")
+        """
         root = _services_root(workspace)
-        return [cls(workspace, path.stem) for path in sorted(root.glob("*.json"))]
+        found = [cls(workspace, path.stem) for path in sorted(root.glob("*.json"))]
+        return [
+            service
+            for service in found
+            if (compute_type is None or service.compute_type.lower() == compute_type.lower())
+            and (model_name is None or any(m.split(":")[0] == model_name for m in service.models))
+            and all(key in service.tags for key in tags or [])
+        ]
 
     @property
     def name(self) -> str:

@@ -38,6 +38,9 @@ def test_deployed_model_scores_as_the_model_does_and_delete_frees_everything(
     found = Webservice(workspace, "linear-svc")
     assert found.scoring_uri == service.scoring_uri and found.models == ["linear:1"]
     assert [s.name for s in Webservice.list(workspace)] == ["linear-svc"]
+    assert [s.name for s in Webservice.list(workspace, model_name="linear")] == ["linear-svc"]
+    assert Webservice.list(workspace, model_name="other") == []
+    assert Webservice.list(workspace, compute_type="ACI") == []
     base = service.scoring_uri.removesuffix("score")
     with urllib.request.urlopen(base) as health:
         assert health.read() == b"Healthy"
