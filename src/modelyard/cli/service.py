@@ -24,7 +24,7 @@ def group() -> None:
 @json_option
 @click.pass_obj
 def list_services(state: CliState, as_json: bool) -> None:
-    """List the workspace's services with their state, models and scoring URI.
+    """List the services: state, models, scoring URI.
 
     \b
     Example:
@@ -79,7 +79,9 @@ def show(state: CliState, name: str, as_json: bool) -> None:
 @click.option("--lines", type=int, default=5000, show_default=True, help="The last N lines.")
 @click.pass_obj
 def logs(state: CliState, name: str, lines: int) -> None:
-    """Print a service's output (the server's and the entry script's).
+    """Print a service's output.
+
+    The server's lines and the entry script's (its prints, its tracebacks).
 
     \b
     Example:
@@ -93,7 +95,9 @@ def logs(state: CliState, name: str, lines: int) -> None:
 @click.argument("name")
 @click.pass_obj
 def start(state: CliState, name: str) -> None:
-    """Start a service whose process has ended (after a reboot); waits until it answers.
+    """Start a service again (after a reboot).
+
+    For a service whose process has ended; waits until it answers.
 
     \b
     Example:
@@ -108,7 +112,7 @@ def start(state: CliState, name: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def delete(state: CliState, name: str) -> None:
-    """Stop a service and delete it with its files.
+    """Stop and delete a service and its files.
 
     \b
     Example:
