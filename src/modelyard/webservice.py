@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import ast
 import builtins
 import json
 import os
@@ -37,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -50,6 +49,8 @@ from modelyard.runner.envbuild.prepare import prepare_environment
 from modelyard.runner.job import JobSpec
 from modelyard.runner.process_identity import start_time
 from modelyard.runner.run_environment import run_process_environment
+from modelyard.serving.configuration import DeploymentConfiguration
+from modelyard.serving.entry_script import check_entry_script
 from modelyard.serving.process import (
     START_TIMEOUT_S,
     answers,
@@ -63,7 +64,6 @@ from modelyard.serving.process import (
 )
 from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings
 from modelyard.store.private import make_private_folder, write_private_file
-from modelyard.tensorboard.process import check_port_number
 
 if TYPE_CHECKING:
     from modelyard.model import InferenceConfig, Model
@@ -77,34 +77,6 @@ V1_MODEL_DIR_ENV = "AZUREML_MODEL_DIR"
 SERVING_REQUIREMENTS = ["starlette>=0.40", "uvicorn>=0.30"]
 
 TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealthy", "Failed"
-
-
-@dataclass
-class DeploymentConfiguration:
-    """How a service is served: ``LocalWebservice.deploy_configuration(...)`` or
-    ``AciWebservice.deploy_configuration(...)`` make one."""
-
-    port: int | None = None
-    workers: int = 1
-    auth_enabled: bool = False
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    cpu_cores: float | None = None
-    memory_gb: float | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    description: str | None = None
-    kind: str = "Local"
-
-    def check(self) -> None:
-        if self.port is not None:
-            check_port_number(self.port)
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int):
-            raise ValidationError("workers", f"{self.workers!r} is not a number of workers")
-        if not 1 <= self.workers <= 64:
-            raise ValidationError("workers", f"{self.workers} workers: give 1 to 64")
-        if not isinstance(self.max_request_bytes, int) or self.max_request_bytes < 1:
-            raise ValidationError(
-                "max_request_bytes", f"{self.max_request_bytes!r}: give a positive byte count"
-            )
 
 
 def _config(kind: str, compute_target: object, **values: Any) -> DeploymentConfiguration:
@@ -129,27 +101,6 @@ def _services_root(workspace: Workspace) -> Path:
     root = workspace.folder / SERVICES_FOLDER
     make_private_folder(root)
     return root
-
-
-def _check_entry_script(path: Path) -> None:
-    """ValidationError unless ``path`` is a Python file defining ``init`` and ``run``: found
-    before anything is started, without running the script."""
-    if not path.is_file():
-        raise ValidationError("entry_script", f"{path} is not a file; give the scoring script")
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except SyntaxError as error:
-        raise ValidationError("entry_script", f"{path} is not valid Python: {error}") from None
-    defined = {
-        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    missing = [name for name in ("init", "run") if name not in defined]
-    if missing:
-        raise ValidationError(
-            "entry_script",
-            f"{path} defines no {' and no '.join(f'{m}()' for m in missing)}: a scoring script "
-            "needs init() (load the model) and run(raw_data) (answer one request)",
-        )
 
 
 def _new_key() -> str:
@@ -600,7 +551,7 @@ def deploy(
             )
         Webservice(workspace, name).delete()
     source, entry = inference_config._source()
-    _check_entry_script(source / entry if source else Path(entry))
+    check_entry_script(source / entry if source else Path(entry))
     port = config.port if config.port else free_port(HOST)
     check_port_free(HOST, port)
     packages = run_environment(

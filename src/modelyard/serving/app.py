@@ -32,7 +32,6 @@ import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,27 +40,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from modelyard.serving.entry_script import load_entry_script
 from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings
-
-SCRIPT_MODULE = "score"
-
-
-def load_entry_script(path: str, source_directory: str | None) -> ModuleType:
-    """Import the entry script as the module ``score``, its folder first on ``sys.path`` (so
-    its own imports of the source folder work, as in v1)."""
-    folder = source_directory or os.path.dirname(path)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot import the entry script {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[SCRIPT_MODULE] = module
-    spec.loader.exec_module(module)
-    for name in ("init", "run"):
-        if not callable(getattr(module, name, None)):
-            raise RuntimeError(f"the entry script {path} has no {name}() function")
-    return module
 
 
 def schemas_of(run: Callable[..., Any]) -> dict[str, Any] | None:
