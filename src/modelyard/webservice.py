@@ -47,7 +47,7 @@ from modelyard.names import check_name
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
 from modelyard.runner.envbuild.prepare import prepare_environment
 from modelyard.runner.job import JobSpec
-from modelyard.runner.process_identity import start_time
+from modelyard.runner.process_identity import is_reused, start_time
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.serving.configuration import DeploymentConfiguration
 from modelyard.serving.entry_script import check_entry_script
@@ -333,8 +333,15 @@ class Webservice:
 
     def _stop_process(self) -> None:
         pid = self._record.get("pid")
-        # A pid now held by a process that started later is not the service's: leave it be.
-        if pid and (service_running(pid, self._record.get("start_time")) or group_alive(pid)):
+        started = self._record.get("start_time")
+        # A pid now held by a process that started at another time is not the service's (after
+        # a reboot, say): its group is someone else's. A free pid may still lead the service's
+        # group (workers outliving their supervisor): that group is stopped.
+        if (
+            isinstance(pid, int)
+            and not is_reused(pid, started)
+            and (service_running(pid, started) or group_alive(pid))
+        ):
             stop_group(pid)
         self._record["pid"] = None
 

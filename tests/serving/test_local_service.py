@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.model import Model
+from modelyard.runner.process_identity import start_time
 from modelyard.webservice import AciWebservice, LocalWebservice, Webservice
 from tests.helpers import wait_for
 from tests.serving.conftest import inference_config, port_free, processes_of_group
@@ -157,3 +159,27 @@ def test_inference_schema_decorated_run_gets_converted_arguments(
     with urllib.request.urlopen(service.swagger_uri) as swagger:
         definitions = json.load(swagger)["definitions"]
     assert definitions["ServiceInput"]["properties"]["data"]["format"] == "numpy.ndarray"
+
+
+def test_delete_leaves_alone_a_process_that_got_the_recorded_pid(
+    workspace: Workspace, linear: tuple[Model, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    service = Model.deploy(
+        workspace, "reboot", [linear[0]], inference_config(tmp_path, "echo_score.py")
+    )
+    service.wait_for_deployment()
+    record_path = workspace.folder / "services" / "reboot.json"
+    record = json.loads(record_path.read_text())
+    os.killpg(record["pid"], signal.SIGKILL)
+    wait_for(lambda: processes_of_group(record["pid"]) == [])
+    # After a reboot the number may belong to another program leading a group of its own.
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        record.update(pid=other.pid, start_time=start_time(other.pid) - 1)
+        record_path.write_text(json.dumps(record))
+        Webservice(workspace, "reboot").delete()
+        assert other.poll() is None
+        assert Webservice.list(workspace) == []
+    finally:
+        other.kill()
+        other.wait()
