@@ -245,11 +245,13 @@ class Webservice:
     # -- the process ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the service's process again (after a reboot, or once it ended); a service
-        already running is left as it is. Waits until it is healthy."""
-        if self._process_running() and self._record["state"] != FAILED:
+        """Start the service's process again (after a reboot, once it ended, or when it no
+        longer answers); a healthy service is left as it is. Waits until it is healthy."""
+        if self.state == HEALTHY:
             return
-        self._stop_process()  # what is left of the last one (its group may be ending still)
+        # What is left of the last one: a group still ending, or a process that no longer
+        # answers.
+        self._stop_process()
         wait_port_free(HOST, self.port)
         self._failed_file().unlink(missing_ok=True)
         self._launch()
