@@ -5,7 +5,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(shell command -v uv 2>/dev/null)
-EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data,server,ui,tune,widgets
+EXTRAS ?= dev,tensorflow,distributed,postgres,s3,cluster,data,server,ui,serving,tune,widgets
 # PyTorch for distributed runs and their tests, pinned: PyTorch()'s default (torch 2.14.1 with
 # the torchvision built for it, see runner/envbuild/requirements.py), so its runs use this
 # Python with nothing built. The CPU build of torch 2.13.0 has no torchvision that works with it.

@@ -80,9 +80,8 @@ class ComputeTargetException(NotFoundError):
 
 
 class WebserviceException(NotFoundError):
-    """A web service is missing or cannot be used (the v1 SDK's name for it). Deployment is
-    not built yet: nothing raises it, and v1 code that catches it around ``Webservice(ws,
-    name)`` keeps working when it is."""
+    """A web service is missing or cannot be used (the v1 SDK's name for it): ``Webservice(ws,
+    name)`` of no such service, a deployment that failed to start, a scoring error."""
 
     code = "webservice_error"
 

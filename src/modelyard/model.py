@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
-from modelyard.errors import ConflictError, NotFoundError, ValidationError
+from modelyard.environment import Environment
+from modelyard.errors import ConfigError, ConflictError, NotFoundError, ValidationError
 from modelyard.hints import say
 from modelyard.model_arguments import (
     CREATED_BY_PROPERTY,
@@ -44,6 +45,7 @@ from modelyard.model_arguments import (
 from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
 from modelyard.run_details import current_account
 from modelyard.store import local_tree
+from modelyard.webservice import DeploymentConfiguration, Webservice, deploy
 from modelyard.widgets import html as repr_html
 from modelyard.widgets.listing import DisplayList
 
@@ -126,6 +128,73 @@ def _version_folders(root: Path, version: int | None) -> builtins.list[Path]:
         version = versions[0]
     folder = root / str(version)
     return [folder] if folder.is_dir() else []
+
+
+class InferenceConfig:
+    """How a deployed model is scored (v1's ``InferenceConfig``): the entry script, the folder
+    it lives in, and the Environment it runs in (default: modelyard's own Python, as runs).
+
+    The entry script defines ``init()`` (run once per worker: load the model from
+    ``Model.get_model_path(name)`` or ``$AZUREML_MODEL_DIR``) and ``run(raw_data)`` (answer
+    one request, given its body as a string). ``conda_file`` (a conda YAML file) stands for
+    an Environment made from it. v1's image settings (``runtime``, ``base_image``,
+    ``extra_docker_file_steps``, ...) have no meaning here and are kept only as given.
+
+    Example::
+
+        inference_config = InferenceConfig(entry_script="score.py", source_directory="./svc",
+                                           environment=env)
+    """
+
+    def __init__(
+        self,
+        entry_script: str | os.PathLike[str] | None = None,
+        runtime: str | None = None,
+        conda_file: str | os.PathLike[str] | None = None,
+        extra_docker_file_steps: str | None = None,
+        source_directory: str | os.PathLike[str] | None = None,
+        enable_gpu: bool | None = None,
+        description: str | None = None,
+        base_image: str | None = None,
+        base_image_registry: object = None,
+        cuda_version: str | None = None,
+        environment: Environment | None = None,
+    ) -> None:
+        if entry_script is None:
+            raise ValidationError("entry_script", "give the scoring script, e.g. 'score.py'")
+        if environment is not None and conda_file is not None:
+            raise ValidationError(
+                "conda_file", "give environment= or conda_file=, not both (conda_file makes one)"
+            )
+        if conda_file is not None:
+            from_folder = Path(source_directory or ".") / conda_file
+            conda_path = from_folder if from_folder.is_file() else Path(conda_file)
+            environment = Environment.from_conda_specification("scoring", conda_path)
+        self.entry_script = os.fspath(entry_script)
+        self.source_directory = os.fspath(source_directory) if source_directory else None
+        self.environment = environment
+        self.description = description
+        self.enable_gpu = enable_gpu
+        self.runtime = runtime
+
+    def _source(self) -> tuple[Path | None, str]:
+        """The source folder (absolute) and the entry script relative to it; without a
+        folder, (None, the script's path)."""
+        if self.source_directory is None:
+            return None, self.entry_script
+        folder = Path(self.source_directory).expanduser().resolve()
+        if not folder.is_dir():
+            raise ValidationError(
+                "source_directory", f"{self.source_directory} is not a folder on this machine"
+            )
+        entry = clean_relpath("entry_script", Path(self.entry_script).as_posix())
+        return folder, entry
+
+    def __repr__(self) -> str:
+        return (
+            f"InferenceConfig(entry_script={self.entry_script!r}, "
+            f"source_directory={self.source_directory!r})"
+        )
 
 
 class Model:
@@ -571,6 +640,40 @@ class Model:
             f"looked in: {', '.join(looked)}. Pass _workspace=ws to download it"
         )
 
+    @staticmethod
+    def deploy(
+        workspace: Workspace,
+        name: str,
+        models: builtins.list[Model],
+        inference_config: InferenceConfig | None = None,
+        deployment_config: DeploymentConfiguration | None = None,
+        deployment_target: object = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Webservice:
+        """Deploy ``models`` as the scoring service ``name`` (see :mod:`modelyard.webservice`);
+        returns it while it starts: ``wait_for_deployment()`` waits until it answers.
+
+        Example::
+
+            service = Model.deploy(ws, "tf-mnist-svc", [model], inference_config,
+                                   LocalWebservice.deploy_configuration(port=6789))
+            service.wait_for_deployment(show_output=True)
+        """
+        if inference_config is None:
+            raise ValidationError(
+                "inference_config", "give InferenceConfig(entry_script='score.py', ...)"
+            )
+        if deployment_target is not None:
+            raise ConfigError(
+                "deployment_target: deploying onto a cluster is not built yet; leave it out to "
+                "serve the model on this machine"
+            )
+        service = deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+        if show_output:
+            print(f"{name}: {service.state} (wait_for_deployment() waits until it answers)")
+        return service
+
     # -- changing ------------------------------------------------------------------------
 
     def add_tags(self, tags: dict[str, Any]) -> None:
@@ -608,4 +711,4 @@ class Model:
         return hash(self.id)
 
 
-__all__ = ["Model"]
+__all__ = ["InferenceConfig", "Model"]

@@ -46,7 +46,7 @@ print(aml.Workspace)
 UNSUPPORTED_SCRIPT = """\
 from azureml.core import Workspace, Model, Experiment
 from azureml.core import NoSuchThing
-from azureml.core.webservice import AciWebservice
+from azureml.core.webservice import AksWebservice
 
 ws = Workspace.from_config()
 print(ws.name)
@@ -54,7 +54,7 @@ uri = ws.get_mlflow_tracking_uri()
 run = Experiment(ws, "exp").submit(config)
 run.wait_for_completion(show_output=True)
 model = run.register_model("m", "outputs/model")
-service = Model.deploy(ws, "svc", [model])
+package = Model.package(ws, [model])
 """
 
 
@@ -234,13 +234,13 @@ def test_uses_modelyard_does_not_have_are_reported_by_file_and_line(tmp_path: Pa
         "deploy.py:2: unsupported: NoSuchThing: modelyard's modelyard has no NoSuchThing "
         "(v1's azureml.core.NoSuchThing)"
     ) in lines
-    webservice = "deploy.py:3: unsupported: azureml.core.webservice: "
+    webservice = "deploy.py:3: unsupported: AksWebservice: "
     assert any(line.startswith(webservice) for line in lines)
     assert (
         "deploy.py:7: unsupported: ws.get_mlflow_tracking_uri: modelyard's Workspace has no "
         "get_mlflow_tracking_uri"
     ) in lines
-    assert "deploy.py:11: unsupported: Model.deploy: modelyard's Model has no deploy" in lines
+    assert "deploy.py:11: unsupported: Model.package: modelyard's Model has no package" in lines
     # What modelyard has is not reported: ws.name, run.wait_for_completion, register_model.
     assert not any(":6:" in line or ":9:" in line or ":10:" in line for line in lines)
     # Even --check --json says the same, for scripts.

@@ -34,6 +34,7 @@ from modelyard.cli import (
     run,
     run_control,  # noqa: F401 - adds run submit|logs|cancel to run
     server,
+    service,
     tensorboard,
     ui,
     workspace,
@@ -146,6 +147,7 @@ def cli(ctx: click.Context, config_path: str | None, json_output: bool) -> None:
 
 for _noun in (workspace, experiment, run, hyperdrive, datastore, model, env, compute, admin):
     cli.add_command(_noun.group)
+cli.add_command(service.group)
 cli.add_command(migrate.command)
 cli.add_command(tensorboard.command)
 cli.add_command(ui.command)

@@ -1,0 +1,622 @@
+"""Deployed models as local scoring web services (v1's ``azureml.core.webservice``).
+
+``Model.deploy`` copies the models' files (through the workspace's backend) and the entry
+script into a private folder of the service under the workspace folder
+(``services/<name>/``), resolves its environment as a run's is resolved (modelyard's own
+Python, or a built one from the environment cache when the Environment asks for packages it
+lacks), and starts the scoring process (:mod:`modelyard.serving`). The service is recorded
+in ``services/<name>.json`` (0600, written atomically): its models, settings, port and
+process, so ``Webservice(ws, name)`` finds it, a dead process shows as Unhealthy, and
+``start()`` (``modelyard service start NAME``) starts it again after a reboot.
+
+``AciWebservice.deploy_configuration`` maps onto the same local service: its ``cpu_cores`` and
+``memory_gb`` are recorded, not enforced. Services belong to embedded workspaces; a server's
+workspace is refused, as is a Ray cluster (``compute_target=``).
+
+Example::
+
+    from modelyard.webservice import LocalWebservice, Webservice
+
+    config = LocalWebservice.deploy_configuration(port=6789, workers=2)
+    service = Model.deploy(ws, "tf-mnist-svc", [model], inference_config, config)
+    service.wait_for_deployment(show_output=True)
+    service.run(input_data=json.dumps({"data": images[:10].tolist()}))
+    Webservice.list(ws)          # [Webservice(workspace='demo', name='tf-mnist-svc', ...)]
+    service.delete()
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import secrets
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from modelyard.environment import run_environment
+from modelyard.errors import ConfigError, ConflictError, ValidationError, WebserviceException
+from modelyard.names import check_name
+from modelyard.runner.envbuild.errors import EnvironmentBuildError
+from modelyard.runner.envbuild.prepare import prepare_environment
+from modelyard.runner.job import JobSpec
+from modelyard.runner.process_identity import is_reused, start_time
+from modelyard.runner.run_environment import run_process_environment
+from modelyard.serving.configuration import DeploymentConfiguration
+from modelyard.serving.entry_script import check_entry_script
+from modelyard.serving.process import (
+    START_TIMEOUT_S,
+    answers,
+    check_port_free,
+    free_port,
+    group_alive,
+    service_running,
+    start_service,
+    stop_group,
+    wait_port_free,
+)
+from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings
+from modelyard.store.private import make_private_folder, write_private_file
+
+if TYPE_CHECKING:
+    from modelyard.model import InferenceConfig, Model
+    from modelyard.workspace import Workspace
+
+SERVICES_FOLDER = "services"
+HOST = "127.0.0.1"
+V1_MODEL_DIR_ENV = "AZUREML_MODEL_DIR"
+# What the scoring process needs beyond the user's packages; in modelyard's own Python they are
+# there already (the `server` extra), so they only add to a built environment.
+SERVING_REQUIREMENTS = ["starlette>=0.40", "uvicorn>=0.30"]
+
+TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealthy", "Failed"
+
+
+def _config(kind: str, compute_target: object, **values: Any) -> DeploymentConfiguration:
+    if compute_target is not None:
+        raise ConfigError(
+            "deploying onto a cluster (compute_target=) with Ray Serve is not built yet; "
+            "leave compute_target out to serve the model on this machine "
+            "(LocalWebservice or AciWebservice deploy configurations)"
+        )
+    config = DeploymentConfiguration(kind=kind, **values)
+    config.check()
+    return config
+
+
+def _services_root(workspace: Workspace) -> Path:
+    if workspace.server is not None:
+        raise ConfigError(
+            f"workspace {workspace.name!r} is on the server {workspace.server}: deploying "
+            "services of a server's workspace is not built yet; deploy from an embedded "
+            "workspace (a folder on this machine)"
+        )
+    root = workspace.folder / SERVICES_FOLDER
+    make_private_folder(root)
+    return root
+
+
+def _new_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Webservice:
+    """A recorded scoring service of a workspace (v1's ``Webservice``): ``Webservice(ws,
+    name)`` finds it, WebserviceException when there is none.
+
+    Example::
+
+        service = Webservice(ws, "tf-mnist-svc")
+        service.state             # 'Healthy'
+        service.scoring_uri       # 'http://127.0.0.1:6789/score'
+    """
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        check_name("name", name)
+        self._workspace = workspace
+        self._name = name
+        self._folder = _services_root(workspace) / name
+        self._record_path = _services_root(workspace) / f"{name}.json"
+        self._record: dict[str, Any] = {}
+        self.reload()
+
+    # -- the record -----------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the service's record again (WebserviceException when it was deleted)."""
+        try:
+            self._record = json.loads(self._record_path.read_text())
+        except FileNotFoundError:
+            raise WebserviceException(
+                f"there is no service {self._name!r} in workspace {self._workspace.name!r}; "
+                "Webservice.list(ws) (modelyard service list) shows those there are"
+            ) from None
+
+    def _save(self) -> None:
+        write_private_file(self._record_path, json.dumps(self._record, indent=2).encode())
+
+    @classmethod
+    def list(
+        cls,
+        workspace: Workspace,
+        compute_type: str | None = None,
+        model_name: str | None = None,
+        tags: builtins.list[str] | None = None,
+    ) -> builtins.list[Webservice]:
+        """The workspace's services, by name; as v1, only those of ``compute_type`` (``Local``
+        or ``ACI``), serving a version of ``model_name``, or with all the tag keys ``tags``.
+
+        Example::
+
+            Webservice.list(ws, model_name="tf-dnn-mnist")
+        """
+        root = _services_root(workspace)
+        found = [cls(workspace, path.stem) for path in sorted(root.glob("*.json"))]
+        return [
+            service
+            for service in found
+            if (compute_type is None or service.compute_type.lower() == compute_type.lower())
+            and (model_name is None or any(m.split(":")[0] == model_name for m in service.models))
+            and all(key in service.tags for key in tags or [])
+        ]
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @property
+    def compute_type(self) -> str:
+        return str(self._record["kind"])
+
+    @property
+    def port(self) -> int:
+        return int(self._record["port"])
+
+    @property
+    def scoring_uri(self) -> str:
+        return f"http://{HOST}:{self.port}/score"
+
+    @property
+    def swagger_uri(self) -> str:
+        return f"http://{HOST}:{self.port}/swagger.json"
+
+    @property
+    def models(self) -> builtins.list[str]:
+        """The deployed models as ``name:version``."""
+        return builtins.list(self._record["models"])
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self._record["config"]["auth_enabled"])
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._record["config"].get("tags") or {})
+
+    @property
+    def created_time(self) -> datetime:
+        return datetime.fromisoformat(self._record["created"])
+
+    def _health_url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    def _process_running(self) -> bool:
+        pid = self._record.get("pid")
+        return isinstance(pid, int) and service_running(pid, self._record.get("start_time"))
+
+    @property
+    def state(self) -> str:
+        """Transitioning (starting), Healthy (answering), Unhealthy (its process is gone or
+        does not answer: ``start()`` starts it again) or Failed (its start failed: see
+        ``get_logs()``)."""
+        if self._record["state"] == FAILED or self._failed_file().exists():
+            return FAILED
+        if not self._process_running():
+            return UNHEALTHY
+        if answers(self._health_url()):
+            return HEALTHY
+        return TRANSITIONING if self._record["state"] == TRANSITIONING else UNHEALTHY
+
+    def _failed_file(self) -> Path:
+        return self._folder / "init_failed.txt"
+
+    def _log_path(self) -> Path:
+        return self._folder / "service.log"
+
+    def get_logs(self, num_lines: int = 5000) -> str:
+        """The service's output (uvicorn's and the entry script's), the last ``num_lines``."""
+        try:
+            text = self._log_path().read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-num_lines:])
+
+    # -- the process ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the service's process again (after a reboot, once it ended, or when it no
+        longer answers); a healthy service is left as it is. Waits until it is healthy."""
+        if self.state == HEALTHY:
+            return
+        # What is left of the last one: a group still ending, or a process that no longer
+        # answers.
+        self._stop_process()
+        wait_port_free(HOST, self.port)
+        self._failed_file().unlink(missing_ok=True)
+        self._launch()
+        self.wait_for_deployment()
+
+    def _launch(self) -> None:
+        config = self._record["config"]
+        spec = JobSpec(
+            script=self._record["entry_script"],
+            pip_packages=[*self._record["pip_packages"], *SERVING_REQUIREMENTS],
+            conda_packages=self._record["conda_packages"],
+            python_version=self._record["python_version"],
+            python_path=self._record["python_path"],
+            inherit_base_packages=self._record["inherit_base_packages"],
+            environment_variables=self._record["environment_variables"],
+        )
+        with open(self._log_path(), "a") as log:
+            try:
+                preparation = prepare_environment(
+                    spec, log=lambda text: _write(log, text), poll=_nothing, on_process=_ignore
+                )
+            except EnvironmentBuildError as error:
+                raise ConfigError(f"the service's environment cannot be built: {error}") from None
+        if preparation.lease is not None:
+            preparation.lease.close()
+        models = self._folder / "models"
+        names = self._record["models"]
+        model_dir = models / names[0].replace(":", "/") if len(names) == 1 else models
+        env = run_process_environment(
+            os.environ, {**self._record["environment_variables"], **preparation.variables}
+        )
+        env.update({"PYTHONUNBUFFERED": "1", V1_MODEL_DIR_ENV: str(model_dir)})
+        settings = ServiceSettings(
+            entry_script=str(self._folder / "source" / self._record["entry_script"]),
+            source_directory=str(self._folder / "source"),
+            model_dir=str(model_dir),
+            host=HOST,
+            port=self.port,
+            workers=int(config["workers"]),
+            max_request_bytes=int(config["max_request_bytes"]),
+            keys_file=str(self._keys_path()) if config["auth_enabled"] else None,
+            failed_file=str(self._failed_file()),
+        )
+        settings.write(self._folder / "runtime.json")
+        pid = start_service(
+            preparation.python, self._folder / "runtime.json", self._log_path(), env
+        )
+        self._record.update(state=TRANSITIONING, pid=pid, start_time=start_time(pid))
+        self._save()
+
+    def wait_for_deployment(
+        self, show_output: bool = False, timeout_sec: float | None = None
+    ) -> None:
+        """Wait until the service answers; WebserviceException (with its log) when it fails.
+        ``show_output`` prints the state as it changes."""
+        deadline = time.monotonic() + (timeout_sec or START_TIMEOUT_S)
+        shown = None
+        while True:
+            state = self.state
+            if show_output and state != shown:
+                print(f"{self._name}: {state}", flush=True)
+                shown = state
+            if state == HEALTHY:
+                self._record["state"] = HEALTHY
+                self._save()
+                return
+            if state in (FAILED, UNHEALTHY) or time.monotonic() > deadline:
+                self._stop_process()
+                self._record["state"] = FAILED
+                self._save()
+                reason = (
+                    f"init() raised:\n{self._failed_file().read_text(errors='replace')}"
+                    if self._failed_file().exists()
+                    else f"it ended or did not answer on {self._health_url()}"
+                )
+                raise WebserviceException(
+                    f"service {self._name!r} failed to start: {reason}\n"
+                    f"Its last lines (service.get_logs()):\n{self.get_logs(30)}"
+                )
+            time.sleep(0.2)
+
+    def _stop_process(self) -> None:
+        pid = self._record.get("pid")
+        started = self._record.get("start_time")
+        # A pid now held by a process that started at another time is not the service's (after
+        # a reboot, say): its group is someone else's. A free pid may still lead the service's
+        # group (workers outliving their supervisor): that group is stopped.
+        if (
+            isinstance(pid, int)
+            and not is_reused(pid, started)
+            and (service_running(pid, started) or group_alive(pid))
+        ):
+            stop_group(pid)
+        self._record["pid"] = None
+
+    def delete(self) -> None:
+        """Stop the service and remove it and its files; deleting again is not an error."""
+        if self._record_path.exists():
+            self._stop_process()
+        self._record_path.unlink(missing_ok=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def run(self, input_data: str | bytes | dict[str, Any] | builtins.list[Any]) -> Any:
+        """Score ``input_data`` (a JSON string, or what JSON can hold) and return the
+        service's answer; WebserviceException with the service's message on an error."""
+        body = (
+            input_data.encode()
+            if isinstance(input_data, str)
+            else input_data
+            if isinstance(input_data, bytes)
+            else json.dumps(input_data).encode()
+        )
+        headers = {"Content-Type": "application/json"}
+        if self.auth_enabled:
+            headers["Authorization"] = f"Bearer {self.get_keys()[0]}"
+        request = urllib.request.Request(self.scoring_uri, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise WebserviceException(
+                f"service {self._name!r} answered {error.code}: {detail}"
+            ) from None
+        except (urllib.error.URLError, OSError) as error:
+            raise WebserviceException(
+                f"service {self._name!r} does not answer on {self.scoring_uri} ({error}); "
+                f"its state is {self.state}: service.start() starts it again"
+            ) from None
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _keys_path(self) -> Path:
+        return self._folder / "keys.json"
+
+    def get_keys(self) -> tuple[str, str]:
+        """The primary and secondary keys (``auth_enabled=True`` services only)."""
+        if not self.auth_enabled:
+            raise ConfigError(
+                f"service {self._name!r} has no keys: deploy it with auth_enabled=True"
+            )
+        keys = json.loads(self._keys_path().read_text())
+        return keys["primary"], keys["secondary"]
+
+    def regen_key(self, key: str) -> None:
+        """Replace the ``Primary`` or ``Secondary`` key; the service takes the new one from
+        its next request on."""
+        if key not in ("Primary", "Secondary"):
+            raise ValidationError("key", f"{key!r}: give 'Primary' or 'Secondary'")
+        primary, secondary = self.get_keys()
+        if key == "Primary":
+            primary = _new_key()
+        else:
+            secondary = _new_key()
+        _write_keys(self._keys_path(), primary, secondary)
+
+    # -- changing -------------------------------------------------------------------------
+
+    def update(self, models: Sequence[Model] | None = None, **_: Any) -> None:
+        """Serve ``models`` instead: their files are copied, the process restarted."""
+        if models is not None:
+            self._stop_process()
+            _copy_models(self._folder / "models", models)
+            self._record["models"] = [model.id for model in models]
+            self._record["state"] = TRANSITIONING
+            self._failed_file().unlink(missing_ok=True)
+            wait_port_free(HOST, self.port)
+            self._launch()
+            self.wait_for_deployment()
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "name": self._name,
+            "computeType": self.compute_type,
+            "state": self.state,
+            "scoringUri": self.scoring_uri,
+            "models": self.models,
+            "authEnabled": self.auth_enabled,
+            "createdTime": self._record["created"],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Webservice(workspace={self._workspace.name!r}, name={self._name!r}, "
+            f"state={self.state!r}, scoring_uri={self.scoring_uri!r})"
+        )
+
+
+def _write(log: IO[str], text: str) -> None:
+    log.write(text)
+    log.flush()
+
+
+def _nothing() -> None:
+    """Nothing stops an environment build of a service but its failure."""
+
+
+def _ignore(group: int | None) -> None:
+    """The build's steps end with it: no process group to remember."""
+
+
+def _write_keys(path: Path, primary: str, secondary: str) -> None:
+    write_private_file(path, json.dumps({"primary": primary, "secondary": secondary}).encode())
+
+
+def _copy_models(models_folder: Path, models: Sequence[Model]) -> None:
+    """Each model's files into ``models/<name>/<version>/`` (where get_model_path and
+    ``AZUREML_MODEL_DIR`` find them), through the workspace's backend."""
+    shutil.rmtree(models_folder, ignore_errors=True)
+    for model in models:
+        model.download(models_folder / model.name / str(model.version), exist_ok=True)
+
+
+class LocalWebservice(Webservice):
+    """v1's local service; ``deploy_configuration`` is its settings."""
+
+    @staticmethod
+    def deploy_configuration(
+        port: int | None = None,
+        workers: int = 1,
+        auth_enabled: bool = False,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        compute_target: object = None,
+    ) -> DeploymentConfiguration:
+        """Serve on ``port`` of 127.0.0.1 (None: a free one) with ``workers`` processes.
+
+        Example::
+
+            LocalWebservice.deploy_configuration(port=6789, workers=2)
+        """
+        return _config(
+            "Local",
+            compute_target,
+            port=port,
+            workers=workers,
+            auth_enabled=auth_enabled,
+            max_request_bytes=max_request_bytes,
+        )
+
+
+class AciWebservice(Webservice):
+    """v1's container-instance service: here the same local service, its CPU and memory
+    recorded."""
+
+    @staticmethod
+    def deploy_configuration(
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        auth_enabled: bool = False,
+        port: int | None = None,
+        workers: int = 1,
+        compute_target: object = None,
+        **_: Any,
+    ) -> DeploymentConfiguration:
+        """v1's ACI settings; the service runs on this machine.
+
+        Example::
+
+            AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1, auth_enabled=True)
+        """
+        return _config(
+            "ACI",
+            compute_target,
+            cpu_cores=cpu_cores,
+            memory_gb=memory_gb,
+            tags=dict(tags or {}),
+            description=description,
+            auth_enabled=auth_enabled,
+            port=port,
+            workers=workers,
+        )
+
+
+def deploy(
+    workspace: Workspace,
+    name: str,
+    models: Sequence[Model],
+    inference_config: InferenceConfig,
+    deployment_config: DeploymentConfiguration | None = None,
+    overwrite: bool = False,
+) -> Webservice:
+    """``Model.deploy``: record the service and start it (Transitioning); call
+    ``wait_for_deployment()`` to wait until it answers. Checks come first, so bad input
+    leaves nothing behind."""
+    check_name("name", name)
+    config = deployment_config or LocalWebservice.deploy_configuration()
+    if not isinstance(config, DeploymentConfiguration):
+        raise ValidationError(
+            "deployment_config",
+            f"expected LocalWebservice.deploy_configuration(...), not {type(config).__name__}",
+        )
+    models = builtins.list(models)
+    if not models:
+        raise ValidationError("models", "give at least one registered Model to deploy")
+    root = _services_root(workspace)
+    record_path = root / f"{name}.json"
+    if record_path.exists():
+        if not overwrite:
+            raise ConflictError(
+                f"a service {name!r} exists already; pass overwrite=True to replace it, or "
+                "choose another name"
+            )
+        Webservice(workspace, name).delete()
+    source, entry = inference_config._source()
+    check_entry_script(source / entry if source else Path(entry))
+    port = config.port if config.port else free_port(HOST)
+    check_port_free(HOST, port)
+    packages = run_environment(
+        inference_config.environment, pip_packages=[], pip_requirements_file=None, conda_packages=[]
+    )
+    folder = root / name
+    shutil.rmtree(folder, ignore_errors=True)
+    make_private_folder(folder)
+    try:
+        if source is not None:
+            shutil.copytree(
+                source,
+                folder / "source",
+                ignore=shutil.ignore_patterns(".modelyard", "__pycache__", ".git"),
+            )
+        else:
+            (folder / "source").mkdir()
+            shutil.copy2(entry, folder / "source" / Path(entry).name)
+            entry = Path(entry).name
+        _copy_models(folder / "models", models)
+        if config.auth_enabled:
+            _write_keys(folder / "keys.json", _new_key(), _new_key())
+        record = {
+            "name": name,
+            "kind": config.kind,
+            "models": [model.id for model in models],
+            "entry_script": entry,
+            "config": asdict(config) | {"port": port},
+            "port": port,
+            "pip_packages": packages.pip_packages,
+            "conda_packages": packages.conda_packages,
+            "python_version": packages.python_version,
+            "python_path": packages.python_path,
+            "inherit_base_packages": packages.inherit_base_packages,
+            "environment_variables": packages.environment_variables,
+            "environment": packages.name,
+            "created": datetime.now(UTC).isoformat(),
+            "state": TRANSITIONING,
+            "pid": None,
+            "start_time": None,
+        }
+        write_private_file(record_path, json.dumps(record, indent=2).encode())
+        service = Webservice(workspace, name)
+        service._launch()
+    except BaseException:
+        if record_path.exists():
+            Webservice(workspace, name).delete()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return service
+
+
+__all__ = [
+    "AciWebservice",
+    "DeploymentConfiguration",
+    "LocalWebservice",
+    "Webservice",
+    "WebserviceException",
+]
