@@ -1040,6 +1040,29 @@ class BackendContract:
         assert backend.find_compute("local") is None  # this machine has no record
         assert backend.list_computes() == []
 
+    def test_a_compute_targets_node_counts_are_kept_as_they_change(self, backend: Backend) -> None:
+        backend.create_compute("gpucluster", "AmlCompute", GPU_CLUSTER)
+        assert backend.get_compute_node_history("gpucluster") == []
+        backend.update_compute("gpucluster", nodes={"current": 1, "idle": 1, "target": 2})
+        backend.update_compute("gpucluster", nodes={"current": 1, "idle": 1, "target": 2})
+        backend.update_compute("gpucluster", state="Succeeded")  # no counts: no change
+        backend.update_compute("gpucluster", nodes={"current": 2, "idle": 0, "target": 2})
+
+        history = backend.get_compute_node_history("gpucluster")
+
+        assert [change.nodes["current"] for change in history] == [1, 2]
+        assert history[0].at <= history[1].at
+        # From a time on: the counts then (the change before it), and the changes since.
+        since = backend.get_compute_node_history("gpucluster", since=history[1].at)
+        assert since == history
+        later = backend.get_compute_node_history("gpucluster", since=history[1].at + 1)
+        assert later == history[1:]
+        with pytest.raises(ComputeTargetException):
+            backend.get_compute_node_history("never-was")
+        backend.delete_compute("gpucluster")
+        backend.create_compute("gpucluster", "AmlCompute", GPU_CLUSTER)
+        assert backend.get_compute_node_history("gpucluster") == []  # went with it
+
     def test_deleting_a_compute_target_twice_is_not_an_error(self, backend: Backend) -> None:
         backend.create_compute("gpucluster", "AmlCompute", GPU_CLUSTER)
         backend.create_compute("other", "AmlCompute", GPU_CLUSTER)

@@ -151,8 +151,9 @@ def _make_workspace(root: Path) -> UiWorkspace:
     # A cluster as its compute side records it (the store's own calls; no Ray cluster here).
     workspace._backend.create_compute("gpucluster", "AmlCompute", {"max_nodes": 4})
     workspace._backend.update_compute(
-        "gpucluster", state="Succeeded", nodes={"current": 3, "idle": 1, "target": 4}
+        "gpucluster", state="Succeeded", nodes={"current": 1, "idle": 1, "target": 4}
     )
+    workspace._backend.update_compute("gpucluster", nodes={"current": 3, "idle": 1, "target": 4})
 
     live = Experiment(workspace, "ui-live").start_logging(display_name="live", outputs=False)
     for step in range(5):

@@ -197,6 +197,8 @@ def test_children_compare_models_and_computes(page: Page, ui_workspace: UiWorksp
     assert "local" in tab.locator("#computes").inner_text()
     cluster = tab.locator("#computes tr", has_text="gpucluster").locator("td").all_inner_texts()
     assert cluster[1:6] == ["AmlCompute", "Succeeded", "3", "1", "4"]
+    # Its node counts over time: both changes, drawn.
+    tab.locator("[data-compute=gpucluster][data-changes='2'] canvas").wait_for()
     page.screenshot("computes")
     assert page.dialogs == []
 

@@ -53,6 +53,7 @@ from modelyard.backend.records import (
     MetricInfo,
     MetricSeries,
     ModelRecord,
+    NodeCounts,
     RunDetails,
     RunRecord,
     StatusChange,
@@ -75,6 +76,8 @@ PAGE_SIZE = 500
 # Points of one metric in one page of get_metric_series: 100,000 points are ~2.4 MB packed
 # (8-byte step, time and value) and a few MB as JSON on the script's channel.
 METRIC_PAGE_SIZE = 100_000
+# How many of a compute target's node count changes get_compute_node_history returns at most.
+NODE_HISTORY_LIMIT = 5000
 
 ListedRecord = TypeVar(
     "ListedRecord",
@@ -555,6 +558,12 @@ class Backend(abc.ABC):
 
             backend.update_compute("gpucluster", state="Succeeded", address="10.0.0.5:6379")
         """
+
+    @abc.abstractmethod
+    def get_compute_node_history(self, name: str, since: float = 0.0) -> list[NodeCounts]:
+        """Compute target ``name``'s node counts each time they changed, oldest first: the
+        last change before Unix time ``since`` (the counts then), and those since, at most
+        NODE_HISTORY_LIMIT of the latest; NotFoundError for an unknown compute target."""
 
     @abc.abstractmethod
     def delete_compute(self, name: str) -> None:

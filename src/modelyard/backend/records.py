@@ -127,6 +127,14 @@ class StatusChange:
 
 
 @dataclass(frozen=True)
+class NodeCounts:
+    """A compute target's node counts (``current``, ``idle``, ``target``, ...) from ``at``."""
+
+    at: float
+    nodes: dict[str, int]
+
+
+@dataclass(frozen=True)
 class RunDetails:
     run: RunRecord
     tags: dict[str, str]

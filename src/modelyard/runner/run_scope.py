@@ -132,6 +132,7 @@ _REFUSED = {
     "create_dataset": "register datasets",
     "create_compute": "create compute targets",
     "get_compute": "read compute targets",
+    "get_compute_node_history": "read compute targets",
     "list_computes": "list compute targets",
     "update_compute": "change compute targets",
     "delete_compute": "delete compute targets",

@@ -56,6 +56,7 @@ _READS = (
     "list_datastore_files",
     "open_datastore_file",
     "get_compute",
+    "get_compute_node_history",
     "find_compute",
     "list_computes",
     "get_model",

@@ -25,7 +25,7 @@ from modelyard.errors import StorageError
 from modelyard.store.database import Database
 
 # The newest revision in migrations/versions; tests/store/test_migrations.py keeps them equal.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The same for the server's accounts; tests/store/test_accounts_migrations.py keeps them equal.
 ACCOUNTS_HEAD_REVISION = "0002"

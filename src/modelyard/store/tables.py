@@ -219,3 +219,20 @@ compute_targets = Table(
     Column("updated_at", Float, nullable=False),
     Column("nodes", Text, nullable=False),
 )
+
+# A compute target's node counts (``nodes``, JSON) each time they changed: the compute page's
+# chart of nodes over time. Kept NODE_HISTORY_DAYS (backend/local/computes.py).
+compute_node_counts = Table(
+    "compute_node_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "compute_name",
+        String(255),
+        ForeignKey("compute_targets.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", Float, nullable=False),
+    Column("nodes", Text, nullable=False),
+    Index("ix_compute_node_counts_compute_at", "compute_name", "at"),
+)

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -39,6 +40,8 @@ from modelyard.ui.run_filter import parse_metric_filter
 
 # Rows of a table metric (log_row / log_table) sent to a page: enough to read, bounded.
 MAX_TABLE_ROWS = 1000
+# How far back the compute page charts a cluster's node counts.
+NODE_HISTORY_S = 24 * 3600
 
 
 def _all_runs(backend: Backend, experiment: str, **filters: Any) -> list[RunRecord]:
@@ -328,7 +331,8 @@ def _model_files(backend: Backend, name: str, version: int) -> list[FileInfo]:
 
 
 def computes(backend: Backend) -> list[dict[str, Any]]:
-    """Compute targets (``local`` first) with their node counts and the runs queued there."""
+    """Compute targets (``local`` first) with their node counts, how they changed over the
+    last NODE_HISTORY_S, and the runs queued there."""
     queued = backend.list_runs_in_states([QUEUED])
     by_target: dict[str, list[dict[str, Any]]] = {}
     for record in queued:
@@ -337,13 +341,17 @@ def computes(backend: Backend) -> list[dict[str, Any]]:
     shown: list[dict[str, Any]] = [
         {"name": LOCAL, "type": "local", "state": "Succeeded", "nodes": {}, "queued": []}
     ]
+    since = time.time() - NODE_HISTORY_S
     for target in every_item(lambda limit, after: backend.list_computes(limit=limit, after=after)):
+        history = backend.get_compute_node_history(target.name, since)
         shown.append(
             {
                 "name": target.name,
                 "type": target.compute_type,
                 "state": target.state,
                 "nodes": target.nodes,
+                # Its node counts over the last NODE_HISTORY_S, each change with its time.
+                "history": [{"at": change.at, "nodes": change.nodes} for change in history],
                 "updatedAt": target.updated_at,
                 "errors": [str(error.get("message", error)) for error in target.errors],
                 "queued": [],

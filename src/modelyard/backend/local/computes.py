@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from modelyard.backend.base import check_limit
+from modelyard.backend.base import NODE_HISTORY_LIMIT, check_limit
 from modelyard.backend.local.base import LocalBase, _now
-from modelyard.backend.records import COMPUTE_CREATING, LOCAL_COMPUTE, ComputeRecord
+from modelyard.backend.records import COMPUTE_CREATING, LOCAL_COMPUTE, ComputeRecord, NodeCounts
 from modelyard.errors import ComputeTargetException, ConflictError, ValidationError
 from modelyard.hints import say
 from modelyard.names import check_name
@@ -27,6 +27,9 @@ MAX_PROVISIONING_BYTES = 64 << 10
 # The errors of a compute target are a handful of messages; the same cap, for the same reason.
 MAX_ERRORS_BYTES = 64 << 10
 MAX_STATE_LENGTH = 64
+# How long a compute target's node count changes are kept (a busy cluster changes its idle and
+# running counts with every run it starts and ends).
+NODE_HISTORY_DAYS = 30
 MAX_ADDRESS_LENGTH = 1024
 
 
@@ -201,19 +204,66 @@ class ComputeStore(LocalBase):
         select = sa.select(t.compute_targets).where(t.compute_targets.c.name == name)
 
         def update(conn: Connection) -> sa.Row[Any]:
+            before = conn.execute(
+                sa.select(t.compute_targets.c.nodes).where(t.compute_targets.c.name == name)
+            ).scalar()
+            now = _now()
             changed = conn.execute(
                 t.compute_targets.update()
                 .where(t.compute_targets.c.name == name)
-                .values(**values, updated_at=_now())
+                .values(**values, updated_at=now)
             ).rowcount
             if changed == 0:
                 raise self._missing_compute(name)
+            if "nodes" in values and values["nodes"] != before:
+                _record_nodes(conn, name, values["nodes"], now)
             return conn.execute(select).one()
 
         return _compute_record(self.db.write(update))
+
+    def get_compute_node_history(self, name: str, since: float = 0.0) -> list[NodeCounts]:
+        if not isinstance(since, int | float) or since != since:
+            raise ValidationError("since", f"{since!r} is not a Unix time")
+        counts = t.compute_node_counts
+        columns = (counts.c.at, counts.c.nodes)
+        mine = counts.c.compute_name == name
+        with self.db.read() as conn:
+            if (
+                conn.execute(
+                    sa.select(t.compute_targets.c.name).where(t.compute_targets.c.name == name)
+                ).first()
+                is None
+            ):
+                raise self._missing_compute(name)
+            start = conn.execute(
+                sa.select(*columns)
+                .where(mine, counts.c.at < since)
+                .order_by(counts.c.at.desc(), counts.c.id.desc())
+                .limit(1)
+            ).all()
+            latest = conn.execute(
+                sa.select(*columns)
+                .where(mine, counts.c.at >= since)
+                .order_by(counts.c.at.desc(), counts.c.id.desc())
+                .limit(NODE_HISTORY_LIMIT)
+            ).all()
+        rows = [*start, *reversed(latest)]
+        return [NodeCounts(row.at, json.loads(row.nodes)) for row in rows]
 
     def delete_compute(self, name: str) -> None:
         def delete(conn: Connection) -> None:
             conn.execute(t.compute_targets.delete().where(t.compute_targets.c.name == name))
 
         self.db.write(delete)
+
+
+def _record_nodes(conn: Connection, name: str, nodes: str, at: float) -> None:
+    """Keep compute target ``name``'s new node counts (``nodes``, JSON), and forget those
+    older than NODE_HISTORY_DAYS, in the change's transaction."""
+    counts = t.compute_node_counts
+    conn.execute(counts.insert().values(compute_name=name, at=at, nodes=nodes))
+    conn.execute(
+        counts.delete().where(
+            counts.c.compute_name == name, counts.c.at < at - NODE_HISTORY_DAYS * 86400
+        )
+    )

@@ -99,7 +99,8 @@ function lineChart(container, title, xs, series, opts) {
     scales: { x: { time: Boolean(opts && opts.time) } },
     series: [{ label: (opts && opts.xLabel) || "step" },
       ...series.map((s, i) => ({ label: s.label, stroke: COLORS[(s.color ?? i) % COLORS.length], width: 1.5, spanGaps: true,
-        points: { show: xs.length < 60 } }))],
+        points: { show: xs.length < 60 },
+        ...(opts && opts.steps ? { paths: uPlot.paths.stepped({ align: 1 }) } : {}) }))],
     legend: { live: true },
   };
   // Steps are whole numbers: no tick between two of them.
@@ -492,6 +493,16 @@ async function computesPage(main) {
     el("td", { text: c.name }), el("td", { text: c.type }), el("td", { text: c.state }),
     el("td", { class: "num", text: nodes(c, "current") }), el("td", { class: "num", text: nodes(c, "idle") }), el("td", { class: "num", text: nodes(c, "target") }),
     el("td", {}, c.queued.length ? c.queued.map((r) => el("div", {}, runLink(r))) : "–"))), { id: "computes" }));
+  for (const c of list) {
+    if (!c.history || !c.history.length) continue;
+    // A count holds until the next change: drawn as steps, with the last one carried to now.
+    const changes = [...c.history, { at: Date.now() / 1000, nodes: c.history[c.history.length - 1].nodes }];
+    const xs = changes.map((h) => h.at);
+    const series = ["current", "idle", "target"].map((k) => ({ label: k, values: changes.map((h) => h.nodes[k] ?? null) }));
+    const box = el("div", { class: "chart", dataset: { compute: c.name, changes: String(c.history.length) } });
+    main.append(box);
+    lineChart(box, `${c.name}: nodes over the last 24 h`, xs, series, { time: true, xLabel: "time", steps: true });
+  }
 }
 
 async function route() {
