@@ -47,7 +47,7 @@ from modelyard.names import check_name
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
 from modelyard.runner.envbuild.prepare import prepare_environment
 from modelyard.runner.job import JobSpec
-from modelyard.runner.process_identity import is_reused, start_time
+from modelyard.runner.process_identity import group_alive, is_reused, start_time
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.serving.configuration import DeploymentConfiguration
 from modelyard.serving.entry_script import check_entry_script
@@ -56,7 +56,6 @@ from modelyard.serving.process import (
     answers,
     check_port_free,
     free_port,
-    group_alive,
     service_running,
     start_service,
     stop_group,

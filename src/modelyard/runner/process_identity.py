@@ -71,4 +71,33 @@ def is_reused(pid: int, recorded_start: int | None) -> bool:
     return now is not None and now != recorded_start
 
 
-__all__ = ["is_reused", "is_running", "start_time"]
+def group_alive(group: int) -> bool:
+    """Whether a process of process group ``group`` still runs. A zombie left for an init
+    that does not reap (some containers' first process) is not counted, so ``/proc`` is read
+    where there is one.
+
+    Example::
+
+        group_alive(os.getpgid(0))      # True: this process is in it
+    """
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+                fields = stat_file.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != b"Z":
+            return True
+    return False
+
+
+__all__ = ["group_alive", "is_reused", "is_running", "start_time"]

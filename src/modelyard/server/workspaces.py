@@ -42,7 +42,6 @@ Example::
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import shutil
 import subprocess
@@ -75,6 +74,7 @@ from modelyard.compute.local import ensure_agent, stop_agent
 from modelyard.compute.ray import run_access, targets
 from modelyard.compute.ray.provisioning import ProvisioningConfiguration, split_address
 from modelyard.errors import ConfigError, ConflictError, ModelyardError, NotFoundError
+from modelyard.hosts import is_loopback
 from modelyard.runner.cluster_node import ServedWorkspace
 from modelyard.runner.local_compute import COMPUTE_PROPERTY, wake
 from modelyard.runner.processes import stop_process_group
@@ -106,22 +106,13 @@ def _check_reachable(url: str, address: str, compute: str) -> None:
     """ConfigError when a cluster attached at ``address`` on another machine would be told
     to report to a loopback URL, which on its machine is itself."""
     host, _port = split_address(address)
-    if _loopback(host) or not _loopback(urllib.parse.urlsplit(url).hostname or ""):
+    if is_loopback(host) or not is_loopback(urllib.parse.urlsplit(url).hostname or ""):
         return
     raise ConfigError(
         f"compute target {compute!r} is attached at {address}, another machine, and this "
         f"server's public URL {url} is a loopback one, which that machine cannot reach; "
         "start the server with --public-url http://<an address of this machine>:<port>"
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class WorkspaceHub:

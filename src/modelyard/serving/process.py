@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from modelyard.errors import ConflictError
-from modelyard.runner.process_identity import is_running
+from modelyard.runner.process_identity import group_alive, is_running
 
 # TensorFlow alone takes 7-13 s to import here (DESIGN.md, section 7); init() loads a model.
 START_TIMEOUT_S = 300.0
@@ -148,25 +148,3 @@ def _wait_gone(group: int, timeout: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
-
-
-def group_alive(group: int) -> bool:
-    """Whether a process of ``group`` still runs (zombies not counted, read from /proc)."""
-    if not os.path.isdir("/proc/self"):
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
-                # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-                fields = stat_file.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != b"Z":
-            return True
-    return False

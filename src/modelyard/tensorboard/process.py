@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.errors import ConfigError, ConflictError, ModelyardError, ValidationError
+from modelyard.runner.process_identity import group_alive
 
 # TensorBoard imports TensorFlow when it is installed: 7-13 s here (DESIGN.md, section 7), more
 # on a busy machine.
@@ -188,31 +189,8 @@ class TensorboardProcess:
 
 def _wait_group_gone(group: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _group_alive(group):
+    while group_alive(group):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
     return True
-
-
-def _group_alive(group: int) -> bool:
-    """Whether a process of ``group`` still runs: a zombie left for an init that does not
-    reap (some containers' first process) is not counted, so /proc is read where there is one."""
-    if not os.path.isdir("/proc/self"):
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
-                # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-                fields = stat_file.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != b"Z":
-            return True
-    return False

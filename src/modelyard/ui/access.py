@@ -18,13 +18,14 @@ Example::
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import urllib.parse
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
+
+from modelyard.hosts import is_loopback
 
 TOKEN_PARAMETER = "token"
 
@@ -35,22 +36,13 @@ def cookie_name(port: int) -> str:
     return f"modelyard-ui-{port}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def allowed_hosts(host: str, port: int) -> set[str] | None:
     """The ``Host`` headers accepted for a UI bound to ``host``:``port``; None (any) when
     bound to every address (0.0.0.0 or ::), where the token alone guards it."""
     if host in ("0.0.0.0", "::", ""):
         return None
     names = {host}
-    if _is_loopback(host):
+    if is_loopback(host):
         names |= {"localhost", "127.0.0.1", "[::1]"}
     return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
 
