@@ -1,15 +1,18 @@
-"""Host names and addresses: which of them name this machine's loopback.
+"""Host names, addresses and ports: which name this machine's loopback, and which ports a
+server could listen on now.
 
 Example::
 
     is_loopback("127.0.0.1")        # True
-    is_loopback("[::1]")            # True
     is_loopback("10.0.0.5")         # False
+    port = free_port("127.0.0.1")   # a port nothing listens on
+    bind_error("127.0.0.1", port)   # None: a server could listen there
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 
 def is_loopback(host: str) -> bool:
@@ -23,4 +26,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["is_loopback"]
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on ``host:port`` now (None: it could). Probed as uvicorn
+    and TensorBoard bind, with SO_REUSEADDR: a port left in TIME_WAIT is free to them."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error
+    return None
+
+
+def free_port(host: str) -> int:
+    """A port of ``host`` nothing listens on now, for a server to take."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+__all__ = ["bind_error", "free_port", "is_loopback"]

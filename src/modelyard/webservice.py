@@ -43,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.environment import run_environment
 from modelyard.errors import ConfigError, ConflictError, ValidationError, WebserviceException
+from modelyard.hosts import free_port
 from modelyard.names import check_name
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
 from modelyard.runner.envbuild.prepare import prepare_environment
@@ -55,7 +56,6 @@ from modelyard.serving.process import (
     START_TIMEOUT_S,
     answers,
     check_port_free,
-    free_port,
     service_running,
     start_service,
     stop_group,

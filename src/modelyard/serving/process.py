@@ -18,7 +18,6 @@ import contextlib
 import errno
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -27,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from modelyard.errors import ConflictError
+from modelyard.hosts import bind_error
 from modelyard.runner.process_identity import group_alive, is_running
 
 # TensorFlow alone takes 7-13 s to import here (DESIGN.md, section 7); init() loads a model.
@@ -81,19 +81,16 @@ def _zombie(pid: int) -> bool:
 
 def check_port_free(host: str, port: int) -> None:
     """ConflictError naming the port when something listens on it already."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As uvicorn binds: a port left in TIME_WAIT by an earlier service is free to it.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise ConflictError(
-                    f"port {port} on {host} is in use already (another service or program "
-                    "listens there): pass another port to deploy_configuration(port=...), or "
-                    "leave it out for a free one"
-                ) from None
-            raise
+    error = bind_error(host, port)
+    if error is None:
+        return
+    if error.errno == errno.EADDRINUSE:
+        raise ConflictError(
+            f"port {port} on {host} is in use already (another service or program "
+            "listens there): pass another port to deploy_configuration(port=...), or "
+            "leave it out for a free one"
+        )
+    raise error
 
 
 def wait_port_free(host: str, port: int, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -109,14 +106,6 @@ def wait_port_free(host: str, port: int, timeout: float = STOP_TIMEOUT_S) -> Non
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-
-
-def free_port(host: str) -> int:
-    """A port nothing listens on now, for a service to take."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from modelyard.errors import ConflictError, ValidationError
+from modelyard.hosts import free_port
 from modelyard.names import TMP_PREFIX
 from modelyard.tensorboard.logs_copy import LogsFollower, RunLogsCopy
 from modelyard.tensorboard.process import (
@@ -41,7 +42,6 @@ from modelyard.tensorboard.process import (
     check_installed,
     check_port_free,
     check_port_number,
-    free_port,
 )
 
 if TYPE_CHECKING:

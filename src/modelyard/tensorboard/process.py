@@ -19,7 +19,6 @@ import errno
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.errors import ConfigError, ConflictError, ModelyardError, ValidationError
+from modelyard.hosts import bind_error
 from modelyard.runner.process_identity import group_alive
 
 # TensorBoard imports TensorFlow when it is installed: 7-13 s here (DESIGN.md, section 7), more
@@ -63,28 +63,15 @@ def check_port_number(port: object) -> int:
 def check_port_free(host: str, port: int) -> None:
     """ConflictError naming the port when something listens on it (ValidationError when
     ``host`` cannot be listened on)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # As TensorBoard's server binds: a port left in TIME_WAIT is free to it.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise ConflictError(
-                    f"port {port} on {host} is in use already (another TensorBoard?): pass "
-                    "another port, or port=0 (--port 0) for a free one"
-                ) from None
-            raise ValidationError("host", f"cannot listen on {host}:{port}: {error}") from None
-
-
-def free_port(host: str) -> int:
-    """A port nothing listens on now, for TensorBoard to take."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+    error = bind_error(host, port)
+    if error is None:
+        return
+    if error.errno == errno.EADDRINUSE:
+        raise ConflictError(
+            f"port {port} on {host} is in use already (another TensorBoard?): pass "
+            "another port, or port=0 (--port 0) for a free one"
+        )
+    raise ValidationError("host", f"cannot listen on {host}:{port}: {error}")
 
 
 def url_of(host: str, port: int) -> str:

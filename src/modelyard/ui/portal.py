@@ -19,6 +19,7 @@ import os
 import urllib.parse
 from pathlib import Path
 
+from modelyard.runner.process_identity import is_running
 from modelyard.store.private import write_private_file
 
 UI_FILE = "ui.json"
@@ -44,15 +45,7 @@ def remove_ui_file(folder: Path) -> None:
 
 
 def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid > 0 and is_running(pid, None)
 
 
 def ui_base_url(folder: Path | None) -> str:

@@ -27,6 +27,7 @@ from modelyard.backend.records import (
 )
 from modelyard.backend.snapshot_manifest import ManifestEntry, parse_manifest
 from modelyard.errors import NotFoundError
+from modelyard.model_arguments import recorded
 from modelyard.run_details import (
     HYPERPARAMETERS_PROPERTY,
     SNAPSHOT_PROPERTY,
@@ -222,18 +223,8 @@ def run_page(backend: Backend, run_id: str) -> dict[str, Any]:
         "files": [{"path": info.path, "size": info.size} for info in files],
         "children": children,
         "hasSnapshot": SNAPSHOT_PROPERTY in details.properties,
-        "primaryMetric": _json_property(details.properties, PRIMARY_METRIC_PROPERTY),
+        "primaryMetric": recorded(details.properties, PRIMARY_METRIC_PROPERTY),
     }
-
-
-def _json_property(properties: dict[str, str], key: str) -> Any:
-    text = properties.get(key)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def table_metric(backend: Backend, run_id: str, name: str) -> dict[str, Any]:
@@ -257,7 +248,7 @@ def hyperdrive(backend: Backend, run_id: str) -> dict[str, Any]:
     """A tuning run's children as rows of parameters and their best primary metric, with the
     best value found so far after each child ended (the best-metric-over-time chart)."""
     details = backend.get_run_details(run_id)
-    config = _json_property(details.properties, PRIMARY_METRIC_PROPERTY) or {}
+    config = recorded(details.properties, PRIMARY_METRIC_PROPERTY) or {}
     metric = config.get("name")
     maximize = str(config.get("goal", "")).lower().startswith("max")
     rows = []
