@@ -109,6 +109,35 @@ def s3_store(s3_server: S3Server) -> tuple[str, dict[str, Any]]:
     return s3_server.new_bucket()
 
 
+# Debian's chromium (make system-deps), headless, without the background calls this machine's
+# closed network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, one for the whole test session: Playwright's
+    sync API runs its own event loop, so a second one started in the same process while the
+    first is open fails ("Sync API inside the asyncio loop")."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(scope="session")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real modelyard server (uvicorn, SQLite and folders) for the whole test session."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,16 +30,6 @@ from modelyard.train.hyperdrive import (
     choice,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "ui-screenshots"
 XSS_NAME = "<img src=x onerror=alert(1)>"
 XSS_TAG = "<script>alert(2)</script>"
@@ -241,18 +230,6 @@ def ui_server(ui_workspace: UiWorkspace) -> Iterator[UiServer]:
     log.close()
     # The URL kept for Run.get_portal_url goes with the process.
     assert not (ui_workspace.folder / "ui.json").exists()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from modelyard.widgets import run_details
 from modelyard.widgets.run_details import RunDetails
 
 MODULE = Path(run_details.__file__).with_name("run_details.js")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 PAGE = """<!doctype html><html><body><div id="root"></div><script type="module">
 import widget from "data:text/javascript;base64,%(module)s";
@@ -65,20 +62,6 @@ def _watched_run(workspace: Workspace) -> Run:
     log = b"epoch 0\n<script>window.injected = 1</script>\nlast line\n"
     run._backend.append_run_file(run.id, "user_logs/std_log.txt", 0, log)
     return run
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Chromium, driven by Playwright."""
-    if CHROMIUM is None:
-        pytest.skip("needs Chromium (make system-deps)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (dev extra)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def draw(browser: Any, state: dict[str, Any]) -> Any:
