@@ -9,9 +9,10 @@ in ``services/<name>.json`` (0600, written atomically): its models, settings, po
 process, so ``Webservice(ws, name)`` finds it, a dead process shows as Unhealthy, and
 ``start()`` (``modelyard service start NAME``) starts it again after a reboot.
 
-``AciWebservice.deploy_configuration`` maps onto the same local service: its ``cpu_cores`` and
-``memory_gb`` are recorded, not enforced. Services belong to embedded workspaces; a server's
-workspace is refused, as is a Ray cluster (``compute_target=``).
+``AciWebservice.deploy_configuration`` maps onto the same local service, its ``cpu_cores`` and
+``memory_gb`` kept as limits by the service's process (:mod:`modelyard.serving.limits`).
+Services belong to embedded workspaces; a server's workspace is refused, as is a Ray cluster
+(``compute_target=``).
 
 Example::
 
@@ -274,8 +275,6 @@ class Webservice:
                 )
             except EnvironmentBuildError as error:
                 raise ConfigError(f"the service's environment cannot be built: {error}") from None
-        if preparation.lease is not None:
-            preparation.lease.close()
         models = self._folder / "models"
         names = self._record["models"]
         model_dir = models / names[0].replace(":", "/") if len(names) == 1 else models
@@ -293,11 +292,24 @@ class Webservice:
             max_request_bytes=int(config["max_request_bytes"]),
             keys_file=str(self._keys_path()) if config["auth_enabled"] else None,
             failed_file=str(self._failed_file()),
+            cpu_cores=config.get("cpu_cores"),
+            memory_gb=config.get("memory_gb"),
         )
         settings.write(self._folder / "runtime.json")
-        pid = start_service(
-            preparation.python, self._folder / "runtime.json", self._log_path(), env
-        )
+        # A built environment is leased while the service runs, so that pruning the cache
+        # does not remove it from under the service: the service process holds the lease.
+        lease = preparation.lease
+        try:
+            pid = start_service(
+                preparation.python,
+                self._folder / "runtime.json",
+                self._log_path(),
+                env,
+                pass_fds=[lease.fileno()] if lease is not None else [],
+            )
+        finally:
+            if lease is not None:
+                lease.close()
         self._record.update(state=TRANSITIONING, pid=pid, start_time=start_time(pid))
         self._save()
 
@@ -322,7 +334,7 @@ class Webservice:
                 self._record["state"] = FAILED
                 self._save()
                 reason = (
-                    f"init() raised:\n{self._failed_file().read_text(errors='replace')}"
+                    self._failed_file().read_text(errors="replace")
                     if self._failed_file().exists()
                     else f"it ended or did not answer on {self._health_url()}"
                 )
@@ -494,8 +506,8 @@ class LocalWebservice(Webservice):
 
 
 class AciWebservice(Webservice):
-    """v1's container-instance service: here the same local service, its CPU and memory
-    recorded."""
+    """v1's container-instance service: here the same local service, with its CPU and memory
+    as limits (:mod:`modelyard.serving.limits`)."""
 
     @staticmethod
     def deploy_configuration(

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 # Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses,
@@ -86,6 +87,19 @@ def group_alive(group: int) -> bool:
         except ProcessLookupError:
             return False
         return True
+    return any(group_members(group))  # pids are never 0
+
+
+def group_members(group: int) -> Iterator[int]:
+    """The pids of the live (not zombie) processes of process group ``group``, from
+    ``/proc`` (none where there is no ``/proc``).
+
+    Example::
+
+        os.getpid() in group_members(os.getpgid(0))     # True
+    """
+    if not os.path.isdir("/proc/self"):
+        return
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -96,8 +110,4 @@ def group_alive(group: int) -> bool:
         except OSError:
             continue
         if int(fields[2]) == group and fields[0] != b"Z":
-            return True
-    return False
-
-
-__all__ = ["group_alive", "is_reused", "is_running", "start_time"]
+            yield int(entry.name)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from modelyard.serving.limits import apply_cpu_limit, start_memory_watch
 from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings
 
 
@@ -15,6 +16,8 @@ def main() -> None:
     path = Path(sys.argv[1]).resolve()
     settings = ServiceSettings.read(path)
     os.environ[SETTINGS_ENV] = str(path)
+    apply_cpu_limit(settings.cpu_cores, settings.port)
+    start_memory_watch(settings.memory_gb, Path(settings.failed_file))
     uvicorn.run(
         "modelyard.serving.app:create_app",
         factory=True,

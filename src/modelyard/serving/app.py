@@ -121,7 +121,7 @@ def build_app(settings: ServiceSettings) -> Starlette:
             print(text, file=sys.stderr, flush=True)
             if settings.failed_file:
                 with contextlib.suppress(OSError):
-                    Path(settings.failed_file).write_text(text)
+                    Path(settings.failed_file).write_text(f"init() raised:\n{text}")
             raise
         state["run"] = module.run
         state["schemas"] = schemas_of(module.run)

@@ -37,6 +37,12 @@ class DeploymentConfiguration:
             raise ValidationError("workers", f"{self.workers!r} is not a number of workers")
         if not 1 <= self.workers <= 64:
             raise ValidationError("workers", f"{self.workers} workers: give 1 to 64")
+        for name in ("cpu_cores", "memory_gb"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+            ):
+                raise ValidationError(name, f"{value!r}: give a positive number, or None")
         if not isinstance(self.max_request_bytes, int) or self.max_request_bytes < 1:
             raise ValidationError(
                 "max_request_bytes", f"{self.max_request_bytes!r}: give a positive byte count"

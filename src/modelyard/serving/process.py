@@ -22,7 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from modelyard.errors import ConflictError
@@ -37,8 +37,15 @@ STOP_TIMEOUT_S = 10.0
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def start_service(python: str, settings_file: Path, log_path: Path, env: Mapping[str, str]) -> int:
-    """Start the service process; returns its pid (also its process group's id)."""
+def start_service(
+    python: str,
+    settings_file: Path,
+    log_path: Path,
+    env: Mapping[str, str],
+    pass_fds: Sequence[int] = (),
+) -> int:
+    """Start the service process; returns its pid (also its process group's id). It inherits
+    ``pass_fds`` (the lease on its built environment, which it holds while it lives)."""
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
             [python, "-m", "modelyard.serving", os.fspath(settings_file)],
@@ -50,6 +57,7 @@ def start_service(python: str, settings_file: Path, log_path: Path, env: Mapping
             stderr=subprocess.STDOUT,
             env=dict(env),
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     # Reaped by reap() when it ends while this process lives, by init after.
     _children[popen.pid] = popen

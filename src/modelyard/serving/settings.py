@@ -33,7 +33,9 @@ class ServiceSettings:
     workers: int = 1
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     keys_file: str | None = None  # auth_enabled: a 0600 JSON file of the accepted keys
-    failed_file: str = ""  # written with init()'s traceback when it raises
+    failed_file: str = ""  # written with init()'s traceback when it raises, or the limit passed
+    cpu_cores: float | None = None  # None: no limit (serving/limits.py)
+    memory_gb: float | None = None
 
     def write(self, path: Path) -> None:
         write_private_file(path, json.dumps(asdict(self), indent=2).encode())

@@ -116,6 +116,14 @@ class Lease:
     def __init__(self, handle: IO[str]) -> None:
         self._handle: IO[str] | None = handle
 
+    def fileno(self) -> int:
+        """The lock file's descriptor: a child process given it (``pass_fds``) holds the
+        lease with this one, and alone once this one closes it (flock locks belong to the
+        open file, which the child shares)."""
+        if self._handle is None:
+            raise ValueError("the lease is closed")
+        return self._handle.fileno()
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
