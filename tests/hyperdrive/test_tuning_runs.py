@@ -277,9 +277,9 @@ def test_max_duration_cancels_the_children_still_running(experiment: Experiment)
 
 
 def test_a_primary_metric_no_child_logs_fails_the_run_saying_so(experiment: Experiment) -> None:
-    # The grid's last parameter changes fastest: children _0 and _1 end at once, and any
-    # later one sleeps a minute per epoch, so it can only end by being canceled.
-    grid = {"--sleep": choice(0, 60), "--x": choice(0, 1)}
+    # The grid's last parameter changes fastest: children _0 and _1 end at once, and the four
+    # later ones sleep a minute per epoch, so they can only end by being canceled.
+    grid = {"--sleep": choice(0, 60, 61), "--x": choice(0, 1)}
     hd_run = experiment.submit(
         tune(
             GridParameterSampling(grid),
