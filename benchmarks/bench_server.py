@@ -47,9 +47,10 @@ from modelyard import Workspace
 from modelyard.backend.records import RUNNING, SCALAR, MetricBatch
 from modelyard.backend.remote.backend import RemoteBackend
 from modelyard.compute.local import stop_agent
+from modelyard.hosts import free_port
 from tests.postgres import PostgresServer
 from tests.s3 import KEY, SECRET, S3Server
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess
 
 BATCH = 1000
 MLFLOW_VENV = Path.home() / ".cache" / "modelyard-bench" / "mlflow"
@@ -166,7 +167,7 @@ def ingest_mlflow(
     database_url: str, clients: int, points: int, folder: Path
 ) -> tuple[float, list[float]]:
     python = _mlflow_python()
-    port = free_port()
+    port = free_port("127.0.0.1")
     # MLflow takes a plain postgresql:// URL (its store picks psycopg 3, installed above).
     uri = database_url.replace("postgresql+psycopg://", "postgresql://")
     log = open(folder / "mlflow.log", "wb")  # noqa: SIM115 - closed with the server below
@@ -302,7 +303,7 @@ def main() -> None:
             folder = Path(tmp)
             server = ServerProcess.start(
                 folder / "server", database_url=postgres.new_database(),
-                options=["--workers", "4"], port=free_port(),
+                options=["--workers", "4"], port=free_port("127.0.0.1"),
             )  # fmt: skip
             try:
                 if "ingest" in parts:

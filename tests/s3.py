@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from typing import Any
 
 import fsspec
 
+from modelyard.hosts import free_port
+
 HOST = "127.0.0.1"
 KEY = "testing-key"
 SECRET = "testing-secret"
@@ -35,12 +36,6 @@ REGION = "us-east-1"
 # Only a failure waits this long: moto imports in a few seconds, but a test run on 2 busy
 # cores (TensorFlow and Ray clusters beside it) once took over 30 s to bring it up.
 _START_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def isolated_env() -> dict[str, str]:
@@ -65,7 +60,7 @@ class S3Server:
 
     @classmethod
     def start(cls) -> S3Server:
-        port = _free_port()
+        port = free_port(HOST)
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
             env=isolated_env(),

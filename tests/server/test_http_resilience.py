@@ -22,10 +22,11 @@ import pytest
 from modelyard import Experiment, Run, Workspace
 from modelyard.backend.records import SCALAR, MetricBatch
 from modelyard.backend.remote.backend import RemoteBackend
+from modelyard.hosts import free_port
 from modelyard.script_run_config import ScriptRunConfig
 from tests.helpers import wait_for
 from tests.postgres import PostgresServer
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess
 
 SCRIPTS = Path(__file__).parents[1] / "runner" / "scripts"
 RUNS, POINTS = 50, 10_000
@@ -174,7 +175,9 @@ def test_two_servers_on_one_database_serve_one_workspace(
 
 
 def test_a_server_of_several_workers_serves_one_workspace(tmp_path: Path) -> None:
-    server = ServerProcess.start(tmp_path / "workers", options=["--workers", "2"], port=free_port())
+    server = ServerProcess.start(
+        tmp_path / "workers", options=["--workers", "2"], port=free_port("127.0.0.1")
+    )
     try:
         backend = RemoteBackend(server.url, server.new_workspace(), server.admin_token)
         for i in range(20):
