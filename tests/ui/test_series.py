@@ -1,12 +1,17 @@
-"""Downsampling for charts, and the runs table's metric expressions (no server needed)."""
+"""Downsampling for charts, the series a live chart reads, and the runs table's metric
+expressions (no server process needed)."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from modelyard import Experiment, Workspace
 from modelyard.errors import ValidationError
+from modelyard.ui.app import ui_app
 from modelyard.ui.downsample import downsample
 from modelyard.ui.run_filter import parse_metric_filter
 
@@ -68,3 +73,40 @@ def test_a_bad_expression_says_what_is_wrong(text: str, says: str) -> None:
     with pytest.raises(ValidationError, match="metric") as error:
         parse_metric_filter(text)
     assert says in str(error.value)
+
+
+def test_a_live_runs_chart_reads_only_the_points_logged_since(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = Experiment(workspace, "live").start_logging(outputs=False)
+    backend = run._backend
+    starts: list[int] = []
+    real = backend.get_metric_series
+
+    def recorded(run_id: str, names: list[str] | None = None, **kw: Any) -> Any:
+        starts.append(kw.get("start", 0))
+        return real(run_id, names, **kw)
+
+    # The real backend, its reads counted: which points each chart asked for.
+    monkeypatch.setattr(backend, "get_metric_series", recorded)
+    client = TestClient(ui_app(backend))
+
+    def chart() -> dict[str, Any]:
+        answer = client.get(f"/api/runs/{run.id}/series", params={"name": "loss"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    for i in range(3000):
+        run.log("loss", float(i % 97))
+    run.flush()
+    assert chart()["count"] == 3000
+    assert chart()["count"] == 3000  # the same chart again reads nothing
+    for i in range(3000, 5000):
+        run.log("loss", float(-i))
+    run.flush()
+    grown = chart()
+    assert starts == [0, 3000]
+    whole = real(run.id, ["loss"])[0]
+    assert (grown["steps"], grown["values"]) == downsample(whole.steps, whole.values)
+    assert grown["count"] == 5000 and grown["downsampled"] and min(grown["values"]) == -4999.0
+    run.complete()

@@ -30,28 +30,30 @@ import threading
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from modelyard.backend.base import METRIC_PAGE_SIZE, Backend
-from modelyard.backend.records import SCALAR, MetricSeries
+from modelyard.backend.records import SCALAR
 from modelyard.errors import ModelyardError, NotFoundError, ValidationError
 from modelyard.names import check_metric_name, clean_relpath, tag_filter
 from modelyard.ui import views
 from modelyard.ui.access import TokenGate
-from modelyard.ui.downsample import DEFAULT_BUCKETS, downsample
+from modelyard.ui.downsample import DEFAULT_BUCKETS, downsample, numeric_values
 
 _T = TypeVar("_T")
 STATIC = Path(__file__).parent / "static"
 # Bytes of a log sent in one answer: a page that follows a log asks again for the rest.
 LOG_CHUNK = 256 << 10
-# Downsampled series kept in memory, by (run, metric, points): a finished run's chart opens
-# again without reading its million points again.
-CACHED_SERIES = 64
+# Points of scalar series kept in memory (16 bytes each: 128 MB), so that a chart opens
+# again, and a live run's chart grows, without its points being read again.
+CACHED_POINTS = 8_000_000
 MAX_BUCKETS = 10_000
 # Images a page may show inline; anything else (an SVG, which may hold a script) downloads.
 IMAGE_TYPES = {
@@ -115,31 +117,72 @@ def _attachment(name: str) -> str:
     return f"attachment; filename*=UTF-8''{urllib.parse.quote(base, safe='')}"
 
 
+@dataclass
+class _Points:
+    """A metric series read so far, and its charts by bucket count."""
+
+    steps: np.ndarray[Any, np.dtype[np.int64]]
+    values: np.ndarray[Any, np.dtype[np.float64]]
+    charts: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
 class _SeriesCache:
-    def __init__(self) -> None:
+    """The scalar series charts were drawn from, the most recently used ones up to
+    :data:`CACHED_POINTS` points in all. A series only grows (points are appended in logging
+    order), so a live run's chart, asked again every few seconds, reads only the points
+    logged since it was last read, not the whole series again."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
         self.lock = threading.Lock()
-        self.items: OrderedDict[tuple[str, str, int, int], dict[str, Any]] = OrderedDict()
+        self.items: OrderedDict[tuple[str, str], _Points] = OrderedDict()
 
-    def get(self, key: tuple[str, str, int, int]) -> dict[str, Any] | None:
+    def chart(self, run_id: str, name: str, count: int, buckets: int) -> dict[str, Any] | None:
+        """The chart of at least ``count`` points of the series; None when it has none."""
         with self.lock:
-            found = self.items.get(key)
-            if found is not None:
-                self.items.move_to_end(key)
-            return found
+            points = self.items.get((run_id, name))
+            if points is not None:
+                self.items.move_to_end((run_id, name))
+        if points is None or len(points.values) < count:
+            points = self._read_on(run_id, name, points)
+            if points is None:
+                return None
+        chart = points.charts.get(buckets)
+        if chart is None:
+            steps, values = downsample(points.steps, points.values, buckets)
+            chart = {
+                "name": name,
+                "kind": SCALAR,
+                "count": len(points.values),
+                "steps": steps,
+                "values": values,
+                "downsampled": len(steps) < len(points.values),
+            }
+            points.charts[buckets] = chart
+        return chart
 
-    def put(self, key: tuple[str, str, int, int], value: dict[str, Any]) -> None:
+    def _read_on(self, run_id: str, name: str, points: _Points | None) -> _Points | None:
+        # One call, not pages of METRIC_PAGE_SIZE: the UI's backend is in this process, where
+        # a page costs a query of its own (1,000,000 points: 1.1 s at once, 1.9 s in pages,
+        # here under load).
+        start = 0 if points is None else len(points.values)
+        found = self.backend.get_metric_series(run_id, [name], start=start)
+        if not found:
+            return points
+        new = found[0]
+        steps = np.asarray(new.steps, dtype=np.int64)
+        values = numeric_values(new.values)
+        if points is not None:
+            steps = np.concatenate([points.steps, steps])
+            values = np.concatenate([points.values, values])
+        grown = _Points(steps, values)
         with self.lock:
-            self.items[key] = value
-            while len(self.items) > CACHED_SERIES:
-                self.items.popitem(last=False)
-
-
-def _whole_series(backend: Backend, run_id: str, name: str) -> MetricSeries | None:
-    # One call, not pages of METRIC_PAGE_SIZE: the UI's backend is in this process, where
-    # a page costs a query of its own (1,000,000 points: 1.1 s at once, 1.9 s in pages, here
-    # under load).
-    found = backend.get_metric_series(run_id, [name])
-    return found[0] if found else None
+            self.items[(run_id, name)] = grown
+            self.items.move_to_end((run_id, name))
+            held = sum(len(item.values) for item in self.items.values())
+            while held > CACHED_POINTS and len(self.items) > 1:
+                held -= len(self.items.popitem(last=False)[1].values)
+        return grown
 
 
 def create_app(
@@ -177,7 +220,7 @@ def ui_app(backend: Backend, base: str = "/") -> FastAPI:
     """
     app = FastAPI(title="modelyard UI", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    cache = _SeriesCache()
+    cache = _SeriesCache(backend)
     shell = index_page(base)
 
     @app.exception_handler(ModelyardError)
@@ -236,24 +279,10 @@ def ui_app(backend: Backend, base: str = "/") -> FastAPI:
             raise NotFoundError(f"run {run_id!r} has no metric {name!r}")
         if info.kind != SCALAR:
             return json_safe({**views.table_metric(backend, run_id, name), "count": info.count})
-        key = (run_id, name, info.count, buckets)
-        found = cache.get(key)
-        if found is not None:
-            return found
-        whole = _whole_series(backend, run_id, name)
-        if whole is None:
+        chart = cache.chart(run_id, name, info.count, buckets)
+        if chart is None:
             raise NotFoundError(f"run {run_id!r} has no metric {name!r}")
-        steps, values = downsample(whole.steps, whole.values, buckets)
-        answer = {
-            "name": name,
-            "kind": SCALAR,
-            "count": len(whole.values),
-            "steps": steps,
-            "values": values,
-            "downsampled": len(steps) < len(whole.values),
-        }
-        cache.put((run_id, name, len(whole.values), buckets), answer)
-        return answer
+        return chart
 
     @app.get("/api/runs/{run_id}/series.csv")
     def series_csv(run_id: str, name: str) -> StreamingResponse:

@@ -24,7 +24,9 @@ import numpy as np
 DEFAULT_BUCKETS = 1000
 
 
-def numeric_values(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+def numeric_values(
+    values: Sequence[Any] | np.ndarray[Any, Any],
+) -> np.ndarray[Any, np.dtype[np.float64]]:
     """The values as floats: numbers and bools as they are, anything else (a string) as NaN,
     which charts leave as a gap."""
     try:
@@ -40,7 +42,9 @@ def numeric_values(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64
 
 
 def downsample(
-    steps: Sequence[int], values: Sequence[Any], buckets: int = DEFAULT_BUCKETS
+    steps: Sequence[int] | np.ndarray[Any, Any],
+    values: Sequence[Any] | np.ndarray[Any, Any],
+    buckets: int = DEFAULT_BUCKETS,
 ) -> tuple[list[int], list[float | None]]:
     """The points of the series ``steps``/``values`` that a chart needs: all of them when
     there are at most ``4 * buckets``, else the first, lowest, highest and last point of each
