@@ -223,6 +223,23 @@ def test_check_writes_nothing_and_exits_1_until_clean(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.py", "train.py"]
 
 
+def test_a_raw_http_scoring_script_is_rewritten_and_has_all_it_uses(tmp_path: Path) -> None:
+    script = tmp_path / "score.py"
+    script.write_text(
+        "from azureml.contrib.services.aml_request import AMLRequest, rawhttp\n"
+        "from azureml.contrib.services.aml_response import AMLResponse\n"
+    )
+
+    result = migrate(tmp_path, "score.py", "--no-backup")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert script.read_text() == (
+        "from modelyard.contrib.services.aml_request import AMLRequest, rawhttp\n"
+        "from modelyard.contrib.services.aml_response import AMLResponse\n"
+    )
+    assert migrate(tmp_path, "score.py", "--check").returncode == 0
+
+
 def test_uses_modelyard_does_not_have_are_reported_by_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "deploy.py").write_text(UNSUPPORTED_SCRIPT)
 

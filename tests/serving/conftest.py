@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard import Workspace
+from modelyard import Environment, Workspace
 from modelyard.model import InferenceConfig, Model
 from modelyard.serving import process
 from modelyard.webservice import Webservice
@@ -29,12 +29,17 @@ def linear(workspace: Workspace, tmp_path: Path) -> tuple[Model, np.ndarray, np.
     return Model.register(workspace, path, "linear"), weights, bias
 
 
-def inference_config(tmp_path: Path, script: str) -> InferenceConfig:
-    """``scripts/<script>`` as ``score.py`` of a source folder of its own."""
+def inference_config(
+    tmp_path: Path, script: str, environment: Environment | None = None
+) -> InferenceConfig:
+    """``scripts/<script>`` as ``score.py`` of a source folder of its own, run in
+    ``environment`` (None: modelyard's own Python)."""
     source = tmp_path / f"src-{script}"
     source.mkdir(exist_ok=True)
     shutil.copy(SCRIPTS / script, source / "score.py")
-    return InferenceConfig(entry_script="score.py", source_directory=source)
+    return InferenceConfig(
+        entry_script="score.py", source_directory=source, environment=environment
+    )
 
 
 def port_free(port: int) -> bool:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard import Workspace
+from modelyard import Environment, Workspace
+from modelyard.errors import WebserviceException
 from modelyard.model import Model
 from modelyard.runner.process_identity import start_time
 from modelyard.webservice import AciWebservice, LocalWebservice, Webservice
@@ -150,15 +151,26 @@ def test_auth_enabled_checks_the_bearer_key_and_regen_key_replaces_it(
 def test_inference_schema_decorated_run_gets_converted_arguments(
     workspace: Workspace, linear: tuple[Model, np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
-    pytest.importorskip("inference_schema")
+    # inference-schema 1.8 requires wrapt<=1.16, older than modelyard's own Python has: the
+    # service gets an environment of its own, built without modelyard's packages (the
+    # default, inherit_base_packages=False), where that wrapt is installed.
+    environment = Environment("schema-env", pip_packages=["inference-schema==1.8", "numpy"])
     service = Model.deploy(
-        workspace, "schema", [linear[0]], inference_config(tmp_path, "schema_score.py")
+        workspace,
+        "schema",
+        [linear[0]],
+        inference_config(tmp_path, "schema_score.py", environment),
     )
     service.wait_for_deployment()
+    logs = service.get_logs()
+    assert "Building environment" in logs or "is in the cache" in logs
     assert service.run({"data": [[1, 2, 3, 4], [0, 0, 0, 1]], "scale": 2.0}) == [20.0, 2.0]
     with urllib.request.urlopen(service.swagger_uri) as swagger:
         definitions = json.load(swagger)["definitions"]
     assert definitions["ServiceInput"]["properties"]["data"]["format"] == "numpy.ndarray"
+    # A body that is not an object of run()'s arguments is refused before run() is called.
+    with pytest.raises(WebserviceException, match=r"400.*JSON object of run"):
+        service.run([1, 2])
 
 
 def test_delete_leaves_alone_a_process_that_got_the_recorded_pid(

@@ -54,6 +54,8 @@ V1_MODULES = (
     "azureml.widgets",
     "azureml.tensorboard",
     "azureml.core.webservice",
+    "azureml.contrib.services.aml_request",
+    "azureml.contrib.services.aml_response",
 )
 
 # v1 modules whose modelyard side is an issue of its own, not built yet: what each is.

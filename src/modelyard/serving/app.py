@@ -16,6 +16,10 @@ scripts that generate their swagger are) is called as v1's server calls it: with
 body's fields as its keyword arguments, which the decorators convert (to NumPy arrays, pandas
 frames); its schemas appear in ``swagger.json``. The package is not needed otherwise.
 
+A ``run`` decorated with ``@rawhttp`` (``modelyard.contrib.services.aml_request``, v1's
+raw-HTTP style) is called with the request itself, an ``AMLRequest``, for GET as well as POST
+(:mod:`modelyard.serving.raw_http`); an ``AMLResponse`` it returns is answered as it is.
+
 Example::
 
     uvicorn.run("modelyard.serving.app:create_app", factory=True, port=6789)
@@ -41,6 +45,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from modelyard.serving.entry_script import load_entry_script
+from modelyard.serving.raw_http import AMLRequest, is_rawhttp
 from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings
 
 
@@ -125,6 +130,7 @@ def build_app(settings: ServiceSettings) -> Starlette:
             raise
         state["run"] = module.run
         state["schemas"] = schemas_of(module.run)
+        state["raw"] = is_rawhttp(module.run)
         yield
 
     async def health(request: Request) -> Response:
@@ -134,6 +140,8 @@ def build_app(settings: ServiceSettings) -> Starlette:
         return JSONResponse(_swagger(settings, state["schemas"]))
 
     async def score(request: Request) -> Response:
+        if request.method != "POST" and not state["raw"]:
+            return _get_not_allowed(request.method)
         # Read per request (a small file): a regenerated key counts from the next request on.
         keys = _read_keys(settings.keys_file)
         if keys is not None and not _authorized(request, keys):
@@ -150,6 +158,8 @@ def build_app(settings: ServiceSettings) -> Starlette:
             body += chunk
             if len(body) > limit:
                 return _too_large(settings)
+        if state["raw"]:
+            return await _score_raw(state["run"], request, bytes(body))
         text = body.decode("utf-8", errors="replace")
         decorated = state["schemas"] is not None
         arguments: dict[str, Any] = {}
@@ -189,7 +199,8 @@ def build_app(settings: ServiceSettings) -> Starlette:
         routes=[
             Route("/", health, methods=["GET"]),
             Route("/swagger.json", swagger, methods=["GET"]),
-            Route("/score", score, methods=["POST"]),
+            # GET reaches run() only when it is @rawhttp (as in v1).
+            Route("/score", score, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )
@@ -200,6 +211,40 @@ def _too_large(settings: ServiceSettings) -> Response:
         {"error": f"the request body is over {settings.max_request_bytes} bytes; send less"},
         status_code=413,
     )
+
+
+def _get_not_allowed(method: str) -> Response:
+    return JSONResponse(
+        {"error": f"{method} /score needs a @rawhttp run(request); POST the input to score it"},
+        status_code=405,
+        headers={"Allow": "POST"},
+    )
+
+
+async def _score_raw(run: Callable[..., Any], request: Request, body: bytes) -> Response:
+    """Call a ``@rawhttp`` run with the request; an AMLResponse (any Starlette response) is
+    answered as it is, anything else as JSON."""
+    client = request.client
+    raw = AMLRequest(
+        request.method, str(request.url), request.headers, body, client.host if client else None
+    )
+    try:
+        result = await run_in_threadpool(run, raw)
+    except Exception as error:
+        traceback.print_exc()
+        return JSONResponse(
+            {"error": f"run() raised {type(error).__name__}: {error}"}, status_code=500
+        )
+    finally:
+        raw.close()
+    if isinstance(result, Response):
+        return result
+    try:
+        return JSONResponse(result)
+    except (TypeError, ValueError) as error:
+        return JSONResponse(
+            {"error": f"run() returned what JSON cannot hold: {error}"}, status_code=500
+        )
 
 
 def create_app() -> Starlette:

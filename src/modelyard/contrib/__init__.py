@@ -1,0 +1,1 @@
+"""v1's ``azureml.contrib`` packages that scoring scripts import (``contrib.services``)."""
