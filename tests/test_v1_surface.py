@@ -16,16 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.porting.imports import OWN_ISSUE, V1_MODULES, modelyard_module
+from modelyard.porting.imports import V1_MODULES, modelyard_module
 
 DOC = Path(__file__).parents[1] / "docs" / "v1-mapping.md"
-OWN_ISSUE_CELL = "their own issue"
 
 
 @dataclass(frozen=True)
 class Row:
     v1: str
-    module: str  # OWN_ISSUE_CELL for the modules of other issues
+    module: str
     names: frozenset[str]
     not_here: frozenset[str]
 
@@ -47,17 +46,15 @@ def read_table() -> list[Row]:
 
 
 ROWS = read_table()
-BUILT = [row for row in ROWS if row.module != OWN_ISSUE_CELL]
 
 
 def test_the_table_covers_every_v1_module_once() -> None:
     modules = [row.v1 for row in ROWS]
     assert len(modules) == len(set(modules))
-    assert set(modules) == set(V1_MODULES) | set(OWN_ISSUE)
-    assert {row.v1 for row in ROWS if row.module == OWN_ISSUE_CELL} == set(OWN_ISSUE)
+    assert set(modules) == set(V1_MODULES)
 
 
-@pytest.mark.parametrize("row", BUILT, ids=[row.v1 for row in BUILT])
+@pytest.mark.parametrize("row", ROWS, ids=[row.v1 for row in ROWS])
 def test_a_v1_module_is_its_modelyard_module_with_the_documented_names(row: Row) -> None:
     # The same rule as `modelyard migrate` rewrites imports with.
     assert row.module == modelyard_module(row.v1)
@@ -72,27 +69,6 @@ def test_a_v1_module_is_its_modelyard_module_with_the_documented_names(row: Row)
         assert getattr(module, name) is not None
     # A v1 name listed as missing must really be missing, or the table is out of date.
     assert not row.not_here & set(exported), sorted(row.not_here & set(exported))
-
-
-@pytest.mark.parametrize("v1", sorted(OWN_ISSUE))
-def test_modules_of_other_issues_are_not_there_yet(v1: str) -> None:
-    """When one lands, its row moves from "their own issue" to the module and its names.
-
-    One may be there in part (HyperDrive's search space and policies come before its
-    HyperDriveConfig): then it must still lack some of the v1 names its row lists, or the row
-    is out of date.
-    """
-    target = modelyard_module(v1)
-    assert target is not None
-    try:
-        spec = importlib.util.find_spec(target)
-    except ModuleNotFoundError:  # its parent is not a package (yet)
-        spec = None
-    if spec is None:
-        return
-    (row,) = [row for row in ROWS if row.v1 == v1]
-    exported = set(getattr(importlib.import_module(target), "__all__", ()))
-    assert not row.not_here <= exported, f"{target} holds all of {v1}: move its row"
 
 
 def test_the_readme_links_the_table() -> None:

@@ -2,9 +2,7 @@
 
 The rule is mechanical: ``azureml.core`` is ``modelyard``, ``azureml.core.X`` is
 ``modelyard.X``, and any other ``azureml.X`` is ``modelyard.X``. ``V1_MODULES`` lists the
-modules the documented table (``docs/v1-mapping.md``) covers, and ``OWN_ISSUE`` the v1 modules
-that belong to work not built yet: imports of those are rewritten too (so the code is ready)
-and reported.
+modules the documented table (``docs/v1-mapping.md``) covers.
 
 Example::
 
@@ -58,9 +56,6 @@ V1_MODULES = (
     "azureml.contrib.services.aml_response",
 )
 
-# v1 modules whose modelyard side is an issue of its own, not built yet: what each is.
-OWN_ISSUE: dict[str, str] = {}
-
 
 def is_v1(module: str) -> bool:
     """Whether ``module`` is ``azureml`` or below it."""
@@ -76,12 +71,4 @@ def modelyard_module(module: str) -> str | None:
     return None
 
 
-def own_issue(module: str) -> str | None:
-    """What the v1 ``module`` (or the package above it) is, when it has an issue of its own."""
-    for name, what in OWN_ISSUE.items():
-        if module == name or module.startswith(name + "."):
-            return what
-    return None
-
-
-__all__ = ["OWN_ISSUE", "V1_MODULES", "is_v1", "modelyard_module", "own_issue"]
+__all__ = ["V1_MODULES", "is_v1", "modelyard_module"]

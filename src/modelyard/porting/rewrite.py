@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.porting.check import Surface
-from modelyard.porting.imports import V1_CORE, V1_ROOT, is_v1, modelyard_module, own_issue
+from modelyard.porting.imports import V1_CORE, V1_ROOT, is_v1, modelyard_module
 
 UNSUPPORTED = "unsupported"  # modelyard lacks what the code uses
 NOT_REWRITTEN = "not rewritten"  # an import written in a way the rewrite does not handle
@@ -195,15 +195,6 @@ class _Editor(ast.NodeVisitor):
         self.replace(node.lineno, match.end() - len(module), module, target, node)
 
     def check_module(self, node: ast.AST, v1: str, target: str) -> Any:
-        what = own_issue(v1)
-        if what is not None:
-            self.report(
-                node,
-                UNSUPPORTED,
-                f"{v1}: {what} is not in modelyard yet (it has "
-                "an issue of its own); the import is renamed to " + target,
-            )
-            return None
         module = self.surface.module(target)
         if module is None:
             self.report(node, UNSUPPORTED, f"{v1}: modelyard has no module {target} yet")
