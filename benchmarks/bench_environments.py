@@ -1,4 +1,4 @@
-"""Run environments (issue 4): Preparing with a cached environment, and a cold build.
+"""Run environments: Preparing with a cached environment, and a cold build.
 
 1. **Preparing for an environment already in the cache** (target: at most 0.1 s). A run
    builds the environment once; then runs with the same environment are submitted one after

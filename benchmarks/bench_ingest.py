@@ -1,5 +1,5 @@
 """Metric ingest into one metric of one run, from 1 and from 8 processes, on SQLite and on
-PostgreSQL (issue: the core for many machines).
+PostgreSQL.
 
 Each process opens the workspace, logs its points with ``run.log`` and flushes every
 ``--flush-every`` points (many small transactions, racing for the metric's row), then once at

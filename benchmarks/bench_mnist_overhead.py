@@ -1,7 +1,7 @@
 """The MNIST example through `exp.submit` + `wait_for_completion`, against the same script
 run directly with `python`.
 
-Target (issue: runs on this machine): ratio of wall times at most 1.05 (medians of 3, in one
+Target: ratio of wall times at most 1.05 (medians of 3, in one
 run). Both train the example's 784-300-100-10 network for 20 epochs on the MNIST sample.
 
 Run: .venv/bin/python benchmarks/bench_mnist_overhead.py

@@ -1,6 +1,6 @@
 """1,000,000 `run.log` calls inside a submitted script, against MLflow logging the same way.
 
-Target (issue: runs on this machine): the calls add at most 2 s to the script, and all
+Target: the calls add at most 2 s to the script, and all
 1,000,000 points are in the store when the run completes. The same logging with MLflow
 (`mlflow.log_metric`, synchronous and asynchronous, to a local SQLite store) is measured in the
 same run and reported as ratios. MLflow is not a dependency of modelyard: this benchmark

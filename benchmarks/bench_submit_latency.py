@@ -1,6 +1,6 @@
 """From `exp.submit` returning to the script's first line of output being readable by the user.
 
-Target (issue: runs on this machine): median at most 0.5 s over 20 runs of a small script.
+Target: median at most 0.5 s over 20 runs of a small script.
 The clock stops when the line can be read from the run's `user_logs/std_log.txt`, the file
 `run.wait_for_completion(show_output=True)` streams, so it includes shipping the output.
 Measured on a workspace whose metadata is in SQLite (the default) and on one whose metadata is

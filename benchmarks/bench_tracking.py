@@ -1,4 +1,4 @@
-"""Tracking speed of an embedded workspace (issue: the foundation).
+"""Tracking speed of an embedded workspace.
 
 Targets: 1,000,000 `run.log` calls logged and flushed in at most 2 s, all retrievable;
 `get_metrics` of that 1,000,000-point metric in at most 1 s; `get_runs` over 10,000 runs in

@@ -7,7 +7,7 @@ Playwright) opens each page with a fresh cache. Measured per page: first content
 with all 1,000,000 points counted; MLflow: the plotted line of the chart on its run page's
 Model metrics tab), and the bytes received
 (headers and bodies). The first load is cold (the UI reads the series from the store); the
-median of the next ones is warm. The target of the issue: the chart in under 1 s.
+median of the next ones is warm. The target: the chart in under 1 s.
 
 MLflow is installed for this benchmark only, in a virtual environment of its own, so that its
 requirements never change this project's:

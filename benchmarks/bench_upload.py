@@ -1,4 +1,4 @@
-"""Datastore upload speed against `cp`, side by side on the same disk (issue: the foundation).
+"""Datastore upload speed against `cp`, side by side on the same disk.
 
 Targets: `ds.upload` of one 1 GiB file at 80% or more of `cp`'s throughput, and of 10,000 small
 files (1-4 KiB) at 50% or more of `cp -r`'s files per second.

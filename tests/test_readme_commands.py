@@ -99,7 +99,7 @@ def test_the_readme_shell_commands_run_as_printed_from_a_clean_clone(tmp_path: P
     (root / ".venv").symlink_to(sys.prefix)
     env = environment_without_modelyard()
     before = subprocess.run(["bash", "-c", "command -v modelyard"], cwd=root, env=env)
-    assert before.returncode != 0  # what the newcomer of the issue met: command not found
+    assert before.returncode != 0  # what a newcomer once met: command not found
 
     try:
         done = subprocess.run(

@@ -10,7 +10,7 @@ v1 name                        modelyard error                  raised by
 AzureMLException               ModelyardError                   everything (the root)
 UserErrorException             UserError                        any call made wrongly
 ComputeTargetException         ComputeTargetException           ``ComputeTarget(ws, name)``
-WebserviceException            WebserviceException              (deployment: its own issue)
+WebserviceException            WebserviceException              ``Webservice(ws, name)``, deploying
 ModelNotFoundException         NotFoundError                    ``Model(ws, name)``
 ModelPathNotFoundException     ValidationError                  ``Model.register(model_path=)``
 ProjectSystemException         NotFoundError                    ``Workspace.get``, a missing name

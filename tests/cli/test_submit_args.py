@@ -45,7 +45,7 @@ def refused(*words: str) -> str:
 @pytest.mark.parametrize(
     ("words", "experiment", "wait", "tags", "script_args"),
     [
-        # The issue's command: options after SCRIPT are modelyard's.
+        # The documented command: options after SCRIPT are modelyard's.
         (["./src", "train.py", "--experiment", "mnist", "--wait"], "mnist", True, (), ()),
         # Before SOURCE_DIR, between SOURCE_DIR and SCRIPT, and with '=' or an attached value.
         (["--wait", "./src", "-e", "mnist", "train.py"], "mnist", True, (), ()),
@@ -151,7 +151,7 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(cwd, *args, timeout=TIMEOUT_S)
 
 
-def test_the_issues_command_waits_and_the_script_gets_its_own_arguments(tmp_path: Path) -> None:
+def test_the_documented_command_waits_and_the_script_gets_its_own_arguments(tmp_path: Path) -> None:
     ws = Workspace.create("cli", folder=tmp_path / ".modelyard" / "cli")
     ws.write_config(tmp_path)
     (tmp_path / "src").mkdir()

@@ -1,4 +1,4 @@
-"""Environments built for runs (issue 4), through real runs on the local compute.
+"""Environments built for runs, through real runs on the local compute.
 
 Every build is real: uv creates a virtual environment and installs wheels that the test wrote
 into a find-links folder (tests/runner/wheels.py), plus the modelyard client's requirements

@@ -1,7 +1,7 @@
 """Faults on the local compute, with real processes: the supervisor or the agent killed with
 SIGKILL mid-run, or told to stop with SIGTERM (once: cleanly; twice: now).
 
-Each test waits with a deadline (the 60 s the issue allows a lost run, or a deadline far below
+Each test waits with a deadline (the 60 s a lost run is allowed, or a deadline far below
 a grace period that must be skipped), never on wall-clock time.
 """
 

@@ -1,5 +1,5 @@
 """v1 environments built for real: conda specifications without conda, curated names, the
-PyTorch default with torchvision, Horovod compiled into an environment (issue 11).
+PyTorch default with torchvision, Horovod compiled into an environment.
 
 Builds use uv and the machine's package sources; the small ones install wheels the test wrote
 (tests/runner/wheels.py). The framework builds are slow: they install torch or TensorFlow (from

@@ -120,7 +120,7 @@ def test_a_run_whose_supervisor_and_agent_died_fails_and_its_processes_stop(
     killed_at = time.monotonic()
     ensure_agent(second, "team")  # an agent elsewhere, sharing the database
 
-    # The bound, as a deadline counted from the kill (not a timing of the machine).
+    # The promised bound, as a deadline counted from the kill (not a timing of the machine).
     wait_for(lambda: run.get_status() == FAILED, timeout=60 - (time.monotonic() - killed_at))
     error = run.get_details()["error"]["message"]
     assert "lease held by" in error and "stopped answering" in error

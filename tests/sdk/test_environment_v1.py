@@ -1,4 +1,4 @@
-"""v1's environment objects (issue 11): CondaDependencies, Environment's python and docker
+"""v1's environment objects: CondaDependencies, Environment's python and docker
 sections, conda specifications, curated environments, string versions, ws.environments,
 run.get_environment(), and the framework versions refused at submit."""
 

@@ -121,8 +121,6 @@ def test_v1_import_paths_hold_v1_names_with_one_definition_each() -> None:
     assert train.TensorFlow is dnn.TensorFlow and train.PyTorch is dnn.PyTorch
     assert train.Estimator is estimator.Estimator
     assert issubclass(dnn.TensorFlow, estimator.Estimator)
-    # HyperDrive is its own issue, there in part: tests/test_v1_surface.py checks that it does
-    # not hold all of v1's module yet.
 
 
 def test_the_v1_backends_are_the_distributed_configurations() -> None:

@@ -1,4 +1,4 @@
-"""Every accepted metric point is stored, or the call that gave it fails (issue: data safety).
+"""Every accepted metric point is stored, or the call that gave it fails.
 
 Real threads, real forked and killed processes, a real SQLite workspace and the real channel
 socket between a script and its supervisor.

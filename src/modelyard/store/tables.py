@@ -175,7 +175,7 @@ model_properties = Table(
     Column("value", Text, nullable=False),
 )
 
-# Registered environments: a version per distinct content of a name (issue 4).
+# Registered environments: a version per distinct content of a name.
 environments = Table(
     "environments",
     metadata,
@@ -204,7 +204,7 @@ datasets = Table(
     UniqueConstraint("name", "version", name="uq_datasets_name_version"),
 )
 
-# Compute targets (clusters) by name (issue 10): what the SDK stored about each and what the
+# Compute targets (clusters) by name: what the SDK stored about each and what the
 # compute side records as the cluster comes and goes. Provisioning and errors are JSON text.
 compute_targets = Table(
     "compute_targets",
