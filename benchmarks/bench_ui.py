@@ -9,19 +9,18 @@ Model metrics tab), and the bytes received
 (headers and bodies). The first load is cold (the UI reads the series from the store); the
 median of the next ones is warm. The target of the issue: the chart in under 1 s.
 
-MLflow is installed for this benchmark only, in a virtual environment of its own, so that its
-requirements never change this project's:
+MLflow runs from a virtual environment of its own, made on the first run
+(benchmarks/mlflow_env.py), so that its requirements never change this project's;
+``--without-mlflow`` leaves its half out. MLflow's store is filled by its own client for the
+run and its first point, then the other points go in with one SQL insert (its ``log_batch``
+takes about 2 minutes for 1,000,000 points here: DESIGN.md, section 7).
 
-    python3 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow
-    MLFLOW_PYTHON=/tmp/mlflow-venv/bin/python .venv/bin/python benchmarks/bench_ui.py
-
-Without ``MLFLOW_PYTHON`` the MLflow half is left out. MLflow's store is filled by its own
-client for the run and its first point, then the other points go in with one SQL insert (its
-``log_batch`` takes about 2 minutes for 1,000,000 points here: DESIGN.md, section 7).
+Run: .venv/bin/python benchmarks/bench_ui.py [--without-mlflow]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mlflow_env import mlflow_python
 
 from modelyard import Experiment, Workspace
 
@@ -165,7 +165,7 @@ def _modelyard(browser: Any, folder: Path) -> list[dict[str, float]]:
         ui.wait(timeout=30)
 
 
-def _mlflow(browser: Any, python: str, folder: Path) -> list[dict[str, float]]:
+def _mlflow(browser: Any, python: Path, folder: Path) -> list[dict[str, float]]:
     db = folder / "mlflow.db"
     start = time.perf_counter()
     filled = subprocess.run(
@@ -199,17 +199,19 @@ def _mlflow(browser: Any, python: str, folder: Path) -> list[dict[str, float]]:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    mlflow_python = os.environ.get("MLFLOW_PYTHON")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--without-mlflow", action="store_true", help="modelyard's UI only")
+    args = parser.parse_args()
+    # Made (on the first run) before the browser starts: the install prints its progress.
+    python = None if args.without_mlflow else mlflow_python()
     with (
         tempfile.TemporaryDirectory() as tmp,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         _report("modelyard", _modelyard(browser, Path(tmp)))
-        if mlflow_python:
-            _report("MLflow", _mlflow(browser, mlflow_python, Path(tmp)))
-        else:
-            print("MLflow: left out (set MLFLOW_PYTHON to the python of a venv with mlflow)")
+        if python is not None:
+            _report("MLflow", _mlflow(browser, python, Path(tmp)))
         browser.close()
 
 
