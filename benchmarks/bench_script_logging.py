@@ -3,8 +3,8 @@
 Target: the calls add at most 2 s to the script, and all
 1,000,000 points are in the store when the run completes. The same logging with MLflow
 (`mlflow.log_metric`, synchronous and asynchronous, to a local SQLite store) is measured in the
-same run and reported as ratios. MLflow is not a dependency of modelyard: this benchmark
-installs it into its own environment under benchmarks/.work/ the first time (uv or pip).
+same run and reported as ratios. MLflow is not a dependency of modelyard: it runs from a
+virtual environment of its own, made on the first run (benchmarks/mlflow_env.py).
 
 Run: .venv/bin/python benchmarks/bench_script_logging.py
 """
@@ -12,12 +12,12 @@ Run: .venv/bin/python benchmarks/bench_script_logging.py
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mlflow_env import mlflow_python
 
 from modelyard import Experiment, Workspace
 from modelyard.compute.local import stop_agent
@@ -26,8 +26,6 @@ from modelyard.script_run_config import ScriptRunConfig
 POINTS = 1_000_000
 MLFLOW_SYNC_POINTS = 3_000  # at a few hundred points/s, a million would take an hour
 MLFLOW_ASYNC_POINTS = 20_000  # its asynchronous mode measured slower than synchronous here
-HERE = Path(__file__).resolve().parent
-MLFLOW_VENV = HERE / ".work" / "mlflow-venv"
 
 SCRIPT = """
 import sys, time
@@ -63,31 +61,6 @@ print(f"MLFLOW {elapsed:.4f} {stored}")
 """
 
 
-def _mlflow_python() -> Path | None:
-    python = MLFLOW_VENV / "bin" / "python"
-    if (
-        python.exists()
-        and subprocess.run([python, "-c", "import mlflow"], capture_output=True).returncode == 0
-    ):
-        return python
-    print("installing MLflow for the comparison into", MLFLOW_VENV, flush=True)
-    uv = shutil.which("uv")
-    if uv:
-        made = subprocess.run([uv, "venv", "-q", str(MLFLOW_VENV)]).returncode == 0 and (
-            subprocess.run(
-                [uv, "pip", "install", "-q", "--python", str(python), "mlflow"]
-            ).returncode
-            == 0
-        )
-    else:
-        made = subprocess.run(
-            [sys.executable, "-m", "venv", str(MLFLOW_VENV)]
-        ).returncode == 0 and (
-            subprocess.run([python, "-m", "pip", "install", "-q", "mlflow"]).returncode == 0
-        )
-    return python if made else None
-
-
 def _submitted(exp: Experiment, source: Path, mode: str) -> tuple[float, float, str]:
     start = time.perf_counter()
     run = exp.submit(ScriptRunConfig(source, "log_many.py", arguments=[mode, POINTS]))
@@ -120,9 +93,10 @@ def main() -> None:
         )
         rate = POINTS / max(loop - base_loop, 1e-9)
 
-        python = _mlflow_python()
-        if python is None:
-            print("MLflow could not be installed here; no comparison")
+        try:
+            python = mlflow_python()
+        except RuntimeError as error:
+            print(f"no comparison with MLflow: {error}")
             return
         env = {**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
         for mode, count in (("sync", MLFLOW_SYNC_POINTS), ("async", MLFLOW_ASYNC_POINTS)):

@@ -15,10 +15,8 @@ Three figures, each with its competitor measured in the same run:
    readable by the client, median of ``--runs``, on a server's workspace and on an embedded one
    (both on SQLite and local files, so that only the server's part differs).
 
-MLflow runs from a virtual environment of its own, made with uv on the first run under
-``~/.cache/modelyard-bench/mlflow`` (MLflow 3.17 pins versions of SQLAlchemy, Alembic, FastAPI
-and others that the project's own environment must not be made to follow); nothing of it is
-in the project's dependencies.
+MLflow runs from a virtual environment of its own, made on the first run
+(benchmarks/mlflow_env.py); nothing of it is in the project's dependencies.
 
 Run: .venv/bin/python benchmarks/bench_server.py [--quick] [--only ingest|submit|transfer]
 """
@@ -42,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.*
 import httpx
 import s3fs
 from bench_submit_latency import first_line_latencies
+from mlflow_env import mlflow_python
 
 from modelyard import Workspace
 from modelyard.backend.records import RUNNING, SCALAR, MetricBatch
@@ -53,8 +52,6 @@ from tests.s3 import KEY, SECRET, S3Server
 from tests.server_process import ServerProcess
 
 BATCH = 1000
-MLFLOW_VENV = Path.home() / ".cache" / "modelyard-bench" / "mlflow"
-MLFLOW = "mlflow==3.17.*"
 
 
 def _line(label: str, figures: str) -> None:
@@ -148,27 +145,12 @@ def ingest_modelyard(server: ServerProcess, clients: int, points: int) -> tuple[
     return stored / wall, latencies
 
 
-def _mlflow_python() -> Path:
-    python = MLFLOW_VENV / "bin" / "python"
-    if not python.exists():
-        uv = Path(sys.executable).parent / "uv"
-        print(f"(setup) making {MLFLOW_VENV} with {MLFLOW}", flush=True)
-        subprocess.run(
-            [str(uv), "venv", "-q", "--python", sys.executable, str(MLFLOW_VENV)], check=True
-        )
-        subprocess.run(
-            [str(uv), "pip", "install", "-q", "--python", str(python), MLFLOW, "psycopg[binary]"],
-            check=True,
-        )
-    return python
-
-
 def ingest_mlflow(
     database_url: str, clients: int, points: int, folder: Path
 ) -> tuple[float, list[float]]:
-    python = _mlflow_python()
+    python = mlflow_python()
     port = free_port("127.0.0.1")
-    # MLflow takes a plain postgresql:// URL (its store picks psycopg 3, installed above).
+    # MLflow takes a plain postgresql:// URL (its store picks psycopg 3: mlflow_env.PACKAGES).
     uri = database_url.replace("postgresql+psycopg://", "postgresql://")
     log = open(folder / "mlflow.log", "wb")  # noqa: SIM115 - closed with the server below
     process = subprocess.Popen(

@@ -9,19 +9,18 @@ Model metrics tab), and the bytes received
 (headers and bodies). The first load is cold (the UI reads the series from the store); the
 median of the next ones is warm. The target: the chart in under 1 s.
 
-MLflow is installed for this benchmark only, in a virtual environment of its own, so that its
-requirements never change this project's:
+MLflow runs from a virtual environment of its own, made on the first run
+(benchmarks/mlflow_env.py), so that its requirements never change this project's;
+``--without-mlflow`` leaves its half out. MLflow's store is filled by its own client for the
+run and its first point, then the other points go in with one SQL insert (its ``log_batch``
+takes about 2 minutes for 1,000,000 points here: DESIGN.md, section 7).
 
-    python3 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow
-    MLFLOW_PYTHON=/tmp/mlflow-venv/bin/python .venv/bin/python benchmarks/bench_ui.py
-
-Without ``MLFLOW_PYTHON`` the MLflow half is left out. MLflow's store is filled by its own
-client for the run and its first point, then the other points go in with one SQL insert (its
-``log_batch`` takes about 2 minutes for 1,000,000 points here: DESIGN.md, section 7).
+Run: .venv/bin/python benchmarks/bench_ui.py [--without-mlflow]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -34,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mlflow_env import mlflow_python
 
 from modelyard import Experiment, Workspace
+from modelyard.hosts import free_port
 
 POINTS = 1_000_000
 REPEATS = 4
@@ -67,13 +68,6 @@ with sqlite3.connect(db) as connection:
         (((points - 1) * 7919 % 1000) / 1000.0, points - 1, start + points - 1, run_id))
 print(experiment, run_id)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for_port(port: int, timeout: float = 120.0) -> None:
@@ -165,7 +159,7 @@ def _modelyard(browser: Any, folder: Path) -> list[dict[str, float]]:
         ui.wait(timeout=30)
 
 
-def _mlflow(browser: Any, python: str, folder: Path) -> list[dict[str, float]]:
+def _mlflow(browser: Any, python: Path, folder: Path) -> list[dict[str, float]]:
     db = folder / "mlflow.db"
     start = time.perf_counter()
     filled = subprocess.run(
@@ -176,7 +170,7 @@ def _mlflow(browser: Any, python: str, folder: Path) -> list[dict[str, float]]:
     )
     experiment, run_id = filled.stdout.split()[-2:]
     print(f"(setup) MLflow: {POINTS:,} points stored in {time.perf_counter() - start:.1f} s")
-    port = _free_port()
+    port = free_port("127.0.0.1")
     command = [python, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}"]
     server = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -199,17 +193,19 @@ def _mlflow(browser: Any, python: str, folder: Path) -> list[dict[str, float]]:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    mlflow_python = os.environ.get("MLFLOW_PYTHON")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--without-mlflow", action="store_true", help="modelyard's UI only")
+    args = parser.parse_args()
+    # Made (on the first run) before the browser starts: the install prints its progress.
+    python = None if args.without_mlflow else mlflow_python()
     with (
         tempfile.TemporaryDirectory() as tmp,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         _report("modelyard", _modelyard(browser, Path(tmp)))
-        if mlflow_python:
-            _report("MLflow", _mlflow(browser, mlflow_python, Path(tmp)))
-        else:
-            print("MLflow: left out (set MLFLOW_PYTHON to the python of a venv with mlflow)")
+        if python is not None:
+            _report("MLflow", _mlflow(browser, python, Path(tmp)))
         browser.close()
 
 
