@@ -1,5 +1,5 @@
-"""Downsampling for charts, the series a live chart reads, and the runs table's metric
-expressions (no server process needed)."""
+"""Downsampling for charts, the series a live chart reads, the compute page's queues and the
+runs table's metric expressions (no server process needed)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelyard import Experiment, Workspace
+from modelyard.backend.records import QUEUED
 from modelyard.errors import ValidationError
+from modelyard.runner.local_compute import COMPUTE_PROPERTY
 from modelyard.ui.app import ui_app
 from modelyard.ui.downsample import downsample
 from modelyard.ui.run_filter import parse_metric_filter
+from modelyard.ui.views import computes
 
 
 def test_a_long_series_keeps_its_extremes_in_few_points() -> None:
@@ -110,3 +113,20 @@ def test_a_live_runs_chart_reads_only_the_points_logged_since(
     assert (grown["steps"], grown["values"]) == downsample(whole.steps, whole.values)
     assert grown["count"] == 5000 and grown["downsampled"] and min(grown["values"]) == -4999.0
     run.complete()
+
+
+def test_the_compute_page_lists_each_targets_queue(workspace: Workspace) -> None:
+    backend = workspace._backend
+    backend.create_compute("gpucluster", "AmlCompute", {"max_nodes": 4})
+    experiment = Experiment(workspace, "queued")  # the experiment the runs belong to
+    for run_id, where in [("on-gpu", "gpucluster"), ("here", None), ("gone", "deleted")]:
+        backend.create_run(
+            run_id,
+            experiment.name,
+            run_type="azureml.scriptrun",
+            status=QUEUED,
+            properties={COMPUTE_PROPERTY: where} if where else None,
+        )
+    queues = {entry["name"]: [row["id"] for row in entry["queued"]] for entry in computes(backend)}
+    # A run of a target that is no longer there is on no page's queue, not the local one's.
+    assert queues == {"local": ["here"], "gpucluster": ["on-gpu"]}

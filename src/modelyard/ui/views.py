@@ -324,16 +324,27 @@ def _model_files(backend: Backend, name: str, version: int) -> list[FileInfo]:
 def computes(backend: Backend) -> list[dict[str, Any]]:
     """Compute targets (``local`` first) with their node counts, how they changed over the
     last NODE_HISTORY_S, and the runs queued there."""
-    queued = backend.list_runs_in_states([QUEUED])
-    by_target: dict[str, list[dict[str, Any]]] = {}
-    for record in queued:
-        where = backend.get_run_details(record.id).properties.get(COMPUTE_PROPERTY, LOCAL)
-        by_target.setdefault(where, []).append(run_row(record))
+    targets = list(every_item(lambda limit, after: backend.list_computes(limit=limit, after=after)))
+    # One query per target, as its admission reads its queue, not one per queued run; a run
+    # naming no target is the local compute's.
+    by_target = {
+        target.name: backend.list_runs_in_states(
+            [QUEUED], properties={COMPUTE_PROPERTY: target.name}
+        )
+        for target in targets
+    }
+    on_targets = {record.id for records in by_target.values() for record in records}
+    by_target[LOCAL] = [
+        record
+        for record in backend.list_runs_in_states([QUEUED])
+        if record.id not in on_targets
+        and backend.get_run_details(record.id).properties.get(COMPUTE_PROPERTY, LOCAL) == LOCAL
+    ]
     shown: list[dict[str, Any]] = [
         {"name": LOCAL, "type": "local", "state": "Succeeded", "nodes": {}, "queued": []}
     ]
     since = time.time() - NODE_HISTORY_S
-    for target in every_item(lambda limit, after: backend.list_computes(limit=limit, after=after)):
+    for target in targets:
         history = backend.get_compute_node_history(target.name, since)
         shown.append(
             {
@@ -349,5 +360,5 @@ def computes(backend: Backend) -> list[dict[str, Any]]:
             }
         )
     for entry in shown:
-        entry["queued"] = by_target.get(entry["name"], [])
+        entry["queued"] = [run_row(record) for record in by_target.get(entry["name"], [])]
     return shown
