@@ -31,6 +31,7 @@ import os
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,8 @@ def _authorized(request: Request, keys: list[bytes]) -> bool:
     return any(matches)
 
 
-def _swagger(settings: ServiceSettings, schemas: dict[str, Any] | None) -> dict[str, Any]:
-    security: list[dict[str, list[str]]] = [{"Bearer": []}] if settings.keys_file else []
+def _swagger(auth: bool, schemas: dict[str, Any] | None) -> dict[str, Any]:
+    security: list[dict[str, list[str]]] = [{"Bearer": []}] if auth else []
     document: dict[str, Any] = {
         "swagger": "2.0",
         "info": {"title": "modelyard scoring service", "version": "1.0"},
@@ -106,16 +107,43 @@ def _swagger(settings: ServiceSettings, schemas: dict[str, Any] | None) -> dict[
     return document
 
 
-def build_app(settings: ServiceSettings) -> Starlette:
-    """The app for ``settings``; the entry script is imported and ``init()`` run at start-up
-    (a traceback there is written to ``settings.failed_file`` and ends the worker)."""
+@dataclass(frozen=True)
+class Scoring:
+    """An entry script imported and its ``init()`` returned: what answers requests."""
+
+    run: Callable[..., Any]
+    schemas: dict[str, Any] | None
+
+
+def load_scoring(settings: ServiceSettings) -> Scoring:
+    """Import the entry script and call its ``init()`` (exceptions pass through)."""
+    module = load_entry_script(settings.entry_script, settings.source_directory)
+    module.init()
+    return Scoring(module.run, schemas_of(module.run))
+
+
+def build_app(
+    settings: ServiceSettings,
+    scoring: Scoring | None = None,
+    keys: Callable[[], list[bytes]] | None = None,
+) -> Starlette:
+    """The app for ``settings``. Without ``scoring``, the entry script is imported and
+    ``init()`` run at start-up (a traceback there is written to ``settings.failed_file`` and
+    ends the worker). ``keys`` gives the accepted keys at each request (default: those of
+    ``settings.keys_file``, or none asked for without one)."""
     state: dict[str, Any] = {}
+    if scoring is not None:
+        state["run"], state["schemas"] = scoring.run, scoring.schemas
+    accepted = keys or (lambda: _read_keys(settings.keys_file) or [])
+    auth = keys is not None or settings.keys_file is not None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if scoring is not None:
+            yield
+            return
         try:
-            module = load_entry_script(settings.entry_script, settings.source_directory)
-            module.init()
+            loaded = load_scoring(settings)
         except BaseException:
             text = traceback.format_exc()
             print(text, file=sys.stderr, flush=True)
@@ -123,20 +151,19 @@ def build_app(settings: ServiceSettings) -> Starlette:
                 with contextlib.suppress(OSError):
                     Path(settings.failed_file).write_text(text)
             raise
-        state["run"] = module.run
-        state["schemas"] = schemas_of(module.run)
+        state["run"], state["schemas"] = loaded.run, loaded.schemas
         yield
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("Healthy")
 
     async def swagger(request: Request) -> Response:
-        return JSONResponse(_swagger(settings, state["schemas"]))
+        return JSONResponse(_swagger(auth, state["schemas"]))
 
     async def score(request: Request) -> Response:
-        # Read per request (a small file): a regenerated key counts from the next request on.
-        keys = _read_keys(settings.keys_file)
-        if keys is not None and not _authorized(request, keys):
+        # Asked per request (a small file, or what a Serve replica was last given): a
+        # regenerated key counts from the next request on.
+        if auth and not _authorized(request, accepted() or []):
             return JSONResponse(
                 {"error": "missing or wrong key: send Authorization: Bearer <key>"},
                 status_code=401,
