@@ -21,8 +21,8 @@ cluster, named after it, at ``/<name>`` of Serve's proxy on the cluster's head
 ``serving/ray_replica.py`` in each replica): ``num_replicas`` replicas of ``cpu_cores`` each
 (or Serve's autoscaling between ``autoscale_min_replicas`` and ``autoscale_max_replicas``),
 each running the same scoring app as a local service, its ``init()`` once. The service's
-folder (models and source) reaches the replicas' nodes as their ``working_dir``; the keys as
-their ``user_config``. The record says where it runs (``compute``); ``state`` is Serve's,
+folder (models and source) reaches the replicas' nodes as their ``working_dir``; the keys'
+digests as their ``user_config``. The record says where it runs (``compute``); ``state`` is Serve's,
 ``get_logs()`` the replicas' output, ``delete()`` deletes the application (and Serve, once it
 has no other).
 
@@ -88,7 +88,7 @@ from modelyard.serving.process import (
     stop_group,
     wait_port_free,
 )
-from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings
+from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings, key_digest
 from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
@@ -389,7 +389,8 @@ class Webservice:
     def _deploy_on_cluster(self) -> None:
         """Deploy (or deploy again) the service's folder as its Serve application."""
         cluster = self._cluster()
-        keys = builtins.list(self.get_keys()) if self.auth_enabled else []
+        # Digests only: the keys themselves stay on this machine.
+        keys = [key_digest(key).hex() for key in self.get_keys()] if self.auth_enabled else []
         request = deploy_request(cluster, self._name, self._folder, self._record, keys)
         answer = cluster.call("deploy", request)
         self._record.update(
@@ -551,7 +552,8 @@ class Webservice:
             secondary = _new_key()
         _write_keys(self._keys_path(), primary, secondary)
         if self.compute_target_name is not None:
-            # The replicas get keys as their user_config: deployed again, they take them.
+            # The replicas get the keys' digests as their user_config: deployed again, they
+            # take the new one.
             self._launch()
             self.wait_for_deployment()
 

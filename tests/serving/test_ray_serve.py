@@ -142,6 +142,12 @@ def test_keys_health_swagger_and_errors(service: Webservice) -> None:
         assert health.read() == b"Healthy"
     with urllib.request.urlopen(service.swagger_uri, timeout=60) as swagger:
         assert json.loads(swagger.read())["paths"]["/score"]["post"]["security"]
+    # A new key reaches the replicas (their user_config); the old one no longer opens.
+    old_secondary = service.get_keys()[1]
+    service.regen_key("Secondary")
+    assert http_status(service.scoring_uri, body, key=old_secondary) == 401
+    assert http_status(service.scoring_uri, body, key=service.get_keys()[1]) == 200
+    assert http_status(service.scoring_uri, body, key=service.get_keys()[0]) == 200
     # run() raising answers 500, and the replica goes on answering.
     with pytest.raises(WebserviceException, match="500"):
         service.run({"data": "not rows"})

@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from modelyard.serving.entry_script import load_entry_script
-from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings
+from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings, key_digest
 
 
 def schemas_of(run: Callable[..., Any]) -> dict[str, Any] | None:
@@ -63,17 +63,17 @@ def _read_keys(keys_file: str | None) -> list[bytes] | None:
     if keys_file is None:
         return None
     keys = json.loads(Path(keys_file).read_text())
-    return [key.encode() for key in (keys["primary"], keys["secondary"])]
+    return [key_digest(key) for key in (keys["primary"], keys["secondary"])]
 
 
-def _authorized(request: Request, keys: list[bytes]) -> bool:
+def _authorized(request: Request, digests: list[bytes]) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
         return False
-    offered = given.strip().encode()
+    offered = key_digest(given.strip())
     # Both keys are compared, whatever the first gives: the time does not tell which matched.
-    matches = [hmac.compare_digest(offered, key) for key in keys]
+    matches = [hmac.compare_digest(offered, digest) for digest in digests]
     return any(matches)
 
 
@@ -129,8 +129,8 @@ def build_app(
 ) -> Starlette:
     """The app for ``settings``. Without ``scoring``, the entry script is imported and
     ``init()`` run at start-up (a traceback there is written to ``settings.failed_file`` and
-    ends the worker). ``keys`` gives the accepted keys at each request (default: those of
-    ``settings.keys_file``, or none asked for without one)."""
+    ends the worker). ``keys`` gives the accepted keys' digests (``key_digest``) at each
+    request (default: those of ``settings.keys_file``, or no key asked for without one)."""
     state: dict[str, Any] = {}
     if scoring is not None:
         state["run"], state["schemas"] = scoring.run, scoring.schemas

@@ -6,8 +6,9 @@ The replica runs in the service's folder as Ray unpacked it on its node (the dep
 workspace's machine needs to be reachable from the node. It sets ``AZUREML_MODEL_DIR`` there,
 imports the entry script and calls ``init()`` once, before Serve sends it a request; an
 exception there fails the replica with the traceback in its message, which Serve reports in
-the application's status. The keys come as the deployment's ``user_config``: a new one
-(``regen_key``) reaches the replicas without restarting them.
+the application's status. The keys' digests (:func:`modelyard.serving.settings.key_digest`, hex)
+come as the deployment's ``user_config``: a new key (``regen_key``) reaches the replicas as the
+service is deployed again.
 
 Example (what ``modelyard.compute.ray.serve_control`` deploys)::
 
@@ -50,7 +51,7 @@ class ScoringReplica:
         os.environ[MODEL_DIR_ENV] = self._settings.model_dir
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        self._keys = [key.encode() for key in config.get("keys") or []]
+        self._keys = [bytes.fromhex(digest) for digest in config.get("keys") or []]
 
     def _current_keys(self) -> list[bytes]:
         return self._keys

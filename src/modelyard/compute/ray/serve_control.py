@@ -11,7 +11,7 @@ imported, so the SDK's own process never imports it. Commands:
   not each have the port), on ``host``:``port``. Then the service as the Serve application
   ``app`` at ``/<app>``: its folder as the replicas' ``working_dir`` (Ray packs it, stores
   it in the cluster and unpacks it on each node that runs a replica), the replicas'
-  resources and count or autoscaling, the keys as ``user_config``. Answers the proxy's host
+  resources and count or autoscaling, the keys' digests as ``user_config``. Answers the proxy's host
   and port (the running Serve's, when it was there already), and the replicas the
   application had before (``earlier``), once Serve has the application, which may still be
   deploying.
@@ -83,7 +83,12 @@ def deploy(request: dict[str, Any]) -> dict[str, Any]:
         http_options={"host": request["host"], "port": request["port"]},
     )
     http = _serve_client().http_config
-    earlier = [actor.name for actor in _replica_actors(request["address"], request["app"])]
+    # Ended replicas of this name are of an earlier service (or version): not shown as its.
+    earlier = [
+        actor.name
+        for actor in _replica_actors(request["address"], request["app"])
+        if actor.state == "DEAD"
+    ]
     ray.shutdown()
     # The working_dir is the job's: Serve gives each deployment the runtime_env of the
     # process that deploys it. Serve's own actors were started above, from a connection
