@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
+from modelyard.deploy import deploy
 from modelyard.environment import Environment
 from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.hints import say
@@ -45,7 +46,7 @@ from modelyard.model_arguments import (
 from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
 from modelyard.run_details import current_account
 from modelyard.store import local_tree
-from modelyard.webservice import DeploymentConfiguration, Webservice, deploy
+from modelyard.webservice import DeploymentConfiguration, Webservice
 from modelyard.widgets import html as repr_html
 from modelyard.widgets.listing import DisplayList
 

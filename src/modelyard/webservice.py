@@ -55,8 +55,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -64,13 +63,9 @@ from modelyard.compute.aml_compute import AmlCompute
 from modelyard.compute.ray.serving import (
     CONTROL_TIMEOUT_S,
     ServeCluster,
-    check_cluster_environment,
-    check_cluster_fits,
     deploy_request,
 )
-from modelyard.environment import run_environment
-from modelyard.errors import ConfigError, ConflictError, ValidationError, WebserviceException
-from modelyard.hosts import free_port
+from modelyard.errors import ConfigError, ValidationError, WebserviceException
 from modelyard.names import check_name
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
 from modelyard.runner.envbuild.prepare import prepare_environment
@@ -78,11 +73,9 @@ from modelyard.runner.job import JobSpec
 from modelyard.runner.process_identity import group_alive, is_reused, start_time
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.serving.configuration import DeploymentConfiguration
-from modelyard.serving.entry_script import check_entry_script
 from modelyard.serving.process import (
     START_TIMEOUT_S,
     answers,
-    check_port_free,
     service_running,
     start_service,
     stop_group,
@@ -92,7 +85,7 @@ from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSetting
 from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
-    from modelyard.model import InferenceConfig, Model
+    from modelyard.model import Model
     from modelyard.workspace import Workspace
 
 SERVICES_FOLDER = "services"
@@ -107,13 +100,13 @@ TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealt
 
 def _config(kind: str, compute_target: object, **values: Any) -> DeploymentConfiguration:
     config = DeploymentConfiguration(
-        kind=kind, compute_target=_cluster_name(compute_target), **values
+        kind=kind, compute_target=cluster_name(compute_target), **values
     )
     config.check()
     return config
 
 
-def _cluster_name(target: object) -> str | None:
+def cluster_name(target: object) -> str | None:
     """The name of the Ray cluster compute target to deploy onto (None: this machine)."""
     if target is None:
         return None
@@ -131,7 +124,7 @@ def _cluster_name(target: object) -> str | None:
     return target.name
 
 
-def _services_root(workspace: Workspace) -> Path:
+def services_root(workspace: Workspace) -> Path:
     if workspace.server is not None:
         raise ConfigError(
             f"workspace {workspace.name!r} is on the server {workspace.server}: deploying "
@@ -143,7 +136,7 @@ def _services_root(workspace: Workspace) -> Path:
     return root
 
 
-def _new_key() -> str:
+def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
@@ -162,8 +155,8 @@ class Webservice:
         check_name("name", name)
         self._workspace = workspace
         self._name = name
-        self._folder = _services_root(workspace) / name
-        self._record_path = _services_root(workspace) / f"{name}.json"
+        self._folder = services_root(workspace) / name
+        self._record_path = services_root(workspace) / f"{name}.json"
         self._record: dict[str, Any] = {}
         self.reload()
 
@@ -197,7 +190,7 @@ class Webservice:
 
             Webservice.list(ws, model_name="tf-dnn-mnist")
         """
-        root = _services_root(workspace)
+        root = services_root(workspace)
         found = [cls(workspace, path.stem) for path in sorted(root.glob("*.json"))]
         return [
             service
@@ -547,10 +540,10 @@ class Webservice:
             raise ValidationError("key", f"{key!r}: give 'Primary' or 'Secondary'")
         primary, secondary = self.get_keys()
         if key == "Primary":
-            primary = _new_key()
+            primary = new_key()
         else:
-            secondary = _new_key()
-        _write_keys(self._keys_path(), primary, secondary)
+            secondary = new_key()
+        write_keys(self._keys_path(), primary, secondary)
         if self.compute_target_name is not None:
             # The replicas get the keys' digests as their user_config: deployed again, they
             # take the new one.
@@ -562,13 +555,13 @@ class Webservice:
     def update(self, models: Sequence[Model] | None = None, **_: Any) -> None:
         """Serve ``models`` instead: their files are copied, the process restarted."""
         if models is not None and self.compute_target_name is not None:
-            _copy_models(self._folder / "models", models)
+            copy_models(self._folder / "models", models)
             self._record["models"] = [model.id for model in models]
             self._launch()
             self.wait_for_deployment()
         elif models is not None:
             self._stop_process()
-            _copy_models(self._folder / "models", models)
+            copy_models(self._folder / "models", models)
             self._record["models"] = [model.id for model in models]
             self._record["state"] = TRANSITIONING
             self._failed_file().unlink(missing_ok=True)
@@ -620,11 +613,11 @@ def _ignore(group: int | None) -> None:
     """The build's steps end with it: no process group to remember."""
 
 
-def _write_keys(path: Path, primary: str, secondary: str) -> None:
+def write_keys(path: Path, primary: str, secondary: str) -> None:
     write_private_file(path, json.dumps({"primary": primary, "secondary": secondary}).encode())
 
 
-def _copy_models(models_folder: Path, models: Sequence[Model]) -> None:
+def copy_models(models_folder: Path, models: Sequence[Model]) -> None:
     """Each model's files into ``models/<name>/<version>/`` (where get_model_path and
     ``AZUREML_MODEL_DIR`` find them), through the workspace's backend."""
     shutil.rmtree(models_folder, ignore_errors=True)
@@ -700,116 +693,6 @@ class AciWebservice(Webservice):
             port=port,
             workers=workers,
         )
-
-
-def deploy(
-    workspace: Workspace,
-    name: str,
-    models: Sequence[Model],
-    inference_config: InferenceConfig,
-    deployment_config: DeploymentConfiguration | None = None,
-    overwrite: bool = False,
-    deployment_target: object = None,
-) -> Webservice:
-    """``Model.deploy``: record the service and start it (Transitioning); call
-    ``wait_for_deployment()`` to wait until it answers. Checks come first, so bad input
-    leaves nothing behind. ``deployment_target`` (v1's place for an AKS cluster) is the same
-    as the configuration's ``compute_target``."""
-    check_name("name", name)
-    config = deployment_config or LocalWebservice.deploy_configuration()
-    if not isinstance(config, DeploymentConfiguration):
-        raise ValidationError(
-            "deployment_config",
-            f"expected LocalWebservice.deploy_configuration(...), not {type(config).__name__}",
-        )
-    if deployment_target is not None:
-        if config.kind == "Local":
-            raise ConfigError(
-                "deployment_target: a LocalWebservice runs on this machine; deploy onto a "
-                "cluster with AksWebservice.deploy_configuration()"
-            )
-        config = replace(config, compute_target=_cluster_name(deployment_target))
-    cluster = (
-        ServeCluster.find(workspace.folder, workspace._backend, config.compute_target)
-        if config.compute_target is not None
-        else None
-    )
-    models = builtins.list(models)
-    if not models:
-        raise ValidationError("models", "give at least one registered Model to deploy")
-    root = _services_root(workspace)
-    record_path = root / f"{name}.json"
-    if record_path.exists():
-        if not overwrite:
-            raise ConflictError(
-                f"a service {name!r} exists already; pass overwrite=True to replace it, or "
-                "choose another name"
-            )
-        Webservice(workspace, name).delete()
-    source, entry = inference_config._source()
-    check_entry_script(source / entry if source else Path(entry))
-    port: int | None = None
-    if cluster is None:
-        port = config.port if config.port else free_port(HOST)
-        check_port_free(HOST, port)
-    packages = run_environment(
-        inference_config.environment, pip_packages=[], pip_requirements_file=None, conda_packages=[]
-    )
-    if cluster is not None:
-        check_cluster_environment(
-            cluster.name,
-            packages.pip_packages,
-            packages.conda_packages,
-            packages.python_version,
-            packages.python_path,
-        )
-        check_cluster_fits(cluster, asdict(config))
-    folder = root / name
-    shutil.rmtree(folder, ignore_errors=True)
-    make_private_folder(folder)
-    try:
-        if source is not None:
-            shutil.copytree(
-                source,
-                folder / "source",
-                ignore=shutil.ignore_patterns(".modelyard", "__pycache__", ".git"),
-            )
-        else:
-            (folder / "source").mkdir()
-            shutil.copy2(entry, folder / "source" / Path(entry).name)
-            entry = Path(entry).name
-        _copy_models(folder / "models", models)
-        if config.auth_enabled:
-            _write_keys(folder / "keys.json", _new_key(), _new_key())
-        record = {
-            "name": name,
-            "kind": config.kind,
-            "models": [model.id for model in models],
-            "entry_script": entry,
-            "config": asdict(config) | {"port": port},
-            "port": port,
-            **({"compute": {"name": cluster.name}} if cluster is not None else {}),
-            "pip_packages": packages.pip_packages,
-            "conda_packages": packages.conda_packages,
-            "python_version": packages.python_version,
-            "python_path": packages.python_path,
-            "inherit_base_packages": packages.inherit_base_packages,
-            "environment_variables": packages.environment_variables,
-            "environment": packages.name,
-            "created": datetime.now(UTC).isoformat(),
-            "state": TRANSITIONING,
-            "pid": None,
-            "start_time": None,
-        }
-        write_private_file(record_path, json.dumps(record, indent=2).encode())
-        service = Webservice(workspace, name)
-        service._launch()
-    except BaseException:
-        if record_path.exists():
-            Webservice(workspace, name).delete()
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return service
 
 
 class AksWebservice(Webservice):
