@@ -82,10 +82,15 @@ def http_status(url: str, body: bytes | None = None, key: str | None = None) -> 
 
 @pytest.fixture(scope="module")
 def service(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webservice]:
-    """The linear model as ``svc``: 2 replicas of half a core, with keys."""
+    """The linear model as ``svc``: 2 replicas of half a core, with keys, bodies up to 4 KiB."""
     ws, target, _, _ = cluster
     config = AksWebservice.deploy_configuration(
-        compute_target=target, cpu_cores=0.5, memory_gb=0.5, num_replicas=2, auth_enabled=True
+        compute_target=target,
+        cpu_cores=0.5,
+        memory_gb=0.5,
+        num_replicas=2,
+        auth_enabled=True,
+        max_request_bytes=4096,
     )
     source = inference_config(tmp_path_factory.mktemp("svc"), "linear_pid_score.py")
     deployed = Model.deploy(ws, "svc", [Model(ws, "linear")], source, config)
@@ -138,6 +143,7 @@ def test_keys_health_swagger_and_errors(service: Webservice) -> None:
     assert http_status(service.scoring_uri, body) == 401
     assert http_status(service.scoring_uri, body, key="wrong") == 401
     assert http_status(service.scoring_uri, body, key=service.get_keys()[1]) == 200
+    assert http_status(service.scoring_uri, b" " * 5000 + body, key=service.get_keys()[0]) == 413
     with urllib.request.urlopen(f"http://127.0.0.1:{service.port}/svc/", timeout=60) as health:
         assert health.read() == b"Healthy"
     with urllib.request.urlopen(service.swagger_uri, timeout=60) as swagger:
