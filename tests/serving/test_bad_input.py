@@ -182,6 +182,14 @@ def test_bad_replica_counts_and_targets_of_a_cluster_deployment_are_refused(
     source = inference_config(tmp_path, "echo_score.py")
     with pytest.raises(ConfigError, match="'cpucluster' is Creating, not Succeeded"):
         Model.deploy(workspace, "svc", [linear[0]], source, config)
+    # v1's place for the cluster, Model.deploy's deployment_target, is the same.
+    local_replicas = AksWebservice.deploy_configuration(num_replicas=1)
+    with pytest.raises(ConfigError, match="'cpucluster' is Creating, not Succeeded"):
+        Model.deploy(workspace, "svc", [linear[0]], source, local_replicas, target)
+    with pytest.raises(ConfigError, match="a LocalWebservice runs on this machine"):
+        Model.deploy(
+            workspace, "svc", [linear[0]], source, LocalWebservice.deploy_configuration(), target
+        )
     workspace._backend.delete_compute("cpucluster")
     with pytest.raises(ConfigError, match="'cpucluster' does not exist"):
         Model.deploy(workspace, "svc", [linear[0]], source, config)

@@ -129,6 +129,9 @@ def test_two_replicas_on_the_cluster_score_the_model(cluster: Cluster, service: 
     assert listed.returncode == 0, listed.stderr
     [entry] = [e for e in json.loads(listed.stdout) if e["name"] == "svc"]
     assert entry["state"] == "Healthy" and entry["computeTarget"] == NAME
+    shown = run_cli(_cwd(ws), "service", "show", "svc")
+    assert shown.returncode == 0, shown.stderr
+    assert service.scoring_uri in shown.stdout and NAME in shown.stdout
 
 
 def _cwd(ws: Workspace) -> Path:
