@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.backend.base import every_item
 from modelyard.backend.records import ModelRecord
+from modelyard.deploy import deploy
 from modelyard.environment import Environment
-from modelyard.errors import ConfigError, ConflictError, NotFoundError, ValidationError
+from modelyard.errors import ConflictError, NotFoundError, ValidationError
 from modelyard.hints import say
 from modelyard.model_arguments import (
     CREATED_BY_PROPERTY,
@@ -45,7 +46,7 @@ from modelyard.model_arguments import (
 from modelyard.names import check_name, check_tags, clean_relpath, tag_filter, temp_name
 from modelyard.run_details import current_account
 from modelyard.store import local_tree
-from modelyard.webservice import DeploymentConfiguration, Webservice, deploy
+from modelyard.webservice import DeploymentConfiguration, Webservice
 from modelyard.widgets import html as repr_html
 from modelyard.widgets.listing import DisplayList
 
@@ -664,12 +665,15 @@ class Model:
             raise ValidationError(
                 "inference_config", "give InferenceConfig(entry_script='score.py', ...)"
             )
-        if deployment_target is not None:
-            raise ConfigError(
-                "deployment_target: deploying onto a cluster is not built yet; leave it out to "
-                "serve the model on this machine"
-            )
-        service = deploy(workspace, name, models, inference_config, deployment_config, overwrite)
+        service = deploy(
+            workspace,
+            name,
+            models,
+            inference_config,
+            deployment_config,
+            overwrite,
+            deployment_target,
+        )
         if show_output:
             print(f"{name}: {service.state} (wait_for_deployment() waits until it answers)")
         return service

@@ -10,13 +10,25 @@ process, so ``Webservice(ws, name)`` finds it, a dead process shows as Unhealthy
 ``start()`` (``modelyard service start NAME``) starts it again after a reboot.
 
 ``AciWebservice.deploy_configuration`` maps onto the same local service, its ``cpu_cores`` and
-``memory_gb`` kept as limits by the service's process (:mod:`modelyard.serving.limits`).
-Services belong to embedded workspaces; a server's workspace is refused, as is a Ray cluster
-(``compute_target=``).
+``memory_gb`` kept as limits by the service's process (:mod:`modelyard.serving.limits`); so
+does ``AksWebservice``'s without a compute target (a worker per replica). Services belong to
+embedded workspaces; a server's workspace is refused.
+
+With ``compute_target=`` (an ``AmlCompute``: a Ray cluster) in ``AksWebservice`` or
+``AciWebservice`` deployment configurations, the service is a Ray Serve application on that
+cluster, named after it, at ``/<name>`` of Serve's proxy on the cluster's head
+(``compute/ray/serving.py`` on this side, ``compute/ray/serve_control.py`` talking to Ray,
+``serving/ray_replica.py`` in each replica): ``num_replicas`` replicas of ``cpu_cores`` each
+(or Serve's autoscaling between ``autoscale_min_replicas`` and ``autoscale_max_replicas``),
+each running the same scoring app as a local service, its ``init()`` once. The service's
+folder (models and source) reaches the replicas' nodes as their ``working_dir``; the keys'
+digests as their ``user_config``. The record says where it runs (``compute``); ``state`` is Serve's,
+``get_logs()`` the replicas' output, ``delete()`` deletes the application (and Serve, once it
+has no other).
 
 Example::
 
-    from modelyard.webservice import LocalWebservice, Webservice
+    from modelyard.webservice import AksWebservice, LocalWebservice, Webservice
 
     config = LocalWebservice.deploy_configuration(port=6789, workers=2)
     service = Model.deploy(ws, "tf-mnist-svc", [model], inference_config, config)
@@ -24,6 +36,12 @@ Example::
     service.run(input_data=json.dumps({"data": images[:10].tolist()}))
     Webservice.list(ws)          # [Webservice(workspace='demo', name='tf-mnist-svc', ...)]
     service.delete()
+
+    config = AksWebservice.deploy_configuration(compute_target=cluster, num_replicas=2,
+                                                cpu_cores=0.5, memory_gb=0.5)
+    service = Model.deploy(ws, "svc", [model], inference_config, config)
+    service.wait_for_deployment(show_output=True)
+    service.scoring_uri          # 'http://127.0.0.1:52961/svc/score'
 """
 
 from __future__ import annotations
@@ -37,14 +55,17 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modelyard.environment import run_environment
-from modelyard.errors import ConfigError, ConflictError, ValidationError, WebserviceException
-from modelyard.hosts import free_port
+from modelyard.compute.aml_compute import AmlCompute
+from modelyard.compute.ray.serving import (
+    CONTROL_TIMEOUT_S,
+    ServeCluster,
+    deploy_request,
+)
+from modelyard.errors import ConfigError, ValidationError, WebserviceException
 from modelyard.names import check_name
 from modelyard.runner.envbuild.errors import EnvironmentBuildError
 from modelyard.runner.envbuild.prepare import prepare_environment
@@ -52,21 +73,19 @@ from modelyard.runner.job import JobSpec
 from modelyard.runner.process_identity import group_alive, is_reused, start_time
 from modelyard.runner.run_environment import run_process_environment
 from modelyard.serving.configuration import DeploymentConfiguration
-from modelyard.serving.entry_script import check_entry_script
 from modelyard.serving.process import (
     START_TIMEOUT_S,
     answers,
-    check_port_free,
     service_running,
     start_service,
     stop_group,
     wait_port_free,
 )
-from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings
+from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings, key_digest
 from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
-    from modelyard.model import InferenceConfig, Model
+    from modelyard.model import Model
     from modelyard.workspace import Workspace
 
 SERVICES_FOLDER = "services"
@@ -80,18 +99,32 @@ TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealt
 
 
 def _config(kind: str, compute_target: object, **values: Any) -> DeploymentConfiguration:
-    if compute_target is not None:
-        raise ConfigError(
-            "deploying onto a cluster (compute_target=) with Ray Serve is not built yet; "
-            "leave compute_target out to serve the model on this machine "
-            "(LocalWebservice or AciWebservice deploy configurations)"
-        )
-    config = DeploymentConfiguration(kind=kind, **values)
+    config = DeploymentConfiguration(
+        kind=kind, compute_target=cluster_name(compute_target), **values
+    )
     config.check()
     return config
 
 
-def _services_root(workspace: Workspace) -> Path:
+def cluster_name(target: object) -> str | None:
+    """The name of the Ray cluster compute target to deploy onto (None: this machine)."""
+    if target is None:
+        return None
+    if not isinstance(target, AmlCompute):
+        raise ValidationError(
+            "compute_target",
+            f"{target!r} is not a Ray cluster compute target: give an AmlCompute "
+            "(ComputeTarget(ws, 'cpucluster')), or leave it out to serve on this machine",
+        )
+    if target.workspace._backend.find_compute(target.name) is None:
+        raise ConfigError(
+            f"compute target {target.name!r} was deleted: create it again "
+            "(ComputeTarget.create) or deploy onto another one"
+        )
+    return target.name
+
+
+def services_root(workspace: Workspace) -> Path:
     if workspace.server is not None:
         raise ConfigError(
             f"workspace {workspace.name!r} is on the server {workspace.server}: deploying "
@@ -103,7 +136,7 @@ def _services_root(workspace: Workspace) -> Path:
     return root
 
 
-def _new_key() -> str:
+def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
@@ -122,8 +155,8 @@ class Webservice:
         check_name("name", name)
         self._workspace = workspace
         self._name = name
-        self._folder = _services_root(workspace) / name
-        self._record_path = _services_root(workspace) / f"{name}.json"
+        self._folder = services_root(workspace) / name
+        self._record_path = services_root(workspace) / f"{name}.json"
         self._record: dict[str, Any] = {}
         self.reload()
 
@@ -157,7 +190,7 @@ class Webservice:
 
             Webservice.list(ws, model_name="tf-dnn-mnist")
         """
-        root = _services_root(workspace)
+        root = services_root(workspace)
         found = [cls(workspace, path.stem) for path in sorted(root.glob("*.json"))]
         return [
             service
@@ -180,16 +213,30 @@ class Webservice:
         return str(self._record["kind"])
 
     @property
+    def compute_target_name(self) -> str | None:
+        """The Ray cluster compute target the service runs on (None: this machine)."""
+        compute = self._record.get("compute")
+        return None if compute is None else str(compute["name"])
+
+    @property
     def port(self) -> int:
+        """The port of the service (on a cluster: of Ray Serve's proxy, shared by the
+        cluster's services)."""
         return int(self._record["port"])
+
+    def _base_url(self) -> str:
+        compute = self._record.get("compute")
+        if compute is None:
+            return f"http://{HOST}:{self.port}"
+        return f"http://{compute['host']}:{self.port}/{self._name}"
 
     @property
     def scoring_uri(self) -> str:
-        return f"http://{HOST}:{self.port}/score"
+        return f"{self._base_url()}/score"
 
     @property
     def swagger_uri(self) -> str:
-        return f"http://{HOST}:{self.port}/swagger.json"
+        return f"{self._base_url()}/swagger.json"
 
     @property
     def models(self) -> builtins.list[str]:
@@ -209,7 +256,7 @@ class Webservice:
         return datetime.fromisoformat(self._record["created"])
 
     def _health_url(self) -> str:
-        return f"http://{HOST}:{self.port}/"
+        return f"{self._base_url()}/"
 
     def _process_running(self) -> bool:
         pid = self._record.get("pid")
@@ -219,7 +266,15 @@ class Webservice:
     def state(self) -> str:
         """Transitioning (starting), Healthy (answering), Unhealthy (its process is gone or
         does not answer: ``start()`` starts it again) or Failed (its start failed: see
-        ``get_logs()``)."""
+        ``get_logs()``). On a cluster: Ray Serve's status of the application (Healthy when
+        RUNNING, Transitioning while DEPLOYING, Failed when DEPLOY_FAILED, Unhealthy
+        otherwise, or when the application or the cluster is gone)."""
+        if self.compute_target_name is not None:
+            try:
+                application = self._cluster().call("status", {"app": self._name})
+            except ConfigError:
+                return UNHEALTHY
+            return _serve_state(application["application"])
         if self._record["state"] == FAILED or self._failed_file().exists():
             return FAILED
         if not self._process_running():
@@ -234,8 +289,23 @@ class Webservice:
     def _log_path(self) -> Path:
         return self._folder / "service.log"
 
+    def _cluster(self) -> ServeCluster:
+        name = self.compute_target_name
+        assert name is not None
+        return ServeCluster.find(self._workspace.folder, self._workspace._backend, name)
+
     def get_logs(self, num_lines: int = 5000) -> str:
-        """The service's output (uvicorn's and the entry script's), the last ``num_lines``."""
+        """The service's output (uvicorn's and the entry script's), the last ``num_lines``.
+        On a cluster: Serve's message when the application is not running, then each
+        replica's stdout and stderr (the entry script's prints and tracebacks, Serve's line
+        per request), read from the replica's node, the last ``num_lines`` lines of each."""
+        if self.compute_target_name is not None:
+            request = {
+                "app": self._name,
+                "lines": num_lines,
+                "earlier": self._record.get("earlier_replicas", []),
+            }
+            return str(self._cluster().call("logs", request)["text"])
         try:
             text = self._log_path().read_text(errors="replace")
         except FileNotFoundError:
@@ -249,6 +319,10 @@ class Webservice:
         longer answers); a healthy service is left as it is. Waits until it is healthy."""
         if self.state == HEALTHY:
             return
+        if self.compute_target_name is not None:
+            self._launch()
+            self.wait_for_deployment()
+            return
         # What is left of the last one: a group still ending, or a process that no longer
         # answers.
         self._stop_process()
@@ -258,6 +332,9 @@ class Webservice:
         self.wait_for_deployment()
 
     def _launch(self) -> None:
+        if self.compute_target_name is not None:
+            self._deploy_on_cluster()
+            return
         config = self._record["config"]
         spec = JobSpec(
             script=self._record["entry_script"],
@@ -313,11 +390,60 @@ class Webservice:
         self._record.update(state=TRANSITIONING, pid=pid, start_time=start_time(pid))
         self._save()
 
+    def _deploy_on_cluster(self) -> None:
+        """Deploy (or deploy again) the service's folder as its Serve application."""
+        cluster = self._cluster()
+        # Digests only: the keys themselves stay on this machine.
+        keys = [key_digest(key).hex() for key in self.get_keys()] if self.auth_enabled else []
+        request = deploy_request(cluster, self._name, self._folder, self._record, keys)
+        answer = cluster.call("deploy", request)
+        self._record.update(
+            earlier_replicas=answer["earlier"],
+            state=TRANSITIONING,
+            port=int(answer["port"]),
+            compute={"name": cluster.name, "address": cluster.address, "host": cluster.host},
+        )
+        self._save()
+
+    def _wait_on_cluster(self, show_output: bool, timeout_sec: float) -> None:
+        def shown(line: dict[str, Any]) -> None:
+            if show_output:
+                print(f"{self._name}: {_serve_state(line['application'])}", flush=True)
+
+        result = self._cluster().call(
+            "wait",
+            {"app": self._name, "timeout": timeout_sec},
+            on_line=shown,
+            timeout=timeout_sec + CONTROL_TIMEOUT_S,
+        )
+        application = result["application"]
+        state = _serve_state(application)
+        self._record["state"] = state
+        self._save()
+        if state == HEALTHY:
+            return
+        said = (application or {}).get("message") or "(Ray Serve gave no message)"
+        if state == TRANSITIONING:
+            raise WebserviceException(
+                f"service {self._name!r} is still Transitioning on compute target "
+                f"{self.compute_target_name!r} after {timeout_sec:.0f} s; Ray Serve says:\n"
+                f"{said}\nIt goes on deploying: wait again, or service.delete() it"
+            )
+        where = "it is not on the cluster any more" if application is None else said
+        raise WebserviceException(
+            f"service {self._name!r} failed to deploy on compute target "
+            f"{self.compute_target_name!r}: {where}\nservice.get_logs() has its replicas' logs"
+        )
+
     def wait_for_deployment(
         self, show_output: bool = False, timeout_sec: float | None = None
     ) -> None:
         """Wait until the service answers; WebserviceException (with its log) when it fails.
-        ``show_output`` prints the state as it changes."""
+        ``show_output`` prints the state as it changes. On a cluster, the exception has Ray
+        Serve's message: ``init()``'s traceback, or the resources a replica waits for."""
+        if self.compute_target_name is not None:
+            self._wait_on_cluster(show_output, timeout_sec or START_TIMEOUT_S)
+            return
         deadline = time.monotonic() + (timeout_sec or START_TIMEOUT_S)
         shown = None
         while True:
@@ -359,8 +485,17 @@ class Webservice:
         self._record["pid"] = None
 
     def delete(self) -> None:
-        """Stop the service and remove it and its files; deleting again is not an error."""
-        if self._record_path.exists():
+        """Stop the service and remove it and its files; deleting again is not an error. On a
+        cluster its Serve application is deleted (and Serve itself, when no other
+        application is left); a cluster that is gone has nothing left to delete."""
+        if self._record_path.exists() and self.compute_target_name is not None:
+            try:
+                cluster = self._cluster()
+            except ConfigError:
+                pass  # the compute target was deleted or does not run: nothing of it is left
+            else:
+                cluster.call("delete", {"app": self._name})
+        elif self._record_path.exists():
             self._stop_process()
         self._record_path.unlink(missing_ok=True)
         shutil.rmtree(self._folder, ignore_errors=True)
@@ -416,18 +551,28 @@ class Webservice:
             raise ValidationError("key", f"{key!r}: give 'Primary' or 'Secondary'")
         primary, secondary = self.get_keys()
         if key == "Primary":
-            primary = _new_key()
+            primary = new_key()
         else:
-            secondary = _new_key()
-        _write_keys(self._keys_path(), primary, secondary)
+            secondary = new_key()
+        write_keys(self._keys_path(), primary, secondary)
+        if self.compute_target_name is not None:
+            # The replicas get the keys' digests as their user_config: deployed again, they
+            # take the new one.
+            self._launch()
+            self.wait_for_deployment()
 
     # -- changing -------------------------------------------------------------------------
 
     def update(self, models: Sequence[Model] | None = None, **_: Any) -> None:
         """Serve ``models`` instead: their files are copied, the process restarted."""
-        if models is not None:
+        if models is not None and self.compute_target_name is not None:
+            copy_models(self._folder / "models", models)
+            self._record["models"] = [model.id for model in models]
+            self._launch()
+            self.wait_for_deployment()
+        elif models is not None:
             self._stop_process()
-            _copy_models(self._folder / "models", models)
+            copy_models(self._folder / "models", models)
             self._record["models"] = [model.id for model in models]
             self._record["state"] = TRANSITIONING
             self._failed_file().unlink(missing_ok=True)
@@ -443,6 +588,7 @@ class Webservice:
             "scoringUri": self.scoring_uri,
             "models": self.models,
             "authEnabled": self.auth_enabled,
+            "computeTarget": self.compute_target_name,
             "createdTime": self._record["created"],
         }
 
@@ -451,6 +597,18 @@ class Webservice:
             f"Webservice(workspace={self._workspace.name!r}, name={self._name!r}, "
             f"state={self.state!r}, scoring_uri={self.scoring_uri!r})"
         )
+
+
+def _serve_state(application: dict[str, Any] | None) -> str:
+    """A service's state from Ray Serve's status of its application (None: not there)."""
+    status = None if application is None else application["status"]
+    if status == "RUNNING":
+        return HEALTHY
+    if status in ("DEPLOYING", "NOT_STARTED"):
+        return TRANSITIONING
+    if status == "DEPLOY_FAILED":
+        return FAILED
+    return UNHEALTHY
 
 
 def _write(log: IO[str], text: str) -> None:
@@ -466,11 +624,11 @@ def _ignore(group: int | None) -> None:
     """The build's steps end with it: no process group to remember."""
 
 
-def _write_keys(path: Path, primary: str, secondary: str) -> None:
+def write_keys(path: Path, primary: str, secondary: str) -> None:
     write_private_file(path, json.dumps({"primary": primary, "secondary": secondary}).encode())
 
 
-def _copy_models(models_folder: Path, models: Sequence[Model]) -> None:
+def copy_models(models_folder: Path, models: Sequence[Model]) -> None:
     """Each model's files into ``models/<name>/<version>/`` (where get_model_path and
     ``AZUREML_MODEL_DIR`` find them), through the workspace's backend."""
     shutil.rmtree(models_folder, ignore_errors=True)
@@ -495,9 +653,15 @@ class LocalWebservice(Webservice):
 
             LocalWebservice.deploy_configuration(port=6789, workers=2)
         """
+        if compute_target is not None:
+            raise ConfigError(
+                "a LocalWebservice runs on this machine and has no compute target (as in "
+                "v1): to deploy onto a Ray cluster use AksWebservice.deploy_configuration("
+                "compute_target=...) or AciWebservice.deploy_configuration(compute_target=...)"
+            )
         return _config(
             "Local",
-            compute_target,
+            None,
             port=port,
             workers=workers,
             auth_enabled=auth_enabled,
@@ -521,7 +685,9 @@ class AciWebservice(Webservice):
         compute_target: object = None,
         **_: Any,
     ) -> DeploymentConfiguration:
-        """v1's ACI settings; the service runs on this machine.
+        """v1's ACI settings; the service runs on this machine (``cpu_cores`` and
+        ``memory_gb`` as its limits), or with ``compute_target`` (an AmlCompute) as one replica
+        of that size on the Ray cluster.
 
         Example::
 
@@ -540,92 +706,93 @@ class AciWebservice(Webservice):
         )
 
 
-def deploy(
-    workspace: Workspace,
-    name: str,
-    models: Sequence[Model],
-    inference_config: InferenceConfig,
-    deployment_config: DeploymentConfiguration | None = None,
-    overwrite: bool = False,
-) -> Webservice:
-    """``Model.deploy``: record the service and start it (Transitioning); call
-    ``wait_for_deployment()`` to wait until it answers. Checks come first, so bad input
-    leaves nothing behind."""
-    check_name("name", name)
-    config = deployment_config or LocalWebservice.deploy_configuration()
-    if not isinstance(config, DeploymentConfiguration):
-        raise ValidationError(
-            "deployment_config",
-            f"expected LocalWebservice.deploy_configuration(...), not {type(config).__name__}",
-        )
-    models = builtins.list(models)
-    if not models:
-        raise ValidationError("models", "give at least one registered Model to deploy")
-    root = _services_root(workspace)
-    record_path = root / f"{name}.json"
-    if record_path.exists():
-        if not overwrite:
-            raise ConflictError(
-                f"a service {name!r} exists already; pass overwrite=True to replace it, or "
-                "choose another name"
+class AksWebservice(Webservice):
+    """v1's Kubernetes service: with ``compute_target`` replicas on a Ray cluster (a Ray
+    Serve application), without it the local service."""
+
+    @staticmethod
+    def deploy_configuration(
+        autoscale_enabled: bool | None = None,
+        autoscale_min_replicas: int | None = None,
+        autoscale_max_replicas: int | None = None,
+        autoscale_target_utilization: int | None = None,
+        auth_enabled: bool | None = None,
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        replica_max_concurrent_requests: int | None = None,
+        num_replicas: int | None = None,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        compute_target: object = None,
+        port: int | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        **_: Any,
+    ) -> DeploymentConfiguration:
+        """v1's AKS settings (the rest of v1's arguments are accepted and not used).
+
+        - on a cluster (``compute_target``, an AmlCompute): ``num_replicas`` replicas of
+          ``cpu_cores`` (default 0.1) and ``memory_gb`` (default 0.5) each, or, with
+          ``autoscale_enabled``, Ray Serve's autoscaling between ``autoscale_min_replicas``
+          (default 1) and ``autoscale_max_replicas`` (default 10), keeping each replica at
+          ``autoscale_target_utilization`` percent (default 70) of
+          ``replica_max_concurrent_requests`` (default 1);
+        - without one, on this machine: the local service with a worker process per replica
+          (``num_replicas``; when autoscaling, ``autoscale_max_replicas`` workers, which do
+          not scale), limited to the replicas' ``cpu_cores`` and ``memory_gb`` together.
+
+        As in v1, ``autoscale_enabled`` defaults to True unless ``num_replicas`` is given,
+        and ``auth_enabled`` to True.
+
+        Example::
+
+            AksWebservice.deploy_configuration(compute_target=cluster, num_replicas=2,
+                                               cpu_cores=0.5, memory_gb=0.5)
+        """
+        if autoscale_enabled is None:
+            autoscale_enabled = num_replicas is None
+        if autoscale_enabled and num_replicas is not None:
+            raise ValidationError(
+                "num_replicas",
+                "give num_replicas or autoscale_enabled=True (with autoscale_min_replicas and "
+                "autoscale_max_replicas), not both",
             )
-        Webservice(workspace, name).delete()
-    source, entry = inference_config._source()
-    check_entry_script(source / entry if source else Path(entry))
-    port = config.port if config.port else free_port(HOST)
-    check_port_free(HOST, port)
-    packages = run_environment(
-        inference_config.environment, pip_packages=[], pip_requirements_file=None, conda_packages=[]
-    )
-    folder = root / name
-    shutil.rmtree(folder, ignore_errors=True)
-    make_private_folder(folder)
-    try:
-        if source is not None:
-            shutil.copytree(
-                source,
-                folder / "source",
-                ignore=shutil.ignore_patterns(".modelyard", "__pycache__", ".git"),
-            )
-        else:
-            (folder / "source").mkdir()
-            shutil.copy2(entry, folder / "source" / Path(entry).name)
-            entry = Path(entry).name
-        _copy_models(folder / "models", models)
-        if config.auth_enabled:
-            _write_keys(folder / "keys.json", _new_key(), _new_key())
-        record = {
-            "name": name,
-            "kind": config.kind,
-            "models": [model.id for model in models],
-            "entry_script": entry,
-            "config": asdict(config) | {"port": port},
+        low = 1 if autoscale_min_replicas is None else autoscale_min_replicas
+        high = 10 if autoscale_max_replicas is None else autoscale_max_replicas
+        replicas = 1 if num_replicas is None else num_replicas
+        values: dict[str, Any] = {
+            "cpu_cores": cpu_cores,
+            "memory_gb": memory_gb,
+            "tags": dict(tags or {}),
+            "description": description,
+            "auth_enabled": True if auth_enabled is None else auth_enabled,
             "port": port,
-            "pip_packages": packages.pip_packages,
-            "conda_packages": packages.conda_packages,
-            "python_version": packages.python_version,
-            "python_path": packages.python_path,
-            "inherit_base_packages": packages.inherit_base_packages,
-            "environment_variables": packages.environment_variables,
-            "environment": packages.name,
-            "created": datetime.now(UTC).isoformat(),
-            "state": TRANSITIONING,
-            "pid": None,
-            "start_time": None,
+            "max_request_bytes": max_request_bytes,
+            "num_replicas": replicas,
+            "autoscale_enabled": autoscale_enabled,
+            "autoscale_min_replicas": low,
+            "autoscale_max_replicas": high,
+            "autoscale_target_utilization": 70
+            if autoscale_target_utilization is None
+            else autoscale_target_utilization,
+            "replica_max_concurrent_requests": 1
+            if replica_max_concurrent_requests is None
+            else replica_max_concurrent_requests,
         }
-        write_private_file(record_path, json.dumps(record, indent=2).encode())
-        service = Webservice(workspace, name)
-        service._launch()
-    except BaseException:
-        if record_path.exists():
-            Webservice(workspace, name).delete()
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return service
+        if compute_target is None:
+            # Checked as replicas first, so that a bad count is named as the caller gave it.
+            DeploymentConfiguration(**values).check()
+            workers = high if autoscale_enabled else replicas
+            values["workers"] = workers
+            # The replicas are one service's workers here: its limits are theirs together.
+            for name in ("cpu_cores", "memory_gb"):
+                if values[name] is not None:
+                    values[name] = values[name] * workers
+        return _config("AKS", compute_target, **values)
 
 
 __all__ = [
     "AciWebservice",
+    "AksWebservice",
     "DeploymentConfiguration",
     "LocalWebservice",
     "Webservice",

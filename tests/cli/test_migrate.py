@@ -46,7 +46,7 @@ print(aml.Workspace)
 UNSUPPORTED_SCRIPT = """\
 from azureml.core import Workspace, Model, Experiment
 from azureml.core import NoSuchThing
-from azureml.core.webservice import AksWebservice
+from azureml.core.webservice import AksEndpoint
 
 ws = Workspace.from_config()
 print(ws.name)
@@ -251,7 +251,7 @@ def test_uses_modelyard_does_not_have_are_reported_by_file_and_line(tmp_path: Pa
         "deploy.py:2: unsupported: NoSuchThing: modelyard's modelyard has no NoSuchThing "
         "(v1's azureml.core.NoSuchThing)"
     ) in lines
-    webservice = "deploy.py:3: unsupported: AksWebservice: "
+    webservice = "deploy.py:3: unsupported: AksEndpoint: "
     assert any(line.startswith(webservice) for line in lines)
     assert (
         "deploy.py:7: unsupported: ws.get_mlflow_tracking_uri: modelyard's Workspace has no "

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from modelyard import Workspace
+from modelyard.compute import AmlCompute
 from modelyard.errors import (
     ConfigError,
     ConflictError,
@@ -20,7 +21,7 @@ from modelyard.errors import (
     WebserviceException,
 )
 from modelyard.model import InferenceConfig, Model
-from modelyard.webservice import LocalWebservice, Webservice
+from modelyard.webservice import AciWebservice, AksWebservice, LocalWebservice, Webservice
 from tests.serving.conftest import SCRIPTS, inference_config, processes_of_group
 
 Linear = tuple[Model, np.ndarray, np.ndarray]
@@ -131,8 +132,10 @@ def test_bad_names_settings_and_targets_are_refused(
         LocalWebservice.deploy_configuration(workers=0)
     with pytest.raises(ValidationError, match="port"):
         LocalWebservice.deploy_configuration(port=70000)
-    with pytest.raises(ConfigError, match="Ray Serve is not built yet"):
+    with pytest.raises(ConfigError, match="LocalWebservice runs on this machine"):
         LocalWebservice.deploy_configuration(compute_target="cpucluster")
+    with pytest.raises(ValidationError, match="not a Ray cluster compute target"):
+        AksWebservice.deploy_configuration(compute_target="cpucluster", num_replicas=1)
     with pytest.raises(ValidationError, match="models"):
         Model.deploy(workspace, "svc", [], config)
     with pytest.raises(WebserviceException, match="no service 'absent'"):
@@ -153,3 +156,59 @@ def test_a_second_service_of_the_same_name_needs_overwrite(
     second = Model.deploy(workspace, "svc", [linear[0]], config, overwrite=True)
     second.wait_for_deployment()
     assert second.run({"x": 2})["echo"] == {"x": 2}
+
+
+def test_bad_replica_counts_and_targets_of_a_cluster_deployment_are_refused(
+    workspace: Workspace, linear: Linear, tmp_path: Path
+) -> None:
+    with pytest.raises(ValidationError, match="num_replicas"):
+        AksWebservice.deploy_configuration(num_replicas=0)
+    with pytest.raises(ValidationError, match="autoscale_min_replicas"):
+        AksWebservice.deploy_configuration(
+            autoscale_enabled=True, autoscale_min_replicas=3, autoscale_max_replicas=2
+        )
+    with pytest.raises(ValidationError, match="not both"):
+        AksWebservice.deploy_configuration(autoscale_enabled=True, num_replicas=2)
+    with pytest.raises(ValidationError, match="cpu_cores"):
+        AciWebservice.deploy_configuration(cpu_cores=-1)
+    # A cluster recorded but not (yet) provisioned, then deleted: no Ray is started for it.
+    record = workspace._backend.create_compute(
+        "cpucluster",
+        "AmlCompute",
+        AmlCompute.provisioning_configuration(vm_size="cpu=2", max_nodes=1).to_dict(),
+    )
+    target = AmlCompute._from_record(workspace, record)
+    config = AksWebservice.deploy_configuration(compute_target=target, num_replicas=1)
+    source = inference_config(tmp_path, "echo_score.py")
+    with pytest.raises(ConfigError, match="'cpucluster' is Creating, not Succeeded"):
+        Model.deploy(workspace, "svc", [linear[0]], source, config)
+    # v1's place for the cluster, Model.deploy's deployment_target, is the same.
+    local_replicas = AksWebservice.deploy_configuration(num_replicas=1)
+    with pytest.raises(ConfigError, match="'cpucluster' is Creating, not Succeeded"):
+        Model.deploy(workspace, "svc", [linear[0]], source, local_replicas, target)
+    with pytest.raises(ConfigError, match="a LocalWebservice runs on this machine"):
+        Model.deploy(
+            workspace, "svc", [linear[0]], source, LocalWebservice.deploy_configuration(), target
+        )
+    workspace._backend.delete_compute("cpucluster")
+    with pytest.raises(ConfigError, match="'cpucluster' does not exist"):
+        Model.deploy(workspace, "svc", [linear[0]], source, config)
+    with pytest.raises(ConfigError, match="'cpucluster' was deleted"):
+        AksWebservice.deploy_configuration(compute_target=target)
+    _nothing_recorded(workspace)
+
+
+def test_an_aks_configuration_without_a_cluster_is_the_local_service(
+    workspace: Workspace, linear: Linear, tmp_path: Path
+) -> None:
+    config = AksWebservice.deploy_configuration(num_replicas=2)
+    assert config.workers == 2 and config.auth_enabled and config.kind == "AKS"
+    autoscaled = AksWebservice.deploy_configuration(autoscale_max_replicas=3)
+    assert autoscaled.autoscale_enabled and autoscaled.workers == 3
+    service = Model.deploy(
+        workspace, "aks-svc", [linear[0]], inference_config(tmp_path, "echo_score.py"), config
+    )
+    service.wait_for_deployment()
+    assert service.compute_type == "AKS" and service.compute_target_name is None
+    assert service.run({"n": 1})["echo"] == {"n": 1}
+    assert [s.name for s in Webservice.list(workspace, compute_type="aks")] == ["aks-svc"]

@@ -15,7 +15,7 @@ from modelyard.errors import ValidationError, WebserviceException
 from modelyard.model import InferenceConfig, Model
 from modelyard.runner.envbuild.cache import EnvironmentCache
 from modelyard.serving.limits import cpus_for, group_rss_bytes
-from modelyard.webservice import FAILED, HEALTHY, AciWebservice
+from modelyard.webservice import FAILED, HEALTHY, AciWebservice, AksWebservice
 from tests.helpers import wait_for
 from tests.runner.wheels import make_wheel, unique_name
 from tests.serving.conftest import SCRIPTS, inference_config, processes_of_group
@@ -107,3 +107,10 @@ def test_a_built_environment_stays_while_its_service_runs_and_goes_after(
     service.delete()
     assert len(cache.prune(everything=True).removed) == 1
     assert cache.entries() == []
+
+
+def test_aks_replicas_on_this_machine_are_workers_sharing_their_limits() -> None:
+    config = AksWebservice.deploy_configuration(num_replicas=3, cpu_cores=0.5, memory_gb=0.25)
+    assert (config.workers, config.cpu_cores, config.memory_gb) == (3, 1.5, 0.75)
+    unlimited = AksWebservice.deploy_configuration(num_replicas=2)
+    assert (unlimited.workers, unlimited.cpu_cores, unlimited.memory_gb) == (2, None, None)

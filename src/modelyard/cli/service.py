@@ -65,6 +65,7 @@ def show(state: CliState, name: str, as_json: bool) -> None:
             ("name", service.name),
             ("state", summary["state"]),
             ("kind", service.compute_type),
+            ("runs on", service.compute_target_name or "this machine"),
             ("models", ", ".join(service.models)),
             ("scoring uri", service.scoring_uri),
             ("swagger uri", service.swagger_uri),

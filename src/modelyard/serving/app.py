@@ -35,6 +35,7 @@ import os
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from starlette.routing import Route
 
 from modelyard.serving.entry_script import load_entry_script
 from modelyard.serving.raw_http import AMLRequest, is_rawhttp
-from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings
+from modelyard.serving.settings import SETTINGS_ENV, ServiceSettings, key_digest
 
 
 def schemas_of(run: Callable[..., Any]) -> dict[str, Any] | None:
@@ -67,22 +68,22 @@ def _read_keys(keys_file: str | None) -> list[bytes] | None:
     if keys_file is None:
         return None
     keys = json.loads(Path(keys_file).read_text())
-    return [key.encode() for key in (keys["primary"], keys["secondary"])]
+    return [key_digest(key) for key in (keys["primary"], keys["secondary"])]
 
 
-def _authorized(request: Request, keys: list[bytes]) -> bool:
+def _authorized(request: Request, digests: list[bytes]) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
         return False
-    offered = given.strip().encode()
+    offered = key_digest(given.strip())
     # Both keys are compared, whatever the first gives: the time does not tell which matched.
-    matches = [hmac.compare_digest(offered, key) for key in keys]
+    matches = [hmac.compare_digest(offered, digest) for digest in digests]
     return any(matches)
 
 
-def _swagger(settings: ServiceSettings, schemas: dict[str, Any] | None) -> dict[str, Any]:
-    security: list[dict[str, list[str]]] = [{"Bearer": []}] if settings.keys_file else []
+def _swagger(auth: bool, schemas: dict[str, Any] | None) -> dict[str, Any]:
+    security: list[dict[str, list[str]]] = [{"Bearer": []}] if auth else []
     document: dict[str, Any] = {
         "swagger": "2.0",
         "info": {"title": "modelyard scoring service", "version": "1.0"},
@@ -111,16 +112,44 @@ def _swagger(settings: ServiceSettings, schemas: dict[str, Any] | None) -> dict[
     return document
 
 
-def build_app(settings: ServiceSettings) -> Starlette:
-    """The app for ``settings``; the entry script is imported and ``init()`` run at start-up
-    (a traceback there is written to ``settings.failed_file`` and ends the worker)."""
+@dataclass(frozen=True)
+class Scoring:
+    """An entry script imported and its ``init()`` returned: what answers requests."""
+
+    run: Callable[..., Any]
+    schemas: dict[str, Any] | None
+    raw: bool  # a @rawhttp run, handed the request
+
+
+def load_scoring(settings: ServiceSettings) -> Scoring:
+    """Import the entry script and call its ``init()`` (exceptions pass through)."""
+    module = load_entry_script(settings.entry_script, settings.source_directory)
+    module.init()
+    return Scoring(module.run, schemas_of(module.run), is_rawhttp(module.run))
+
+
+def build_app(
+    settings: ServiceSettings,
+    scoring: Scoring | None = None,
+    keys: Callable[[], list[bytes]] | None = None,
+) -> Starlette:
+    """The app for ``settings``. Without ``scoring``, the entry script is imported and
+    ``init()`` run at start-up (a traceback there is written to ``settings.failed_file`` and
+    ends the worker). ``keys`` gives the accepted keys' digests (``key_digest``) at each
+    request (default: those of ``settings.keys_file``, or no key asked for without one)."""
     state: dict[str, Any] = {}
+    if scoring is not None:
+        state["run"], state["schemas"], state["raw"] = scoring.run, scoring.schemas, scoring.raw
+    accepted = keys or (lambda: _read_keys(settings.keys_file) or [])
+    auth = keys is not None or settings.keys_file is not None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if scoring is not None:
+            yield
+            return
         try:
-            module = load_entry_script(settings.entry_script, settings.source_directory)
-            module.init()
+            loaded = load_scoring(settings)
         except BaseException:
             text = traceback.format_exc()
             print(text, file=sys.stderr, flush=True)
@@ -128,23 +157,21 @@ def build_app(settings: ServiceSettings) -> Starlette:
                 with contextlib.suppress(OSError):
                     Path(settings.failed_file).write_text(f"init() raised:\n{text}")
             raise
-        state["run"] = module.run
-        state["schemas"] = schemas_of(module.run)
-        state["raw"] = is_rawhttp(module.run)
+        state["run"], state["schemas"], state["raw"] = loaded.run, loaded.schemas, loaded.raw
         yield
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("Healthy")
 
     async def swagger(request: Request) -> Response:
-        return JSONResponse(_swagger(settings, state["schemas"]))
+        return JSONResponse(_swagger(auth, state["schemas"]))
 
     async def score(request: Request) -> Response:
         if request.method != "POST" and not state["raw"]:
             return _get_not_allowed(request.method)
-        # Read per request (a small file): a regenerated key counts from the next request on.
-        keys = _read_keys(settings.keys_file)
-        if keys is not None and not _authorized(request, keys):
+        # Asked per request (a small file, or what a Serve replica was last given): a
+        # regenerated key counts from the next request on.
+        if auth and not _authorized(request, accepted() or []):
             return JSONResponse(
                 {"error": "missing or wrong key: send Authorization: Bearer <key>"},
                 status_code=401,

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,13 @@ from modelyard.store.private import write_private_file
 SETTINGS_ENV = "MODELYARD_SERVING_SETTINGS"
 # v1's limit on a scoring request's body was about 5 MB on ACI; a bigger one is refused (413).
 DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024
+
+
+def key_digest(key: str) -> bytes:
+    """What a service's key is checked by: its SHA-256, so that a replica on a cluster is
+    given the digests only (Serve shows a deployment's config to whoever may read the
+    cluster's)."""
+    return hashlib.sha256(key.encode()).digest()
 
 
 @dataclass
