@@ -172,8 +172,7 @@ def test_a_run_canceled_on_the_cluster_stops_on_both_nodes(team: Team) -> None:
     run = Experiment(team.contributor, "cancel").submit(
         Estimator(str(SCRIPTS), "where.py", arguments=["600"], compute_target=NAME, node_count=2)
     )
-    logs = [f"user_logs/std_log_process_{index:02d}.txt" for index in range(2)]
-    wait_for(lambda: all("hello from" in read_or_empty(run, log) for log in logs), timeout=240)
+    started_on_both_nodes(team, run)
     run.cancel()
     with pytest.raises(RunFailedError, match="Canceled"):
         run.wait_for_completion()
@@ -185,6 +184,40 @@ def read_or_empty(run: Run, name: str) -> str:
         return read(run, name)
     except NotFoundError:
         return ""
+
+
+def started_on_both_nodes(team: Team, run: Run, timeout: float = 300.0) -> None:
+    """Wait until the script printed on both of the run's nodes; fail at once when the run
+    ends first, and past ``timeout`` with what the run and the cluster's autoscaler said (the
+    run waits for nodes while the autoscaler brings them up; on a busy machine that is slow)."""
+    logs = [f"user_logs/std_log_process_{index:02d}.txt" for index in range(2)]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all("hello from" in read_or_empty(run, log) for log in logs):
+            return
+        if run.get_status() in ("Completed", "Failed", "Canceled"):
+            break
+        time.sleep(0.1)
+    text = "\n".join(
+        f"--- {name}\n{read(run, name)[-3000:]}"
+        for name in run.get_file_names()
+        if name.endswith(".txt")
+    )
+    state = ClusterState.load(team.cluster_folder)
+    if state is not None:
+        for log in sorted(Path(state.temp_dir).glob("session_latest/logs/monitor*.log")):
+            # The autoscaler's decisions (nodes added, idle ones taken away), without the
+            # warning it repeats every second about the config's legacy fields.
+            lines = [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if line[:2] == "20" and "legacy field" not in line
+            ]
+            text += f"\n--- {log.name}\n" + "\n".join(lines[-60:])
+    pytest.fail(
+        f"{run.id} is {run.get_status()} ({run.get_details().get('error')}), "
+        f"not running on both nodes after {timeout:.0f} s\n{text}"
+    )
 
 
 def running_state(team: Team, other_than: ClusterState) -> ClusterState | None:
