@@ -274,8 +274,10 @@ def main() -> None:
         )
         cleanup.callback(service.delete)
         port = free_port("127.0.0.1")
+        # Its start and stop lines would mix with the figures (the service logs to a file).
+        quiet = ["--no-access-log", "--log-level", "warning"]
         bare = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), "--no-access-log"],
+            [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), *quiet],
             cwd=root,
             env={**os.environ, "SOURCE": str(source), "AZUREML_MODEL_DIR": str(root)},
         )

@@ -26,6 +26,7 @@ def test_top_level_exports() -> None:
         "Run",
         "RunConfiguration",
         "ScriptRunConfig",
+        "Webservice",
         "Workspace",
         "__version__",
     ]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from modelyard.run import Run
     from modelyard.runconfig import RunConfiguration
     from modelyard.script_run_config import ScriptRunConfig
+    from modelyard.webservice import Webservice
     from modelyard.workspace import Workspace
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ _EXPORTS = {
     "Run": "modelyard.run",
     "RunConfiguration": "modelyard.runconfig",
     "ScriptRunConfig": "modelyard.script_run_config",
+    "Webservice": "modelyard.webservice",
     "Workspace": "modelyard.workspace",
 }
 
@@ -62,6 +64,7 @@ __all__ = [
     "Run",
     "RunConfiguration",
     "ScriptRunConfig",
+    "Webservice",
     "Workspace",
     "__version__",
 ]

@@ -36,10 +36,10 @@ from modelyard.serving.configuration import DeploymentConfiguration
 from modelyard.serving.entry_script import check_entry_script
 from modelyard.serving.process import check_port_free
 from modelyard.store.private import make_private_folder, write_private_file
-from modelyard.webservice import (
+from modelyard.webservice.local import LocalWebservice
+from modelyard.webservice.webservice import (
     HOST,
     TRANSITIONING,
-    LocalWebservice,
     Webservice,
     cluster_name,
     copy_models,

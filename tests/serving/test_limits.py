@@ -15,7 +15,8 @@ from modelyard.errors import ValidationError, WebserviceException
 from modelyard.model import InferenceConfig, Model
 from modelyard.runner.envbuild.cache import EnvironmentCache
 from modelyard.serving.limits import cpus_for, group_rss_bytes
-from modelyard.webservice import FAILED, HEALTHY, AciWebservice, AksWebservice
+from modelyard.webservice import AciWebservice, AksWebservice
+from modelyard.webservice.webservice import FAILED, HEALTHY
 from tests.helpers import wait_for
 from tests.runner.wheels import make_wheel, unique_name
 from tests.serving.conftest import SCRIPTS, inference_config, processes_of_group

@@ -52,6 +52,10 @@ V1_MODULES = (
     "azureml.widgets",
     "azureml.tensorboard",
     "azureml.core.webservice",
+    "azureml.core.webservice.webservice",
+    "azureml.core.webservice.local",
+    "azureml.core.webservice.aci",
+    "azureml.core.webservice.aks",
     "azureml.contrib.services.aml_request",
     "azureml.contrib.services.aml_response",
 )

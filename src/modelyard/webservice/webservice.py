@@ -1,47 +1,15 @@
-"""Deployed models as local scoring web services (v1's ``azureml.core.webservice``).
-
-``Model.deploy`` copies the models' files (through the workspace's backend) and the entry
-script into a private folder of the service under the workspace folder
-(``services/<name>/``), resolves its environment as a run's is resolved (modelyard's own
-Python, or a built one from the environment cache when the Environment asks for packages it
-lacks), and starts the scoring process (:mod:`modelyard.serving`). The service is recorded
-in ``services/<name>.json`` (0600, written atomically): its models, settings, port and
-process, so ``Webservice(ws, name)`` finds it, a dead process shows as Unhealthy, and
-``start()`` (``modelyard service start NAME``) starts it again after a reboot.
-
-``AciWebservice.deploy_configuration`` maps onto the same local service, its ``cpu_cores`` and
-``memory_gb`` kept as limits by the service's process (:mod:`modelyard.serving.limits`); so
-does ``AksWebservice``'s without a compute target (a worker per replica). Services belong to
-embedded workspaces; a server's workspace is refused.
-
-With ``compute_target=`` (an ``AmlCompute``: a Ray cluster) in ``AksWebservice`` or
-``AciWebservice`` deployment configurations, the service is a Ray Serve application on that
-cluster, named after it, at ``/<name>`` of Serve's proxy on the cluster's head
-(``compute/ray/serving.py`` on this side, ``compute/ray/serve_control.py`` talking to Ray,
-``serving/ray_replica.py`` in each replica): ``num_replicas`` replicas of ``cpu_cores`` each
-(or Serve's autoscaling between ``autoscale_min_replicas`` and ``autoscale_max_replicas``),
-each running the same scoring app as a local service, its ``init()`` once. The service's
-folder (models and source) reaches the replicas' nodes as their ``working_dir``; the keys'
-digests as their ``user_config``. The record says where it runs (``compute``); ``state`` is Serve's,
-``get_logs()`` the replicas' output, ``delete()`` deletes the application (and Serve, once it
-has no other).
+"""A deployed service (v1's ``azureml.core.webservice.webservice``): its record, its scoring
+process on this machine or its Ray Serve application on a cluster, and what users do with it
+(state, logs, run, keys, update, delete). :mod:`modelyard.webservice` says how services are
+made; :mod:`modelyard.deploy` makes them.
 
 Example::
 
-    from modelyard.webservice import AksWebservice, LocalWebservice, Webservice
+    from modelyard.webservice import Webservice
 
-    config = LocalWebservice.deploy_configuration(port=6789, workers=2)
-    service = Model.deploy(ws, "tf-mnist-svc", [model], inference_config, config)
-    service.wait_for_deployment(show_output=True)
-    service.run(input_data=json.dumps({"data": images[:10].tolist()}))
-    Webservice.list(ws)          # [Webservice(workspace='demo', name='tf-mnist-svc', ...)]
-    service.delete()
-
-    config = AksWebservice.deploy_configuration(compute_target=cluster, num_replicas=2,
-                                                cpu_cores=0.5, memory_gb=0.5)
-    service = Model.deploy(ws, "svc", [model], inference_config, config)
-    service.wait_for_deployment(show_output=True)
-    service.scoring_uri          # 'http://127.0.0.1:52961/svc/score'
+    service = Webservice(ws, "tf-mnist-svc")
+    service.state                # 'Healthy'
+    service.run(input_data=json.dumps({"data": images[:1].tolist()}))
 """
 
 from __future__ import annotations
@@ -81,7 +49,7 @@ from modelyard.serving.process import (
     stop_group,
     wait_port_free,
 )
-from modelyard.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ServiceSettings, key_digest
+from modelyard.serving.settings import ServiceSettings, key_digest
 from modelyard.store.private import make_private_folder, write_private_file
 
 if TYPE_CHECKING:
@@ -98,7 +66,11 @@ SERVING_REQUIREMENTS = ["starlette>=0.40", "uvicorn>=0.30"]
 TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealthy", "Failed"
 
 
-def _config(kind: str, compute_target: object, **values: Any) -> DeploymentConfiguration:
+def deployment_configuration(
+    kind: str, compute_target: object, **values: Any
+) -> DeploymentConfiguration:
+    """A checked configuration of ``kind`` (Local, ACI, AKS) for ``compute_target`` (an
+    AmlCompute, or None: this machine); what each ``deploy_configuration`` returns."""
     config = DeploymentConfiguration(
         kind=kind, compute_target=cluster_name(compute_target), **values
     )
@@ -636,165 +608,4 @@ def copy_models(models_folder: Path, models: Sequence[Model]) -> None:
         model.download(models_folder / model.name / str(model.version), exist_ok=True)
 
 
-class LocalWebservice(Webservice):
-    """v1's local service; ``deploy_configuration`` is its settings."""
-
-    @staticmethod
-    def deploy_configuration(
-        port: int | None = None,
-        workers: int = 1,
-        auth_enabled: bool = False,
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-        compute_target: object = None,
-    ) -> DeploymentConfiguration:
-        """Serve on ``port`` of 127.0.0.1 (None: a free one) with ``workers`` processes.
-
-        Example::
-
-            LocalWebservice.deploy_configuration(port=6789, workers=2)
-        """
-        if compute_target is not None:
-            raise ConfigError(
-                "a LocalWebservice runs on this machine and has no compute target (as in "
-                "v1): to deploy onto a Ray cluster use AksWebservice.deploy_configuration("
-                "compute_target=...) or AciWebservice.deploy_configuration(compute_target=...)"
-            )
-        return _config(
-            "Local",
-            None,
-            port=port,
-            workers=workers,
-            auth_enabled=auth_enabled,
-            max_request_bytes=max_request_bytes,
-        )
-
-
-class AciWebservice(Webservice):
-    """v1's container-instance service: here the same local service, with its CPU and memory
-    as limits (:mod:`modelyard.serving.limits`)."""
-
-    @staticmethod
-    def deploy_configuration(
-        cpu_cores: float | None = None,
-        memory_gb: float | None = None,
-        tags: dict[str, str] | None = None,
-        description: str | None = None,
-        auth_enabled: bool = False,
-        port: int | None = None,
-        workers: int = 1,
-        compute_target: object = None,
-        **_: Any,
-    ) -> DeploymentConfiguration:
-        """v1's ACI settings; the service runs on this machine (``cpu_cores`` and
-        ``memory_gb`` as its limits), or with ``compute_target`` (an AmlCompute) as one replica
-        of that size on the Ray cluster.
-
-        Example::
-
-            AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1, auth_enabled=True)
-        """
-        return _config(
-            "ACI",
-            compute_target,
-            cpu_cores=cpu_cores,
-            memory_gb=memory_gb,
-            tags=dict(tags or {}),
-            description=description,
-            auth_enabled=auth_enabled,
-            port=port,
-            workers=workers,
-        )
-
-
-class AksWebservice(Webservice):
-    """v1's Kubernetes service: with ``compute_target`` replicas on a Ray cluster (a Ray
-    Serve application), without it the local service."""
-
-    @staticmethod
-    def deploy_configuration(
-        autoscale_enabled: bool | None = None,
-        autoscale_min_replicas: int | None = None,
-        autoscale_max_replicas: int | None = None,
-        autoscale_target_utilization: int | None = None,
-        auth_enabled: bool | None = None,
-        cpu_cores: float | None = None,
-        memory_gb: float | None = None,
-        replica_max_concurrent_requests: int | None = None,
-        num_replicas: int | None = None,
-        tags: dict[str, str] | None = None,
-        description: str | None = None,
-        compute_target: object = None,
-        port: int | None = None,
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-        **_: Any,
-    ) -> DeploymentConfiguration:
-        """v1's AKS settings (the rest of v1's arguments are accepted and not used).
-
-        - on a cluster (``compute_target``, an AmlCompute): ``num_replicas`` replicas of
-          ``cpu_cores`` (default 0.1) and ``memory_gb`` (default 0.5) each, or, with
-          ``autoscale_enabled``, Ray Serve's autoscaling between ``autoscale_min_replicas``
-          (default 1) and ``autoscale_max_replicas`` (default 10), keeping each replica at
-          ``autoscale_target_utilization`` percent (default 70) of
-          ``replica_max_concurrent_requests`` (default 1);
-        - without one, on this machine: the local service with a worker process per replica
-          (``num_replicas``; when autoscaling, ``autoscale_max_replicas`` workers, which do
-          not scale), limited to the replicas' ``cpu_cores`` and ``memory_gb`` together.
-
-        As in v1, ``autoscale_enabled`` defaults to True unless ``num_replicas`` is given,
-        and ``auth_enabled`` to True.
-
-        Example::
-
-            AksWebservice.deploy_configuration(compute_target=cluster, num_replicas=2,
-                                               cpu_cores=0.5, memory_gb=0.5)
-        """
-        if autoscale_enabled is None:
-            autoscale_enabled = num_replicas is None
-        if autoscale_enabled and num_replicas is not None:
-            raise ValidationError(
-                "num_replicas",
-                "give num_replicas or autoscale_enabled=True (with autoscale_min_replicas and "
-                "autoscale_max_replicas), not both",
-            )
-        low = 1 if autoscale_min_replicas is None else autoscale_min_replicas
-        high = 10 if autoscale_max_replicas is None else autoscale_max_replicas
-        replicas = 1 if num_replicas is None else num_replicas
-        values: dict[str, Any] = {
-            "cpu_cores": cpu_cores,
-            "memory_gb": memory_gb,
-            "tags": dict(tags or {}),
-            "description": description,
-            "auth_enabled": True if auth_enabled is None else auth_enabled,
-            "port": port,
-            "max_request_bytes": max_request_bytes,
-            "num_replicas": replicas,
-            "autoscale_enabled": autoscale_enabled,
-            "autoscale_min_replicas": low,
-            "autoscale_max_replicas": high,
-            "autoscale_target_utilization": 70
-            if autoscale_target_utilization is None
-            else autoscale_target_utilization,
-            "replica_max_concurrent_requests": 1
-            if replica_max_concurrent_requests is None
-            else replica_max_concurrent_requests,
-        }
-        if compute_target is None:
-            # Checked as replicas first, so that a bad count is named as the caller gave it.
-            DeploymentConfiguration(**values).check()
-            workers = high if autoscale_enabled else replicas
-            values["workers"] = workers
-            # The replicas are one service's workers here: its limits are theirs together.
-            for name in ("cpu_cores", "memory_gb"):
-                if values[name] is not None:
-                    values[name] = values[name] * workers
-        return _config("AKS", compute_target, **values)
-
-
-__all__ = [
-    "AciWebservice",
-    "AksWebservice",
-    "DeploymentConfiguration",
-    "LocalWebservice",
-    "Webservice",
-    "WebserviceException",
-]
+__all__ = ["Webservice", "WebserviceException"]
