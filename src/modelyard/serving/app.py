@@ -211,10 +211,7 @@ def build_app(
             else:
                 result = await run_in_threadpool(run, text)
         except Exception as error:
-            traceback.print_exc()
-            return JSONResponse(
-                {"error": f"run() raised {type(error).__name__}: {error}"}, status_code=500
-            )
+            return run_raised(error)
         try:
             return JSONResponse(result)
         except (TypeError, ValueError) as error:
@@ -231,6 +228,13 @@ def build_app(
         ],
         lifespan=lifespan,
     )
+
+
+def run_raised(error: Exception) -> Response:
+    """The answer when the entry script's run() raised: its traceback goes to the service's
+    log (get_logs), its message to the caller, and the service stays up."""
+    traceback.print_exc()
+    return JSONResponse({"error": f"run() raised {type(error).__name__}: {error}"}, status_code=500)
 
 
 def _too_large(settings: ServiceSettings) -> Response:
@@ -258,10 +262,7 @@ async def _score_raw(run: Callable[..., Any], request: Request, body: bytes) -> 
     try:
         result = await run_in_threadpool(run, raw)
     except Exception as error:
-        traceback.print_exc()
-        return JSONResponse(
-            {"error": f"run() raised {type(error).__name__}: {error}"}, status_code=500
-        )
+        return run_raised(error)
     finally:
         raw.close()
     if isinstance(result, Response):

@@ -159,7 +159,23 @@ class MultiDict(Mapping[str, _Value]):
         return f"MultiDict({self._items!r})"
 
 
-class FileStorage:
+class _ContentTyped:
+    """``content_type`` and ``mimetype`` from ``headers``, as werkzeug's requests and files
+    have them."""
+
+    headers: Mapping[str, str]
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def mimetype(self) -> str:
+        """The content type without its parameters, lower case (``application/json``)."""
+        return (self.content_type or "").split(";")[0].strip().lower()
+
+
+class FileStorage(_ContentTyped):
     """An uploaded file of a multipart request (what werkzeug's ``request.files`` held):
     ``read()``, ``stream``, ``filename``, ``content_type``, ``save(path)``.
 
@@ -182,15 +198,6 @@ class FileStorage:
         self.name = name
         self.headers = headers
 
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("content-type")
-
-    @property
-    def mimetype(self) -> str:
-        """The content type without its parameters, lower case (``image/png``)."""
-        return (self.content_type or "").split(";")[0].strip().lower()
-
     def read(self, size: int = -1) -> bytes:
         return self.stream.read(size)
 
@@ -209,7 +216,7 @@ class FileStorage:
         return f"<FileStorage {self.filename!r} ({self.content_type})>"
 
 
-class AMLRequest:
+class AMLRequest(_ContentTyped):
     """The request a ``@rawhttp`` ``run`` is given (v1's Flask request, its parts scripts use).
 
     The scoring app makes one per request; a test of a scoring script can make one itself.
@@ -222,6 +229,8 @@ class AMLRequest:
         request.get_json()                  # {'data': [1, 2]}
         request.full_path                   # '/score?n=2'
     """
+
+    headers: Headers  # Starlette's: case-blind, and what the multipart parser reads
 
     def __init__(
         self,
@@ -254,15 +263,6 @@ class AMLRequest:
     def full_path(self) -> str:
         """The path and its query (``/score?x=1``; ``/score?`` with none, as werkzeug's)."""
         return f"{self.path}?{self.query_string.decode('latin-1')}"
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("content-type")
-
-    @property
-    def mimetype(self) -> str:
-        """The content type without its parameters, lower case (``application/json``)."""
-        return (self.content_type or "").split(";")[0].strip().lower()
 
     @property
     def content_length(self) -> int | None:
