@@ -145,6 +145,17 @@ def ingest_modelyard(server: ServerProcess, clients: int, points: int) -> tuple[
     return stored / wall, latencies
 
 
+def _mlflow_pool(clients: int, workers: int = 4) -> dict[str, str]:
+    """A database connection in each MLflow worker for every client it may be serving at once.
+
+    With SQLAlchemy's default pool (5, and 10 more), a call that waits 30 s for a connection
+    fails (``QueuePool limit ... reached``), and under 50 clients MLflow's slower batches made
+    some wait that long, which ended its side of the benchmark. Sized to the clients, every
+    call gets a connection, so the figure is MLflow's speed, not its pool's default."""
+    size = -(-clients // workers)
+    return {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(size)}
+
+
 def ingest_mlflow(
     database_url: str, clients: int, points: int, folder: Path
 ) -> tuple[float, list[float]]:
@@ -159,7 +170,7 @@ def ingest_mlflow(
             "--backend-store-uri", uri, "--artifacts-destination", str(folder / "artifacts"),
             "--workers", "4",
         ],
-        stdout=subprocess.DEVNULL, stderr=log,
+        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **_mlflow_pool(clients)},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
