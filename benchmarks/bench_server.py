@@ -52,6 +52,8 @@ from tests.s3 import KEY, SECRET, S3Server
 from tests.server_process import ServerProcess
 
 BATCH = 1000
+# Worker processes of each server, modelyard's and MLflow's alike.
+WORKERS = 4
 
 
 def _line(label: str, figures: str) -> None:
@@ -145,14 +147,14 @@ def ingest_modelyard(server: ServerProcess, clients: int, points: int) -> tuple[
     return stored / wall, latencies
 
 
-def _mlflow_pool(clients: int, workers: int = 4) -> dict[str, str]:
+def _mlflow_pool(clients: int) -> dict[str, str]:
     """A database connection in each MLflow worker for every client it may be serving at once.
 
     With SQLAlchemy's default pool (5, and 10 more), a call that waits 30 s for a connection
     fails (``QueuePool limit ... reached``), and under 50 clients MLflow's slower batches made
     some wait that long, which ended its side of the benchmark. Sized to the clients, every
     call gets a connection, so the figure is MLflow's speed, not its pool's default."""
-    size = -(-clients // workers)
+    size = -(-clients // WORKERS)
     return {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": str(size)}
 
 
@@ -168,7 +170,7 @@ def ingest_mlflow(
         [
             str(python), "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", uri, "--artifacts-destination", str(folder / "artifacts"),
-            "--workers", "4",
+            "--workers", str(WORKERS),
         ],
         stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **_mlflow_pool(clients)},
     )  # fmt: skip
@@ -296,7 +298,7 @@ def main() -> None:
             folder = Path(tmp)
             server = ServerProcess.start(
                 folder / "server", database_url=postgres.new_database(),
-                options=["--workers", "4"], port=free_port("127.0.0.1"),
+                options=["--workers", str(WORKERS)], port=free_port("127.0.0.1"),
             )  # fmt: skip
             try:
                 if "ingest" in parts:

@@ -26,7 +26,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="compute clusters need the cluster extra (Ray)")
 
 from modelyard import Experiment, Run, Workspace  # noqa: E402
-from modelyard.backend.records import COMPLETED, QUEUED  # noqa: E402
+from modelyard.backend.records import COMPLETED, QUEUED, TERMINAL_STATES  # noqa: E402
 from modelyard.backend.remote.backend import RemoteBackend  # noqa: E402
 from modelyard.compute import AmlCompute, ComputeTarget  # noqa: E402
 from modelyard.compute.ray.cluster import (  # noqa: E402
@@ -195,7 +195,7 @@ def started_on_both_nodes(team: Team, run: Run, timeout: float = 300.0) -> None:
     while time.monotonic() < deadline:
         if all("hello from" in read_or_empty(run, log) for log in logs):
             return
-        if run.get_status() in ("Completed", "Failed", "Canceled"):
+        if run.get_status() in TERMINAL_STATES:
             break
         time.sleep(0.1)
     text = "\n".join(
